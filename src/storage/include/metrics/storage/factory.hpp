@@ -1,0 +1,34 @@
+// Picks the storage from the configuration, as the wire contract says:
+// a DSN selects PostgreSQL; else a file path selects memory persisted to that
+// file; else memory only.
+//
+//   auto repo = storage::make_repository(config);   // throws on a bad file/DSN
+//
+// Thread-safe (no shared state).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "metrics/storage/repository.hpp"
+
+namespace metrics::storage {
+
+struct StorageConfig {
+  std::string database_dsn;  // non-empty: PostgreSQL
+  std::string file_path;     // non-empty (and no DSN): memory + file
+  // 0: every acknowledged update is durable before the answer.
+  std::chrono::milliseconds store_interval{std::chrono::seconds{300}};
+  bool restore = true;
+};
+
+// Human-readable description of the choice, for the start-up log line.
+[[nodiscard]] std::string describe(const StorageConfig& config);
+
+// Throws core::Error with a message naming the file or DSN when the storage
+// cannot be opened (a storage file that exists but cannot be parsed, a
+// migration that fails).
+[[nodiscard]] std::unique_ptr<Repository> make_repository(const StorageConfig& config);
+
+}  // namespace metrics::storage

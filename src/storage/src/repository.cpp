@@ -1,0 +1,44 @@
+#include "metrics/storage/repository.hpp"
+
+#include <future>
+#include <utility>
+
+namespace metrics::storage {
+namespace {
+
+// Runs an asynchronous call and waits for its completion, rethrowing its error.
+template <class T, class Start>
+T wait_for(Start&& start) {
+  std::promise<T> promise;
+  auto future = promise.get_future();
+  start([&promise](std::exception_ptr err, T value) {
+    if (err) {
+      promise.set_exception(err);
+    } else {
+      promise.set_value(std::move(value));
+    }
+  });
+  return future.get();
+}
+
+}  // namespace
+
+std::vector<core::Metric> apply_sync(Repository& repo, std::vector<core::Metric> batch) {
+  return wait_for<std::vector<core::Metric>>(
+      [&](auto done) { repo.apply(std::move(batch), std::move(done)); });
+}
+
+std::optional<core::Metric> get_sync(Repository& repo, core::MetricKey key) {
+  return wait_for<std::optional<core::Metric>>(
+      [&](auto done) { repo.get(std::move(key), std::move(done)); });
+}
+
+std::vector<core::Metric> list_sync(Repository& repo) {
+  return wait_for<std::vector<core::Metric>>([&](auto done) { repo.list(std::move(done)); });
+}
+
+bool ping_sync(Repository& repo) {
+  return wait_for<bool>([&](auto done) { repo.ping(std::move(done)); });
+}
+
+}  // namespace metrics::storage
