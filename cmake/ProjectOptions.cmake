@@ -5,7 +5,7 @@ target_compile_features(metrics_options INTERFACE cxx_std_20)
 target_compile_options(metrics_options INTERFACE
   -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Wshadow
   -Wnon-virtual-dtor -Wold-style-cast -Wcast-align -Woverloaded-virtual
-  -Wnull-dereference -Wimplicit-fallthrough
+  -Wimplicit-fallthrough
   $<$<BOOL:${METRICS_WERROR}>:-Werror>)
 
 set(METRICS_SANITIZE "" CACHE STRING "Sanitizers to build with: empty, 'address,undefined' or 'thread'")
