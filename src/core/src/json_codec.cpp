@@ -1,0 +1,350 @@
+#include "metrics/core/json_codec.hpp"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <utility>
+
+#include "detail/utf8.hpp"
+#include "metrics/core/errors.hpp"
+#include "metrics/core/value_format.hpp"
+
+namespace metrics::core {
+namespace {
+
+namespace dom = simdjson::dom;
+
+// Documents up to this size reuse the thread's parser; larger ones get a
+// parser of their own so that one huge body does not pin its buffers to the
+// thread for the rest of the process's life.
+constexpr std::size_t kReusableParserBytes = 1U << 20;
+
+dom::parser make_parser(std::size_t capacity) {
+  dom::parser parser;
+  if (parser.allocate(capacity, kMaxJsonDepth) != simdjson::SUCCESS)
+    throw std::bad_alloc();
+  return parser;
+}
+
+dom::parser& thread_parser() {
+  thread_local dom::parser parser = make_parser(64 * 1024);
+  return parser;
+}
+
+[[noreturn]] void fail_parse(simdjson::error_code error) {
+  switch (error) {
+    case simdjson::DEPTH_ERROR:
+      throw InvalidInput("JSON is nested too deeply");
+    case simdjson::UTF8_ERROR:
+      throw InvalidInput("JSON is not valid UTF-8");
+    case simdjson::NUMBER_ERROR:
+      throw InvalidInput("invalid number in JSON");
+    case simdjson::MEMALLOC:
+      throw std::bad_alloc();
+    case simdjson::EMPTY:
+      throw InvalidInput("empty JSON body");
+    default:
+      throw InvalidInput("malformed JSON");
+  }
+}
+
+// Whether simdjson can hold the integer literal: int64 when negative,
+// uint64 otherwise.
+bool fits_64_bits(bool negative, std::string_view digits) noexcept {
+  const std::string_view limit = negative ? "9223372036854775808" : "18446744073709551615";
+  if (digits.size() != limit.size())
+    return digits.size() < limit.size();
+  return digits <= limit;
+}
+
+// simdjson rejects integer literals beyond the 64-bit range, although they
+// are valid JSON and a gauge may legitimately hold one (1e21 prints as a
+// 22-digit integer). Returns a copy of the text in which each such literal
+// gets a ".0", which makes simdjson read it as a double; nullopt when there
+// is none (so the error was something else).
+std::optional<std::string> widen_big_integers(std::string_view json) {
+  std::string out;
+  out.reserve(json.size() + 64);
+  bool changed = false;
+  bool in_string = false;
+  std::size_t i = 0;
+  while (i < json.size()) {
+    const char c = json[i];
+    if (in_string) {
+      if (c == '\\') {
+        out.append(json.substr(i, 2));
+        i += 2;
+        continue;
+      }
+      if (c == '"')
+        in_string = false;
+      out.push_back(c);
+      ++i;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+      out.push_back(c);
+      ++i;
+      continue;
+    }
+    if (c != '-' && (c < '0' || c > '9')) {
+      out.push_back(c);
+      ++i;
+      continue;
+    }
+    std::size_t end = i + (c == '-' ? 1 : 0);
+    const std::size_t digits_start = end;
+    while (end < json.size() && json[end] >= '0' && json[end] <= '9')
+      ++end;
+    const std::string_view digits = json.substr(digits_start, end - digits_start);
+    const bool is_float =
+        end < json.size() && (json[end] == '.' || json[end] == 'e' || json[end] == 'E');
+    if (is_float) {
+      // Take the whole literal so that its fraction or exponent digits are
+      // not mistaken for an integer of their own.
+      while (end < json.size() &&
+             (json[end] == '.' || json[end] == 'e' || json[end] == 'E' || json[end] == '+' ||
+              json[end] == '-' || (json[end] >= '0' && json[end] <= '9'))) {
+        ++end;
+      }
+    }
+    out.append(json.substr(i, end - i));
+    if (!is_float && !fits_64_bits(c == '-', digits)) {
+      out.append(".0");
+      changed = true;
+    }
+    i = end;
+  }
+  if (!changed)
+    return std::nullopt;
+  return out;
+}
+
+// Parses with the right parser and hands the root element to `use`, which
+// must copy out everything it needs before returning.
+template <class Use>
+auto with_document(std::string_view json, Use&& use) {
+  const auto run = [&](dom::parser& parser) {
+    // The view is not padded, so let the parser copy it into its own padded
+    // buffer (realloc_if_needed = true); the buffer is reused across calls.
+    dom::element root;
+    auto error = parser.parse(json.data(), json.size(), true).get(root);
+    std::optional<std::string> widened;
+    if (error == simdjson::NUMBER_ERROR && (widened = widen_big_integers(json))) {
+      error = parser.parse(widened->data(), widened->size(), true).get(root);
+    }
+    if (error)
+      fail_parse(error);
+    return use(root);
+  };
+  if (json.size() <= kReusableParserBytes)
+    return run(thread_parser());
+  dom::parser big = make_parser(json.size());
+  return run(big);
+}
+
+struct Identity {
+  std::string_view id;
+  MetricType type;
+};
+
+Identity decode_identity(dom::object object) {
+  std::string_view id;
+  switch (object["id"].get(id)) {
+    case simdjson::SUCCESS:
+      break;
+    case simdjson::NO_SUCH_FIELD:
+      throw InvalidInput("missing \"id\"");
+    default:
+      throw InvalidInput("\"id\" must be a string");
+  }
+  if (auto problem = validate_name(id))
+    throw InvalidInput(*problem);
+
+  std::string_view type_text;
+  switch (object["type"].get(type_text)) {
+    case simdjson::SUCCESS:
+      break;
+    case simdjson::NO_SUCH_FIELD:
+      throw InvalidInput("missing \"type\"");
+    default:
+      throw InvalidInput("\"type\" must be a string");
+  }
+  const auto type = parse_type(type_text);
+  if (!type) {
+    throw InvalidInput("unknown metric type (want \"gauge\" or \"counter\")");
+  }
+  return {id, *type};
+}
+
+Metric decode_metric_element(dom::element element) {
+  dom::object object;
+  if (element.get(object) != simdjson::SUCCESS) {
+    throw InvalidInput("a metric must be a JSON object");
+  }
+  const Identity identity = decode_identity(object);
+  Metric metric;
+  metric.type = identity.type;
+  if (identity.type == MetricType::counter) {
+    dom::element delta;
+    // Only a JSON integer that fits int64 is a delta: simdjson types a
+    // fraction or an exponent as double and anything above INT64_MAX as
+    // uint64, so checking the tape type rejects 1.5, 1e3 and 2^63 alike.
+    if (object["delta"].get(delta) != simdjson::SUCCESS ||
+        delta.type() != dom::element_type::INT64) {
+      throw InvalidInput("counter needs an integer \"delta\"");
+    }
+    metric.delta = delta.get_int64().value_unsafe();
+  } else {
+    dom::element value;
+    double number = 0;
+    if (object["value"].get(value) != simdjson::SUCCESS || !value.is_number() ||
+        value.get_double().get(number) != simdjson::SUCCESS || !std::isfinite(number)) {
+      throw InvalidInput("gauge needs a numeric \"value\"");
+    }
+    metric.value = number;
+  }
+  metric.id.assign(identity.id);
+  return metric;
+}
+
+// Bytes that cannot appear raw inside a JSON string, plus every non-ASCII
+// byte so that the slow path can check its UTF-8.
+constexpr bool needs_attention(unsigned char c) noexcept {
+  return c < 0x20 || c == '"' || c == '\\' || c >= 0x80;
+}
+
+}  // namespace
+
+Metric decode_metric(std::string_view json) {
+  return with_document(json, [](dom::element root) { return decode_metric_element(root); });
+}
+
+MetricKey decode_key(std::string_view json) {
+  return with_document(json, [](dom::element root) {
+    dom::object object;
+    if (root.get(object) != simdjson::SUCCESS) {
+      throw InvalidInput("a metric must be a JSON object");
+    }
+    const Identity identity = decode_identity(object);
+    return MetricKey{identity.type, std::string(identity.id)};
+  });
+}
+
+std::vector<Metric> decode_batch(std::string_view json, std::size_t max_items) {
+  return with_document(json, [max_items](dom::element root) {
+    dom::array array;
+    if (root.get(array) != simdjson::SUCCESS) {
+      throw InvalidInput("expected a JSON array of metrics");
+    }
+    std::vector<Metric> out;
+    // size() saturates for huge arrays; the loop below enforces the bound.
+    out.reserve(std::min(array.size(), max_items));
+    for (dom::element element : array) {
+      if (out.size() == max_items) {
+        throw InvalidInput("too many metrics in one batch (at most " + std::to_string(max_items) +
+                           ")");
+      }
+      // Element errors are reported with the element's index; the message
+      // is only built on that path.
+      try {
+        out.push_back(decode_metric_element(element));
+      } catch (const InvalidInput& e) {
+        throw InvalidInput("metric " + std::to_string(out.size()) + ": " + e.what());
+      }
+    }
+    return out;
+  });
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  std::size_t run_start = 0;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (!needs_attention(c)) {
+      ++i;
+      continue;
+    }
+    if (c >= 0x80) {
+      const std::size_t len = detail::utf8_sequence_length(s, i);
+      if (len != 0) {
+        i += len;
+        continue;
+      }
+    }
+    out.append(s.data() + run_start, i - run_start);
+    if (c == '"') {
+      out.append("\\\"");
+    } else if (c == '\\') {
+      out.append("\\\\");
+    } else if (c < 0x20) {
+      const char escaped[] = {'\\', 'u', '0', '0', kHex[c >> 4U], kHex[c & 0xFU]};
+      out.append(escaped, sizeof escaped);
+    } else {
+      // Invalid UTF-8 would make the whole document invalid JSON.
+      out.append("\xEF\xBF\xBD");
+    }
+    ++i;
+    run_start = i;
+  }
+  out.append(s.data() + run_start, s.size() - run_start);
+  out.push_back('"');
+}
+
+void append_json(std::string& out, const Metric& metric) {
+  out.append("{\"id\":");
+  append_json_string(out, metric.id);
+  if (metric.type == MetricType::counter) {
+    out.append(",\"type\":\"counter\",\"delta\":");
+    append_counter(out, metric.delta);
+  } else {
+    out.append(",\"type\":\"gauge\",\"value\":");
+    if (metric.value == 0 && std::signbit(metric.value)) {
+      // "-0" reads back as the integer 0; the fraction keeps the sign.
+      out.append("-0.0");
+    } else {
+      append_gauge(out, metric.value);
+    }
+  }
+  out.push_back('}');
+}
+
+std::string encode_metric(const Metric& metric) {
+  std::string out;
+  out.reserve(64 + metric.id.size());
+  append_json(out, metric);
+  return out;
+}
+
+std::string encode_batch(std::span<const Metric> metrics) {
+  std::string out;
+  out.reserve(2 + metrics.size() * 64);
+  out.push_back('[');
+  bool first = true;
+  for (const Metric& metric : metrics) {
+    if (!first)
+      out.push_back(',');
+    first = false;
+    append_json(out, metric);
+  }
+  out.push_back(']');
+  return out;
+}
+
+std::string encode_error(std::string_view message) {
+  std::string out;
+  out.reserve(16 + message.size());
+  out.append("{\"error\":");
+  append_json_string(out, message);
+  out.push_back('}');
+  return out;
+}
+
+}  // namespace metrics::core

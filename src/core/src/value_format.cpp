@@ -1,0 +1,79 @@
+#include "metrics/core/value_format.hpp"
+
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <system_error>
+
+namespace metrics::core {
+
+void append_gauge(std::string& out, double value) {
+  // Shortest round-trip digits in fixed notation: the longest finite double
+  // (~1.8e308) needs 309 integer digits, the smallest denormal ~330 chars of
+  // fraction, so 512 bytes always suffice.
+  std::array<char, 512> buf{};
+  const auto [end, ec] =
+      std::to_chars(buf.data(), buf.data() + buf.size(), value, std::chars_format::fixed);
+  if (ec != std::errc{}) {
+    out.append("0");
+    return;
+  }
+  out.append(buf.data(), end);
+}
+
+void append_counter(std::string& out, std::int64_t value) {
+  std::array<char, 24> buf{};
+  const auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), value);
+  (void)ec;  // 24 bytes always hold an int64
+  out.append(buf.data(), end);
+}
+
+std::string format_gauge(double value) {
+  std::string out;
+  append_gauge(out, value);
+  return out;
+}
+
+std::string format_counter(std::int64_t value) {
+  std::string out;
+  append_counter(out, value);
+  return out;
+}
+
+std::optional<double> parse_gauge(std::string_view text) noexcept {
+  // from_chars accepts a leading '-' but not '+'; a sign after '+' would be
+  // a second sign, which Go's ParseFloat rejects too.
+  if (!text.empty() && text.front() == '+') {
+    text.remove_prefix(1);
+    if (!text.empty() && text.front() == '-')
+      return std::nullopt;
+  }
+  if (text.empty())
+    return std::nullopt;
+  double value = 0;
+  const char* const first = text.data();
+  const char* const last = first + text.size();
+  const auto [ptr, ec] = std::from_chars(first, last, value, std::chars_format::general);
+  if (ec != std::errc{} || ptr != last || !std::isfinite(value))
+    return std::nullopt;
+  return value;
+}
+
+std::optional<std::int64_t> parse_counter(std::string_view text) noexcept {
+  if (!text.empty() && text.front() == '+') {
+    text.remove_prefix(1);
+    if (!text.empty() && text.front() == '-')
+      return std::nullopt;
+  }
+  if (text.empty())
+    return std::nullopt;
+  std::int64_t value = 0;
+  const char* const first = text.data();
+  const char* const last = first + text.size();
+  const auto [ptr, ec] = std::from_chars(first, last, value, 10);
+  if (ec != std::errc{} || ptr != last)
+    return std::nullopt;
+  return value;
+}
+
+}  // namespace metrics::core

@@ -1,0 +1,341 @@
+#include "metrics/core/json_codec.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "metrics/core/errors.hpp"
+
+namespace metrics::core {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Runs f, expects InvalidInput, and returns its message.
+template <class F>
+std::string invalid_message(F&& f) {
+  try {
+    f();
+  } catch (const InvalidInput& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no InvalidInput thrown";
+  return {};
+}
+
+std::string metric_error(std::string_view json) {
+  return invalid_message([&] { (void)decode_metric(json); });
+}
+
+std::string batch_error(std::string_view json, std::size_t max_items = 100'000) {
+  return invalid_message([&] { (void)decode_batch(json, max_items); });
+}
+
+TEST(DecodeMetric, Gauge) {
+  EXPECT_EQ(decode_metric(R"({"id":"Alloc","type":"gauge","value":1.5})"),
+            Metric::gauge("Alloc", 1.5));
+  EXPECT_EQ(decode_metric(R"({"id":"g","type":"gauge","value":7})"), Metric::gauge("g", 7));
+  EXPECT_EQ(decode_metric(R"({"id":"g","type":"gauge","value":-7})"), Metric::gauge("g", -7));
+  EXPECT_EQ(decode_metric(R"({"id":"g","type":"gauge","value":1e21})"), Metric::gauge("g", 1e21));
+  EXPECT_EQ(decode_metric(R"({"id":"g","type":"gauge","value":18446744073709551615})"),
+            Metric::gauge("g", 18446744073709551615.0));
+}
+
+TEST(DecodeMetric, GaugeIntegerBeyond64BitsIsADouble) {
+  EXPECT_EQ(decode_metric(R"({"id":"g","type":"gauge","value":1000000000000000000000})"),
+            Metric::gauge("g", 1e21));
+  EXPECT_EQ(decode_metric(R"({"id":"g","type":"gauge","value":-99999999999999999999})"),
+            Metric::gauge("g", -99999999999999999999.0));
+}
+
+TEST(DecodeMetric, Counter) {
+  EXPECT_EQ(decode_metric(R"({"id":"PollCount","type":"counter","delta":5})"),
+            Metric::counter("PollCount", 5));
+  EXPECT_EQ(decode_metric(R"({"id":"c","type":"counter","delta":-5})"), Metric::counter("c", -5));
+  EXPECT_EQ(decode_metric(R"({"id":"c","type":"counter","delta":9223372036854775807})"),
+            Metric::counter("c", INT64_MAX));
+  EXPECT_EQ(decode_metric(R"({"id":"c","type":"counter","delta":-9223372036854775808})"),
+            Metric::counter("c", INT64_MIN));
+}
+
+TEST(DecodeMetric, IgnoresUnknownFieldsAndTheOtherValue) {
+  EXPECT_EQ(decode_metric(R"({"hash":"x","id":"c","extra":[1,{"a":null}],"type":"counter",)"
+                          R"("delta":3,"value":9.5})"),
+            Metric::counter("c", 3));
+  EXPECT_EQ(decode_metric(R"({"type":"gauge","value":2.5,"delta":4,"id":"g"})"),
+            Metric::gauge("g", 2.5));
+  EXPECT_EQ(decode_metric(R"({"id":"g","type":"gauge","value":2.5,"delta":null})"),
+            Metric::gauge("g", 2.5));
+}
+
+TEST(DecodeMetric, WhitespaceAndEscapedId) {
+  EXPECT_EQ(
+      decode_metric(" \n{ \"id\" : \"a\\u00e9\\\"b\" , \"type\" : \"gauge\", \"value\" : 0 }\t"),
+      Metric::gauge("a\xC3\xA9\"b", 0));
+}
+
+TEST(DecodeMetric, CounterDeltaMustBeAnInt64) {
+  const std::string want = "counter needs an integer \"delta\"";
+  EXPECT_EQ(metric_error(R"({"id":"c","type":"counter"})"), want);
+  EXPECT_EQ(metric_error(R"({"id":"c","type":"counter","delta":1.5})"), want);
+  EXPECT_EQ(metric_error(R"({"id":"c","type":"counter","delta":1e3})"), want);
+  EXPECT_EQ(metric_error(R"({"id":"c","type":"counter","delta":1.0})"), want);
+  EXPECT_EQ(metric_error(R"({"id":"c","type":"counter","delta":"5"})"), want);
+  EXPECT_EQ(metric_error(R"({"id":"c","type":"counter","delta":null})"), want);
+  EXPECT_EQ(metric_error(R"({"id":"c","type":"counter","delta":true})"), want);
+  EXPECT_EQ(metric_error(R"({"id":"c","type":"counter","delta":[5]})"), want);
+  EXPECT_EQ(metric_error(R"({"id":"c","type":"counter","value":5})"), want);
+  EXPECT_EQ(metric_error(R"({"id":"c","type":"counter","delta":9223372036854775808})"), want);
+  EXPECT_EQ(metric_error(R"({"id":"c","type":"counter","delta":18446744073709551615})"), want);
+  EXPECT_EQ(metric_error(R"({"id":"c","type":"counter","delta":-9223372036854775809})"), want);
+  EXPECT_EQ(metric_error(R"({"id":"c","type":"counter","delta":99999999999999999999999})"), want);
+}
+
+TEST(DecodeMetric, GaugeValueMustBeAFiniteNumber) {
+  const std::string want = "gauge needs a numeric \"value\"";
+  EXPECT_EQ(metric_error(R"({"id":"g","type":"gauge"})"), want);
+  EXPECT_EQ(metric_error(R"({"id":"g","type":"gauge","value":"1.5"})"), want);
+  EXPECT_EQ(metric_error(R"({"id":"g","type":"gauge","value":null})"), want);
+  EXPECT_EQ(metric_error(R"({"id":"g","type":"gauge","delta":5})"), want);
+  EXPECT_EQ(metric_error(R"({"id":"g","type":"gauge","value":{}})"), want);
+  // JSON has no literal for these; they are not numbers at all.
+  EXPECT_EQ(metric_error(R"({"id":"g","type":"gauge","value":NaN})"), "malformed JSON");
+  EXPECT_EQ(metric_error(R"({"id":"g","type":"gauge","value":Infinity})"), "malformed JSON");
+  EXPECT_THAT(metric_error(R"({"id":"g","type":"gauge","value":1e400})"), HasSubstr("number"));
+}
+
+TEST(DecodeMetric, IdAndTypeAreRequiredAndChecked) {
+  EXPECT_EQ(metric_error(R"({"type":"gauge","value":1})"), "missing \"id\"");
+  EXPECT_EQ(metric_error(R"({"id":"g","value":1})"), "missing \"type\"");
+  EXPECT_EQ(metric_error(R"({"id":5,"type":"gauge","value":1})"), "\"id\" must be a string");
+  EXPECT_EQ(metric_error(R"({"id":"g","type":1,"value":1})"), "\"type\" must be a string");
+  EXPECT_THAT(metric_error(R"({"id":"g","type":"histogram","value":1})"),
+              HasSubstr("unknown metric type"));
+  EXPECT_THAT(metric_error(R"({"id":"g","type":"Gauge","value":1})"),
+              HasSubstr("unknown metric type"));
+  EXPECT_EQ(metric_error(R"({"id":"","type":"gauge","value":1})"), "metric name is empty");
+  EXPECT_EQ(metric_error(R"({"id":"a/b","type":"gauge","value":1})"), "metric name contains '/'");
+  EXPECT_EQ(metric_error(R"({"id":"a\u0000b","type":"gauge","value":1})"),
+            "metric name contains a control character");
+  EXPECT_EQ(metric_error(R"({"id":"a\nb","type":"gauge","value":1})"),
+            "metric name contains a control character");
+  EXPECT_EQ(metric_error("{\"id\":\"a\nb\",\"type\":\"gauge\",\"value\":1}"), "malformed JSON");
+  const std::string long_id =
+      R"({"id":")" + std::string(256, 'x') + R"(","type":"gauge","value":1})";
+  EXPECT_THAT(metric_error(long_id), HasSubstr("255"));
+}
+
+TEST(DecodeMetric, MalformedInput) {
+  EXPECT_EQ(metric_error(""), "empty JSON body");
+  EXPECT_EQ(metric_error("{"), "malformed JSON");
+  EXPECT_EQ(metric_error(R"({"id":"g","type":"gauge","value":1,})"), "malformed JSON");
+  EXPECT_EQ(metric_error(R"({"id":"g","type":"gauge","value":1}})"), "malformed JSON");
+  EXPECT_EQ(metric_error(R"({"id":"g","type":"gauge","value":01})"), "invalid number in JSON");
+  EXPECT_EQ(metric_error(R"({"id":"g","type":"gauge","value":-})"), "invalid number in JSON");
+  EXPECT_EQ(metric_error(R"({'id':'g'})"), "malformed JSON");
+  EXPECT_EQ(metric_error("[]"), "a metric must be a JSON object");
+  EXPECT_EQ(metric_error("5"), "a metric must be a JSON object");
+  EXPECT_EQ(metric_error(R"("x")"), "a metric must be a JSON object");
+}
+
+TEST(DecodeMetric, RejectsInvalidUtf8AnywhereInTheDocument) {
+  EXPECT_EQ(metric_error("{\"id\":\"a\xFF\",\"type\":\"gauge\",\"value\":1}"),
+            "JSON is not valid UTF-8");
+  EXPECT_EQ(metric_error("{\"id\":\"a\",\"type\":\"gauge\",\"value\":1,\"x\":\"\xC0\xAF\"}"),
+            "JSON is not valid UTF-8");
+  EXPECT_EQ(metric_error("{\"id\":\"\xED\xA0\x80\",\"type\":\"gauge\",\"value\":1}"),
+            "JSON is not valid UTF-8");
+  // A lone surrogate written as an escape is not a character either.
+  EXPECT_EQ(metric_error(R"({"id":"\ud800","type":"gauge","value":1})"), "malformed JSON");
+}
+
+TEST(DecodeMetric, RejectsDeepNesting) {
+  std::string deep = R"({"id":"g","type":"gauge","value":1,"x":)";
+  for (std::size_t i = 0; i < kMaxJsonDepth + 5; ++i)
+    deep += '[';
+  for (std::size_t i = 0; i < kMaxJsonDepth + 5; ++i)
+    deep += ']';
+  deep += '}';
+  EXPECT_EQ(metric_error(deep), "JSON is nested too deeply");
+
+  std::string ok = R"({"id":"g","type":"gauge","value":1,"x":)";
+  for (std::size_t i = 0; i < kMaxJsonDepth - 2; ++i)
+    ok += '[';
+  for (std::size_t i = 0; i < kMaxJsonDepth - 2; ++i)
+    ok += ']';
+  ok += '}';
+  EXPECT_EQ(decode_metric(ok), Metric::gauge("g", 1));
+}
+
+TEST(DecodeMetric, HugeUnpaddedInputs) {
+  // Larger than the reusable parser's limit; also checks that reading never
+  // relies on padding past the end of the caller's buffer.
+  std::string big =
+      R"({"id":"g","type":"gauge","pad":")" + std::string(3 << 20, 'p') + R"(","value":2})";
+  EXPECT_EQ(decode_metric(big), Metric::gauge("g", 2));
+  big.shrink_to_fit();
+  EXPECT_EQ(decode_metric(std::string_view(big)), Metric::gauge("g", 2));
+}
+
+TEST(DecodeKey, ReadsIdentityOnly) {
+  EXPECT_EQ(decode_key(R"({"id":"Alloc","type":"gauge"})"),
+            (MetricKey{MetricType::gauge, "Alloc"}));
+  EXPECT_EQ(decode_key(R"({"id":"c","type":"counter","delta":"junk","value":[]})"),
+            (MetricKey{MetricType::counter, "c"}));
+  EXPECT_EQ(invalid_message([] { (void)decode_key(R"({"type":"gauge"})"); }), "missing \"id\"");
+  EXPECT_EQ(invalid_message([] { (void)decode_key(R"({"id":"x"})"); }), "missing \"type\"");
+  EXPECT_THAT(invalid_message([] { (void)decode_key(R"({"id":"x","type":"t"})"); }),
+              HasSubstr("unknown metric type"));
+  EXPECT_EQ(invalid_message([] { (void)decode_key("[1]"); }), "a metric must be a JSON object");
+  EXPECT_EQ(invalid_message([] { (void)decode_key("nope"); }), "malformed JSON");
+}
+
+TEST(DecodeBatch, KeepsOrderAndRepeats) {
+  const auto batch = decode_batch(
+      R"([{"id":"a","type":"counter","delta":1},{"id":"b","type":"gauge","value":2.5},)"
+      R"({"id":"a","type":"counter","delta":2}])");
+  ASSERT_EQ(batch.size(), 3U);
+  EXPECT_EQ(batch[0], Metric::counter("a", 1));
+  EXPECT_EQ(batch[1], Metric::gauge("b", 2.5));
+  EXPECT_EQ(batch[2], Metric::counter("a", 2));
+  EXPECT_TRUE(decode_batch("[]").empty());
+  EXPECT_TRUE(decode_batch(" [ ] ").empty());
+}
+
+TEST(DecodeBatch, NamesTheBadElement) {
+  EXPECT_EQ(batch_error(R"([{"id":"a","type":"gauge","value":1},)"
+                        R"({"id":"b","type":"gauge","value":1},)"
+                        R"({"id":"c","type":"gauge","value":1},)"
+                        R"({"id":"d","type":"counter","delta":1.5}])"),
+            "metric 3: counter needs an integer \"delta\"");
+  EXPECT_EQ(batch_error(R"([{"id":"a","type":"gauge","value":1},5])"),
+            "metric 1: a metric must be a JSON object");
+  EXPECT_EQ(batch_error(R"([{"type":"gauge","value":1}])"), "metric 0: missing \"id\"");
+}
+
+TEST(DecodeBatch, RequiresAnArray) {
+  EXPECT_EQ(batch_error(R"({"id":"a","type":"gauge","value":1})"),
+            "expected a JSON array of metrics");
+  EXPECT_EQ(batch_error("null"), "expected a JSON array of metrics");
+  EXPECT_EQ(batch_error("[{}"), "malformed JSON");
+  EXPECT_EQ(batch_error(""), "empty JSON body");
+}
+
+TEST(DecodeBatch, MaxItemsBound) {
+  const std::string two =
+      R"([{"id":"a","type":"gauge","value":1},{"id":"b","type":"gauge","value":1}])";
+  EXPECT_EQ(decode_batch(two, 2).size(), 2U);
+  EXPECT_THAT(batch_error(two, 1), HasSubstr("too many metrics"));
+  EXPECT_THAT(batch_error("[{}]", 0), HasSubstr("too many metrics"));
+  EXPECT_TRUE(decode_batch("[]", 0).empty());
+}
+
+TEST(DecodeBatch, BigIntegerWideningLeavesInt64DeltasAlone) {
+  // The document holds an integer beyond 64 bits (a gauge), which takes the
+  // slow path; the int64 extremes of the counters must still be integers.
+  const auto batch =
+      decode_batch(R"([{"id":"c","type":"counter","delta":-9223372036854775808},)"
+                   R"({"id":"g","type":"gauge","value":100000000000000000000000},)"
+                   R"({"id":"s","type":"gauge","value":0,"note":"12345678901234567890123"},)"
+                   R"({"id":"d","type":"counter","delta":9223372036854775807}])");
+  ASSERT_EQ(batch.size(), 4U);
+  EXPECT_EQ(batch[0], Metric::counter("c", INT64_MIN));
+  EXPECT_EQ(batch[1], Metric::gauge("g", 1e23));
+  EXPECT_EQ(batch[2], Metric::gauge("s", 0));
+  EXPECT_EQ(batch[3], Metric::counter("d", INT64_MAX));
+  EXPECT_EQ(batch_error(R"([{"id":"c","type":"counter","delta":100000000000000000000000}])"),
+            "metric 0: counter needs an integer \"delta\"");
+}
+
+TEST(DecodeBatch, WorksFromManyThreads) {
+  std::vector<std::thread> threads;
+  std::vector<int> ok(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([t, &ok] {
+      for (int i = 0; i < 200; ++i) {
+        const std::string json = R"([{"id":"t)" + std::to_string(t) +
+                                 R"(","type":"counter","delta":)" + std::to_string(i) + "}]";
+        const auto batch = decode_batch(json);
+        if (batch.size() == 1 && batch[0].delta == i)
+          ++ok[static_cast<std::size_t>(t)];
+      }
+    });
+  }
+  for (auto& th : threads)
+    th.join();
+  EXPECT_THAT(ok, ::testing::Each(200));
+}
+
+TEST(Encode, MetricShapes) {
+  EXPECT_EQ(encode_metric(Metric::gauge("x", 1.5)), R"({"id":"x","type":"gauge","value":1.5})");
+  EXPECT_EQ(encode_metric(Metric::counter("x", 5)), R"({"id":"x","type":"counter","delta":5})");
+  EXPECT_EQ(encode_metric(Metric::counter("x", INT64_MIN)),
+            R"({"id":"x","type":"counter","delta":-9223372036854775808})");
+  EXPECT_EQ(encode_metric(Metric::gauge("x", 1e21)),
+            R"({"id":"x","type":"gauge","value":1000000000000000000000})");
+  EXPECT_EQ(encode_metric(Metric::gauge("x", -0.0)), R"({"id":"x","type":"gauge","value":-0.0})");
+  EXPECT_EQ(encode_metric(Metric::gauge("x", 120500)),
+            R"({"id":"x","type":"gauge","value":120500})");
+}
+
+TEST(Encode, Batch) {
+  EXPECT_EQ(encode_batch({}), "[]");
+  const std::vector<Metric> metrics = {Metric::gauge("a", 0.1), Metric::counter("b", 2)};
+  EXPECT_EQ(encode_batch(metrics),
+            R"([{"id":"a","type":"gauge","value":0.1},{"id":"b","type":"counter","delta":2}])");
+}
+
+TEST(Encode, EscapesStrings) {
+  std::string out;
+  append_json_string(out, "a\"b\\c\n\x01\x1f\x7f/é");
+  EXPECT_EQ(out, "\"a\\\"b\\\\c\\u000a\\u0001\\u001f\x7f/é\"");
+  out.clear();
+  append_json_string(out, std::string_view("\0", 1));
+  EXPECT_EQ(out, R"("\u0000")");
+  out.clear();
+  append_json_string(out, "");
+  EXPECT_EQ(out, R"("")");
+}
+
+TEST(Encode, ReplacesInvalidUtf8SoTheOutputStaysJson) {
+  std::string out;
+  append_json_string(out,
+                     "a\xFF"
+                     "b\xC0\xAF");
+  EXPECT_EQ(out,
+            "\"a\xEF\xBF\xBD"
+            "b\xEF\xBF\xBD\xEF\xBF\xBD\"");
+}
+
+TEST(Encode, Error) {
+  EXPECT_EQ(encode_error("bad \"x\""), R"({"error":"bad \"x\""})");
+  EXPECT_EQ(encode_error(""), R"({"error":""})");
+}
+
+TEST(RoundTrip, EncodeThenDecode) {
+  const std::vector<Metric> metrics = {
+      Metric::gauge("a", 0.1),
+      Metric::gauge("big", 1e21),
+      Metric::gauge("huge", std::numeric_limits<double>::max()),
+      Metric::gauge("-huge", std::numeric_limits<double>::lowest()),
+      Metric::gauge("tiny", std::numeric_limits<double>::denorm_min()),
+      Metric::gauge("neg", -1.75),
+      Metric::gauge("quote\"back\\slash", 3),
+      Metric::counter("max", INT64_MAX),
+      Metric::counter("min", INT64_MIN),
+      Metric::counter("名前", 0),
+  };
+  const auto back = decode_batch(encode_batch(metrics));
+  EXPECT_EQ(back, metrics);
+  const auto neg_zero = decode_metric(encode_metric(Metric::gauge("z", -0.0)));
+  EXPECT_TRUE(std::signbit(neg_zero.value));
+}
+
+}  // namespace
+}  // namespace metrics::core
