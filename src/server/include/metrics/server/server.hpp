@@ -1,0 +1,49 @@
+// The HTTP/1.1 listener: accepts connections, reads requests with limits and
+// deadlines, hands them to the Service, writes answers (keep-alive and
+// pipelining), logs each request, and shuts down gracefully.
+//
+//   server::Server srv(config, repo);   // binds now; throws on a bad address
+//   std::jthread t([&] { srv.run(); });
+//   srv.stop();                          // from any thread, or a signal handler's io
+//
+// Threading: `threads` I/O threads, each with its own io_context; a
+// connection lives on one of them for its whole life, so no strand is needed.
+// stop() and port() are thread-safe; run() is called once.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "metrics/server/config.hpp"
+#include "metrics/server/service.hpp"
+#include "metrics/storage/repository.hpp"
+
+namespace metrics::server {
+
+class Server {
+ public:
+  Server(const ServerConfig& config, storage::Repository& repo);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // The bound port (useful with port 0).
+  [[nodiscard]] std::uint16_t port() const noexcept;
+
+  // Serves until stop(); returns after in-flight requests finished (or the
+  // shutdown timeout passed). Installs no signal handlers.
+  void run();
+
+  // Stops accepting, lets requests in flight finish, closes idle connections.
+  void stop() noexcept;
+
+  // Connections open right now.
+  [[nodiscard]] std::size_t connections() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace metrics::server

@@ -1,0 +1,319 @@
+#include "metrics/server/server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <condition_variable>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "metrics/core/errors.hpp"
+
+namespace metrics::server {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+tcp::endpoint resolve_listen_address(const std::string& address) {
+  auto colon = address.rfind(':');
+  std::string host = address.substr(0, colon);
+  std::string port = address.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty()) {
+    return {tcp::v4(), static_cast<unsigned short>(std::stoul(port))};
+  }
+  asio::io_context ioc;
+  tcp::resolver resolver(ioc);
+  boost::system::error_code ec;
+  auto results = resolver.resolve(host, port, tcp::resolver::passive, ec);
+  if (ec || results.empty()) {
+    throw core::Error("cannot resolve listen address " + address + ": " + ec.message());
+  }
+  // Like Go's net.Listen, prefer IPv4 for a name such as "localhost".
+  for (const auto& r : results) {
+    if (r.endpoint().address().is_v4())
+      return r.endpoint();
+  }
+  return results.begin()->endpoint();
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+}  // namespace
+
+struct Server::Impl {
+  struct Worker {
+    struct Connection {
+      beast::tcp_stream* stream = nullptr;
+      bool idle = true;
+    };
+    // Connections of this worker; touched only on its thread. Declared
+    // before the io_context so that coroutine frames destroyed with it can
+    // still unregister themselves.
+    std::list<Connection> connections;
+    asio::io_context ioc{1};
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard{
+        ioc.get_executor()};
+  };
+
+  Impl(const ServerConfig& cfg, storage::Repository& repo)
+      : config(cfg),
+        service(repo, ServiceOptions{.key = cfg.key,
+                                     .max_body_bytes = cfg.max_body_bytes,
+                                     .max_batch_items = cfg.max_batch_items,
+                                     .gzip_level = 1}) {
+    unsigned n = config.threads != 0 ? config.threads : std::thread::hardware_concurrency();
+    if (n == 0)
+      n = 1;
+    for (unsigned i = 0; i < n; ++i)
+      workers.push_back(std::make_unique<Worker>());
+    acceptor.emplace(workers[0]->ioc);
+    auto endpoint = resolve_listen_address(config.address);
+    boost::system::error_code ec;
+    acceptor->open(endpoint.protocol(), ec);
+    if (!ec)
+      acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec)
+      acceptor->bind(endpoint, ec);
+    if (!ec)
+      acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec)
+      throw core::Error("cannot listen on " + config.address + ": " + ec.message());
+    port = acceptor->local_endpoint().port();
+  }
+
+  asio::awaitable<void> accept_loop() {
+    std::size_t next = 0;
+    while (!stopping.load()) {
+      Worker& worker = *workers[next++ % workers.size()];
+      auto [ec, socket] = co_await acceptor->async_accept(worker.ioc, use_tuple);
+      if (ec) {
+        if (stopping.load() || ec == asio::error::operation_aborted)
+          co_return;
+        // Out of file descriptors and the like: back off instead of spinning.
+        spdlog::warn("accept failed: {}", ec.message());
+        asio::steady_timer pause(co_await asio::this_coro::executor, std::chrono::milliseconds{50});
+        co_await pause.async_wait(use_tuple);
+        continue;
+      }
+      if (open_connections.load() >= config.max_connections) {
+        spdlog::warn("connection limit {} reached; refusing a connection", config.max_connections);
+        continue;  // the socket closes as it goes out of scope
+      }
+      open_connections.fetch_add(1);
+      asio::co_spawn(worker.ioc, session(worker, std::move(socket)), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> session(Worker& worker, tcp::socket socket) {
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    beast::tcp_stream stream(std::move(socket));
+    worker.connections.push_back({&stream, true});
+    auto self = std::prev(worker.connections.end());
+    struct Cleanup {
+      Impl* impl;
+      Worker* w;
+      std::list<Worker::Connection>::iterator it;
+      ~Cleanup() {
+        w->connections.erase(it);
+        impl->open_connections.fetch_sub(1);
+      }
+    } cleanup{this, &worker, self};
+
+    beast::flat_buffer buffer;
+    for (;;) {
+      if (stopping.load())
+        break;
+      self->idle = true;
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(static_cast<std::uint32_t>(config.max_header_bytes));
+      parser.body_limit(config.max_body_bytes);
+      stream.expires_after(config.read_timeout);
+      auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+      self->idle = false;
+      if (!ec && !parser.is_done()) {
+        if (iequals(parser.get()[http::field::expect], "100-continue")) {
+          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+          auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(kContinue), use_tuple);
+          if (wec)
+            break;
+        }
+        std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, use_tuple);
+      }
+      if (ec) {
+        co_await reject_read_error(stream, parser, ec);
+        break;
+      }
+
+      const auto started = std::chrono::steady_clock::now();
+      Request req = parser.release();
+      const bool keep_alive = req.keep_alive();
+      const auto method = req.method();
+      std::string target = config.access_log ? std::string(req.target()) : std::string();
+
+      Response res = co_await service.handle(std::move(req));
+      const bool keep = keep_alive && !stopping.load();
+      res.keep_alive(keep);
+      stream.expires_after(config.read_timeout);
+      auto [wec, written] = co_await http::async_write(stream, res, use_tuple);
+      if (config.access_log) {
+        const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::steady_clock::now() - started)
+                            .count();
+        spdlog::info("{} {} {} {}B {}us", http::to_string(method), target,
+                     static_cast<unsigned>(res.result_int()), res.body().size(), us);
+      }
+      if (wec || !keep)
+        break;
+    }
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream.close();
+  }
+
+  // Answers a request that could not be read in full, where an answer helps
+  // the client; transport errors just close the connection.
+  asio::awaitable<void> reject_read_error(beast::tcp_stream& stream,
+                                          http::request_parser<http::string_body>& parser,
+                                          boost::system::error_code ec) {
+    http::status status{};
+    std::string message;
+    if (ec == http::error::body_limit) {
+      status = http::status::payload_too_large;
+      message = "request body larger than " + std::to_string(config.max_body_bytes) + " bytes";
+    } else if (ec == http::error::header_limit) {
+      status = http::status::request_header_fields_too_large;
+      message = "request header larger than " + std::to_string(config.max_header_bytes) + " bytes";
+    } else if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
+               ec != http::error::end_of_stream && ec != http::error::partial_message) {
+      status = http::status::bad_request;
+      message = "malformed HTTP request: " + ec.message();
+    } else {
+      co_return;
+    }
+    Request partial;
+    if (parser.is_header_done()) {
+      partial.base() = parser.get().base();
+    }
+    Response res = service.reject(status, message, partial);
+    res.keep_alive(false);
+    stream.expires_after(std::chrono::seconds{5});
+    co_await http::async_write(stream, res, use_tuple);
+    if (config.access_log) {
+      spdlog::info("{} {} {} {}B", std::string(partial.method_string()),
+                   std::string(partial.target()), static_cast<unsigned>(res.result_int()),
+                   res.body().size());
+    }
+  }
+
+  void stop() {
+    if (stopping.exchange(true))
+      return;
+    asio::post(workers[0]->ioc, [this] {
+      boost::system::error_code ignored;
+      acceptor->close(ignored);
+    });
+    for (auto& w : workers) {
+      asio::post(w->ioc, [worker = w.get()] {
+        for (auto& c : worker->connections) {
+          if (c.idle)
+            c.stream->cancel();
+        }
+        worker->guard.reset();
+      });
+    }
+    {
+      std::lock_guard lock(mutex);
+      stop_requested = true;
+    }
+    cv.notify_all();
+  }
+
+  void run() {
+    asio::co_spawn(workers[0]->ioc, accept_loop(), asio::detached);
+    std::size_t finished = 0;
+    std::vector<std::thread> threads;
+    for (auto& w : workers) {
+      threads.emplace_back([this, worker = w.get(), &finished] {
+        worker->ioc.run();
+        std::lock_guard lock(mutex);
+        ++finished;
+        cv.notify_all();
+      });
+    }
+    {
+      std::unique_lock lock(mutex);
+      cv.wait(lock, [&] { return stop_requested; });
+      if (!cv.wait_for(lock, config.shutdown_timeout, [&] { return finished == workers.size(); })) {
+        spdlog::warn("shutdown timeout: abandoning {} connection(s)", open_connections.load());
+        for (auto& w : workers)
+          w->ioc.stop();
+      }
+    }
+    for (auto& t : threads)
+      t.join();
+  }
+
+  ServerConfig config;
+  Service service;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::optional<tcp::acceptor> acceptor;
+  std::uint16_t port = 0;
+  std::atomic<bool> stopping{false};
+  std::atomic<std::size_t> open_connections{0};
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool stop_requested = false;
+};
+
+Server::Server(const ServerConfig& config, storage::Repository& repo)
+    : impl_(std::make_unique<Impl>(config, repo)) {}
+
+Server::~Server() = default;
+
+std::uint16_t Server::port() const noexcept {
+  return impl_->port;
+}
+
+void Server::run() {
+  impl_->run();
+}
+
+void Server::stop() noexcept {
+  impl_->stop();
+}
+
+std::size_t Server::connections() const noexcept {
+  return impl_->open_connections.load();
+}
+
+}  // namespace metrics::server
