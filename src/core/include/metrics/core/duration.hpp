@@ -11,7 +11,8 @@
 namespace metrics::core {
 
 // nullopt for junk, negative values or overflow.
-[[nodiscard]] std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) noexcept;
+[[nodiscard]] std::optional<std::chrono::nanoseconds> parse_duration(
+    std::string_view text) noexcept;
 // Parses true/false, 1/0, t/f, TRUE/FALSE and the like (Go's strconv.ParseBool).
 [[nodiscard]] std::optional<bool> parse_bool(std::string_view text) noexcept;
 

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The one command that runs every test: installs what is missing, prepares a
+# local PostgreSQL for the storage tests, builds and runs ctest.
+#
+#   scripts/test.sh                 # release build, all tests
+#   scripts/test.sh --preset debug  # the same under ASan+UBSan (also: tsan)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+preset=release
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --preset) preset="$2"; shift 2 ;;
+    --preset=*) preset="${1#*=}"; shift ;;
+    *) echo "test.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+scripts/setup.sh
+
+# The PostgreSQL tests run against a real server; in CI they must not skip.
+if [[ -z "${METRICS_TEST_PG_DSN:-}" ]]; then
+  SUDO=()
+  if [[ $(id -u) -ne 0 ]]; then SUDO=(sudo); fi
+  METRICS_TEST_PG_DSN="$("${SUDO[@]}" scripts/postgres-setup.sh | tail -n1)"
+  export METRICS_TEST_PG_DSN
+fi
+
+cmake --preset "$preset"
+cmake --build --preset "$preset" -j "$(nproc)"
+ctest --preset "$preset" -j "$(nproc)"
