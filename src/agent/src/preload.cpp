@@ -1,0 +1,114 @@
+// libmetrics-agent-preload.so: LD_PRELOAD=libmetrics-agent-preload.so
+// ADDRESS=host:port ./program runs the agent inside an unmodified program
+// (configured from the environment, as metrics-agent is) and counts its
+// allocations with the shim linked into this library.
+//
+// What keeps the host unchanged:
+// - the agent starts from this library's constructor, before main, and
+//   never from inside malloc;
+// - only the process that loaded the library reports: a fork child never
+//   touches the parent's agent (whose mutexes may be held by threads that do
+//   not exist in the child), and the library removes itself from LD_PRELOAD
+//   so that programs the host executes run without it;
+// - at exit the agent sends what it holds within METRICS_AGENT_EXIT_TIMEOUT
+//   (default 2s), then the process exits as it would have;
+// - a configuration error prints one line on stderr and the program runs
+//   without an agent.
+#include <dlfcn.h>
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "metrics/agent/agent.hpp"
+#include "metrics/agent/config.hpp"
+#include "metrics/core/duration.hpp"
+
+namespace {
+
+pid_t g_owner = 0;
+// Deliberately never deleted: other threads of the host may still run while
+// the process exits, and a child must not run the parent's destructor.
+metrics::agent::Agent* g_agent = nullptr;
+std::chrono::milliseconds g_exit_timeout{2000};
+
+void forked_child() noexcept {
+  g_agent = nullptr;
+}
+
+// Drops every LD_PRELOAD entry that names this library.
+void remove_self_from_ld_preload() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&forked_child), &info) == 0 || info.dli_fname == nullptr) {
+    return;
+  }
+  const char* value = std::getenv("LD_PRELOAD");
+  if (value == nullptr)
+    return;
+  const std::string_view self(info.dli_fname);
+  const std::string_view self_base = self.substr(self.rfind('/') + 1);
+  std::string kept;
+  std::string_view rest(value);
+  while (!rest.empty()) {
+    const std::size_t end = rest.find_first_of(": ");
+    const std::string_view entry = rest.substr(0, end);
+    rest.remove_prefix(end == std::string_view::npos ? rest.size() : end + 1);
+    if (entry.empty())
+      continue;
+    const std::string_view base = entry.substr(entry.rfind('/') + 1);
+    if (entry == self || base == self_base)
+      continue;
+    if (!kept.empty())
+      kept += ':';
+    kept += entry;
+  }
+  if (kept.empty()) {
+    unsetenv("LD_PRELOAD");
+  } else {
+    setenv("LD_PRELOAD", kept.c_str(), 1);
+  }
+}
+
+__attribute__((constructor)) void preload_start() {
+  try {
+    g_owner = getpid();
+    remove_self_from_ld_preload();
+    // OpenSSL would otherwise register an atexit cleanup that runs before
+    // this library's destructor and leave the final report without HMAC.
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, nullptr);
+    pthread_atfork(nullptr, nullptr, &forked_child);
+    const auto env = [](const char* name) { return static_cast<const char*>(std::getenv(name)); };
+    if (const char* t = env("METRICS_AGENT_EXIT_TIMEOUT"); t != nullptr && *t != '\0') {
+      if (const auto d = metrics::core::parse_duration(t)) {
+        g_exit_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+      }
+    }
+    auto parsed = metrics::agent::load_config_from_env(env);
+    if (!parsed.error.empty()) {
+      std::fprintf(stderr, "metrics-agent-preload: %s; running without the agent\n",
+                   parsed.error.c_str());
+      return;
+    }
+    g_agent = new metrics::agent::Agent(std::move(parsed.config));
+    if (!g_agent->running()) {
+      std::fprintf(stderr, "metrics-agent-preload: %s; running without the agent\n",
+                   g_agent->error().c_str());
+    }
+  } catch (...) {
+    // The host runs on without an agent rather than failing to start.
+  }
+}
+
+__attribute__((destructor)) void preload_stop() {
+  if (g_agent == nullptr || getpid() != g_owner)
+    return;
+  g_agent->shutdown(g_exit_timeout);
+}
+
+}  // namespace
