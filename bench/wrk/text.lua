@@ -1,0 +1,3 @@
+-- wrk script: single-metric text updates.
+wrk.method = "POST"
+wrk.path = "/update/counter/PollCount/1"

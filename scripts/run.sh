@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The one command that starts the system: installs what is missing, builds,
+# starts metrics-server (in-memory storage persisted to FILE_STORAGE_PATH,
+# default /tmp/metrics-db.json; no database needed) and, when it is built, a
+# metrics-agent reporting to it. Open http://localhost:8080/ to watch.
+# Ctrl-C stops both gracefully.
+#
+#   scripts/run.sh                    # server on localhost:8080 + agent
+#   ADDRESS=localhost:9090 scripts/run.sh
+#   scripts/run.sh -f "" -i 0         # extra flags go to the server
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+cmake --preset release >/dev/null
+targets=(metrics-server)
+if [[ -f apps/metrics-agent/CMakeLists.txt ]]; then targets+=(metrics-agent); fi
+cmake --build --preset release -j "$(nproc)" --target "${targets[@]}"
+
+export ADDRESS="${ADDRESS:-localhost:8080}"
+bin=build/release/apps
+pids=()
+stop() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait
+}
+trap stop INT TERM
+
+"$bin/metrics-server/metrics-server" "$@" &
+pids+=($!)
+for _ in $(seq 1 50); do
+  curl -fsS "http://${ADDRESS}/ping" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+if [[ -x "$bin/metrics-agent/metrics-agent" ]]; then
+  # The server's settings are not the agent's: keep only ADDRESS and KEY.
+  env -u STORE_INTERVAL -u FILE_STORAGE_PATH -u RESTORE -u DATABASE_DSN \
+    "$bin/metrics-agent/metrics-agent" -p 1s -r 2s &
+  pids+=($!)
+fi
+echo "run.sh: server at http://${ADDRESS}/ (Ctrl-C to stop)" >&2
+wait
