@@ -1,0 +1,71 @@
+// PostgreSQL storage (the -d / DATABASE_DSN option), over libpq.
+//
+// A bounded pool of connections, each owned by one worker thread; no libpq
+// call ever runs on the caller's thread: every call is queued (a full queue
+// completes at once with core::Overloaded) and completed on a worker.
+// Concurrent apply() calls are group-committed: a worker takes every queued
+// batch (up to max_group) and stores them in one transaction, acknowledging
+// each only after the COMMIT; counters are summed by PostgreSQL itself, so
+// several servers can share one database and still sum exactly. A batch
+// whose counter would overflow fails alone with core::InvalidInput.
+// Transient failures (lost connection, SQLSTATE class 08, 40001, 40P01,
+// 57P01-57P03) are retried after 1 s, 3 s and 5 s, then the requests fail
+// with core::StorageUnavailable and nothing of them is stored.
+//
+// The schema is created and migrated at start (table schema_migrations).
+// An unreachable database at start is not fatal: the error is logged, ping
+// fails, and workers keep reconnecting; a malformed DSN or a failing
+// migration throws core::Error.
+//
+//   storage::PostgresRepository repo({.dsn = "postgres://u:p@127.0.0.1/metrics"});
+//   repo.apply(batch, done);  // done runs on a worker thread after COMMIT
+//
+// Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "metrics/storage/repository.hpp"
+
+namespace metrics::storage {
+
+struct PostgresOptions {
+  std::string dsn;
+  // Schema holding the tables; empty: the connection's default search_path.
+  // Created when missing (tests use one fresh schema each).
+  std::string schema;
+  std::size_t connections = 4;
+  std::size_t max_queue = 16384;
+  // Most batches in one transaction.
+  std::size_t max_group = 1024;
+  std::vector<std::chrono::milliseconds> retry_delays{
+      std::chrono::seconds{1}, std::chrono::seconds{3}, std::chrono::seconds{5}};
+  // Seconds libpq waits for a connection (unless the DSN says otherwise).
+  int connect_timeout_seconds = 5;
+};
+
+class PostgresRepository final : public Repository {
+ public:
+  explicit PostgresRepository(PostgresOptions options);
+  ~PostgresRepository() override;  // calls close()
+
+  void apply(std::vector<core::Metric> batch, Callback<std::vector<core::Metric>> done) override;
+  void get(core::MetricKey key, Callback<std::optional<core::Metric>> done) override;
+  void list(Callback<std::vector<core::Metric>> done) override;
+  // One real round trip (SELECT 1), never retried.
+  void ping(Callback<bool> done) override;
+  // Finishes the queued work, then closes the connections.
+  void close() override;
+
+  // The DSN with its password replaced by "***", for logs.
+  [[nodiscard]] static std::string redact_dsn(const std::string& dsn);
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace metrics::storage
