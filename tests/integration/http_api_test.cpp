@@ -378,8 +378,7 @@ TEST_F(HttpApi, ConcurrentWritersSumExactly) {
       for (int i = 0; i < kRequests; ++i) {
         auto body = R"([{"id":"hot","type":"counter","delta":1},{"id":"own)" + std::to_string(t) +
                     R"(","type":"counter","delta":2}])";
-        if (c.post_json("/updates/", body).result_int() != 200)
-          ++failures;
+        if (c.post_json("/updates/", body).result_int() != 200) ++failures;
       }
     });
   }

@@ -115,8 +115,7 @@ TEST(Shutdown, ServerProcessExitsZeroOnSigterm) {
   ASSERT_EQ(kill(pid, SIGTERM), 0);
   int status = 0;
   for (int i = 0; i < 200; ++i) {
-    if (waitpid(pid, &status, WNOHANG) == pid)
-      break;
+    if (waitpid(pid, &status, WNOHANG) == pid) break;
     std::this_thread::sleep_for(25ms);
   }
   ASSERT_TRUE(WIFEXITED(status)) << "server did not exit after SIGTERM";

@@ -30,15 +30,13 @@ struct Option {
 
 std::chrono::milliseconds to_duration(const std::string& v) {
   auto d = core::parse_duration(v);
-  if (!d)
-    fail("expected a duration such as 10, 500ms, 10s or 1m");
+  if (!d) fail("expected a duration such as 10, 500ms, 10s or 1m");
   return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
 }
 
 bool to_bool(const std::string& v) {
   auto b = core::parse_bool(v);
-  if (!b)
-    fail("expected true or false");
+  if (!b) fail("expected true or false");
   return *b;
 }
 
@@ -53,8 +51,7 @@ std::uint64_t to_uint(const std::string& v, std::uint64_t min, std::uint64_t max
 
 void check_address(const std::string& v) {
   auto colon = v.rfind(':');
-  if (colon == std::string::npos)
-    fail("expected host:port");
+  if (colon == std::string::npos) fail("expected host:port");
   (void)to_uint(v.substr(colon + 1), 0, 65535);
 }
 
@@ -165,8 +162,7 @@ std::vector<Option> options() {
        false,
        [](ServerConfig& c, const std::string& v) {
          c.read_timeout = to_duration(v);
-         if (c.read_timeout.count() <= 0)
-           fail("must be positive");
+         if (c.read_timeout.count() <= 0) fail("must be positive");
        }},
       {"--shutdown-timeout",
        "",
@@ -222,16 +218,13 @@ std::string json_scalar_to_text(const boost::json::value& v, const std::string& 
 
 std::map<std::string, std::string> read_config_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw ConfigError("config file " + path + ": cannot be opened");
+  if (!in) throw ConfigError("config file " + path + ": cannot be opened");
   std::stringstream ss;
   ss << in.rdbuf();
   boost::system::error_code ec;
   auto doc = boost::json::parse(ss.str(), ec);
-  if (ec)
-    throw ConfigError("config file " + path + ": not valid JSON (" + ec.message() + ")");
-  if (!doc.is_object())
-    throw ConfigError("config file " + path + ": expected a JSON object");
+  if (ec) throw ConfigError("config file " + path + ": not valid JSON (" + ec.message() + ")");
+  if (!doc.is_object()) throw ConfigError("config file " + path + ": expected a JSON object");
   std::map<std::string, std::string> out;
   for (const auto& [k, v] : doc.get_object()) {
     out[std::string(k)] = json_scalar_to_text(v, std::string(k));
@@ -243,8 +236,7 @@ std::map<std::string, std::string> read_config_file(const std::string& path) {
 
 EnvLookup process_env() {
   return [](const std::string& name) -> std::optional<std::string> {
-    if (const char* v = std::getenv(name.c_str()))
-      return std::string(v);
+    if (const char* v = std::getenv(name.c_str())) return std::string(v);
     return std::nullopt;
   };
 }
@@ -260,8 +252,7 @@ LoadResult load_server_config(const std::vector<std::string>& raw_args, const En
   for (const auto& o : opts) {
     std::string help = o.help + (o.env.empty() ? "" : " [env " + o.env + "]");
     auto* opt = app.add_option(o.flag, flag_values[o.flag], help);
-    if (o.is_bool)
-      opt->expected(0, 1);
+    if (o.is_bool) opt->expected(0, 1);
     flag_opts[o.flag] = opt;
   }
   std::string config_path;
@@ -281,12 +272,10 @@ LoadResult load_server_config(const std::vector<std::string>& raw_args, const En
   }
 
   if (config_opt->count() == 0) {
-    if (auto v = env("CONFIG"); v && !v->empty())
-      config_path = *v;
+    if (auto v = env("CONFIG"); v && !v->empty()) config_path = *v;
   }
   std::map<std::string, std::string> file;
-  if (!config_path.empty())
-    file = read_config_file(config_path);
+  if (!config_path.empty()) file = read_config_file(config_path);
 
   // Every key of the file must be known: a typo must not pass silently.
   for (const auto& [key, value] : file) {
@@ -303,8 +292,7 @@ LoadResult load_server_config(const std::vector<std::string>& raw_args, const En
     std::string source;
     if (flag_opts[o.flag]->count() > 0) {
       value = flag_values[o.flag];
-      if (o.is_bool && value->empty())
-        value = "true";
+      if (o.is_bool && value->empty()) value = "true";
       source = "flag " + o.flag;
     } else if (!o.env.empty() && (value = env(o.env))) {
       source = "environment " + o.env;
@@ -317,8 +305,7 @@ LoadResult load_server_config(const std::vector<std::string>& raw_args, const En
         }
       }
     }
-    if (!value)
-      continue;
+    if (!value) continue;
     try {
       o.set(result.config, *value);
     } catch (const std::invalid_argument& e) {

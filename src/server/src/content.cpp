@@ -15,8 +15,7 @@ std::string_view trim(std::string_view s) noexcept {
 }
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size())
-    return false;
+  if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
     if (std::tolower(static_cast<unsigned char>(a[i])) !=
         std::tolower(static_cast<unsigned char>(b[i]))) {
@@ -37,8 +36,7 @@ double q_value(std::string_view params) noexcept {
       auto v = trim(param.substr(2));
       double q = 0;
       auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), q);
-      if (ec != std::errc{} || ptr != v.data() + v.size() || q < 0 || q > 1)
-        return 0;
+      if (ec != std::errc{} || ptr != v.data() + v.size() || q < 0 || q > 1) return 0;
       return q;
     }
   }
@@ -64,17 +62,14 @@ bool accepts_gzip(std::string_view accept_encoding) noexcept {
       star_q = q_value(params);
     }
   }
-  if (gzip_q >= 0)
-    return gzip_q > 0;
+  if (gzip_q >= 0) return gzip_q > 0;
   return star_q > 0;
 }
 
 bool is_json_content_type(std::string_view content_type) noexcept {
   auto media = trim(content_type.substr(0, content_type.find(';')));
-  if (media.empty())
-    return true;
-  if (iequals(media, "application/json"))
-    return true;
+  if (media.empty()) return true;
+  if (iequals(media, "application/json")) return true;
   constexpr std::string_view prefix = "application/";
   constexpr std::string_view suffix = "+json";
   return media.size() > prefix.size() + suffix.size() &&
@@ -84,10 +79,8 @@ bool is_json_content_type(std::string_view content_type) noexcept {
 
 BodyEncoding parse_content_encoding(std::string_view value) noexcept {
   value = trim(value);
-  if (value.empty() || iequals(value, "identity"))
-    return BodyEncoding::identity;
-  if (iequals(value, "gzip") || iequals(value, "x-gzip"))
-    return BodyEncoding::gzip;
+  if (value.empty() || iequals(value, "identity")) return BodyEncoding::identity;
+  if (iequals(value, "gzip") || iequals(value, "x-gzip")) return BodyEncoding::gzip;
   return BodyEncoding::unsupported;
 }
 

@@ -55,8 +55,7 @@ tcp::endpoint resolve_listen_address(const std::string& address) {
   }
   // Like Go's net.Listen, prefer IPv4 for a name such as "localhost".
   for (const auto& r : results) {
-    if (r.endpoint().address().is_v4())
-      return r.endpoint();
+    if (r.endpoint().address().is_v4()) return r.endpoint();
   }
   return results.begin()->endpoint();
 }
@@ -92,22 +91,17 @@ struct Server::Impl {
                                      .max_batch_items = cfg.max_batch_items,
                                      .gzip_level = 1}) {
     unsigned n = config.threads != 0 ? config.threads : std::thread::hardware_concurrency();
-    if (n == 0)
-      n = 1;
+    if (n == 0) n = 1;
     for (unsigned i = 0; i < n; ++i)
       workers.push_back(std::make_unique<Worker>());
     acceptor.emplace(workers[0]->ioc);
     auto endpoint = resolve_listen_address(config.address);
     boost::system::error_code ec;
     acceptor->open(endpoint.protocol(), ec);
-    if (!ec)
-      acceptor->set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec)
-      acceptor->bind(endpoint, ec);
-    if (!ec)
-      acceptor->listen(asio::socket_base::max_listen_connections, ec);
-    if (ec)
-      throw core::Error("cannot listen on " + config.address + ": " + ec.message());
+    if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor->bind(endpoint, ec);
+    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) throw core::Error("cannot listen on " + config.address + ": " + ec.message());
     port = acceptor->local_endpoint().port();
   }
 
@@ -117,8 +111,7 @@ struct Server::Impl {
       Worker& worker = *workers[next++ % workers.size()];
       auto [ec, socket] = co_await acceptor->async_accept(worker.ioc, use_tuple);
       if (ec) {
-        if (stopping.load() || ec == asio::error::operation_aborted)
-          co_return;
+        if (stopping.load() || ec == asio::error::operation_aborted) co_return;
         // Out of file descriptors and the like: back off instead of spinning.
         spdlog::warn("accept failed: {}", ec.message());
         asio::steady_timer pause(co_await asio::this_coro::executor, std::chrono::milliseconds{50});
@@ -152,8 +145,7 @@ struct Server::Impl {
 
     beast::flat_buffer buffer;
     for (;;) {
-      if (stopping.load())
-        break;
+      if (stopping.load()) break;
       self->idle = true;
       http::request_parser<http::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(config.max_header_bytes));
@@ -165,8 +157,7 @@ struct Server::Impl {
         if (iequals(parser.get()[http::field::expect], "100-continue")) {
           static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
           auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(kContinue), use_tuple);
-          if (wec)
-            break;
+          if (wec) break;
         }
         std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, use_tuple);
       }
@@ -193,8 +184,10 @@ struct Server::Impl {
         spdlog::info("{} {} {} {}B {}us", http::to_string(method), target,
                      static_cast<unsigned>(res.result_int()), res.body().size(), us);
       }
-      if (wec || !keep)
-        break;
+      if (wec || !keep) break;
+      // An idle kept-alive connection holds no read buffer: with thousands of
+      // agents reporting every few seconds, that is most of their memory.
+      if (buffer.size() == 0) buffer.shrink_to_fit();
     }
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
     stream.close();
@@ -236,8 +229,7 @@ struct Server::Impl {
   }
 
   void stop() {
-    if (stopping.exchange(true))
-      return;
+    if (stopping.exchange(true)) return;
     asio::post(workers[0]->ioc, [this] {
       boost::system::error_code ignored;
       acceptor->close(ignored);
@@ -245,8 +237,7 @@ struct Server::Impl {
     for (auto& w : workers) {
       asio::post(w->ioc, [worker = w.get()] {
         for (auto& c : worker->connections) {
-          if (c.idle)
-            c.stream->cancel();
+          if (c.idle) c.stream->cancel();
         }
         worker->guard.reset();
       });

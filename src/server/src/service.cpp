@@ -67,8 +67,7 @@ core::MetricType parse_type_or_throw(std::string_view text) {
 }
 
 void validate_name_or_throw(std::string_view name) {
-  if (auto err = core::validate_name(name))
-    throw core::InvalidInput(*err);
+  if (auto err = core::validate_name(name)) throw core::InvalidInput(*err);
 }
 
 Response make_response(const Request& req, http::status status, std::string_view content_type,
@@ -102,8 +101,7 @@ asio::awaitable<Response> Service::handle(Request req) {
           http::status::method_not_allowed,
           "method " + std::string(req.method_string()) + " not allowed; use " + route.allow);
     }
-    if (!route.error.empty())
-      throw core::InvalidInput(route.error);
+    if (!route.error.empty()) throw core::InvalidInput(route.error);
 
     std::string body;
     if (req.method() == http::verb::post) {
@@ -135,10 +133,8 @@ asio::awaitable<Response> Service::handle(Request req) {
   } catch (...) {
     error = std::current_exception();
   }
-  if (error)
-    res = map_exception(error, route.endpoint, req);
-  if (res.result() == http::status::method_not_allowed)
-    res.set(http::field::allow, route.allow);
+  if (error) res = map_exception(error, route.endpoint, req);
+  if (res.result() == http::status::method_not_allowed) res.set(http::field::allow, route.allow);
   finish(res, req);
   co_return res;
 }
@@ -161,13 +157,11 @@ asio::awaitable<Response> Service::dispatch(const Route& route, Request& req, st
       m.id = route.name;
       if (m.type == core::MetricType::gauge) {
         auto v = core::parse_gauge(route.value);
-        if (!v)
-          throw core::InvalidInput("invalid gauge value: expected a finite number");
+        if (!v) throw core::InvalidInput("invalid gauge value: expected a finite number");
         m.value = *v;
       } else {
         auto v = core::parse_counter(route.value);
-        if (!v)
-          throw core::InvalidInput("invalid counter value: expected a 64-bit integer");
+        if (!v) throw core::InvalidInput("invalid counter value: expected a 64-bit integer");
         m.delta = *v;
       }
       std::vector<core::Metric> batch{std::move(m)};
@@ -180,24 +174,21 @@ asio::awaitable<Response> Service::dispatch(const Route& route, Request& req, st
       validate_name_or_throw(key.id);
       auto found = co_await await_storage<std::optional<core::Metric>>(
           [this, &key](auto done) { repo_.get(key, std::move(done)); });
-      if (!found)
-        throw core::NotFound("metric not found");
+      if (!found) throw core::NotFound("metric not found");
       co_return make_response(req, http::status::ok, kText, value_text(*found));
     }
     case Endpoint::update_json: {
       std::vector<core::Metric> batch{core::decode_metric(body)};
       auto stored = co_await await_storage<std::vector<core::Metric>>(
           [this, &batch](auto done) { repo_.apply(std::move(batch), std::move(done)); });
-      if (stored.size() != 1)
-        throw std::logic_error("storage answered a wrong batch size");
+      if (stored.size() != 1) throw std::logic_error("storage answered a wrong batch size");
       co_return make_response(req, http::status::ok, kJson, core::encode_metric(stored.front()));
     }
     case Endpoint::value_json: {
       auto key = core::decode_key(body);
       auto found = co_await await_storage<std::optional<core::Metric>>(
           [this, &key](auto done) { repo_.get(key, std::move(done)); });
-      if (!found)
-        throw core::NotFound("metric not found");
+      if (!found) throw core::NotFound("metric not found");
       co_return make_response(req, http::status::ok, kJson, core::encode_metric(*found));
     }
     case Endpoint::updates_json: {
@@ -263,16 +254,14 @@ Response Service::map_exception(std::exception_ptr err, Endpoint endpoint,
     status = endpoint == Endpoint::ping ? http::status::internal_server_error
                                         : http::status::service_unavailable;
     message = e.what();
-    if (endpoint != Endpoint::ping)
-      retry_after = std::chrono::seconds{1};
+    if (endpoint != Endpoint::ping) retry_after = std::chrono::seconds{1};
     spdlog::warn("storage unavailable: {}", e.what());
   } catch (const std::exception& e) {
     spdlog::error("{} {}: {}", std::string(req.method_string()), std::string(req.target()),
                   e.what());
   }
   Response res = error_response(status, message, req.version(), is_json_endpoint(endpoint));
-  if (retry_after)
-    res.set(http::field::retry_after, std::to_string(retry_after->count()));
+  if (retry_after) res.set(http::field::retry_after, std::to_string(retry_after->count()));
   return res;
 }
 
