@@ -26,23 +26,15 @@ std::string validate(const AgentConfig& config) noexcept {
     std::string why;
     if (!detail::updates_url(config.address, &why))
       return "address: '" + config.address + "' " + why;
-    if (config.poll_interval <= milliseconds::zero())
-      return "poll interval: must be positive";
-    if (config.report_interval <= milliseconds::zero())
-      return "report interval: must be positive";
-    if (config.rate_limit == 0)
-      return "rate limit: must be at least 1";
-    if (config.rate_limit > 64)
-      return "rate limit: at most 64 requests in flight";
-    if (config.max_pending == 0)
-      return "max pending: must be at least 1";
-    if (config.max_batch == 0)
-      return "max batch: must be at least 1";
-    if (config.request_timeout <= milliseconds::zero())
-      return "request timeout: must be positive";
+    if (config.poll_interval <= milliseconds::zero()) return "poll interval: must be positive";
+    if (config.report_interval <= milliseconds::zero()) return "report interval: must be positive";
+    if (config.rate_limit == 0) return "rate limit: must be at least 1";
+    if (config.rate_limit > 64) return "rate limit: at most 64 requests in flight";
+    if (config.max_pending == 0) return "max pending: must be at least 1";
+    if (config.max_batch == 0) return "max batch: must be at least 1";
+    if (config.request_timeout <= milliseconds::zero()) return "request timeout: must be positive";
     for (const auto& d : config.retry_backoff) {
-      if (d < milliseconds::zero())
-        return "retry backoff: waits must not be negative";
+      if (d < milliseconds::zero()) return "retry backoff: waits must not be negative";
     }
     return {};
   } catch (...) {
@@ -54,8 +46,7 @@ struct Agent::Impl {
   explicit Impl(AgentConfig c) : config(std::move(c)), pending(config.max_pending) {}
 
   void log(LogLevel level, std::string_view message) const noexcept {
-    if (!config.log)
-      return;
+    if (!config.log) return;
     try {
       config.log(level, message);
     } catch (...) {
@@ -119,8 +110,7 @@ void Agent::Impl::start() {
     }
   } catch (...) {
     // Fewer senders than asked still work; none is caught by the caller.
-    if (senders.empty())
-      throw;
+    if (senders.empty()) throw;
   }
 }
 
@@ -134,8 +124,7 @@ void Agent::Impl::take_sample() noexcept {
       for (const auto& [name, value] : host_gauges)
         sample.push_back(core::Metric::gauge(name, value));
       for (auto& [name, delta] : host_counters) {
-        if (delta != 0)
-          sample.push_back(core::Metric::counter(name, delta));
+        if (delta != 0) sample.push_back(core::Metric::counter(name, delta));
       }
       host_counters.clear();
     }
@@ -151,8 +140,7 @@ void Agent::Impl::take_sample() noexcept {
 }
 
 void Agent::Impl::dispatch_locked() {
-  if (pending.empty() || !jobs.empty() || busy >= senders.size())
-    return;
+  if (pending.empty() || !jobs.empty() || busy >= senders.size()) return;
   auto all = pending.take();
   const std::size_t chunk = config.max_batch;
   if (all.size() <= chunk) {
@@ -174,8 +162,7 @@ void Agent::Impl::main_loop() {
   while (!stopping) {
     main_cv.wait_until(lock, std::min(next_poll, next_report),
                        [&] { return stopping || flush_requests != flush_handled; });
-    if (stopping)
-      break;
+    if (stopping) break;
     const auto now = Clock::now();
     const std::uint64_t flush_target = flush_requests;
     const bool flushing = flush_target != flush_handled;
@@ -304,8 +291,7 @@ bool Agent::Impl::final_send(Clock::time_point deadline) noexcept {
       const std::lock_guard lock(mu);
       all = pending.take();
     }
-    if (all.empty())
-      return true;
+    if (all.empty()) return true;
     const auto remaining = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
     if (remaining <= milliseconds::zero()) {
       const std::lock_guard lock(mu);
@@ -356,8 +342,7 @@ bool Agent::Impl::final_send(Clock::time_point deadline) noexcept {
 
 bool Agent::Impl::shutdown(milliseconds timeout) noexcept {
   const std::lock_guard once(shutdown_mu);
-  if (shutdown_result)
-    return *shutdown_result;
+  if (shutdown_result) return *shutdown_result;
   const auto deadline = Clock::now() + std::max(timeout, milliseconds::zero());
   accepting = false;
   {
@@ -366,8 +351,7 @@ bool Agent::Impl::shutdown(milliseconds timeout) noexcept {
   }
   main_cv.notify_all();
   done_cv.notify_all();
-  if (main_thread.joinable())
-    main_thread.join();
+  if (main_thread.joinable()) main_thread.join();
   abort_at.store(
       std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count());
   {
@@ -376,8 +360,7 @@ bool Agent::Impl::shutdown(milliseconds timeout) noexcept {
   }
   sender_cv.notify_all();
   for (auto& t : senders) {
-    if (t.joinable())
-      t.join();
+    if (t.joinable()) t.join();
   }
   const bool ok = final_send(deadline);
   shutdown_result = ok;
@@ -389,8 +372,7 @@ Agent::Agent(AgentConfig config) noexcept {
   try {
     impl_ = std::make_unique<Impl>(std::move(config));
     impl_->error = validate(impl_->config);
-    if (!impl_->error.empty())
-      return;
+    if (!impl_->error.empty()) return;
     impl_->url = *detail::updates_url(impl_->config.address);
     detail::ensure_curl_initialized();
     impl_->start();
@@ -408,8 +390,7 @@ Agent::Agent(AgentConfig config) noexcept {
 }
 
 Agent::~Agent() {
-  if (impl_)
-    impl_->shutdown(std::chrono::seconds{2});
+  if (impl_) impl_->shutdown(std::chrono::seconds{2});
 }
 
 bool Agent::running() const noexcept {
@@ -418,8 +399,7 @@ bool Agent::running() const noexcept {
 
 std::string Agent::error() const noexcept {
   try {
-    if (!impl_)
-      return "out of memory";
+    if (!impl_) return "out of memory";
     return impl_->error;
   } catch (...) {
     return {};
@@ -427,19 +407,16 @@ std::string Agent::error() const noexcept {
 }
 
 bool Agent::set_gauge(std::string_view name, double value) noexcept {
-  if (!running() || !std::isfinite(value))
-    return false;
+  if (!running() || !std::isfinite(value)) return false;
   try {
-    if (core::validate_name(name))
-      return false;
+    if (core::validate_name(name)) return false;
     const std::lock_guard lock(impl_->host_mu);
     auto& gauges = impl_->host_gauges;
     if (auto it = gauges.find(std::string(name)); it != gauges.end()) {
       it->second = value;
       return true;
     }
-    if (gauges.size() + impl_->host_counters.size() >= impl_->config.max_pending)
-      return false;
+    if (gauges.size() + impl_->host_counters.size() >= impl_->config.max_pending) return false;
     gauges.emplace(std::string(name), value);
     return true;
   } catch (...) {
@@ -448,23 +425,19 @@ bool Agent::set_gauge(std::string_view name, double value) noexcept {
 }
 
 bool Agent::add_counter(std::string_view name, std::int64_t delta) noexcept {
-  if (!running())
-    return false;
+  if (!running()) return false;
   try {
-    if (core::validate_name(name))
-      return false;
+    if (core::validate_name(name)) return false;
     const std::lock_guard lock(impl_->host_mu);
     auto& counters = impl_->host_counters;
     auto it = counters.find(std::string(name));
     if (it == counters.end()) {
-      if (impl_->host_gauges.size() + counters.size() >= impl_->config.max_pending)
-        return false;
+      if (impl_->host_gauges.size() + counters.size() >= impl_->config.max_pending) return false;
       counters.emplace(std::string(name), delta);
       return true;
     }
     const auto sum = core::checked_add(it->second, delta);
-    if (!sum)
-      return false;
+    if (!sum) return false;
     it->second = *sum;
     return true;
   } catch (...) {
@@ -473,23 +446,19 @@ bool Agent::add_counter(std::string_view name, std::int64_t delta) noexcept {
 }
 
 bool Agent::flush(milliseconds timeout) noexcept {
-  if (!running())
-    return false;
+  if (!running()) return false;
   Impl& d = *impl_;
   const auto deadline = Clock::now() + std::max(timeout, milliseconds::zero());
   std::unique_lock lock(d.mu);
-  if (d.stopping)
-    return false;
+  if (d.stopping) return false;
   const std::uint64_t target = ++d.flush_requests;
   const std::uint64_t failures_before = d.stats.batches_requeued + d.stats.batches_rejected;
   ++d.flush_waiters;
   d.main_cv.notify_all();
   bool ok = false;
   const bool finished = d.done_cv.wait_until(lock, deadline, [&] {
-    if (d.stopping)
-      return true;
-    if (d.stats.batches_requeued + d.stats.batches_rejected != failures_before)
-      return true;
+    if (d.stopping) return true;
+    if (d.stats.batches_requeued + d.stats.batches_rejected != failures_before) return true;
     ok = d.flush_handled >= target && d.jobs.empty() && d.busy == 0 && d.pending.empty();
     return ok;
   });
@@ -498,14 +467,12 @@ bool Agent::flush(milliseconds timeout) noexcept {
 }
 
 bool Agent::shutdown(milliseconds timeout) noexcept {
-  if (!impl_)
-    return false;
+  if (!impl_) return false;
   return impl_->shutdown(timeout);
 }
 
 AgentStats Agent::stats() const noexcept {
-  if (!impl_)
-    return {};
+  if (!impl_) return {};
   const std::lock_guard lock(impl_->mu);
   AgentStats s = impl_->stats;
   s.pending = impl_->pending.size();

@@ -70,8 +70,7 @@ bool from_bootstrap(const void* p) noexcept {
 void* bootstrap_alloc(std::size_t n) noexcept {
   const std::size_t need = ((n + 15) & ~std::size_t{15}) + 16;
   const std::size_t at = g_bootstrap_used.fetch_add(need, std::memory_order_relaxed);
-  if (at + need > kBootstrapSize)
-    return nullptr;
+  if (at + need > kBootstrapSize) return nullptr;
   unsigned char* block = g_bootstrap + at;
   std::memcpy(block, &n, sizeof n);
   return block + 16;
@@ -91,8 +90,7 @@ Fn next(const char* name) noexcept {
 
 void resolve() noexcept {
   int expected = 0;
-  if (!g_state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel))
-    return;
+  if (!g_state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) return;
   RealFunctions r;
   r.malloc = next<MallocFn>("malloc");
   r.free = next<FreeFn>("free");
@@ -111,8 +109,7 @@ void resolve() noexcept {
 // True when the real functions can be used; false while dlsym is running
 // (in this or, briefly, another thread).
 bool ready() noexcept {
-  if (g_state.load(std::memory_order_acquire) == 2)
-    return true;
+  if (g_state.load(std::memory_order_acquire) == 2) return true;
   resolve();
   return g_state.load(std::memory_order_acquire) == 2;
 }
@@ -133,8 +130,7 @@ Shard& shard() noexcept {
 }
 
 void count_malloc(void* p) noexcept {
-  if (p == nullptr)
-    return;
+  if (p == nullptr) return;
   Shard& s = shard();
   s.mallocs.fetch_add(1, std::memory_order_relaxed);
   const std::size_t size = g_real.usable_size != nullptr ? g_real.usable_size(p) : 0;
@@ -166,18 +162,15 @@ int metrics_agent_read_alloc_counts(struct metrics_agent_alloc_counts* out) {
 }
 
 void* malloc(std::size_t n) noexcept {
-  if (!ready())
-    return bootstrap_alloc(n);
+  if (!ready()) return bootstrap_alloc(n);
   void* p = g_real.malloc(n);
   count_malloc(p);
   return p;
 }
 
 void free(void* p) noexcept {
-  if (p == nullptr || from_bootstrap(p))
-    return;
-  if (!ready())
-    return;  // cannot happen: p came from a real allocation
+  if (p == nullptr || from_bootstrap(p)) return;
+  if (!ready()) return;  // cannot happen: p came from a real allocation
   count_free();
   g_real.free(p);
 }
@@ -185,8 +178,7 @@ void free(void* p) noexcept {
 void* calloc(std::size_t count, std::size_t size) noexcept {
   if (!ready()) {
     std::size_t total = 0;
-    if (__builtin_mul_overflow(count, size, &total))
-      return nullptr;
+    if (__builtin_mul_overflow(count, size, &total)) return nullptr;
     // Static storage is zeroed and never reused.
     return bootstrap_alloc(total);
   }
@@ -198,16 +190,13 @@ void* calloc(std::size_t count, std::size_t size) noexcept {
 void* realloc(void* old, std::size_t n) noexcept {
   if (old != nullptr && from_bootstrap(old)) {
     void* p = malloc(n);
-    if (p != nullptr)
-      std::memcpy(p, old, std::min(n, bootstrap_size(old)));
+    if (p != nullptr) std::memcpy(p, old, std::min(n, bootstrap_size(old)));
     return p;
   }
-  if (!ready())
-    return bootstrap_alloc(n);
+  if (!ready()) return bootstrap_alloc(n);
   void* p = g_real.realloc(old, n);
   if (p != nullptr) {
-    if (old != nullptr)
-      count_free();
+    if (old != nullptr) count_free();
     count_malloc(p);
   } else if (old != nullptr && n == 0) {
     count_free();  // glibc frees the block and returns NULL
@@ -225,16 +214,14 @@ void* reallocarray(void* old, std::size_t count, std::size_t size) noexcept {
 }
 
 void* memalign(std::size_t alignment, std::size_t n) noexcept {
-  if (!ready())
-    return nullptr;
+  if (!ready()) return nullptr;
   void* p = g_real.memalign(alignment, n);
   count_malloc(p);
   return p;
 }
 
 void* aligned_alloc(std::size_t alignment, std::size_t n) noexcept {
-  if (!ready())
-    return nullptr;
+  if (!ready()) return nullptr;
   void* p = g_real.aligned_alloc != nullptr ? g_real.aligned_alloc(alignment, n)
                                             : g_real.memalign(alignment, n);
   count_malloc(p);
@@ -242,25 +229,21 @@ void* aligned_alloc(std::size_t alignment, std::size_t n) noexcept {
 }
 
 int posix_memalign(void** out, std::size_t alignment, std::size_t n) noexcept {
-  if (!ready())
-    return ENOMEM;
+  if (!ready()) return ENOMEM;
   const int rc = g_real.posix_memalign(out, alignment, n);
-  if (rc == 0)
-    count_malloc(*out);
+  if (rc == 0) count_malloc(*out);
   return rc;
 }
 
 void* valloc(std::size_t n) noexcept {
-  if (!ready() || g_real.valloc == nullptr)
-    return nullptr;
+  if (!ready() || g_real.valloc == nullptr) return nullptr;
   void* p = g_real.valloc(n);
   count_malloc(p);
   return p;
 }
 
 void* pvalloc(std::size_t n) noexcept {
-  if (!ready() || g_real.pvalloc == nullptr)
-    return nullptr;
+  if (!ready() || g_real.pvalloc == nullptr) return nullptr;
   void* p = g_real.pvalloc(n);
   count_malloc(p);
   return p;

@@ -47,8 +47,7 @@ bool jemalloc_metrics(MallctlFn mallctl, bool with_counts, Metrics& out) {
   // jemalloc refreshes its statistics only when the epoch advances.
   std::uint64_t epoch = 1;
   std::size_t epoch_size = sizeof(epoch);
-  if (mallctl("epoch", &epoch, &epoch_size, &epoch, sizeof(epoch)) != 0)
-    return false;
+  if (mallctl("epoch", &epoch, &epoch_size, &epoch, sizeof(epoch)) != 0) return false;
   std::size_t allocated = 0;
   std::size_t active = 0;
   std::size_t resident = 0;
@@ -69,13 +68,10 @@ bool jemalloc_metrics(MallctlFn mallctl, bool with_counts, Metrics& out) {
   const std::uint64_t sys = mapped + (has_retained ? retained : 0);
   gauge(out, "HeapSys", sys);
   gauge(out, "HeapIdle", sys >= active ? sys - active : 0);
-  if (has_retained)
-    gauge(out, "HeapReleased", retained);
+  if (has_retained) gauge(out, "HeapReleased", retained);
   gauge(out, "JemallocMapped", mapped);
-  if (read_mallctl(mallctl, "stats.resident", resident))
-    gauge(out, "JemallocResident", resident);
-  if (read_mallctl(mallctl, "stats.metadata", metadata))
-    gauge(out, "JemallocMetadata", metadata);
+  if (read_mallctl(mallctl, "stats.resident", resident)) gauge(out, "JemallocResident", resident);
+  if (read_mallctl(mallctl, "stats.metadata", metadata)) gauge(out, "JemallocMetadata", metadata);
   if (with_counts) {
     std::uint64_t small_malloc = 0;
     std::uint64_t small_free = 0;
@@ -123,8 +119,7 @@ bool tcmalloc_metrics(TcmallocPropertyFn get_property, Metrics& out) {
   if (read("tcmalloc.transfer_cache_free_bytes", value)) {
     gauge(out, "TcmallocTransferCacheFree", value);
   }
-  if (read("tcmalloc.thread_cache_free_bytes", value))
-    gauge(out, "TcmallocThreadCacheFree", value);
+  if (read("tcmalloc.thread_cache_free_bytes", value)) gauge(out, "TcmallocThreadCacheFree", value);
   return true;
 }
 
@@ -204,8 +199,7 @@ void AllocatorCollector::collect(Metrics& out) {
   // the allocator's own counts when both exist.
   if (shim_ != nullptr) {
     metrics_agent_alloc_counts counts{};
-    if (shim_(&counts) != 0)
-      shim_metrics(counts, out);
+    if (shim_(&counts) != 0) shim_metrics(counts, out);
   }
 }
 

@@ -41,10 +41,8 @@ std::chrono::milliseconds parse_interval(std::string_view text, const std::strin
     throw ParseError{where + ": invalid duration '" + std::string(text) +
                      "' (use seconds like 10, or 500ms, 2s, 1m)"};
   }
-  if (*d <= std::chrono::nanoseconds::zero())
-    throw ParseError{where + ": must be positive"};
-  if (*d < std::chrono::milliseconds{1})
-    throw ParseError{where + ": must be at least 1ms"};
+  if (*d <= std::chrono::nanoseconds::zero()) throw ParseError{where + ": must be positive"};
+  if (*d < std::chrono::milliseconds{1}) throw ParseError{where + ": must be at least 1ms"};
   return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
 }
 
@@ -54,10 +52,8 @@ unsigned parse_rate(std::string_view text, const std::string& where) {
   if (text.empty() || ec != std::errc{} || ptr != text.data() + text.size()) {
     throw ParseError{where + ": invalid number '" + std::string(text) + "'"};
   }
-  if (v < 1)
-    throw ParseError{where + ": must be at least 1"};
-  if (v > 64)
-    throw ParseError{where + ": at most 64 requests in flight"};
+  if (v < 1) throw ParseError{where + ": must be at least 1"};
+  if (v > 64) throw ParseError{where + ": at most 64 requests in flight"};
   return static_cast<unsigned>(v);
 }
 
@@ -87,12 +83,9 @@ void apply(AgentConfig& config, Option option, std::string_view value, const std
 }
 
 std::string json_scalar(const boost::json::value& v, const std::string& where, bool allow_number) {
-  if (v.is_string())
-    return std::string(v.get_string());
-  if (allow_number && v.is_int64())
-    return std::to_string(v.get_int64());
-  if (allow_number && v.is_uint64())
-    return std::to_string(v.get_uint64());
+  if (v.is_string()) return std::string(v.get_string());
+  if (allow_number && v.is_int64()) return std::to_string(v.get_int64());
+  if (allow_number && v.is_uint64()) return std::to_string(v.get_uint64());
   if (allow_number && v.is_double()) {
     // Whole and fractional seconds alike: "1.5" parses as a Go duration.
     std::ostringstream out;
@@ -105,24 +98,18 @@ std::string json_scalar(const boost::json::value& v, const std::string& where, b
 
 void apply_file(AgentConfig& config, const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw ParseError{"config file '" + path + "': cannot be read"};
+  if (!in) throw ParseError{"config file '" + path + "': cannot be read"};
   std::ostringstream text;
   text << in.rdbuf();
-  if (text.str().size() > (1 << 20))
-    throw ParseError{"config file '" + path + "': too large"};
+  if (text.str().size() > (1 << 20)) throw ParseError{"config file '" + path + "': too large"};
   boost::system::error_code ec;
   const boost::json::value doc = boost::json::parse(text.str(), ec);
-  if (ec)
-    throw ParseError{"config file '" + path + "': invalid JSON (" + ec.message() + ")"};
-  if (!doc.is_object())
-    throw ParseError{"config file '" + path + "': must be a JSON object"};
+  if (ec) throw ParseError{"config file '" + path + "': invalid JSON (" + ec.message() + ")"};
+  if (!doc.is_object()) throw ParseError{"config file '" + path + "': must be a JSON object"};
   for (const auto& opt : kOptions) {
-    if (opt.file_key.empty())
-      continue;
+    if (opt.file_key.empty()) continue;
     const auto* v = doc.get_object().if_contains(opt.file_key);
-    if (v == nullptr || v->is_null())
-      continue;
+    if (v == nullptr || v->is_null()) continue;
     const std::string where = "config file '" + path + "': " + std::string(opt.file_key);
     const bool numeric =
         opt.option == Option::poll || opt.option == Option::report || opt.option == Option::rate;
@@ -131,19 +118,16 @@ void apply_file(AgentConfig& config, const std::string& path) {
 }
 
 const char* env_value(const EnvLookup& env, std::string_view name) {
-  if (!env)
-    return nullptr;
+  if (!env) return nullptr;
   const char* v = env(std::string(name).c_str());
   // An empty variable counts as unset, as in the Go original's env parsing.
   return v != nullptr && *v != '\0' ? v : nullptr;
 }
 
 const OptionName* find_flag(std::string_view name) {
-  if (name == "config")
-    name = "c";
+  if (name == "config") name = "c";
   for (const auto& opt : kOptions) {
-    if (opt.flag == name)
-      return &opt;
+    if (opt.flag == name) return &opt;
   }
   return nullptr;
 }
@@ -179,11 +163,9 @@ ConfigResult load(std::span<const std::string_view> args, const EnvLookup& env) 
       return result;
     }
     const OptionName* opt = find_flag(name);
-    if (opt == nullptr)
-      throw ParseError{"unknown flag -" + std::string(name)};
+    if (opt == nullptr) throw ParseError{"unknown flag -" + std::string(name)};
     if (!value) {
-      if (i + 1 >= args.size())
-        throw ParseError{"flag -" + std::string(name) + " needs a value"};
+      if (i + 1 >= args.size()) throw ParseError{"flag -" + std::string(name) + " needs a value"};
       value = args[++i];
     }
     flags.push_back({opt->option, opt->flag, *value});
@@ -191,20 +173,16 @@ ConfigResult load(std::span<const std::string_view> args, const EnvLookup& env) 
 
   // The config file: -c wins over CONFIG.
   std::optional<std::string> config_path;
-  if (const char* v = env_value(env, "CONFIG"))
-    config_path = v;
+  if (const char* v = env_value(env, "CONFIG")) config_path = v;
   for (const auto& f : flags) {
     if (f.option == Option::config) {
-      if (f.value.empty())
-        throw ParseError{"flag -c: must not be empty"};
+      if (f.value.empty()) throw ParseError{"flag -c: must not be empty"};
       config_path = std::string(f.value);
     }
   }
-  if (config_path)
-    apply_file(result.config, *config_path);
+  if (config_path) apply_file(result.config, *config_path);
   for (const auto& opt : kOptions) {
-    if (opt.option == Option::config)
-      continue;
+    if (opt.option == Option::config) continue;
     if (const char* v = env_value(env, opt.env)) {
       apply(result.config, opt.option, v, "environment " + std::string(opt.env));
     }
@@ -212,8 +190,7 @@ ConfigResult load(std::span<const std::string_view> args, const EnvLookup& env) 
   for (const auto& f : flags) {
     apply(result.config, f.option, f.value, "flag -" + std::string(f.flag));
   }
-  if (std::string why = validate(result.config); !why.empty())
-    result.error = std::move(why);
+  if (std::string why = validate(result.config); !why.empty()) result.error = std::move(why);
   return result;
 }
 

@@ -35,8 +35,7 @@ struct Answer {
 std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user) noexcept {
   auto* answer = static_cast<Answer*>(user);
   const std::size_t n = size * count;
-  if (answer->body.size() + n > Answer::kMaxBody)
-    return 0;
+  if (answer->body.size() + n > Answer::kMaxBody) return 0;
   try {
     answer->body.append(data, n);
   } catch (...) {
@@ -89,8 +88,7 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
 
 int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) noexcept {
   const auto* abort_at = static_cast<const std::atomic<std::int64_t>*>(user);
-  if (abort_at == nullptr)
-    return 0;
+  if (abort_at == nullptr) return 0;
   const auto now = std::chrono::steady_clock::now().time_since_epoch();
   return std::chrono::duration_cast<std::chrono::nanoseconds>(now).count() >
                  abort_at->load(std::memory_order_relaxed)
@@ -108,13 +106,11 @@ struct HttpSender::Handles {
 
 std::optional<std::string> updates_url(std::string_view address, std::string* error) {
   const auto fail = [&](std::string message) -> std::optional<std::string> {
-    if (error != nullptr)
-      *error = std::move(message);
+    if (error != nullptr) *error = std::move(message);
     return std::nullopt;
   };
   address = trim(address);
-  if (address.empty())
-    return fail("is empty");
+  if (address.empty()) return fail("is empty");
   std::string scheme = "http://";
   std::string_view authority = address;
   std::string_view path;
@@ -137,27 +133,21 @@ std::optional<std::string> updates_url(std::string_view address, std::string* er
   std::string_view port;
   if (authority.starts_with('[')) {
     const std::size_t close = authority.find(']');
-    if (close == std::string_view::npos)
-      return fail("has an unclosed '['");
+    if (close == std::string_view::npos) return fail("has an unclosed '['");
     host = authority.substr(0, close + 1);
     const std::string_view rest = authority.substr(close + 1);
     if (!rest.empty()) {
-      if (rest.front() != ':')
-        return fail("has junk after ']'");
+      if (rest.front() != ':') return fail("has junk after ']'");
       port = rest.substr(1);
-      if (port.empty())
-        return fail("has an empty port");
+      if (port.empty()) return fail("has an empty port");
     }
   } else if (const std::size_t colon = authority.find(':'); colon != std::string_view::npos) {
-    if (authority.rfind(':') != colon)
-      return fail("has several ':' (write IPv6 as [addr]:port)");
+    if (authority.rfind(':') != colon) return fail("has several ':' (write IPv6 as [addr]:port)");
     host = authority.substr(0, colon);
     port = authority.substr(colon + 1);
-    if (port.empty())
-      return fail("has an empty port");
+    if (port.empty()) return fail("has an empty port");
   }
-  if (!is_url && port.empty())
-    return fail("must be host:port");
+  if (!is_url && port.empty()) return fail("must be host:port");
   if (!port.empty()) {
     unsigned value = 0;
     const auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
@@ -165,8 +155,7 @@ std::optional<std::string> updates_url(std::string_view address, std::string* er
       return fail("has an invalid port '" + std::string(port) + "'");
     }
   }
-  if (host.empty() && is_url)
-    return fail("has no host");
+  if (host.empty() && is_url) return fail("has no host");
   for (const char c : host) {
     if (std::isspace(static_cast<unsigned char>(c)) || c == '@' || c == '?' || c == '#') {
       return fail("has an invalid host");
@@ -174,8 +163,7 @@ std::optional<std::string> updates_url(std::string_view address, std::string* er
   }
   // Like Go's dialer, ":8080" means this machine.
   std::string url = scheme + (host.empty() ? std::string("localhost") : std::string(host));
-  if (!port.empty())
-    url += ":" + std::string(port);
+  if (!port.empty()) url += ":" + std::string(port);
   while (!path.empty() && path.back() == '/')
     path.remove_suffix(1);
   url += path;
@@ -191,8 +179,7 @@ std::string encode_body(std::span<const core::Metric> batch) {
 std::optional<std::chrono::milliseconds> retry_delay(
     std::span<const std::chrono::milliseconds> schedule, std::size_t retry,
     std::optional<std::chrono::seconds> retry_after) noexcept {
-  if (retry >= schedule.size())
-    return std::nullopt;
+  if (retry >= schedule.size()) return std::nullopt;
   if (retry_after) {
     return std::chrono::milliseconds{std::min(*retry_after, std::chrono::seconds{60})};
   }
@@ -201,12 +188,10 @@ std::optional<std::chrono::milliseconds> retry_delay(
 
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view value) noexcept {
   value = trim(value);
-  if (value.empty())
-    return std::nullopt;
+  if (value.empty()) return std::nullopt;
   std::int64_t seconds = 0;
   const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-  if (ec != std::errc{} || ptr != value.data() + value.size() || seconds < 0)
-    return std::nullopt;
+  if (ec != std::errc{} || ptr != value.data() + value.size() || seconds < 0) return std::nullopt;
   return std::chrono::seconds{std::min<std::int64_t>(seconds, 3600)};
 }
 
@@ -242,8 +227,7 @@ SendResult HttpSender::post(std::string_view body) {
   curl_easy_reset(h);
   curl_slist* raw = nullptr;
   const auto add = [&](const char* line) {
-    if (curl_slist* next = curl_slist_append(raw, line))
-      raw = next;
+    if (curl_slist* next = curl_slist_append(raw, line)) raw = next;
   };
   add("Content-Type: application/json");
   add("Content-Encoding: gzip");

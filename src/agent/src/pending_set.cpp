@@ -7,8 +7,7 @@ namespace metrics::agent::detail {
 core::Metric* PendingSet::find_or_insert(const core::Metric& metric, bool& inserted) {
   inserted = false;
   core::MetricKey key{metric.type, metric.id};
-  if (const auto it = index_.find(key); it != index_.end())
-    return &items_[it->second];
+  if (const auto it = index_.find(key); it != index_.end()) return &items_[it->second];
   if (items_.size() >= max_size_) {
     ++dropped_;
     return nullptr;
@@ -22,8 +21,7 @@ core::Metric* PendingSet::find_or_insert(const core::Metric& metric, bool& inser
 void PendingSet::merge(const core::Metric& metric) {
   bool inserted = false;
   core::Metric* held = find_or_insert(metric, inserted);
-  if (held == nullptr || inserted)
-    return;
+  if (held == nullptr || inserted) return;
   if (metric.type == core::MetricType::gauge) {
     held->value = metric.value;
     return;
@@ -39,8 +37,7 @@ void PendingSet::restore(std::span<const core::Metric> older) {
   for (const auto& metric : older) {
     bool inserted = false;
     core::Metric* held = find_or_insert(metric, inserted);
-    if (held == nullptr || inserted || metric.type == core::MetricType::gauge)
-      continue;
+    if (held == nullptr || inserted || metric.type == core::MetricType::gauge) continue;
     if (const auto sum = core::checked_add(held->delta, metric.delta)) {
       held->delta = *sum;
     } else {

@@ -49,8 +49,7 @@ void remove_self_from_ld_preload() {
     return;
   }
   const char* value = std::getenv("LD_PRELOAD");
-  if (value == nullptr)
-    return;
+  if (value == nullptr) return;
   const std::string_view self(info.dli_fname);
   const std::string_view self_base = self.substr(self.rfind('/') + 1);
   std::string kept;
@@ -59,13 +58,10 @@ void remove_self_from_ld_preload() {
     const std::size_t end = rest.find_first_of(": ");
     const std::string_view entry = rest.substr(0, end);
     rest.remove_prefix(end == std::string_view::npos ? rest.size() : end + 1);
-    if (entry.empty())
-      continue;
+    if (entry.empty()) continue;
     const std::string_view base = entry.substr(entry.rfind('/') + 1);
-    if (entry == self || base == self_base)
-      continue;
-    if (!kept.empty())
-      kept += ':';
+    if (entry == self || base == self_base) continue;
+    if (!kept.empty()) kept += ':';
     kept += entry;
   }
   if (kept.empty()) {
@@ -106,8 +102,7 @@ __attribute__((constructor)) void preload_start() {
 }
 
 __attribute__((destructor)) void preload_stop() {
-  if (g_agent == nullptr || getpid() != g_owner)
-    return;
+  if (g_agent == nullptr || getpid() != g_owner) return;
   g_agent->shutdown(g_exit_timeout);
 }
 

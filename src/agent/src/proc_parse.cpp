@@ -17,12 +17,10 @@ std::string_view trim(std::string_view s) noexcept {
 
 std::optional<std::uint64_t> to_u64(std::string_view s) noexcept {
   s = trim(s);
-  if (s.empty())
-    return std::nullopt;
+  if (s.empty()) return std::nullopt;
   std::uint64_t v = 0;
   const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc{} || ptr != s.data() + s.size())
-    return std::nullopt;
+  if (ec != std::errc{} || ptr != s.data() + s.size()) return std::nullopt;
   return v;
 }
 
@@ -35,8 +33,7 @@ std::optional<std::uint64_t> kb_value(std::string_view s) noexcept {
     scale = 1024;
   }
   const auto v = to_u64(s);
-  if (!v || *v > UINT64_MAX / scale)
-    return std::nullopt;
+  if (!v || *v > UINT64_MAX / scale) return std::nullopt;
   return *v * scale;
 }
 
@@ -48,8 +45,7 @@ void for_each_field(std::string_view text, Fn&& fn) {
     const std::string_view line = text.substr(0, nl);
     text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
     const std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos)
-      continue;
+    if (colon == std::string_view::npos) continue;
     fn(line.substr(0, colon), line.substr(colon + 1));
   }
 }
@@ -60,8 +56,7 @@ std::vector<std::string_view> fields(std::string_view s) {
   while (true) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\n'))
       s.remove_prefix(1);
-    if (s.empty())
-      break;
+    if (s.empty()) break;
     const std::size_t end = std::min(s.find(' '), s.find('\n'));
     out.push_back(s.substr(0, end));
     s.remove_prefix(end == std::string_view::npos ? s.size() : end);
@@ -91,8 +86,7 @@ std::optional<ProcStat> parse_proc_stat(std::string_view text) noexcept {
   // The command name (field 2) is in parentheses and may itself contain
   // spaces and parentheses: the fields we want follow the last ')'.
   const std::size_t close = text.rfind(')');
-  if (close == std::string_view::npos)
-    return std::nullopt;
+  if (close == std::string_view::npos) return std::nullopt;
   text.remove_prefix(close + 1);
   // After ')' come field 3 (state) onwards; we need 10 minflt, 12 majflt,
   // 14 utime, 15 stime, i.e. indexes 7, 9, 11, 12 from field 3.
@@ -101,8 +95,7 @@ std::optional<ProcStat> parse_proc_stat(std::string_view text) noexcept {
   while (index < 13) {
     while (!text.empty() && text.front() == ' ')
       text.remove_prefix(1);
-    if (text.empty())
-      return std::nullopt;
+    if (text.empty()) return std::nullopt;
     const std::size_t end = std::min(text.find(' '), text.size());
     if (index >= 1) {
       const auto v = to_u64(text.substr(0, end));
@@ -138,14 +131,11 @@ std::vector<CpuTimes> parse_cpu_times(std::string_view text) {
     const std::size_t nl = text.find('\n');
     const std::string_view line = text.substr(0, nl);
     text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
-    if (!line.starts_with("cpu") || line.size() < 4 || line[3] < '0' || line[3] > '9')
-      continue;
+    if (!line.starts_with("cpu") || line.size() < 4 || line[3] < '0' || line[3] > '9') continue;
     const auto parts = fields(line);
-    if (parts.size() < 5)
-      continue;
+    if (parts.size() < 5) continue;
     const auto n = to_u64(parts[0].substr(3));
-    if (!n || *n > 1u << 20)
-      continue;
+    if (!n || *n > 1u << 20) continue;
     CpuTimes t;
     t.cpu = static_cast<unsigned>(*n);
     bool ok = true;
@@ -158,11 +148,9 @@ std::vector<CpuTimes> parse_cpu_times(std::string_view text) {
         break;
       }
       t.total += *v;
-      if (i == 4 || i == 5)
-        t.idle += *v;
+      if (i == 4 || i == 5) t.idle += *v;
     }
-    if (ok)
-      out.push_back(t);
+    if (ok) out.push_back(t);
   }
   return out;
 }
@@ -173,8 +161,7 @@ std::vector<CpuUtilization> cpu_utilization(const std::vector<CpuTimes>& before,
   for (const auto& cur : after) {
     const auto prev = std::find_if(before.begin(), before.end(),
                                    [&](const CpuTimes& t) { return t.cpu == cur.cpu; });
-    if (prev == before.end() || cur.total <= prev->total || cur.idle < prev->idle)
-      continue;
+    if (prev == before.end() || cur.total <= prev->total || cur.idle < prev->idle) continue;
     const auto total = static_cast<double>(cur.total - prev->total);
     const auto idle = static_cast<double>(cur.idle - prev->idle);
     const double busy = std::clamp((total - idle) / total * 100.0, 0.0, 100.0);

@@ -16,18 +16,15 @@ void gauge(Metrics& out, std::string name, double value) {
 
 template <typename T>
 void gauge_if(Metrics& out, const char* name, const std::optional<T>& value) {
-  if (value)
-    gauge(out, name, static_cast<double>(*value));
+  if (value) gauge(out, name, static_cast<double>(*value));
 }
 
 std::optional<std::uint64_t> count_open_fds() {
   DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr)
-    return std::nullopt;
+  if (dir == nullptr) return std::nullopt;
   std::uint64_t n = 0;
   while (const dirent* entry = readdir(dir)) {
-    if (entry->d_name[0] != '.')
-      ++n;
+    if (entry->d_name[0] != '.') ++n;
   }
   closedir(dir);
   // The directory stream's own descriptor was listed too.
@@ -38,8 +35,7 @@ std::optional<std::uint64_t> count_open_fds() {
 
 std::optional<std::string> read_small_file(const char* path) {
   const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return std::nullopt;
+  if (fd < 0) return std::nullopt;
   std::string out;
   std::array<char, 4096> buf{};
   // /proc files are generated on read; a bound keeps a surprise from
@@ -51,8 +47,7 @@ std::optional<std::string> read_small_file(const char* path) {
       ::close(fd);
       return std::nullopt;
     }
-    if (n == 0)
-      break;
+    if (n == 0) break;
     out.append(buf.data(), static_cast<std::size_t>(n));
   }
   ::close(fd);
@@ -67,18 +62,14 @@ Sampler::Sampler(const AgentConfig& config)
   const long ticks = sysconf(_SC_CLK_TCK);
   seconds_per_tick_ = ticks > 0 ? 1.0 / static_cast<double>(ticks) : 0.01;
   if (system_on_) {
-    if (const auto stat = read_small_file("/proc/stat"))
-      last_cpu_ = parse_cpu_times(*stat);
+    if (const auto stat = read_small_file("/proc/stat")) last_cpu_ = parse_cpu_times(*stat);
   }
 }
 
 void Sampler::sample(Metrics& out) {
-  if (allocator_on_)
-    allocator_.collect(out);
-  if (process_on_)
-    sample_process(out);
-  if (system_on_)
-    sample_system(out);
+  if (allocator_on_) allocator_.collect(out);
+  if (process_on_) sample_process(out);
+  if (system_on_) sample_system(out);
   out.push_back(core::Metric::counter("PollCount", 1));
   gauge(out, "RandomValue", std::uniform_real_distribution<double>(0.0, 1.0)(random_));
 }

@@ -1,0 +1,351 @@
+// The agent end to end against the loopback FakeServer: batches gzip'd and
+// signed, retries, outages, rate limit, flush and shutdown. Intervals are
+// milliseconds and every wait is bounded.
+#include "metrics/agent/agent.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <optional>
+#include <thread>
+
+#include "fake_server.hpp"
+#include "metrics/core/signature.hpp"
+
+namespace metrics::agent {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::FakeServer;
+using testing::Reply;
+using testing::Request;
+
+AgentConfig fast_config(const FakeServer& server) {
+  AgentConfig c;
+  c.address = server.address();
+  c.poll_interval = 10ms;
+  c.report_interval = 30ms;
+  c.request_timeout = 3s;
+  c.retry_backoff = {5ms, 5ms, 5ms};
+  return c;
+}
+
+std::int64_t counter_sum(const FakeServer& server, const std::string& id) {
+  return testing::acknowledged_counter_sum(server.requests(), id);
+}
+
+TEST(AgentTest, BatchesArriveGzippedSignedAndComplete) {
+  FakeServer server("secret");
+  auto config = fast_config(server);
+  config.key = "secret";
+  Agent agent(config);
+  ASSERT_TRUE(agent.running()) << agent.error();
+  ASSERT_TRUE(server.wait_for_requests(2, 10s));
+  ASSERT_TRUE(agent.shutdown(5s));
+  const auto requests = server.requests();
+  for (const auto& r : requests) {
+    EXPECT_EQ(r.method, "POST");
+    EXPECT_EQ(r.path, "/updates/");
+    EXPECT_EQ(r.headers.at("content-encoding"), "gzip");
+    EXPECT_EQ(r.headers.at("content-type"), "application/json");
+    EXPECT_NE(r.headers.at("accept-encoding").find("gzip"), std::string::npos);
+    EXPECT_EQ(r.headers.at("hashsha256"), core::hmac_sha256_hex("secret", r.body));
+  }
+  bool saw_poll = false;
+  bool saw_random = false;
+  bool saw_rss = false;
+  for (const auto& m : testing::decode_request(requests.front())) {
+    saw_poll |= m.id == "PollCount" && m.type == "counter" && m.delta >= 1;
+    saw_random |= m.id == "RandomValue" && m.type == "gauge" && m.value >= 0 && m.value < 1;
+    saw_rss |= m.id == "ProcessRSS" && m.type == "gauge" && m.value > 0;
+  }
+  EXPECT_TRUE(saw_poll);
+  EXPECT_TRUE(saw_random);
+  EXPECT_TRUE(saw_rss);
+  // Every sample was delivered exactly once.
+  EXPECT_EQ(counter_sum(server, "PollCount"), static_cast<std::int64_t>(agent.stats().polls));
+}
+
+TEST(AgentTest, UnsignedAgentSendsNoSignature) {
+  FakeServer server;
+  Agent agent(fast_config(server));
+  ASSERT_TRUE(server.wait_for_requests(1, 10s));
+  agent.shutdown(5s);
+  EXPECT_EQ(server.requests().front().headers.count("hashsha256"), 0U);
+}
+
+TEST(AgentTest, WrongAnswerSignatureIsAFailureAndKeepsTheData) {
+  FakeServer server("secret");
+  server.set_handler([](const Request&) {
+    Reply r;
+    r.sign_with = "not-the-key";
+    return r;
+  });
+  auto config = fast_config(server);
+  config.key = "secret";
+  Agent agent(config);
+  ASSERT_TRUE(server.wait_for_requests(4, 10s));
+  const auto stats = agent.stats();
+  EXPECT_EQ(stats.requests_ok, 0U);
+  EXPECT_GE(stats.requests_failed, 4U);
+  agent.shutdown(0ms);
+  EXPECT_GT(agent.stats().pending, 0U);
+}
+
+TEST(AgentTest, RetriesAfterServerErrorsWithTheSameBody) {
+  FakeServer server;
+  std::atomic<int> calls{0};
+  server.set_handler([&](const Request&) {
+    Reply r;
+    if (calls++ < 2) r.status = 500;
+    return r;
+  });
+  auto config = fast_config(server);
+  config.report_interval = 1h;  // only the retries and the flush send
+  Agent agent(config);
+  agent.add_counter("Jobs", 7);
+  EXPECT_TRUE(agent.flush(10s));
+  const auto requests = server.requests();
+  ASSERT_GE(requests.size(), 3U);
+  EXPECT_EQ(requests[0].body, requests[1].body);
+  EXPECT_EQ(requests[1].body, requests[2].body);
+  EXPECT_EQ(requests[2].answered_status, 200);
+  EXPECT_EQ(counter_sum(server, "Jobs"), 7);
+  agent.shutdown(5s);
+}
+
+TEST(AgentTest, BackoffScheduleIsFollowed) {
+  FakeServer server;
+  server.set_handler([](const Request&) { return testing::status_reply(500); });
+  auto config = fast_config(server);
+  config.report_interval = 1h;
+  config.retry_backoff = {50ms, 150ms, 250ms};
+  Agent agent(config);
+  agent.flush(0ms);
+  ASSERT_TRUE(server.wait_for_requests(4, 10s));
+  const auto r = server.requests();
+  const auto gap = [&](std::size_t i) { return r[i + 1].at - r[i].at; };
+  EXPECT_GE(gap(0), 45ms);
+  EXPECT_GE(gap(1), 145ms);
+  EXPECT_GE(gap(2), 245ms);
+  EXPECT_LT(gap(2), 2s);
+  agent.shutdown(0ms);
+  EXPECT_GE(agent.stats().batches_requeued, 1U);
+}
+
+TEST(AgentTest, HonoursRetryAfter) {
+  FakeServer server;
+  std::atomic<int> calls{0};
+  server.set_handler([&](const Request&) {
+    Reply r;
+    if (calls++ == 0) {
+      r.status = 503;
+      r.headers.emplace_back("Retry-After", "1");
+    }
+    return r;
+  });
+  auto config = fast_config(server);
+  config.report_interval = 1h;
+  Agent agent(config);
+  EXPECT_TRUE(agent.flush(10s));
+  const auto r = server.requests();
+  ASSERT_GE(r.size(), 2U);
+  EXPECT_GE(r[1].at - r[0].at, 950ms);
+  agent.shutdown(5s);
+}
+
+TEST(AgentTest, OutageLosesNothing) {
+  FakeServer server;
+  std::atomic<bool> down{true};
+  server.set_handler([&](const Request&) { return testing::status_reply(down ? 503 : 200); });
+  auto config = fast_config(server);
+  config.retry_backoff = {5ms};
+  Agent agent(config);
+  std::int64_t added = 0;
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(agent.add_counter("Hits", i % 5 + 1));
+    added += i % 5 + 1;
+    std::this_thread::sleep_for(1ms);
+    if (i == 150) down = false;
+  }
+  ASSERT_TRUE(agent.shutdown(10s));
+  EXPECT_GT(agent.stats().requests_failed, 0U);
+  EXPECT_EQ(counter_sum(server, "Hits"), added);
+  EXPECT_EQ(counter_sum(server, "PollCount"), static_cast<std::int64_t>(agent.stats().polls));
+}
+
+TEST(AgentTest, ServerAbsentThenBackLosesNothing) {
+  std::uint16_t port = 0;
+  {
+    FakeServer probe;
+    port = probe.port();
+  }
+  AgentConfig config;
+  config.address = "127.0.0.1:" + std::to_string(port);
+  config.poll_interval = 10ms;
+  config.report_interval = 20ms;
+  config.retry_backoff = {5ms};
+  config.request_timeout = 3s;
+  Agent agent(config);
+  agent.add_counter("Hits", 5);
+  std::this_thread::sleep_for(200ms);
+  EXPECT_GT(agent.stats().requests_failed, 0U);
+  agent.add_counter("Hits", 6);
+  std::optional<FakeServer> server;
+  server.emplace("", port);
+  ASSERT_TRUE(agent.shutdown(10s));
+  EXPECT_EQ(counter_sum(*server, "Hits"), 11);
+  EXPECT_EQ(counter_sum(*server, "PollCount"), static_cast<std::int64_t>(agent.stats().polls));
+}
+
+TEST(AgentTest, RateLimitBoundsRequestsInFlight) {
+  for (const unsigned limit : {1U, 2U}) {
+    FakeServer server;
+    server.set_handler([](const Request&) {
+      Reply r;
+      r.delay = 40ms;
+      return r;
+    });
+    auto config = fast_config(server);
+    config.rate_limit = limit;
+    config.max_batch = 3;  // many requests per report
+    config.report_interval = 10ms;
+    Agent agent(config);
+    for (int i = 0; i < 30; ++i)
+      agent.set_gauge("G" + std::to_string(i), i);
+    ASSERT_TRUE(server.wait_for_requests(12, 20s));
+    agent.shutdown(5s);
+    EXPECT_LE(server.max_concurrent(), static_cast<int>(limit));
+    EXPECT_LE(agent.stats().max_in_flight, limit);
+    if (limit == 2) {
+      EXPECT_EQ(server.max_concurrent(), 2);
+    }
+  }
+}
+
+TEST(AgentTest, ShutdownSendsTheLastSample) {
+  FakeServer server;
+  auto config = fast_config(server);
+  config.report_interval = 1h;
+  Agent agent(config);
+  ASSERT_TRUE(agent.add_counter("Jobs", 3));
+  ASSERT_TRUE(agent.set_gauge("Temperature", 21.5));
+  ASSERT_TRUE(agent.shutdown(5s));
+  EXPECT_EQ(server.request_count(), 1U);
+  EXPECT_EQ(counter_sum(server, "Jobs"), 3);
+  EXPECT_GE(counter_sum(server, "PollCount"), 1);
+  EXPECT_FALSE(agent.running());
+  EXPECT_FALSE(agent.add_counter("Jobs", 1));
+  EXPECT_FALSE(agent.flush(1s));
+  EXPECT_TRUE(agent.shutdown(1s));  // the first result again
+}
+
+TEST(AgentTest, ShutdownIsBoundedWhenTheServerHangs) {
+  FakeServer server;
+  server.set_handler([](const Request&) {
+    Reply r;
+    r.delay = 3s;
+    return r;
+  });
+  auto config = fast_config(server);
+  config.request_timeout = 10s;
+  Agent agent(config);
+  ASSERT_TRUE(server.wait_for_requests(0, 1s));
+  std::this_thread::sleep_for(100ms);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(agent.shutdown(300ms));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2500ms);
+  server.stop();
+}
+
+TEST(AgentTest, FlushReportsFailure) {
+  FakeServer server;
+  server.set_handler([](const Request&) { return testing::status_reply(500); });
+  auto config = fast_config(server);
+  config.report_interval = 1h;
+  Agent agent(config);
+  EXPECT_FALSE(agent.flush(3s));
+  server.set_handler([](const Request&) { return Reply{}; });
+  EXPECT_TRUE(agent.flush(5s));
+  agent.shutdown(5s);
+}
+
+TEST(AgentTest, RejectedBatchIsDroppedNotRetriedForever) {
+  FakeServer server;
+  server.set_handler(
+      [](const Request&) { return testing::status_reply(400, R"({"error":"bad"})"); });
+  auto config = fast_config(server);
+  config.report_interval = 1h;
+  Agent agent(config);
+  EXPECT_FALSE(agent.flush(3s));
+  EXPECT_EQ(server.request_count(), 1U);
+  EXPECT_EQ(agent.stats().batches_rejected, 1U);
+  agent.shutdown(0ms);
+}
+
+TEST(AgentTest, PendingSetIsBoundedDuringAnOutage) {
+  FakeServer server;
+  server.set_handler([](const Request&) { return testing::status_reply(503); });
+  auto config = fast_config(server);
+  config.max_pending = 8;
+  config.collect_allocator = false;
+  config.collect_process = false;
+  config.collect_system = false;
+  Agent agent(config);
+  for (int i = 0; i < 20; ++i)
+    agent.set_gauge("G" + std::to_string(i), i);
+  std::this_thread::sleep_for(150ms);
+  const auto stats = agent.stats();
+  EXPECT_LE(stats.pending, 8U);
+  EXPECT_GT(stats.metrics_dropped, 0U);
+  agent.shutdown(0ms);
+}
+
+TEST(AgentTest, InvalidConfigurationDoesNotStart) {
+  AgentConfig config;
+  config.address = "localhost";
+  Agent agent(config);
+  EXPECT_FALSE(agent.running());
+  EXPECT_NE(agent.error().find("address"), std::string::npos);
+  EXPECT_FALSE(agent.set_gauge("x", 1));
+  EXPECT_FALSE(agent.flush(10ms));
+
+  config.address = "localhost:8080";
+  config.rate_limit = 0;
+  EXPECT_NE(validate(config).find("rate limit"), std::string::npos);
+  config.rate_limit = 1;
+  config.poll_interval = 0ms;
+  EXPECT_NE(validate(config).find("poll interval"), std::string::npos);
+}
+
+TEST(AgentTest, HostMetricsAreValidated) {
+  FakeServer server;
+  Agent agent(fast_config(server));
+  EXPECT_FALSE(agent.set_gauge("", 1));
+  EXPECT_FALSE(agent.set_gauge("a/b", 1));
+  EXPECT_FALSE(agent.set_gauge("nan", std::nan("")));
+  EXPECT_FALSE(agent.set_gauge("inf", INFINITY));
+  EXPECT_TRUE(agent.add_counter("Big", INT64_MAX));
+  EXPECT_FALSE(agent.add_counter("Big", 1));
+  agent.shutdown(5s);
+}
+
+TEST(AgentTest, ConcurrentHostUpdatesAreSummedExactly) {
+  FakeServer server;
+  Agent agent(fast_config(server));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 500; ++i)
+        agent.add_counter("Ops", 1);
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  ASSERT_TRUE(agent.shutdown(10s));
+  EXPECT_EQ(counter_sum(server, "Ops"), 2000);
+}
+
+}  // namespace
+}  // namespace metrics::agent
