@@ -1,70 +1,68 @@
 #include "metrics/core/batch.hpp"
 
+#include <algorithm>
+#include <array>
+#include <bit>
 #include <cstddef>
 #include <functional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 #include "metrics/core/errors.hpp"
 
 namespace metrics::core {
 namespace {
 
-// Below this size a linear scan beats building a hash index.
-constexpr std::size_t kLinearScanLimit = 16;
+// Tables up to this many slots live on the stack (batches of up to 64).
+constexpr std::size_t kInlineSlots = 128;
 
-struct KeyView {
-  std::string_view id;
-  MetricType type;
-  friend bool operator==(const KeyView&, const KeyView&) = default;
-};
-
-struct KeyViewHash {
-  std::size_t operator()(const KeyView& k) const noexcept {
-    return std::hash<std::string_view>{}(k.id) ^
-           (static_cast<std::size_t>(k.type) * 0x9e3779b97f4a7c15ULL);
-  }
-};
-
-// Finds the merged entry for a metric of the batch, or reports that there is
-// none yet. Keys view strings owned by `merged`, whose elements never move
-// while the index is in use because `merged` is reserved up front.
+// An open-addressing index from (type, name) to a position in `merged`,
+// sized for a load factor of at most one half: no per-metric allocation, and
+// no allocation at all for ordinary batches. Positions are stored plus one,
+// so that zero marks an empty slot.
 class Index {
  public:
-  Index(std::vector<Metric>& merged, std::size_t expected) : merged_(merged) {
-    if (expected > kLinearScanLimit)
-      map_.reserve(expected);
-    use_map_ = expected > kLinearScanLimit;
-    if (use_map_) {
-      for (std::size_t i = 0; i < merged_.size(); ++i) {
-        map_.emplace(KeyView{merged_[i].id, merged_[i].type}, i);
-      }
+  Index(std::vector<Metric>& merged, std::size_t capacity_hint) : merged_(merged) {
+    const std::size_t slots = std::bit_ceil(std::max<std::size_t>(16, capacity_hint * 2));
+    if (slots <= kInlineSlots) {
+      inline_.fill(0);
+      slots_ = std::span<std::size_t>(inline_.data(), slots);
+    } else {
+      heap_.assign(slots, 0);
+      slots_ = std::span<std::size_t>(heap_);
+    }
+    for (std::size_t i = 0; i < merged_.size(); ++i) {
+      *find_slot(merged_[i]) = i + 1;
     }
   }
 
-  Metric* find(const Metric& m) {
-    if (use_map_) {
-      const auto it = map_.find(KeyView{m.id, m.type});
-      return it == map_.end() ? nullptr : &merged_[it->second];
-    }
-    for (Metric& existing : merged_) {
-      if (existing.type == m.type && existing.id == m.id)
-        return &existing;
-    }
+  // The merged entry for m's metric, or nullptr after appending a copy of m
+  // (the caller must have reserved room for it).
+  Metric* find_or_add(const Metric& m) {
+    std::size_t* slot = find_slot(m);
+    if (*slot != 0) return &merged_[*slot - 1];
+    merged_.push_back(m);
+    *slot = merged_.size();
     return nullptr;
   }
 
-  void add(const Metric& m) {
-    merged_.push_back(m);
-    if (use_map_)
-      map_.emplace(KeyView{merged_.back().id, m.type}, merged_.size() - 1);
+ private:
+  std::size_t* find_slot(const Metric& m) noexcept {
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t i = (std::hash<std::string_view>{}(m.id) + static_cast<std::size_t>(m.type)) & mask;
+    for (;;) {
+      std::size_t& slot = slots_[i];
+      if (slot == 0) return &slot;
+      const Metric& existing = merged_[slot - 1];
+      if (existing.type == m.type && existing.id == m.id) return &slot;
+      i = (i + 1) & mask;
+    }
   }
 
- private:
   std::vector<Metric>& merged_;
-  std::unordered_map<KeyView, std::size_t, KeyViewHash> map_;
-  bool use_map_ = false;
+  std::array<std::size_t, kInlineSlots> inline_;
+  std::vector<std::size_t> heap_;
+  std::span<std::size_t> slots_;
 };
 
 // Merges incoming into merged; false when a counter sum would overflow, in
@@ -74,11 +72,8 @@ bool merge(std::vector<Metric>& merged, std::span<const Metric> incoming,
   merged.reserve(merged.size() + incoming.size());
   Index index(merged, merged.size() + incoming.size());
   for (const Metric& m : incoming) {
-    Metric* existing = index.find(m);
-    if (existing == nullptr) {
-      index.add(m);
-      continue;
-    }
+    Metric* existing = index.find_or_add(m);
+    if (existing == nullptr) continue;
     if (m.type == MetricType::gauge) {
       existing->value = m.value;
       continue;
@@ -108,8 +103,7 @@ bool merge_into(std::vector<Metric>& pending, std::span<const Metric> incoming) 
   // Work on a copy so that a failure leaves pending exactly as it was.
   std::vector<Metric> merged = pending;
   const Metric* overflowed = nullptr;
-  if (!merge(merged, incoming, &overflowed))
-    return false;
+  if (!merge(merged, incoming, &overflowed)) return false;
   pending = std::move(merged);
   return true;
 }

@@ -11,7 +11,15 @@ void append_gauge(std::string& out, double value) {
   // Shortest round-trip digits in fixed notation: the longest finite double
   // (~1.8e308) needs 309 integer digits, the smallest denormal ~330 chars of
   // fraction, so 512 bytes always suffice.
-  std::array<char, 512> buf{};
+  // Integral values (most allocator statistics) take the much faster integer
+  // path; below 2^53 their shortest form is exactly their integer digits.
+  if (constexpr double kExactIntegers = 9007199254740992.0; std::fabs(value) < kExactIntegers &&
+                                                            std::trunc(value) == value &&
+                                                            !(value == 0 && std::signbit(value))) {
+    append_counter(out, static_cast<std::int64_t>(value));
+    return;
+  }
+  std::array<char, 512> buf;
   const auto [end, ec] =
       std::to_chars(buf.data(), buf.data() + buf.size(), value, std::chars_format::fixed);
   if (ec != std::errc{}) {
@@ -22,7 +30,7 @@ void append_gauge(std::string& out, double value) {
 }
 
 void append_counter(std::string& out, std::int64_t value) {
-  std::array<char, 24> buf{};
+  std::array<char, 24> buf;
   const auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), value);
   (void)ec;  // 24 bytes always hold an int64
   out.append(buf.data(), end);
@@ -45,34 +53,28 @@ std::optional<double> parse_gauge(std::string_view text) noexcept {
   // a second sign, which Go's ParseFloat rejects too.
   if (!text.empty() && text.front() == '+') {
     text.remove_prefix(1);
-    if (!text.empty() && text.front() == '-')
-      return std::nullopt;
+    if (!text.empty() && text.front() == '-') return std::nullopt;
   }
-  if (text.empty())
-    return std::nullopt;
+  if (text.empty()) return std::nullopt;
   double value = 0;
   const char* const first = text.data();
   const char* const last = first + text.size();
   const auto [ptr, ec] = std::from_chars(first, last, value, std::chars_format::general);
-  if (ec != std::errc{} || ptr != last || !std::isfinite(value))
-    return std::nullopt;
+  if (ec != std::errc{} || ptr != last || !std::isfinite(value)) return std::nullopt;
   return value;
 }
 
 std::optional<std::int64_t> parse_counter(std::string_view text) noexcept {
   if (!text.empty() && text.front() == '+') {
     text.remove_prefix(1);
-    if (!text.empty() && text.front() == '-')
-      return std::nullopt;
+    if (!text.empty() && text.front() == '-') return std::nullopt;
   }
-  if (text.empty())
-    return std::nullopt;
+  if (text.empty()) return std::nullopt;
   std::int64_t value = 0;
   const char* const first = text.data();
   const char* const last = first + text.size();
   const auto [ptr, ec] = std::from_chars(first, last, value, 10);
-  if (ec != std::errc{} || ptr != last)
-    return std::nullopt;
+  if (ec != std::errc{} || ptr != last) return std::nullopt;
   return value;
 }
 

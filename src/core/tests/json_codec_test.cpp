@@ -262,8 +262,7 @@ TEST(DecodeBatch, WorksFromManyThreads) {
         const std::string json = R"([{"id":"t)" + std::to_string(t) +
                                  R"(","type":"counter","delta":)" + std::to_string(i) + "}]";
         const auto batch = decode_batch(json);
-        if (batch.size() == 1 && batch[0].delta == i)
-          ++ok[static_cast<std::size_t>(t)];
+        if (batch.size() == 1 && batch[0].delta == i) ++ok[static_cast<std::size_t>(t)];
       }
     });
   }

@@ -31,6 +31,22 @@ TEST(FormatGauge, LargeValuesHaveNoExponent) {
   EXPECT_EQ(max.find_first_not_of("0123456789"), std::string::npos);
 }
 
+TEST(FormatGauge, IntegralValuesAroundTheExactIntegerLimit) {
+  EXPECT_EQ(format_gauge(-5.0), "-5");
+  EXPECT_EQ(format_gauge(1e15), "1000000000000000");
+  EXPECT_EQ(format_gauge(9007199254740991.0), "9007199254740991");
+  EXPECT_EQ(format_gauge(-9007199254740991.0), "-9007199254740991");
+  EXPECT_EQ(format_gauge(9007199254740992.0), "9007199254740992");
+  EXPECT_EQ(format_gauge(18014398509481988.0), "18014398509481988");
+  EXPECT_EQ(format_gauge(9223372036854775808.0), "9223372036854775808");
+  EXPECT_EQ(format_gauge(-9223372036854775808.0), "-9223372036854775808");
+  for (int shift = 0; shift < 80; ++shift) {
+    const double v = std::ldexp(1.0, shift) + (shift < 52 ? 1.0 : 0.0);
+    EXPECT_EQ(parse_gauge(format_gauge(v)), v) << shift;
+    EXPECT_EQ(parse_gauge(format_gauge(-v)), -v) << shift;
+  }
+}
+
 TEST(FormatGauge, NegativeZeroKeepsItsSign) {
   EXPECT_EQ(format_gauge(-0.0), "-0");
 }
@@ -60,8 +76,7 @@ TEST(FormatGauge, RandomDoublesRoundTripExactly) {
     double v = 0;
     static_assert(sizeof v == sizeof bits);
     std::memcpy(&v, &bits, sizeof v);
-    if (!std::isfinite(v))
-      continue;
+    if (!std::isfinite(v)) continue;
     const std::string text = format_gauge(v);
     ASSERT_EQ(text.find_first_of("eE"), std::string::npos) << text;
     const auto back = parse_gauge(text);
