@@ -23,11 +23,9 @@ bool is_digit(char c) noexcept {
 bool leading_int(Cursor& c, std::uint64_t& x) noexcept {
   x = 0;
   while (!c.empty() && is_digit(c.peek())) {
-    if (x > kLimit / 10)
-      return false;
+    if (x > kLimit / 10) return false;
     x = x * 10 + static_cast<std::uint64_t>(c.peek() - '0');
-    if (x > kLimit)
-      return false;
+    if (x > kLimit) return false;
     c.s.remove_prefix(1);
   }
   return true;
@@ -41,8 +39,7 @@ void leading_fraction(Cursor& c, std::uint64_t& x, double& scale) noexcept {
   while (!c.empty() && is_digit(c.peek())) {
     const auto digit = static_cast<std::uint64_t>(c.peek() - '0');
     c.s.remove_prefix(1);
-    if (overflow)
-      continue;
+    if (overflow) continue;
     if (x > (kLimit - 1) / 10) {
       overflow = true;
       continue;
@@ -58,18 +55,12 @@ void leading_fraction(Cursor& c, std::uint64_t& x, double& scale) noexcept {
 }
 
 std::uint64_t unit_nanos(std::string_view unit) noexcept {
-  if (unit == "ns")
-    return 1;
-  if (unit == "us" || unit == "\xC2\xB5s" || unit == "\xCE\xBCs")
-    return 1'000;
-  if (unit == "ms")
-    return 1'000'000;
-  if (unit == "s")
-    return 1'000'000'000;
-  if (unit == "m")
-    return 60'000'000'000;
-  if (unit == "h")
-    return 3'600'000'000'000;
+  if (unit == "ns") return 1;
+  if (unit == "us" || unit == "\xC2\xB5s" || unit == "\xCE\xBCs") return 1'000;
+  if (unit == "ms") return 1'000'000;
+  if (unit == "s") return 1'000'000'000;
+  if (unit == "m") return 60'000'000'000;
+  if (unit == "h") return 3'600'000'000'000;
   return 0;
 }
 
@@ -77,19 +68,15 @@ std::uint64_t unit_nanos(std::string_view unit) noexcept {
 
 std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) noexcept {
   Cursor c{text};
-  if (!c.empty() && c.peek() == '+')
-    c.s.remove_prefix(1);
-  if (c.empty())
-    return std::nullopt;
+  if (!c.empty() && c.peek() == '+') c.s.remove_prefix(1);
+  if (c.empty()) return std::nullopt;
   std::uint64_t total = 0;
   bool first = true;
   while (!c.empty()) {
-    if (!(c.peek() == '.' || is_digit(c.peek())))
-      return std::nullopt;
+    if (!(c.peek() == '.' || is_digit(c.peek()))) return std::nullopt;
     const std::size_t before_int = c.s.size();
     std::uint64_t v = 0;
-    if (!leading_int(c, v))
-      return std::nullopt;
+    if (!leading_int(c, v)) return std::nullopt;
     const bool pre = c.s.size() != before_int;
     std::uint64_t f = 0;
     double scale = 1;
@@ -100,8 +87,7 @@ std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) no
       leading_fraction(c, f, scale);
       post = c.s.size() != before_frac;
     }
-    if (!pre && !post)
-      return std::nullopt;
+    if (!pre && !post) return std::nullopt;
 
     std::size_t unit_len = 0;
     while (unit_len < c.s.size() && c.s[unit_len] != '.' && !is_digit(c.s[unit_len]))
@@ -109,30 +95,24 @@ std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) no
     std::uint64_t unit = 0;
     if (unit_len == 0) {
       // Unlike Go, a bare number on its own means seconds ("10", "1.5").
-      if (!first || !c.empty())
-        return std::nullopt;
+      if (!first || !c.empty()) return std::nullopt;
       unit = unit_nanos("s");
     } else {
       unit = unit_nanos(c.s.substr(0, unit_len));
-      if (unit == 0)
-        return std::nullopt;
+      if (unit == 0) return std::nullopt;
       c.s.remove_prefix(unit_len);
     }
-    if (v > kLimit / unit)
-      return std::nullopt;
+    if (v > kLimit / unit) return std::nullopt;
     v *= unit;
     if (f > 0) {
       v += static_cast<std::uint64_t>(static_cast<double>(f) * (static_cast<double>(unit) / scale));
-      if (v > kLimit)
-        return std::nullopt;
+      if (v > kLimit) return std::nullopt;
     }
     total += v;
-    if (total > kLimit)
-      return std::nullopt;
+    if (total > kLimit) return std::nullopt;
     first = false;
   }
-  if (total > kLimit - 1)
-    return std::nullopt;
+  if (total > kLimit - 1) return std::nullopt;
   return std::chrono::nanoseconds{static_cast<std::int64_t>(total)};
 }
 

@@ -33,10 +33,8 @@ class Deflater {
   explicit Deflater(int level) {
     const int rc =
         deflateInit2(&stream_, level, Z_DEFLATED, kGzipWindowBits, 8, Z_DEFAULT_STRATEGY);
-    if (rc == Z_MEM_ERROR)
-      throw std::bad_alloc();
-    if (rc != Z_OK)
-      throw std::invalid_argument("gzip: bad compression level");
+    if (rc == Z_MEM_ERROR) throw std::bad_alloc();
+    if (rc != Z_OK) throw std::invalid_argument("gzip: bad compression level");
   }
   ~Deflater() { deflateEnd(&stream_); }
   Deflater(const Deflater&) = delete;
@@ -51,10 +49,8 @@ class Inflater {
  public:
   Inflater() {
     const int rc = inflateInit2(&stream_, kGzipWindowBits);
-    if (rc == Z_MEM_ERROR)
-      throw std::bad_alloc();
-    if (rc != Z_OK)
-      throw std::runtime_error("gzip: cannot initialise zlib");
+    if (rc == Z_MEM_ERROR) throw std::bad_alloc();
+    if (rc != Z_OK) throw std::runtime_error("gzip: cannot initialise zlib");
   }
   ~Inflater() { inflateEnd(&stream_); }
   Inflater(const Inflater&) = delete;
@@ -96,25 +92,21 @@ std::string gzip_compress(std::string_view data, int level) {
       s.avail_in = chunk(in_left);
       in_left -= s.avail_in;
     }
-    if (written == out.size())
-      out.resize(out.size() * 2 + 64);
+    if (written == out.size()) out.resize(out.size() * 2 + 64);
     s.next_out = reinterpret_cast<Bytef*>(out.data() + written);
     s.avail_out = chunk(out.size() - written);
     const uInt before = s.avail_out;
     const int rc = deflate(&s, in_left == 0 ? Z_FINISH : Z_NO_FLUSH);
     written += before - s.avail_out;
-    if (rc == Z_STREAM_END)
-      break;
-    if (rc != Z_OK && rc != Z_BUF_ERROR)
-      throw std::runtime_error("gzip: deflate failed");
+    if (rc == Z_STREAM_END) break;
+    if (rc != Z_OK && rc != Z_BUF_ERROR) throw std::runtime_error("gzip: deflate failed");
   }
   out.resize(written);
   return out;
 }
 
 std::string gzip_decompress(std::string_view data, std::size_t max_output) {
-  if (data.empty())
-    throw InvalidInput("broken gzip stream: empty body");
+  if (data.empty()) throw InvalidInput("broken gzip stream: empty body");
   Inflater inflater;
   z_stream& s = inflater.get();
   std::string out;
@@ -137,16 +129,14 @@ std::string gzip_decompress(std::string_view data, std::size_t max_output) {
         throw InflateLimitExceeded("inflated body is larger than " + std::to_string(max_output) +
                                    " bytes");
       }
-      if (out.size() + produced > out.capacity())
-        grow(out, out.size() + produced, max_output);
+      if (out.size() + produced > out.capacity()) grow(out, out.size() + produced, max_output);
       out.append(reinterpret_cast<const char*>(buffer.data()), produced);
     }
     switch (rc) {
       case Z_OK:
         continue;
       case Z_STREAM_END:
-        if (s.avail_in == 0 && in_left == 0)
-          return out;
+        if (s.avail_in == 0 && in_left == 0) return out;
         {
           // Re-chunk so that the next member's magic cannot straddle a chunk
           // boundary (input is one contiguous buffer).
@@ -154,15 +144,12 @@ std::string gzip_decompress(std::string_view data, std::size_t max_output) {
           s.avail_in = chunk(rest);
           in_left = rest - s.avail_in;
         }
-        if (!starts_gzip_member(s))
-          throw InvalidInput("trailing garbage after gzip stream");
-        if (inflateReset(&s) != Z_OK)
-          throw InvalidInput("broken gzip stream");
+        if (!starts_gzip_member(s)) throw InvalidInput("trailing garbage after gzip stream");
+        if (inflateReset(&s) != Z_OK) throw InvalidInput("broken gzip stream");
         continue;
       case Z_BUF_ERROR:
         // No progress possible with a fresh output buffer: input ran out.
-        if (s.avail_in == 0 && in_left == 0)
-          throw InvalidInput("truncated gzip stream");
+        if (s.avail_in == 0 && in_left == 0) throw InvalidInput("truncated gzip stream");
         continue;
       case Z_MEM_ERROR:
         throw std::bad_alloc();

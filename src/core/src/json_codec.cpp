@@ -24,8 +24,7 @@ constexpr std::size_t kReusableParserBytes = 1U << 20;
 
 dom::parser make_parser(std::size_t capacity) {
   dom::parser parser;
-  if (parser.allocate(capacity, kMaxJsonDepth) != simdjson::SUCCESS)
-    throw std::bad_alloc();
+  if (parser.allocate(capacity, kMaxJsonDepth) != simdjson::SUCCESS) throw std::bad_alloc();
   return parser;
 }
 
@@ -55,8 +54,7 @@ dom::parser& thread_parser() {
 // uint64 otherwise.
 bool fits_64_bits(bool negative, std::string_view digits) noexcept {
   const std::string_view limit = negative ? "9223372036854775808" : "18446744073709551615";
-  if (digits.size() != limit.size())
-    return digits.size() < limit.size();
+  if (digits.size() != limit.size()) return digits.size() < limit.size();
   return digits <= limit;
 }
 
@@ -79,8 +77,7 @@ std::optional<std::string> widen_big_integers(std::string_view json) {
         i += 2;
         continue;
       }
-      if (c == '"')
-        in_string = false;
+      if (c == '"') in_string = false;
       out.push_back(c);
       ++i;
       continue;
@@ -119,8 +116,7 @@ std::optional<std::string> widen_big_integers(std::string_view json) {
     }
     i = end;
   }
-  if (!changed)
-    return std::nullopt;
+  if (!changed) return std::nullopt;
   return out;
 }
 
@@ -137,12 +133,10 @@ auto with_document(std::string_view json, Use&& use) {
     if (error == simdjson::NUMBER_ERROR && (widened = widen_big_integers(json))) {
       error = parser.parse(widened->data(), widened->size(), true).get(root);
     }
-    if (error)
-      fail_parse(error);
+    if (error) fail_parse(error);
     return use(root);
   };
-  if (json.size() <= kReusableParserBytes)
-    return run(thread_parser());
+  if (json.size() <= kReusableParserBytes) return run(thread_parser());
   dom::parser big = make_parser(json.size());
   return run(big);
 }
@@ -162,8 +156,7 @@ Identity decode_identity(dom::object object) {
     default:
       throw InvalidInput("\"id\" must be a string");
   }
-  if (auto problem = validate_name(id))
-    throw InvalidInput(*problem);
+  if (auto problem = validate_name(id)) throw InvalidInput(*problem);
 
   std::string_view type_text;
   switch (object["type"].get(type_text)) {
@@ -329,8 +322,7 @@ std::string encode_batch(std::span<const Metric> metrics) {
   out.push_back('[');
   bool first = true;
   for (const Metric& metric : metrics) {
-    if (!first)
-      out.push_back(',');
+    if (!first) out.push_back(',');
     first = false;
     append_json(out, metric);
   }

@@ -21,8 +21,7 @@ const unsigned char* bytes_of(std::string_view s) noexcept {
 }
 
 bool compute(std::string_view key, std::string_view data, Digest& digest) noexcept {
-  if (key.size() > static_cast<std::size_t>(INT_MAX))
-    return false;
+  if (key.size() > static_cast<std::size_t>(INT_MAX)) return false;
   unsigned int length = 0;
   const unsigned char* result = HMAC(EVP_sha256(), bytes_of(key), static_cast<int>(key.size()),
                                      bytes_of(data), data.size(), digest.data(), &length);
@@ -30,12 +29,9 @@ bool compute(std::string_view key, std::string_view data, Digest& digest) noexce
 }
 
 int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
 
@@ -43,8 +39,7 @@ int hex_value(char c) noexcept {
 
 std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
   Digest digest{};
-  if (!compute(key, data, digest))
-    throw std::runtime_error("HMAC-SHA256 failed");
+  if (!compute(key, data, digest)) throw std::runtime_error("HMAC-SHA256 failed");
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out(kDigestSize * 2, '\0');
   for (std::size_t i = 0; i < kDigestSize; ++i) {
@@ -56,21 +51,18 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
 
 bool verify_signature(std::string_view key, std::string_view data,
                       std::string_view signature) noexcept {
-  if (signature.size() != kDigestSize * 2)
-    return false;
+  if (signature.size() != kDigestSize * 2) return false;
   Digest given{};
   for (std::size_t i = 0; i < kDigestSize; ++i) {
     const int hi = hex_value(signature[2 * i]);
     const int lo = hex_value(signature[2 * i + 1]);
     // Rejecting non-hex early leaks only that the header is not hex, which
     // an attacker already knows.
-    if (hi < 0 || lo < 0)
-      return false;
+    if (hi < 0 || lo < 0) return false;
     given[i] = static_cast<unsigned char>(hi * 16 + lo);
   }
   Digest expected{};
-  if (!compute(key, data, expected))
-    return false;
+  if (!compute(key, data, expected)) return false;
   return CRYPTO_memcmp(given.data(), expected.data(), kDigestSize) == 0;
 }
 
