@@ -25,7 +25,7 @@ class Index {
   Index(std::vector<Metric>& merged, std::size_t capacity_hint) : merged_(merged) {
     const std::size_t slots = std::bit_ceil(std::max<std::size_t>(16, capacity_hint * 2));
     if (slots <= kInlineSlots) {
-      inline_.fill(0);
+      std::fill_n(inline_.begin(), slots, std::size_t{0});
       slots_ = std::span<std::size_t>(inline_.data(), slots);
     } else {
       heap_.assign(slots, 0);

@@ -299,7 +299,11 @@ void append_json(std::string& out, const Metric& metric) {
     append_counter(out, metric.delta);
   } else {
     out.append(",\"type\":\"gauge\",\"value\":");
-    if (metric.value == 0 && std::signbit(metric.value)) {
+    if (!std::isfinite(metric.value)) {
+      // Never stored or accepted, but an agent could sample one; "null"
+      // keeps the document valid and the receiver names the bad metric.
+      out.append("null");
+    } else if (metric.value == 0 && std::signbit(metric.value)) {
       // "-0" reads back as the integer 0; the fraction keeps the sign.
       out.append("-0.0");
     } else {

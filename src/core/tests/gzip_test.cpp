@@ -46,6 +46,16 @@ TEST(Gzip, LimitIsInclusive) {
   EXPECT_EQ(gzip_decompress(gzip_compress(""), 0), "");
 }
 
+TEST(Gzip, NeverAllocatesBeyondTheLimit) {
+  // Output sizes that force several growth steps, each capped at the limit.
+  for (std::size_t size : {std::size_t{5000}, std::size_t{70'000}, std::size_t{1'000'001}}) {
+    const std::string packed = gzip_compress(std::string(size, 'q'));
+    const std::string plain = gzip_decompress(packed, size);
+    EXPECT_EQ(plain.size(), size);
+    EXPECT_LE(plain.capacity(), size) << size;
+  }
+}
+
 TEST(Gzip, BombStopsAtTheLimit) {
   // 64 MiB of zeros packs into ~64 KiB; the limit must stop it early.
   const std::string bomb = gzip_compress(std::string(64U << 20, '\0'), 9);

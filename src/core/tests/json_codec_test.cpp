@@ -283,6 +283,14 @@ TEST(Encode, MetricShapes) {
             R"({"id":"x","type":"gauge","value":120500})");
 }
 
+TEST(Encode, NonFiniteGaugeBecomesNullAndIsRejectedOnDecode) {
+  const std::string nan = encode_metric(Metric::gauge("x", std::nan("")));
+  EXPECT_EQ(nan, R"({"id":"x","type":"gauge","value":null})");
+  EXPECT_EQ(encode_metric(Metric::gauge("x", -std::numeric_limits<double>::infinity())),
+            R"({"id":"x","type":"gauge","value":null})");
+  EXPECT_EQ(metric_error(nan), "gauge needs a numeric \"value\"");
+}
+
 TEST(Encode, Batch) {
   EXPECT_EQ(encode_batch({}), "[]");
   const std::vector<Metric> metrics = {Metric::gauge("a", 0.1), Metric::counter("b", 2)};
