@@ -78,6 +78,7 @@ struct Agent::Impl {
   detail::PendingSet pending;
   std::deque<std::vector<core::Metric>> jobs;
   unsigned busy = 0;
+  unsigned slots = 0;  // sender threads; fixed before the main thread starts
   bool stopping = false;
   bool stopping_senders = false;
   std::uint64_t flush_requests = 0;
@@ -102,16 +103,21 @@ struct Agent::Impl {
 
 void Agent::Impl::start() {
   sampler.emplace(config);
-  accepting = true;
-  main_thread = std::thread([this] { main_loop(); });
+  // Senders first: the main thread reads `slots`, fixed before it starts.
   try {
     for (unsigned i = 0; i < config.rate_limit; ++i) {
       senders.emplace_back([this] { sender_loop(); });
     }
   } catch (...) {
-    // Fewer senders than asked still work; none is caught by the caller.
+    // Fewer senders than asked still work; none is an error for the caller.
     if (senders.empty()) throw;
   }
+  {
+    const std::lock_guard lock(mu);
+    slots = static_cast<unsigned>(senders.size());
+  }
+  main_thread = std::thread([this] { main_loop(); });
+  accepting = true;
 }
 
 void Agent::Impl::take_sample() noexcept {
@@ -140,7 +146,7 @@ void Agent::Impl::take_sample() noexcept {
 }
 
 void Agent::Impl::dispatch_locked() {
-  if (pending.empty() || !jobs.empty() || busy >= senders.size()) return;
+  if (pending.empty() || !jobs.empty() || busy >= slots) return;
   auto all = pending.take();
   const std::size_t chunk = config.max_batch;
   if (all.size() <= chunk) {
