@@ -162,6 +162,18 @@ std::string_view to_string(Allocator a) noexcept {
 
 AllocatorCollector::AllocatorCollector() noexcept {
   shim_ = lookup<metrics_agent_read_alloc_counts_fn>("metrics_agent_read_alloc_counts");
+  if (shim_ != nullptr) {
+    // The shim counts only when its malloc is the one the process calls:
+    // with LD_PRELOAD="libjemalloc.so.2 libmetrics-agent-preload.so" the
+    // program binds to jemalloc and the shim would report almost nothing.
+    Dl_info shim_info{};
+    Dl_info malloc_info{};
+    void* const global_malloc = dlsym(RTLD_DEFAULT, "malloc");
+    if (dladdr(reinterpret_cast<void*>(shim_), &shim_info) == 0 || global_malloc == nullptr ||
+        dladdr(global_malloc, &malloc_info) == 0 || shim_info.dli_fbase != malloc_info.dli_fbase) {
+      shim_ = nullptr;
+    }
+  }
   if ((mallctl_ = lookup<MallctlFn>("mallctl")) != nullptr) {
     allocator_ = Allocator::jemalloc;
   } else if ((tcmalloc_ = lookup<TcmallocPropertyFn>("MallocExtension_GetNumericProperty")) !=

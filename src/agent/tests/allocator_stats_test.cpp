@@ -181,3 +181,40 @@ TEST(AllocatorStatsTest, GlibcHeapMovesAfterAllocating) {
 
 }  // namespace
 }  // namespace metrics::agent::detail
+
+namespace metrics::agent::detail {
+namespace {
+
+// Run by the ctest variants that preload jemalloc, tcmalloc or mimalloc
+// (METRICS_AGENT_EXPECT_ALLOCATOR names it): the real entry points are
+// found and report the heap.
+TEST(AllocatorLiveTest, PreloadedAllocatorIsDetectedAndRead) {
+  const char* expect = std::getenv("METRICS_AGENT_EXPECT_ALLOCATOR");
+  if (expect == nullptr) GTEST_SKIP() << "only in the allocator-preloading ctest variants";
+  AllocatorCollector collector;
+  ASSERT_EQ(to_string(collector.allocator()), expect);
+  std::vector<char*> blocks;
+  for (int i = 0; i < 64; ++i) {
+    blocks.push_back(static_cast<char*>(std::malloc(64 << 10)));
+    std::memset(blocks.back(), 1, 64 << 10);
+  }
+  Metrics out;
+  collector.collect(out);
+  const std::string name(expect);
+  if (name == "mimalloc") {
+    EXPECT_GE(find(out, "MimallocCommitted"), 4 << 20);
+  } else {
+    EXPECT_GE(find(out, "HeapAlloc"), 4 << 20);
+    EXPECT_GE(find(out, "HeapSys"), find(out, "HeapAlloc"));
+  }
+  if (name == "jemalloc") {
+    EXPECT_GE(find(out, "Mallocs"), 64);
+    EXPECT_GE(find(out, "HeapObjects"), 64);
+  }
+  EXPECT_FALSE(has(out, "GlibcArena"));
+  for (char* p : blocks)
+    std::free(p);
+}
+
+}  // namespace
+}  // namespace metrics::agent::detail
