@@ -58,9 +58,11 @@ class Scratch {
 // inline scratch array is not zeroed for every batch.
 struct Undo {
   bool inserted;
+  // The value changed in place and what it was, when not inserted.
+  double* gauge;
   double old_gauge;
+  std::int64_t* counter;
   std::int64_t old_counter;
-  void* slot;  // the value changed in place, when not inserted
 };
 
 // A futex-based mutex (Drepper's "mutex3": 0 free, 1 locked, 2 locked with
@@ -200,12 +202,12 @@ void apply_locked(const Shards& shards, std::vector<core::Metric>& batch) {
         if (u.inserted) {
           shard.gauges.erase(shard.gauges.find(std::string_view(m.id)));
         } else {
-          *static_cast<double*>(u.slot) = u.old_gauge;
+          *u.gauge = u.old_gauge;
         }
       } else if (u.inserted) {
         shard.counters.erase(shard.counters.find(std::string_view(m.id)));
       } else {
-        *static_cast<std::int64_t*>(u.slot) = u.old_counter;
+        *u.counter = u.old_counter;
       }
     }
   };
@@ -217,23 +219,23 @@ void apply_locked(const Shards& shards, std::vector<core::Metric>& batch) {
       Undo& u = undo[applied];
       if (m.type == core::MetricType::gauge) {
         if (auto it = shard.gauges.find(std::string_view(m.id)); it != shard.gauges.end()) {
-          u = Undo{false, it->second, 0, &it->second};
+          u = Undo{false, &it->second, it->second, nullptr, 0};
           it->second = m.value;
         } else {
           shard.gauges.emplace(m.id, m.value);
-          u = Undo{true, 0, 0, nullptr};
+          u = Undo{true, nullptr, 0, nullptr, 0};
         }
         continue;
       }
       if (auto it = shard.counters.find(std::string_view(m.id)); it != shard.counters.end()) {
         const auto total = core::checked_add(it->second, m.delta);
         if (!total) throw_overflow(m);
-        u = Undo{false, 0, it->second, &it->second};
+        u = Undo{false, nullptr, 0, &it->second, it->second};
         it->second = *total;
         m.delta = *total;
       } else {
         shard.counters.emplace(m.id, m.delta);
-        u = Undo{true, 0, 0, nullptr};
+        u = Undo{true, nullptr, 0, nullptr, 0};
       }
     }
   } catch (...) {
