@@ -18,8 +18,7 @@ std::string describe(const StorageConfig& config) {
       out += " (snapshot every " + std::to_string(config.store_interval.count()) + " ms";
       out += config.restore ? ", restored at start)" : ", not restored)";
     }
-    if (config.store_interval.count() == 0 && !config.restore)
-      out += ", not restored";
+    if (config.store_interval.count() == 0 && !config.restore) out += ", not restored";
     return out;
   }
   return "memory only";

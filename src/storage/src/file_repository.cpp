@@ -47,10 +47,8 @@ class FileRepository::Impl {
       : opt_(std::move(options)),
         log_path_(log_path(opt_.path)),
         sync_(opt_.store_interval.count() == 0) {
-    if (opt_.path.empty())
-      throw core::Error("file storage: empty file path");
-    if (opt_.restore)
-      recover();
+    if (opt_.path.empty()) throw core::Error("file storage: empty file path");
+    if (opt_.restore) recover();
     if (sync_) {
       // Start every run with a fresh log that continues a fresh snapshot: this
       // drops a torn tail and, with restore off, the previous run's files.
@@ -116,14 +114,12 @@ class FileRepository::Impl {
   void close() {
     {
       std::lock_guard lock(mu_);
-      if (closed_)
-        return;
+      if (closed_) return;
       closed_ = true;
       stopping_ = true;
     }
     cv_.notify_all();
-    if (thread_.joinable())
-      thread_.join();
+    if (thread_.joinable()) thread_.join();
     if (sync_) {
       // Fold the log into the snapshot so that the next start reads one file.
       compact();
@@ -138,8 +134,7 @@ class FileRepository::Impl {
     std::string text;
     detail::Snapshot snap;
     try {
-      if (detail::read_file_if_exists(opt_.path, text))
-        snap = detail::decode_snapshot(text);
+      if (detail::read_file_if_exists(opt_.path, text)) snap = detail::decode_snapshot(text);
     } catch (const std::system_error& e) {
       throw core::Error("file storage: cannot read " + opt_.path.string() + ": " +
                         e.code().message());
@@ -190,8 +185,7 @@ class FileRepository::Impl {
   void run_interval() {
     std::unique_lock lock(mu_);
     while (!stopping_) {
-      if (cv_.wait_for(lock, opt_.store_interval, [this] { return stopping_; }))
-        break;
+      if (cv_.wait_for(lock, opt_.store_interval, [this] { return stopping_; })) break;
       lock.unlock();
       write_interval_snapshot(false);
       lock.lock();
@@ -200,8 +194,7 @@ class FileRepository::Impl {
 
   void write_interval_snapshot(bool always) {
     const auto changes = changes_.load(std::memory_order_relaxed);
-    if (!always && changes == written_changes_)
-      return;
+    if (!always && changes == written_changes_) return;
     try {
       // No log id: a log left by an earlier synchronous run is stale now.
       detail::replace_file_atomically(opt_.path,
@@ -220,8 +213,7 @@ class FileRepository::Impl {
       {
         std::unique_lock lock(mu_);
         cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-        if (queue_.empty())
-          return;  // stopping, and everything queued is done
+        if (queue_.empty()) return;  // stopping, and everything queued is done
         group.swap(queue_);
       }
       commit_group(group);
@@ -274,14 +266,12 @@ class FileRepository::Impl {
         log_ok_ = false;
         healthy_.store(false, std::memory_order_relaxed);
         for (std::size_t i = 0; i < group.size(); ++i) {
-          if (!errors[i])
-            errors[i] = unavailable(last_error_);
+          if (!errors[i]) errors[i] = unavailable(last_error_);
         }
         accepted = 0;
       }
       for (std::size_t i = 0; accepted > 0 && i < group.size(); ++i) {
-        if (errors[i])
-          continue;
+        if (errors[i]) continue;
         try {
           results[i] = mem_.apply_now(group[i].batch);
         } catch (const std::exception& e) {
@@ -295,8 +285,7 @@ class FileRepository::Impl {
     for (std::size_t i = 0; i < group.size(); ++i) {
       complete(group[i].done, std::move(errors[i]), std::move(results[i]));
     }
-    if (log_ok_ && log_size_ > opt_.compact_log_bytes)
-      compact();
+    if (log_ok_ && log_size_ > opt_.compact_log_bytes) compact();
   }
 
   // Adds one batch to overlay_; false (overlay unchanged) when a counter overflows.

@@ -29,12 +29,9 @@ class StorageNames {
  public:
   template <class T>
   static std::string GetName(int) {
-    if constexpr (std::is_same_v<T, MemoryFactory>)
-      return "Memory";
-    if constexpr (std::is_same_v<T, FileFactory<50>>)
-      return "FileInterval";
-    if constexpr (std::is_same_v<T, FileFactory<0>>)
-      return "FileSync";
+    if constexpr (std::is_same_v<T, MemoryFactory>) return "Memory";
+    if constexpr (std::is_same_v<T, FileFactory<50>>) return "FileInterval";
+    if constexpr (std::is_same_v<T, FileFactory<0>>) return "FileSync";
     return "Unknown";
   }
 };

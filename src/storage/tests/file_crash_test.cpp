@@ -27,8 +27,7 @@ using core::MetricType;
 // Starts the helper with its stdout on a pipe; returns pid and read end.
 std::pair<pid_t, int> spawn_helper(const std::string& path, int threads) {
   int fds[2];
-  if (::pipe(fds) != 0)
-    throw std::runtime_error("pipe");
+  if (::pipe(fds) != 0) throw std::runtime_error("pipe");
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
@@ -42,8 +41,7 @@ std::pair<pid_t, int> spawn_helper(const std::string& path, int threads) {
   const int rc = ::posix_spawn(&pid, helper.c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   ::close(fds[1]);
-  if (rc != 0)
-    throw std::runtime_error("posix_spawn failed for " + helper);
+  if (rc != 0) throw std::runtime_error("posix_spawn failed for " + helper);
   return {pid, fds[0]};
 }
 
@@ -67,8 +65,7 @@ TEST(FileCrash, KillNineLosesNoAcknowledgedUpdate) {
     ::kill(pid, SIGKILL);
     for (;;) {
       const auto n = ::read(out, buf, sizeof buf);
-      if (n <= 0)
-        break;
+      if (n <= 0) break;
       text.append(buf, static_cast<std::size_t>(n));
     }
     ::close(out);
@@ -80,8 +77,7 @@ TEST(FileCrash, KillNineLosesNoAcknowledgedUpdate) {
     std::istringstream lines(text.substr(text.find("ready\n") + 6));
     std::string line;
     while (std::getline(lines, line)) {
-      if (lines.eof())
-        break;  // an incomplete last line is not an ack
+      if (lines.eof()) break;  // an incomplete last line is not an ack
       std::istringstream fields(line);
       int t = 0;
       std::int64_t i = 0;

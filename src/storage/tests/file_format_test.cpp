@@ -68,8 +68,7 @@ std::vector<Metric> replay_all(std::string_view records, std::uint64_t min_seq,
                                ReplayResult* result = nullptr) {
   std::vector<Metric> out;
   auto r = replay_log(records, min_seq, [&out](Metric m) { out.push_back(std::move(m)); });
-  if (result)
-    *result = r;
+  if (result) *result = r;
   return out;
 }
 

@@ -25,13 +25,11 @@ class RepositoryConformance : public ::testing::Test {
  protected:
   void SetUp() override {
     factory_.SetUp();
-    if (::testing::Test::IsSkipped() || ::testing::Test::HasFailure())
-      return;
+    if (::testing::Test::IsSkipped() || ::testing::Test::HasFailure()) return;
     repo_ = factory_.make();
   }
   void TearDown() override {
-    if (repo_)
-      repo_->close();
+    if (repo_) repo_->close();
   }
 
   Factory factory_;

@@ -18,8 +18,7 @@ class TempDir {
   TempDir() {
     const char* base = std::getenv("TMPDIR");
     std::string pattern = std::string(base && *base ? base : "/tmp") + "/metrics-storage-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr)
-      throw std::runtime_error("mkdtemp failed");
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
     path_ = pattern;
   }
   ~TempDir() {
@@ -55,8 +54,7 @@ inline std::string pg_dsn_from_env() {
 
 inline bool running_in_ci() {
   const char* ci = std::getenv("CI");
-  if (ci == nullptr)
-    return false;
+  if (ci == nullptr) return false;
   const std::string v(ci);
   return !v.empty() && v != "false" && v != "0";
 }

@@ -66,28 +66,21 @@ core::Metric decode_metric(simdjson::dom::element el, std::size_t index) {
     return std::runtime_error("metric #" + std::to_string(index) + ": " + std::string(what));
   };
   simdjson::dom::object obj;
-  if (el.get_object().get(obj))
-    throw where("not an object");
+  if (el.get_object().get(obj)) throw where("not an object");
   std::string_view id;
   std::string_view type_text;
-  if (obj["id"].get_string().get(id))
-    throw where("missing or non-string \"id\"");
-  if (auto err = core::validate_name(id))
-    throw where(*err);
-  if (obj["type"].get_string().get(type_text))
-    throw where("missing or non-string \"type\"");
+  if (obj["id"].get_string().get(id)) throw where("missing or non-string \"id\"");
+  if (auto err = core::validate_name(id)) throw where(*err);
+  if (obj["type"].get_string().get(type_text)) throw where("missing or non-string \"type\"");
   const auto type = core::parse_type(type_text);
-  if (!type)
-    throw where("unknown type \"" + std::string(type_text) + "\"");
+  if (!type) throw where("unknown type \"" + std::string(type_text) + "\"");
   if (*type == core::MetricType::counter) {
     std::int64_t delta = 0;
-    if (obj["delta"].get_int64().get(delta))
-      throw where("counter without an int64 \"delta\"");
+    if (obj["delta"].get_int64().get(delta)) throw where("counter without an int64 \"delta\"");
     return core::Metric::counter(std::string(id), delta);
   }
   double value = 0;
-  if (obj["value"].get_double().get(value))
-    throw where("gauge without a numeric \"value\"");
+  if (obj["value"].get_double().get(value)) throw where("gauge without a numeric \"value\"");
   return core::Metric::gauge(std::string(id), value);
 }
 
@@ -101,8 +94,7 @@ void append_double(std::string& out, double v) {
   out += text;
   // JSON readers take "-0" or "18446744073709552000" for integers and lose the
   // sign of zero or fail on the range: mark every gauge as a floating value.
-  if (text.find_first_of(".e") == std::string_view::npos)
-    out += ".0";
+  if (text.find_first_of(".e") == std::string_view::npos) out += ".0";
 }
 
 }  // namespace
@@ -154,8 +146,7 @@ Snapshot decode_snapshot(std::string_view json) {
     metrics = root.get_array().value_unsafe();  // the Go server's format: a bare array
   } else {
     simdjson::dom::object obj;
-    if (root.get_object().get(obj))
-      throw std::runtime_error("neither an object nor an array");
+    if (root.get_object().get(obj)) throw std::runtime_error("neither an object nor an array");
     std::string_view format;
     if (obj["format"].get_string().get(format) || format != kFormatName) {
       throw std::runtime_error("not a metrics snapshot (\"format\" is not \"metrics-snapshot\")");
@@ -175,8 +166,7 @@ Snapshot decode_snapshot(std::string_view json) {
         throw std::runtime_error("invalid \"log_id\"");
       }
       snap.log_id = id;
-      if (obj["seq"].get_uint64().get(snap.seq))
-        throw std::runtime_error("invalid \"seq\"");
+      if (obj["seq"].get_uint64().get(snap.seq)) throw std::runtime_error("invalid \"seq\"");
     }
   }
   std::size_t index = 0;
@@ -233,12 +223,9 @@ ReplayResult replay_log(std::string_view records, std::uint64_t min_seq,
     const auto len = static_cast<std::uint32_t>(get_le(records, pos, 4));
     const auto crc = static_cast<std::uint32_t>(get_le(records, pos + 4, 4));
     const auto seq = get_le(records, pos + 8, 8);
-    if (len > kMaxRecordPayload || records.size() - pos - kLogRecordHeaderSize < len)
-      break;
-    if (crc_of(records.substr(pos + 8, 8 + len)) != crc)
-      break;
-    if (result.records > 0 && seq <= prev_seq)
-      break;
+    if (len > kMaxRecordPayload || records.size() - pos - kLogRecordHeaderSize < len) break;
+    if (crc_of(records.substr(pos + 8, 8 + len)) != crc) break;
+    if (result.records > 0 && seq <= prev_seq) break;
     // Decode fully before applying anything, so a malformed record changes nothing.
     const auto payload = records.substr(pos + kLogRecordHeaderSize, len);
     decoded.clear();

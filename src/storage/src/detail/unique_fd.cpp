@@ -33,20 +33,17 @@ bool read_file_if_exists(const std::filesystem::path& path, std::string& out) {
   UniqueFd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
   if (!fd) {
     // ENOTDIR: a parent is a file, so this file cannot exist either.
-    if (errno == ENOENT || errno == ENOTDIR)
-      return false;
+    if (errno == ENOENT || errno == ENOTDIR) return false;
     throw_errno("cannot open", path);
   }
   char buf[1 << 16];
   for (;;) {
     const auto n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0) {
-      if (errno == EINTR)
-        continue;
+      if (errno == EINTR) continue;
       throw_errno("cannot read", path);
     }
-    if (n == 0)
-      break;
+    if (n == 0) break;
     out.append(buf, static_cast<std::size_t>(n));
   }
   return true;
@@ -57,8 +54,7 @@ void pwrite_all(int fd, std::string_view data, std::uint64_t offset,
   while (!data.empty()) {
     const auto n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
     if (n < 0) {
-      if (errno == EINTR)
-        continue;
+      if (errno == EINTR) continue;
       throw_errno("cannot write", path);
     }
     data.remove_prefix(static_cast<std::size_t>(n));
@@ -68,10 +64,8 @@ void pwrite_all(int fd, std::string_view data, std::uint64_t offset,
 
 void fsync_dir(const std::filesystem::path& dir) {
   UniqueFd fd{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-  if (!fd)
-    throw_errno("cannot open folder", dir);
-  if (::fsync(fd.get()) != 0)
-    throw_errno("cannot fsync folder", dir);
+  if (!fd) throw_errno("cannot open folder", dir);
+  if (::fsync(fd.get()) != 0) throw_errno("cannot fsync folder", dir);
 }
 
 std::filesystem::path write_temp(const std::filesystem::path& path, std::string_view data) {
@@ -83,12 +77,10 @@ std::filesystem::path write_temp(const std::filesystem::path& path, std::string_
   auto tmp = path;
   tmp += ".tmp";
   UniqueFd fd{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
-  if (!fd)
-    throw_errno("cannot create", tmp);
+  if (!fd) throw_errno("cannot create", tmp);
   try {
     pwrite_all(fd.get(), data, 0, tmp);
-    if (::fsync(fd.get()) != 0)
-      throw_errno("cannot fsync", tmp);
+    if (::fsync(fd.get()) != 0) throw_errno("cannot fsync", tmp);
   } catch (...) {
     ::unlink(tmp.c_str());
     throw;
