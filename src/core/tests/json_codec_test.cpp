@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -251,6 +252,38 @@ TEST(DecodeBatch, BigIntegerWideningLeavesInt64DeltasAlone) {
   EXPECT_EQ(batch[3], Metric::counter("d", INT64_MAX));
   EXPECT_EQ(batch_error(R"([{"id":"c","type":"counter","delta":100000000000000000000000}])"),
             "metric 0: counter needs an integer \"delta\"");
+}
+
+TEST(DecodeBatch, RandomMutationsOnlyEverThrowInvalidInput) {
+  const std::string valid = R"([{"id":"a","type":"counter","delta":-9223372036854775808},)"
+                            R"({"id":"b\"c","type":"gauge","value":123456789012345678901234.5e-3},)"
+                            R"({"id":"d","type":"gauge","value":99999999999999999999999}])";
+  ASSERT_EQ(decode_batch(valid).size(), 3U);
+  std::mt19937 rng(7);
+  const std::string alphabet = "0123456789-+.eE\"\\[]{}:, \x80\xff";
+  for (int i = 0; i < 5000; ++i) {
+    std::string text = valid;
+    const int edits = 1 + static_cast<int>(rng() % 3);
+    for (int e = 0; e < edits; ++e) {
+      const std::size_t pos = rng() % text.size();
+      switch (rng() % 3) {
+        case 0:
+          text[pos] = alphabet[rng() % alphabet.size()];
+          break;
+        case 1:
+          text.erase(pos, 1);
+          break;
+        default:
+          text.insert(pos, 1, alphabet[rng() % alphabet.size()]);
+      }
+    }
+    try {
+      const auto batch = decode_batch(text);
+      for (const Metric& m : batch)
+        EXPECT_FALSE(validate_name(m.id).has_value());
+    } catch (const InvalidInput&) {
+    }
+  }
 }
 
 TEST(DecodeBatch, WorksFromManyThreads) {
