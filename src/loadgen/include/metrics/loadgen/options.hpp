@@ -1,0 +1,57 @@
+// The load generator's settings and their command line (CLI11).
+//
+//   auto parsed = parse_options(args);   // throws OptionsError naming the flag
+//   if (parsed.help_requested) { print(parsed.help); }
+//
+// Plain values; parse_options is thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "metrics/loadgen/request_builder.hpp"
+
+namespace metrics::loadgen {
+
+struct Options {
+  std::string host = "127.0.0.1";  // always loopback
+  std::uint16_t port = 8080;
+  std::string host_header = "127.0.0.1:8080";
+  std::uint32_t agents = 200;
+  std::chrono::nanoseconds duration = std::chrono::seconds{10};
+  std::uint64_t requests = 0;  // total over all agents; 0: only the duration bounds the run
+  Workload workload;
+  bool gzip = false;
+  double rate = 0;  // requests per second per agent; 0: closed loop
+  std::string key;
+  bool verify = true;
+  bool strict = false;  // also fail on any error answer or transport failure
+  int server_pid = 0;   // 0: do not read the server's memory
+  bool json = false;
+  std::chrono::nanoseconds connect_timeout = std::chrono::seconds{5};
+  std::chrono::nanoseconds request_timeout = std::chrono::seconds{10};
+  unsigned threads = 1;
+  unsigned connect_concurrency = 256;
+};
+
+class OptionsError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct ParsedOptions {
+  Options options;
+  bool help_requested = false;
+  std::string help;
+};
+
+// args: argv without the program name.
+[[nodiscard]] ParsedOptions parse_options(const std::vector<std::string>& args);
+
+// A run id derived from the clock and the process id, e.g. "lg5f3a1c2_".
+[[nodiscard]] std::string default_run_id();
+
+}  // namespace metrics::loadgen

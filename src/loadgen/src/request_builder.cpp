@@ -1,0 +1,198 @@
+#include "metrics/loadgen/request_builder.hpp"
+
+#include <charconv>
+
+#include "detail/deflater.hpp"
+#include "metrics/core/signature.hpp"
+#include "metrics/core/value_format.hpp"
+
+namespace metrics::loadgen {
+namespace {
+
+template <typename Int>
+void append_int(std::string& out, Int value) {
+  char buf[24];
+  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  (void)ec;  // 24 bytes hold every 64-bit integer
+  out.append(buf, p);
+}
+
+// JSON of one slot's metric at request `seq`.
+void append_slot_json(std::string& out, std::string_view run_id, std::uint32_t agent,
+                      std::size_t slot, std::uint64_t seq) {
+  out += "{\"id\":\"";
+  append_metric_name(out, run_id, agent, slot);
+  switch (slot_kind(slot)) {
+    case SlotKind::agent_counter:
+      out += "\",\"type\":\"counter\",\"delta\":";
+      append_int(out, agent_counter_delta(seq));
+      break;
+    case SlotKind::hot_counter:
+      out += "\",\"type\":\"counter\",\"delta\":";
+      append_int(out, hot_counter_delta(seq));
+      break;
+    case SlotKind::gauge:
+      out += "\",\"type\":\"gauge\",\"value\":";
+      core::append_gauge(out, gauge_value(agent, slot, seq));
+      break;
+  }
+  out += '}';
+}
+
+}  // namespace
+
+std::string_view to_string(Mode mode) noexcept {
+  switch (mode) {
+    case Mode::batch:
+      return "batch";
+    case Mode::json:
+      return "json";
+    case Mode::text:
+      return "text";
+  }
+  return "?";
+}
+
+std::optional<Mode> parse_mode(std::string_view text) noexcept {
+  if (text == "batch" || text == "updates") return Mode::batch;
+  if (text == "json" || text == "update") return Mode::json;
+  if (text == "text") return Mode::text;
+  return std::nullopt;
+}
+
+bool valid_run_id(std::string_view run_id) noexcept {
+  if (run_id.size() > 64) return false;
+  for (char c : run_id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+void append_metric_name(std::string& out, std::string_view run_id, std::uint32_t agent,
+                        std::size_t slot) {
+  out += run_id;
+  switch (slot_kind(slot)) {
+    case SlotKind::agent_counter:
+      out += 'a';
+      append_int(out, agent);
+      out += "_c";
+      break;
+    case SlotKind::hot_counter:
+      out += "loadgen_hot";
+      break;
+    case SlotKind::gauge:
+      out += 'a';
+      append_int(out, agent);
+      out += "_g";
+      append_int(out, slot - 2);
+      break;
+  }
+}
+
+std::string metric_name(std::string_view run_id, std::uint32_t agent, std::size_t slot) {
+  std::string out;
+  append_metric_name(out, run_id, agent, slot);
+  return out;
+}
+
+SlotRange slots_of(const Workload& workload, std::uint64_t seq) noexcept {
+  if (workload.batch_size == 0) return {};
+  if (workload.mode == Mode::batch) return {0, workload.batch_size};
+  return {static_cast<std::size_t>((seq - 1) % workload.batch_size), 1};
+}
+
+RequestBuilder::RequestBuilder(Workload workload, std::string host, std::string key, bool gzip)
+    : workload_(std::move(workload)),
+      host_(std::move(host)),
+      key_(std::move(key)),
+      gzip_(gzip && workload_.mode != Mode::text),
+      deflater_(gzip_ ? std::make_unique<Deflater>() : nullptr) {}
+
+RequestBuilder::~RequestBuilder() = default;
+
+void RequestBuilder::build_plain_body(std::uint32_t agent, std::uint64_t seq,
+                                      std::string& out) const {
+  out.clear();
+  const SlotRange slots = slots_of(workload_, seq);
+  switch (workload_.mode) {
+    case Mode::batch:
+      out += '[';
+      for (std::size_t s = slots.first; s < slots.first + slots.count; ++s) {
+        if (s != slots.first) out += ',';
+        append_slot_json(out, workload_.run_id, agent, s, seq);
+      }
+      out += ']';
+      break;
+    case Mode::json:
+      if (slots.count) append_slot_json(out, workload_.run_id, agent, slots.first, seq);
+      break;
+    case Mode::text:
+      break;
+  }
+}
+
+void RequestBuilder::append_head(std::string& head, std::string_view target,
+                                 std::string_view body) const {
+  head += "POST ";
+  head += target;
+  head += " HTTP/1.1\r\nHost: ";
+  head += host_;
+  if (workload_.mode != Mode::text) head += "\r\nContent-Type: application/json";
+  head += "\r\nContent-Length: ";
+  append_int(head, body.size());
+  if (gzip_) head += "\r\nContent-Encoding: gzip";
+  if (!key_.empty()) {
+    // Over the bytes on the wire, i.e. after compression (API.md, Signing).
+    head += "\r\nHashSHA256: ";
+    head += core::hmac_sha256_hex(key_, body);
+  }
+  head += "\r\n\r\n";
+}
+
+void RequestBuilder::build(std::uint32_t agent, std::uint64_t seq, RequestBytes& out) {
+  out.head.clear();
+  if (workload_.mode == Mode::text) {
+    out.body.clear();
+    const SlotRange slots = slots_of(workload_, seq);
+    scratch_.clear();
+    if (slots.count) {
+      const std::size_t slot = slots.first;
+      const bool gauge = slot_kind(slot) == SlotKind::gauge;
+      scratch_ += gauge ? "/update/gauge/" : "/update/counter/";
+      append_metric_name(scratch_, workload_.run_id, agent, slot);
+      scratch_ += '/';
+      if (gauge)
+        core::append_gauge(scratch_, gauge_value(agent, slot, seq));
+      else
+        append_int(scratch_, slot == 0 ? agent_counter_delta(seq) : hot_counter_delta(seq));
+    }
+    append_head(out.head, scratch_, out.body);
+    return;
+  }
+  if (gzip_) {
+    build_plain_body(agent, seq, scratch_);
+    deflater_->compress(scratch_, out.body);
+  } else {
+    build_plain_body(agent, seq, out.body);
+  }
+  append_head(out.head, workload_.mode == Mode::batch ? "/updates/" : "/update/", out.body);
+}
+
+void RequestBuilder::build_read(std::uint32_t agent, std::size_t slot, std::string& out) const {
+  out += slot_kind(slot) == SlotKind::gauge ? "GET /value/gauge/" : "GET /value/counter/";
+  append_metric_name(out, workload_.run_id, agent, slot);
+  out += " HTTP/1.1\r\nHost: ";
+  out += host_;
+  out += "\r\n\r\n";
+}
+
+void RequestBuilder::build_reads(std::uint32_t agent, bool with_hot, std::string& out) const {
+  for (std::size_t slot = 0; slot < workload_.batch_size; ++slot) {
+    if (slot_kind(slot) == SlotKind::hot_counter && !with_hot) continue;
+    build_read(agent, slot, out);
+  }
+}
+
+}  // namespace metrics::loadgen
