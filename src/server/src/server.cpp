@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -65,6 +67,35 @@ bool iequals(std::string_view a, std::string_view b) {
            return std::tolower(static_cast<unsigned char>(x)) ==
                   std::tolower(static_cast<unsigned char>(y));
          });
+}
+
+// The status line and header block of an answer. Beast's generic serializer
+// costs more than the rest of a small answer's path; answers here are always
+// a complete string body with Content-Length, so the head is written directly
+// and sent with the body in one gathered write.
+std::string serialize_head(const Response& res) {
+  std::string head;
+  head.reserve(192);
+  head += res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  head += std::to_string(res.result_int());
+  head += ' ';
+  head += res.reason();
+  head += "\r\n";
+  for (const auto& field : res) {
+    head += field.name_string();
+    head += ": ";
+    head += field.value();
+    head += "\r\n";
+  }
+  head += "\r\n";
+  return head;
+}
+
+asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> write_response(
+    beast::tcp_stream& stream, const Response& res) {
+  const std::string head = serialize_head(res);
+  const std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(res.body())};
+  co_return co_await asio::async_write(stream, buffers, use_tuple);
 }
 
 }  // namespace
@@ -151,16 +182,8 @@ struct Server::Impl {
       parser.header_limit(static_cast<std::uint32_t>(config.max_header_bytes));
       parser.body_limit(config.max_body_bytes);
       stream.expires_after(config.read_timeout);
-      auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+      auto ec = co_await read_request(stream, buffer, parser, *self);
       self->idle = false;
-      if (!ec && !parser.is_done()) {
-        if (iequals(parser.get()[http::field::expect], "100-continue")) {
-          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-          auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(kContinue), use_tuple);
-          if (wec) break;
-        }
-        std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, use_tuple);
-      }
       if (ec) {
         co_await reject_read_error(stream, parser, ec);
         break;
@@ -176,7 +199,7 @@ struct Server::Impl {
       const bool keep = keep_alive && !stopping.load();
       res.keep_alive(keep);
       stream.expires_after(config.read_timeout);
-      auto [wec, written] = co_await http::async_write(stream, res, use_tuple);
+      auto [wec, written] = co_await write_response(stream, res);
       if (config.access_log) {
         const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                             std::chrono::steady_clock::now() - started)
@@ -191,6 +214,48 @@ struct Server::Impl {
     }
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
     stream.close();
+  }
+
+  // Reads one request: parses what is already buffered (pipelined requests
+  // need no I/O at all), reads more only when the parser needs it, and
+  // answers "Expect: 100-continue" once the header is in. One read syscall
+  // per request in the common case, and an idle connection waits with a
+  // small buffer.
+  asio::awaitable<boost::system::error_code> read_request(
+      beast::tcp_stream& stream, beast::flat_buffer& buffer,
+      http::request_parser<http::string_body>& parser, Worker::Connection& self) {
+    bool header_seen = false;
+    for (;;) {
+      if (buffer.size() > 0) {
+        boost::system::error_code ec;
+        const std::size_t used = parser.put(buffer.data(), ec);
+        buffer.consume(used);
+        if (ec && ec != http::error::need_more) co_return ec;
+        if (parser.is_done()) co_return boost::system::error_code{};
+        if (parser.is_header_done() && !header_seen) {
+          header_seen = true;
+          if (iequals(parser.get()[http::field::expect], "100-continue")) {
+            static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+            auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(kContinue), use_tuple);
+            if (wec) co_return wec;
+          }
+        }
+        if (used > 0 && buffer.size() > 0) continue;
+      }
+      // Read as much as the buffer has room for, at least 512 bytes and at
+      // most 64 KiB at a time.
+      const std::size_t room =
+          std::clamp<std::size_t>(buffer.capacity() - buffer.size(), 512, std::size_t{64} << 10);
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(room), use_tuple);
+      if (ec == asio::error::eof) {
+        if (!parser.got_some() && buffer.size() == 0) co_return http::error::end_of_stream;
+        parser.put_eof(ec);
+        co_return ec ? ec : http::error::partial_message;
+      }
+      if (ec) co_return ec;
+      buffer.commit(n);
+      self.idle = false;
+    }
   }
 
   // Answers a request that could not be read in full, where an answer helps
@@ -220,7 +285,7 @@ struct Server::Impl {
     Response res = service.reject(status, message, partial);
     res.keep_alive(false);
     stream.expires_after(std::chrono::seconds{5});
-    co_await http::async_write(stream, res, use_tuple);
+    co_await write_response(stream, res);
     if (config.access_log) {
       spdlog::info("{} {} {} {}B", std::string(partial.method_string()),
                    std::string(partial.target()), static_cast<unsigned>(res.result_int()),
