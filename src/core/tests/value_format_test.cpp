@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cfloat>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -38,8 +40,9 @@ TEST(FormatGauge, IntegralValuesAroundTheExactIntegerLimit) {
   EXPECT_EQ(format_gauge(-9007199254740991.0), "-9007199254740991");
   EXPECT_EQ(format_gauge(9007199254740992.0), "9007199254740992");
   EXPECT_EQ(format_gauge(18014398509481988.0), "18014398509481988");
-  EXPECT_EQ(format_gauge(9223372036854775808.0), "9223372036854775808");
-  EXPECT_EQ(format_gauge(-9223372036854775808.0), "-9223372036854775808");
+  // Shortest digits, padded with zeros, as Go's FormatFloat(v, 'f', -1, 64).
+  EXPECT_EQ(format_gauge(9223372036854775808.0), "9223372036854776000");
+  EXPECT_EQ(format_gauge(-9223372036854775808.0), "-9223372036854776000");
   for (int shift = 0; shift < 80; ++shift) {
     const double v = std::ldexp(1.0, shift) + (shift < 52 ? 1.0 : 0.0);
     EXPECT_EQ(parse_gauge(format_gauge(v)), v) << shift;
@@ -135,6 +138,49 @@ TEST(ParseCounter, RejectsOverflowAndJunk) {
        {"", "+", "-", "9223372036854775808", "-9223372036854775809", "99999999999999999999999",
         "1.5", "1e3", "1.0", " 1", "1 ", "0x10", "+-1", "--1", "abc", "1a"}) {
     EXPECT_FALSE(parse_counter(text).has_value()) << '"' << text << '"';
+  }
+}
+
+// The text form is the shortest round-trip digits (those of std::to_chars's
+// shortest form) laid out in plain decimal: no exponent, padded with zeros,
+// as Go's FormatFloat(v, 'f', -1, 64). Checked across magnitudes, signs and
+// raw bit patterns.
+std::string significant_digits(std::string_view text) {
+  std::string digits;
+  for (char c : text) {
+    if (c == 'e' || c == 'E') break;
+    if (c >= '0' && c <= '9') digits.push_back(c);
+  }
+  const auto first = digits.find_first_not_of('0');
+  if (first == std::string::npos) return "0";
+  digits.erase(0, first);
+  digits.erase(digits.find_last_not_of('0') + 1);
+  return digits;
+}
+
+TEST(FormatGauge, ShortestDigitsInPlainDecimalOnRandomDoubles) {
+  std::mt19937_64 rng(20261125);
+  std::uniform_int_distribution<std::uint64_t> bits;
+  std::uniform_real_distribution<double> unit(-1.0, 1.0);
+  std::uniform_int_distribution<int> exp10(-30, 30);
+  std::array<char, 64> buf;
+  for (int i = 0; i < 200'000; ++i) {
+    double v = 0;
+    if (i % 2 == 0) {
+      const std::uint64_t b = bits(rng);
+      std::memcpy(&v, &b, sizeof v);
+      if (!std::isfinite(v)) continue;
+    } else {
+      v = unit(rng) * std::pow(10.0, exp10(rng));
+    }
+    const std::string text = format_gauge(v);
+    ASSERT_EQ(text.find_first_of("eE+"), std::string::npos) << text;
+    const auto parsed = parse_gauge(text);
+    ASSERT_TRUE(parsed.has_value()) << text;
+    ASSERT_EQ(std::memcmp(&*parsed, &v, sizeof v), 0) << text;
+    const auto end =
+        std::to_chars(buf.data(), buf.data() + buf.size(), v, std::chars_format::scientific).ptr;
+    ASSERT_EQ(significant_digits(text), significant_digits({buf.data(), end})) << text;
   }
 }
 

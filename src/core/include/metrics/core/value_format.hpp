@@ -1,8 +1,11 @@
 // Text form of metric values, as used in URL paths and text answers.
 //
 // Gauges print in the shortest form that reads back to the same double, in
-// plain decimal notation (no exponent, no trailing zeros or point):
-//   format_gauge(120500.0) == "120500", format_gauge(1e21) == "1000000000000000000000".
+// plain decimal notation (no exponent, no trailing zeros or point): the
+// shortest round-trip digits, padded with zeros where the magnitude needs it,
+// exactly as Go's strconv.FormatFloat(v, 'f', -1, 64) prints them:
+//   format_gauge(120500.0) == "120500", format_gauge(1e21) == "1000000000000000000000",
+//   format_gauge(0x1p63) == "9223372036854776000".
 // Counters print as plain decimal integers.
 //
 // All functions are pure and thread-safe.
