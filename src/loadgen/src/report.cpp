@@ -69,6 +69,8 @@ std::string format_text(const Report& r) {
           "errors     rejected %" PRIu64 ", in doubt %" PRIu64 ", timeouts %" PRIu64
           ", transport %" PRIu64 ", connect %" PRIu64 ", reconnects %" PRIu64 "\n",
           s.rejected, s.in_doubt, s.timeouts, s.transport_errors, s.connect_errors, s.reconnects);
+  if (s.read_failures)
+    appendf(out, "read-back  %" PRIu64 " failed attempts (retried)\n", s.read_failures);
   if (!s.status_counts.empty()) {
     out += "statuses  ";
     for (const auto& [status, n] : s.status_counts)
@@ -103,7 +105,9 @@ std::string format_text(const Report& r) {
       out += "result     PASS\n";
       break;
     case 1:
-      out += "result     FAIL: the server does not hold what it acknowledged\n";
+      out += r.verify.mismatches
+                 ? "result     FAIL: the server does not hold what it acknowledged\n"
+                 : "result     FAIL: some metrics could not be read back to verify them\n";
       break;
     default:
       out += "result     FAIL: the run did not complete";
@@ -150,8 +154,9 @@ std::string format_json(const Report& r) {
   appendf(out,
           ",\"errors\":{\"rejected\":%" PRIu64 ",\"in_doubt\":%" PRIu64 ",\"timeouts\":%" PRIu64
           ",\"transport\":%" PRIu64 ",\"connect\":%" PRIu64 ",\"reconnects\":%" PRIu64
-          ",\"status\":{",
-          s.rejected, s.in_doubt, s.timeouts, s.transport_errors, s.connect_errors, s.reconnects);
+          ",\"read_failures\":%" PRIu64 ",\"status\":{",
+          s.rejected, s.in_doubt, s.timeouts, s.transport_errors, s.connect_errors, s.reconnects,
+          s.read_failures);
   bool first = true;
   for (const auto& [status, n] : s.status_counts) {
     appendf(out, "%s\"%u\":%" PRIu64, first ? "" : ",", status, n);

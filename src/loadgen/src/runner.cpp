@@ -67,6 +67,22 @@ struct Shared {
 
 class Agent;
 
+// Bounds how many agents do one kind of work at once (connecting; reading
+// back), so 10,000 agents do not fire 10,000 connects or 280,000 pipelined
+// reads at the same instant and then time out waiting for each other.
+class Gate {
+ public:
+  using Start = void (Agent::*)();
+  explicit Gate(unsigned limit) : limit_(limit) {}
+  void acquire(Agent* agent, Start start);
+  void release();
+
+ private:
+  unsigned limit_;
+  unsigned busy_ = 0;
+  std::deque<std::pair<Agent*, Start>> waiting_;
+};
+
 // One thread's io_context, its agents and its statistics.
 class Shard {
  public:
@@ -79,8 +95,8 @@ class Shard {
   void agent_done() {
     if (--pending_ == 0) shared.shard_arrived(phase);
   }
-  void acquire_connect(Agent* agent);
-  void release_connect();
+  Gate& connect_gate() { return connect_gate_; }
+  Gate& read_gate() { return read_gate_; }
   bool take_budget() noexcept {
     if (unlimited_) return true;
     if (budget_ == 0) return false;
@@ -108,9 +124,8 @@ class Shard {
  private:
   std::vector<std::unique_ptr<Agent>> agents_;
   std::size_t pending_ = 0;
-  unsigned connecting_ = 0;
-  unsigned connect_limit_;
-  std::deque<Agent*> connect_queue_;
+  Gate connect_gate_;
+  Gate read_gate_;
   bool unlimited_ = true;
   std::uint64_t budget_ = 0;
 };
@@ -142,7 +157,7 @@ class Agent {
   enum class TimerUse : std::uint8_t { connect_timeout, request_timeout, pace, retry };
   enum class Reading : std::uint8_t { none, baseline, final };
 
-  void open() { sh_.acquire_connect(this); }
+  void open() { sh_.connect_gate().acquire(this, &Agent::do_connect); }
   void on_connected();
   void on_connect_failed();
   void arm_timer(Clock::time_point when, TimerUse use);
@@ -167,6 +182,7 @@ class Agent {
 
   // Connect and verify phases.
   void start_reads(Reading reading);
+  void begin_reads();
   void send_reads();
   void reads_done();
   void retry_reads();
@@ -214,6 +230,7 @@ class Agent {
   std::vector<std::size_t> read_slots_;
   std::size_t read_index_ = 0;
   bool reads_complete_ = true;
+  bool holds_read_slot_ = false;
 };
 
 // ---------------------------------------------------------------- Shared
@@ -272,9 +289,8 @@ Shard::Shard(Shared& s, unsigned idx, std::vector<std::uint32_t> ids)
       options(s.options),
       index(idx),
       builder(s.options.workload, s.options.host_header, s.options.key, s.options.gzip),
-      connect_limit_(
-          std::max(1u, s.options.connect_concurrency /
-                           static_cast<unsigned>(std::max<std::size_t>(1, s.options.threads)))) {
+      connect_gate_(std::max(1u, s.options.connect_concurrency / s.options.threads)),
+      read_gate_(std::max(1u, s.options.connect_concurrency / s.options.threads)) {
   agents_.reserve(ids.size());
   for (std::uint32_t id : ids)
     agents_.push_back(std::make_unique<Agent>(*this, id));
@@ -299,22 +315,22 @@ void Shard::start_phase(Phase p) {
     a->start_phase(p);
 }
 
-void Shard::acquire_connect(Agent* agent) {
-  if (connecting_ < connect_limit_) {
-    ++connecting_;
-    agent->do_connect();
+void Gate::acquire(Agent* agent, Start start) {
+  if (busy_ < limit_) {
+    ++busy_;
+    (agent->*start)();
   } else {
-    connect_queue_.push_back(agent);
+    waiting_.emplace_back(agent, start);
   }
 }
 
-void Shard::release_connect() {
-  --connecting_;
-  while (connecting_ < connect_limit_ && !connect_queue_.empty()) {
-    Agent* next = connect_queue_.front();
-    connect_queue_.pop_front();
-    ++connecting_;
-    next->do_connect();
+void Gate::release() {
+  --busy_;
+  while (busy_ < limit_ && !waiting_.empty()) {
+    auto [agent, start] = waiting_.front();
+    waiting_.pop_front();
+    ++busy_;
+    (agent->*start)();
   }
 }
 
@@ -346,7 +362,7 @@ void Agent::do_connect() {
   socket_.async_connect(sh_.shared.endpoint, [this, gen = conn_gen_](const error_code& ec) {
     if (gen != conn_gen_) return;
     cancel_timer();
-    sh_.release_connect();
+    sh_.connect_gate().release();
     if (ec) {
       ++sh_.stats.connect_errors;
       close();
@@ -426,7 +442,7 @@ void Agent::on_timer(TimerUse use) {
     case TimerUse::connect_timeout:
       // The connect handler is abandoned by close(); account for it here.
       close();
-      sh_.release_connect();
+      sh_.connect_gate().release();
       ++sh_.stats.connect_errors;
       on_connect_failed();
       break;
@@ -505,8 +521,8 @@ void Agent::process() {
 }
 
 void Agent::on_answer(unsigned status) {
-  if (status != 200) ++sh_.stats.status_counts[status];
   if (phase_ == Phase::load) {
+    if (status != 200) ++sh_.stats.status_counts[status];
     const auto now = Clock::now();
     sh_.stats.latency.record(static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(now - started_).count()));
@@ -558,19 +574,20 @@ void Agent::on_answer(unsigned status) {
 void Agent::fail_exchange(bool timed_out) {
   cancel_timer();
   close();
+  if (phase_ != Phase::load) {
+    // A read-back: not part of the measured load, so counted apart.
+    ++sh_.stats.read_failures;
+    return retry_reads();
+  }
   if (timed_out)
     ++sh_.stats.timeouts;
   else
     ++sh_.stats.transport_errors;
-  if (phase_ == Phase::load) {
-    // No answer: the request may or may not have been applied.
-    ++sh_.stats.in_doubt;
-    sh_.shared.ledger.record(id_, sh_.index, seq_, Outcome::in_doubt);
-    if (Clock::now() >= sh_.shared.load_deadline) return finish();
-    return open();
-  }
-  // A read: try again on a fresh connection, a bounded number of times.
-  retry_reads();
+  // No answer: the request may or may not have been applied.
+  ++sh_.stats.in_doubt;
+  sh_.shared.ledger.record(id_, sh_.index, seq_, Outcome::in_doubt);
+  if (Clock::now() >= sh_.shared.load_deadline) return finish();
+  open();
 }
 
 void Agent::exchange_done() {
@@ -657,6 +674,11 @@ void Agent::start_reads(Reading reading) {
   reads_.clear();
   for (std::size_t s : read_slots_)
     sh_.builder.build_read(id_, s, reads_);
+  sh_.read_gate().acquire(this, &Agent::begin_reads);
+}
+
+void Agent::begin_reads() {
+  holds_read_slot_ = true;
   if (!connected_) return open();
   send_reads();
 }
@@ -672,6 +694,10 @@ void Agent::send_reads() {
 
 void Agent::reads_done() {
   reading_ = Reading::none;
+  if (holds_read_slot_) {
+    holds_read_slot_ = false;
+    sh_.read_gate().release();
+  }
   if (phase_ == Phase::verify) close();
   finish();
 }
@@ -690,6 +716,7 @@ void Stats::merge(const Stats& o) {
   timeouts += o.timeouts;
   transport_errors += o.transport_errors;
   reconnects += o.reconnects;
+  read_failures += o.read_failures;
   for (const auto& [status, n] : o.status_counts)
     status_counts[status] += n;
   latency.merge(o.latency);
@@ -710,8 +737,9 @@ std::optional<double> Report::server_kib_per_connection() const noexcept {
 }
 
 int Report::exit_code() const noexcept {
+  if (agents_connected == 0) return 3;
   if (verified && !verify.ok()) return 1;
-  if (agents_connected == 0 || stats.acknowledged == 0) return 3;
+  if (stats.acknowledged == 0) return 3;
   if (options.strict &&
       (stats.errors() > 0 || stats.timeouts > 0 || stats.transport_errors > 0 || agents_failed > 0))
     return 3;
