@@ -141,31 +141,48 @@ auto with_document(std::string_view json, Use&& use) {
   return run(big);
 }
 
+// The fields of a metric object that matter, found in one pass over its
+// keys (looking each up by name would scan the object four times). The first
+// occurrence of a repeated key wins.
+struct Fields {
+  std::optional<dom::element> id;
+  std::optional<dom::element> type;
+  std::optional<dom::element> delta;
+  std::optional<dom::element> value;
+};
+
+Fields collect_fields(dom::object object) {
+  Fields f;
+  for (dom::key_value_pair field : object) {
+    const std::string_view key = field.key;
+    if (key == "id") {
+      if (!f.id) f.id = field.value;
+    } else if (key == "type") {
+      if (!f.type) f.type = field.value;
+    } else if (key == "delta") {
+      if (!f.delta) f.delta = field.value;
+    } else if (key == "value") {
+      if (!f.value) f.value = field.value;
+    }
+  }
+  return f;
+}
+
 struct Identity {
   std::string_view id;
   MetricType type;
 };
 
-Identity decode_identity(dom::object object) {
+Identity decode_identity(const Fields& f) {
+  if (!f.id) throw InvalidInput("missing \"id\"");
   std::string_view id;
-  switch (object["id"].get(id)) {
-    case simdjson::SUCCESS:
-      break;
-    case simdjson::NO_SUCH_FIELD:
-      throw InvalidInput("missing \"id\"");
-    default:
-      throw InvalidInput("\"id\" must be a string");
-  }
+  if (f.id->get(id) != simdjson::SUCCESS) throw InvalidInput("\"id\" must be a string");
   if (auto problem = validate_name(id)) throw InvalidInput(*problem);
 
+  if (!f.type) throw InvalidInput("missing \"type\"");
   std::string_view type_text;
-  switch (object["type"].get(type_text)) {
-    case simdjson::SUCCESS:
-      break;
-    case simdjson::NO_SUCH_FIELD:
-      throw InvalidInput("missing \"type\"");
-    default:
-      throw InvalidInput("\"type\" must be a string");
+  if (f.type->get(type_text) != simdjson::SUCCESS) {
+    throw InvalidInput("\"type\" must be a string");
   }
   const auto type = parse_type(type_text);
   if (!type) {
@@ -174,29 +191,31 @@ Identity decode_identity(dom::object object) {
   return {id, *type};
 }
 
-Metric decode_metric_element(dom::element element) {
+dom::object as_object(dom::element element) {
   dom::object object;
   if (element.get(object) != simdjson::SUCCESS) {
     throw InvalidInput("a metric must be a JSON object");
   }
-  const Identity identity = decode_identity(object);
+  return object;
+}
+
+Metric decode_metric_element(dom::element element) {
+  const Fields f = collect_fields(as_object(element));
+  const Identity identity = decode_identity(f);
   Metric metric;
   metric.type = identity.type;
   if (identity.type == MetricType::counter) {
-    dom::element delta;
     // Only a JSON integer that fits int64 is a delta: simdjson types a
     // fraction or an exponent as double and anything above INT64_MAX as
     // uint64, so checking the tape type rejects 1.5, 1e3 and 2^63 alike.
-    if (object["delta"].get(delta) != simdjson::SUCCESS ||
-        delta.type() != dom::element_type::INT64) {
+    if (!f.delta || f.delta->type() != dom::element_type::INT64) {
       throw InvalidInput("counter needs an integer \"delta\"");
     }
-    metric.delta = delta.get_int64().value_unsafe();
+    metric.delta = f.delta->get_int64().value_unsafe();
   } else {
-    dom::element value;
     double number = 0;
-    if (object["value"].get(value) != simdjson::SUCCESS || !value.is_number() ||
-        value.get_double().get(number) != simdjson::SUCCESS || !std::isfinite(number)) {
+    if (!f.value || !f.value->is_number() ||
+        f.value->get_double().get(number) != simdjson::SUCCESS || !std::isfinite(number)) {
       throw InvalidInput("gauge needs a numeric \"value\"");
     }
     metric.value = number;
@@ -219,11 +238,7 @@ Metric decode_metric(std::string_view json) {
 
 MetricKey decode_key(std::string_view json) {
   return with_document(json, [](dom::element root) {
-    dom::object object;
-    if (root.get(object) != simdjson::SUCCESS) {
-      throw InvalidInput("a metric must be a JSON object");
-    }
-    const Identity identity = decode_identity(object);
+    const Identity identity = decode_identity(collect_fields(as_object(root)));
     return MetricKey{identity.type, std::string(identity.id)};
   });
 }
