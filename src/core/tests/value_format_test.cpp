@@ -175,6 +175,10 @@ TEST(FormatGauge, ShortestDigitsInPlainDecimalOnRandomDoubles) {
     }
     const std::string text = format_gauge(v);
     ASSERT_EQ(text.find_first_of("eE+"), std::string::npos) << text;
+    if (text.find('.') != std::string::npos) {
+      ASSERT_NE(text.back(), '0') << text;
+      ASSERT_NE(text.back(), '.') << text;
+    }
     const auto parsed = parse_gauge(text);
     ASSERT_TRUE(parsed.has_value()) << text;
     ASSERT_EQ(std::memcmp(&*parsed, &v, sizeof v), 0) << text;
