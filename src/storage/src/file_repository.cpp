@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -153,17 +154,19 @@ class FileRepository::Impl {
           const auto id = detail::decode_log_header(text);
           if (id && *id == *snap.log_id) {
             const auto replay =
-                detail::replay_log(std::string_view(text).substr(detail::kLogHeaderSize), snap.seq,
-                                   [&state](core::Metric m) {
+                detail::replay_log(std::string_view(text).substr(detail::kLogHeaderSize), *id,
+                                   snap.seq, [&state](core::Metric m) {
                                      core::MetricKey key{m.type, m.id};
                                      state.insert_or_assign(std::move(key), std::move(m));
                                    });
             last_seq_ = std::max(last_seq_, replay.last_seq);
             spdlog::info("file storage: replayed {} log records from {}", replay.records,
                          log_path_.string());
-            if (replay.ignored_bytes > 0) {
-              spdlog::warn("file storage: ignored a torn tail of {} bytes at the end of {}",
-                           replay.ignored_bytes, log_path_.string());
+            if (replay.torn) {
+              // Unused space holds zeros, or records of an earlier log (the
+              // file is reused), or the torn last write of a crash.
+              spdlog::info("file storage: replay of {} stopped {} bytes before its end",
+                           log_path_.string(), replay.ignored_bytes);
             }
           }
         }
@@ -221,7 +224,7 @@ class FileRepository::Impl {
     }
   }
 
-  // Applies a group of batches with one log append and one fdatasync.
+  // Applies a group of batches with one log write and one fdatasync.
   void commit_group(std::vector<Pending>& group) {
     std::vector<std::exception_ptr> errors(group.size());
     if (!log_ok_ && !compact()) {
@@ -229,9 +232,10 @@ class FileRepository::Impl {
         complete(p.done, unavailable(last_error_), {});
       return;
     }
-    // Compute what the group stores, without touching memory yet: memory must
+    // Compute what the group stores without touching memory: memory must
     // only ever show what is on disk, so that a failed write leaves nothing
-    // behind and a snapshot taken from memory matches the log.
+    // behind and a snapshot taken from memory matches the log. Each batch
+    // becomes its own answer (counters carry their new totals).
     overlay_.clear();
     std::size_t accepted = 0;
     for (std::size_t i = 0; i < group.size(); ++i) {
@@ -242,22 +246,10 @@ class FileRepository::Impl {
             core::InvalidInput("counter total would overflow int64; nothing of the batch stored"));
       }
     }
-    std::vector<std::vector<core::Metric>> results(group.size());
     if (accepted > 0) {
-      std::vector<core::Metric> values;
-      values.reserve(overlay_.size());
-      for (auto& [key, m] : overlay_)
-        values.push_back(std::move(m));
-      const auto seq = ++last_seq_;
-      buf_.clear();
-      detail::append_log_record(buf_, seq, values);
       try {
-        detail::pwrite_all(log_fd_.get(), buf_, log_size_, log_path_);
-        if (::fdatasync(log_fd_.get()) != 0) {
-          throw std::system_error(errno, std::generic_category(),
-                                  "cannot fdatasync " + log_path_.string());
-        }
-        log_size_ += buf_.size();
+        append_overlay();
+        publish_overlay();
       } catch (const std::exception& e) {
         // After a failed write or fdatasync the log's content is unknown: stop
         // using it. The next group first writes a fresh snapshot and log.
@@ -265,47 +257,94 @@ class FileRepository::Impl {
         last_error_ = e.what();
         log_ok_ = false;
         healthy_.store(false, std::memory_order_relaxed);
-        for (std::size_t i = 0; i < group.size(); ++i) {
-          if (!errors[i]) errors[i] = unavailable(last_error_);
-        }
-        accepted = 0;
-      }
-      for (std::size_t i = 0; accepted > 0 && i < group.size(); ++i) {
-        if (errors[i]) continue;
-        try {
-          results[i] = mem_.apply_now(group[i].batch);
-        } catch (const std::exception& e) {
-          // Cannot happen: stage() checked the same batch against the same
-          // state. Report it rather than hide it.
-          spdlog::error("file storage: memory rejected a logged batch: {}", e.what());
-          errors[i] = std::current_exception();
+        for (auto& err : errors) {
+          if (!err) err = unavailable(last_error_);
         }
       }
     }
     for (std::size_t i = 0; i < group.size(); ++i) {
-      complete(group[i].done, std::move(errors[i]), std::move(results[i]));
+      if (errors[i]) group[i].batch.clear();
+      complete(group[i].done, std::move(errors[i]), std::move(group[i].batch));
     }
     if (log_ok_ && log_size_ > opt_.compact_log_bytes) compact();
   }
 
-  // Adds one batch to overlay_; false (overlay unchanged) when a counter overflows.
-  bool stage(const std::vector<core::Metric>& batch) {
+  // Writes the overlay as one record and makes it durable.
+  void append_overlay() {
+    values_.clear();
+    values_.reserve(overlay_.size());
+    for (const auto& [key, staged] : overlay_)
+      values_.push_back(staged.now);
+    const auto seq = ++last_seq_;
+    buf_.clear();
+    detail::append_log_record(buf_, log_id_, seq, values_);
+    if (log_size_ + buf_.size() > allocated_) {
+      // Grow the file in zeroed chunks: an fdatasync after overwriting
+      // allocated, written blocks needs no metadata journal commit, which is
+      // most of its cost on ext4.
+      constexpr std::uint64_t kChunk = std::uint64_t{1} << 20;
+      const auto target = (log_size_ + buf_.size() + kChunk) / kChunk * kChunk;
+      const std::string zeros(static_cast<std::size_t>(kChunk), '\0');
+      for (auto at = allocated_; at < target; at += kChunk) {
+        detail::pwrite_all(log_fd_.get(), std::string_view(zeros).substr(0, target - at), at,
+                           log_path_);
+      }
+      allocated_ = target;
+    }
+    detail::pwrite_all(log_fd_.get(), buf_, log_size_, log_path_);
+    if (::fdatasync(log_fd_.get()) != 0) {
+      throw std::system_error(errno, std::generic_category(),
+                              "cannot fdatasync " + log_path_.string());
+    }
+    log_size_ += buf_.size();
+  }
+
+  // Makes memory show the overlay: one batch of counter differences and
+  // gauge values (this thread is the only writer of memory).
+  void publish_overlay() {
+    std::vector<core::Metric> first;
+    std::vector<core::Metric> second;  // only for a difference beyond int64
+    first.reserve(overlay_.size());
+    for (auto& [key, staged] : overlay_) {
+      if (staged.now.type == core::MetricType::gauge) {
+        first.push_back(std::move(staged.now));
+        continue;
+      }
+      std::int64_t diff = 0;
+      if (!__builtin_sub_overflow(staged.now.delta, staged.base, &diff)) {
+        first.push_back(core::Metric::counter(std::move(staged.now.id), diff));
+      } else {
+        // base and now are far apart with opposite signs: move by halves,
+        // each of which (and the total in between) fits in int64.
+        const auto now = staged.now.delta;
+        const auto base = staged.base;
+        first.push_back(core::Metric::counter(staged.now.id, now / 2 - base / 2));
+        second.push_back(
+            core::Metric::counter(std::move(staged.now.id), (now - now / 2) - (base - base / 2)));
+      }
+    }
+    (void)mem_.apply_now(first);
+    if (!second.empty()) (void)mem_.apply_now(second);
+  }
+
+  // Adds one batch to overlay_ and turns the batch into its answer; false
+  // (overlay unchanged) when a counter would overflow.
+  bool stage(std::vector<core::Metric>& batch) {
     undo_.clear();
-    for (const auto& m : batch) {
+    for (auto& m : batch) {
       core::MetricKey key{m.type, m.id};
       auto it = overlay_.find(key);
       if (it == overlay_.end()) {
         auto current = mem_.get_now(key);
         undo_.emplace_back(key, std::nullopt);
-        it = overlay_
-                 .emplace(std::move(key),
-                          current ? std::move(*current) : core::Metric{m.id, m.type, 0, 0})
-                 .first;
+        Staged staged{current ? std::move(*current) : core::Metric{m.id, m.type, 0, 0}, 0};
+        staged.base = staged.now.delta;
+        it = overlay_.emplace(std::move(key), std::move(staged)).first;
       } else {
         undo_.emplace_back(std::move(key), it->second);
       }
       if (m.type == core::MetricType::counter) {
-        const auto sum = core::checked_add(it->second.delta, m.delta);
+        const auto sum = core::checked_add(it->second.now.delta, m.delta);
         if (!sum) {
           for (auto u = undo_.rbegin(); u != undo_.rend(); ++u) {
             if (u->second) {
@@ -316,19 +355,22 @@ class FileRepository::Impl {
           }
           return false;
         }
-        it->second.delta = *sum;
+        it->second.now.delta = *sum;
+        m.delta = *sum;
       } else {
-        it->second.value = m.value;
+        it->second.now.value = m.value;
       }
     }
     return true;
   }
 
-  // Writes memory as a snapshot that names a new, empty log, then starts that
-  // log. Writer thread only (or before it starts / after it stopped). A crash
-  // at any step recovers: before the rename the old snapshot + old log are
-  // intact; after it the snapshot names a log id the old log does not have,
-  // so the old log is ignored and the snapshot alone holds everything acked.
+  // Writes memory as a snapshot that names a new log id, then restarts the
+  // log file under that id. Writer thread only (or before it starts / after
+  // it stopped). A crash at any step recovers: before the rename the old
+  // snapshot + old log are intact; after it the snapshot names an id the
+  // old log does not have, so the old log is ignored and the snapshot alone
+  // holds everything acknowledged. The log file is reused, not truncated:
+  // its stale records fail their checksum under the new id.
   bool compact() {
     const auto new_id = random_log_id();
     std::filesystem::path tmp;
@@ -341,10 +383,15 @@ class FileRepository::Impl {
     }
     try {
       detail::commit_temp(tmp, opt_.path);
-      detail::UniqueFd fd{::open(log_path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
+      detail::UniqueFd fd{::open(log_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)};
       if (!fd) {
         throw std::system_error(errno, std::generic_category(),
                                 "cannot open " + log_path_.string());
+      }
+      struct stat st {};
+      if (::fstat(fd.get(), &st) != 0) {
+        throw std::system_error(errno, std::generic_category(),
+                                "cannot stat " + log_path_.string());
       }
       const auto header = detail::encode_log_header(new_id);
       detail::pwrite_all(fd.get(), header, 0, log_path_);
@@ -352,10 +399,14 @@ class FileRepository::Impl {
         throw std::system_error(errno, std::generic_category(),
                                 "cannot fdatasync " + log_path_.string());
       }
-      detail::fsync_dir(log_path_.parent_path().empty() ? std::filesystem::path{"."}
-                                                        : log_path_.parent_path());
+      if (st.st_size == 0) {
+        detail::fsync_dir(log_path_.parent_path().empty() ? std::filesystem::path{"."}
+                                                          : log_path_.parent_path());
+      }
       log_fd_ = std::move(fd);
+      log_id_ = new_id;
       log_size_ = header.size();
+      allocated_ = std::max<std::uint64_t>(static_cast<std::uint64_t>(st.st_size), header.size());
       log_ok_ = true;
       healthy_.store(true, std::memory_order_relaxed);
       return true;
@@ -383,13 +434,22 @@ class FileRepository::Impl {
 
   // Writer-thread state (synchronous mode).
   detail::UniqueFd log_fd_;
-  std::uint64_t log_size_ = 0;
+  std::uint64_t log_id_ = 0;
+  std::uint64_t log_size_ = 0;   // where the next record goes
+  std::uint64_t allocated_ = 0;  // bytes of the file already written (zeros past log_size_)
   std::uint64_t last_seq_ = 0;
   bool log_ok_ = false;
   std::string last_error_ = "not opened";
   std::string buf_;
-  MetricMap overlay_;
-  std::vector<std::pair<core::MetricKey, std::optional<core::Metric>>> undo_;
+  // What the group being committed stores, by metric: the value after the
+  // group, and for counters the total in memory before it.
+  struct Staged {
+    core::Metric now;
+    std::int64_t base = 0;
+  };
+  std::unordered_map<core::MetricKey, Staged, core::MetricKeyHash> overlay_;
+  std::vector<std::pair<core::MetricKey, std::optional<Staged>>> undo_;
+  std::vector<core::Metric> values_;
 
   // Interval mode.
   std::atomic<std::uint64_t> changes_{0};

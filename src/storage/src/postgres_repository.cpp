@@ -213,6 +213,7 @@ class PostgresRepository::Impl {
     pg::validate_dsn(opt_.dsn);
     if (opt_.connections == 0) opt_.connections = 1;
     if (opt_.max_group == 0) opt_.max_group = 1;
+    if (opt_.concurrent_groups == 0) opt_.concurrent_groups = 1;
     try {
       auto conn = pg::connect(opt_.dsn, opt_.connect_timeout_seconds);
       setup_session(conn.get());
@@ -297,10 +298,14 @@ class PostgresRepository::Impl {
       std::optional<ReadReq> read;
       {
         std::unique_lock lock(mu_);
-        cv_.wait(lock, [this] { return stopping_ || !applies_.empty() || !reads_.empty(); });
-        if (applies_.empty() && reads_.empty()) return;
+        const auto can_write = [this] {
+          return !applies_.empty() && writing_ < opt_.concurrent_groups;
+        };
+        const auto drained = [this] { return stopping_ && applies_.empty() && reads_.empty(); };
+        cv_.wait(lock, [&] { return drained() || can_write() || !reads_.empty(); });
+        if (drained()) return;
         // Alternate, so neither reads nor writes can starve the other.
-        if (!reads_.empty() && (applies_.empty() || reads_turn)) {
+        if (!reads_.empty() && (!can_write() || reads_turn)) {
           read.emplace(std::move(reads_.front()));
           reads_.pop_front();
         } else {
@@ -309,6 +314,7 @@ class PostgresRepository::Impl {
             group.push_back(std::move(applies_.front()));
             applies_.pop_front();
           }
+          ++writing_;
         }
         reads_turn = !reads_turn;
       }
@@ -317,6 +323,11 @@ class PostgresRepository::Impl {
       } else {
         apply_group(w, group);
         group.clear();
+        {
+          std::lock_guard lock(mu_);
+          --writing_;
+        }
+        cv_.notify_all();
       }
     }
   }
@@ -666,6 +677,7 @@ class PostgresRepository::Impl {
   std::deque<ApplyReq> applies_;
   std::deque<ReadReq> reads_;
   bool stopping_ = false;
+  std::size_t writing_ = 0;  // apply groups in progress
   std::vector<std::thread> workers_;
   std::mutex migrate_mu_;
   std::atomic<bool> migrated_{false};

@@ -65,9 +65,9 @@ TEST(SnapshotFormat, RejectsDamage) {
 }
 
 std::vector<Metric> replay_all(std::string_view records, std::uint64_t min_seq,
-                               ReplayResult* result = nullptr) {
+                               ReplayResult* result = nullptr, std::uint64_t log_id = 9) {
   std::vector<Metric> out;
-  auto r = replay_log(records, min_seq, [&out](Metric m) { out.push_back(std::move(m)); });
+  auto r = replay_log(records, log_id, min_seq, [&out](Metric m) { out.push_back(std::move(m)); });
   if (result) *result = r;
   return out;
 }
@@ -81,9 +81,10 @@ TEST(LogFormat, HeaderRoundTrips) {
 
 TEST(LogFormat, RecordsReplayInOrderAndSkipOldOnes) {
   std::string log;
-  append_log_record(log, 1, std::vector<Metric>{Metric::counter("c", 1)});
-  append_log_record(log, 2, std::vector<Metric>{Metric::counter("c", 2), Metric::gauge("g", -0.5)});
-  append_log_record(log, 5, std::vector<Metric>{Metric::counter("c", 3)});
+  append_log_record(log, 9, 1, std::vector<Metric>{Metric::counter("c", 1)});
+  append_log_record(log, 9, 2,
+                    std::vector<Metric>{Metric::counter("c", 2), Metric::gauge("g", -0.5)});
+  append_log_record(log, 9, 5, std::vector<Metric>{Metric::counter("c", 3)});
   ReplayResult r;
   EXPECT_EQ(replay_all(log, 0, &r),
             (std::vector<Metric>{Metric::counter("c", 1), Metric::counter("c", 2),
@@ -96,9 +97,9 @@ TEST(LogFormat, RecordsReplayInOrderAndSkipOldOnes) {
 
 TEST(LogFormat, TornOrDamagedTailIsIgnored) {
   std::string log;
-  append_log_record(log, 1, std::vector<Metric>{Metric::counter("c", 1)});
+  append_log_record(log, 9, 1, std::vector<Metric>{Metric::counter("c", 1)});
   const auto first = log.size();
-  append_log_record(log, 2, std::vector<Metric>{Metric::counter("c", 2)});
+  append_log_record(log, 9, 2, std::vector<Metric>{Metric::counter("c", 2)});
   for (std::size_t cut = first; cut < log.size(); ++cut) {
     ReplayResult r;
     EXPECT_EQ(replay_all(log.substr(0, cut), 0, &r), std::vector<Metric>{Metric::counter("c", 1)});
@@ -109,10 +110,28 @@ TEST(LogFormat, TornOrDamagedTailIsIgnored) {
   EXPECT_EQ(replay_all(flipped, 0), std::vector<Metric>{Metric::counter("c", 1)});
 }
 
+TEST(LogFormat, RecordsOfAnotherLogIdAreNotReplayed) {
+  std::string log;
+  append_log_record(log, 9, 1, std::vector<Metric>{Metric::counter("c", 1)});
+  EXPECT_TRUE(replay_all(log, 0, nullptr, 10).empty());
+}
+
+TEST(LogFormat, ZerosAfterTheLastRecordAreNotATornTail) {
+  std::string log;
+  append_log_record(log, 9, 1, std::vector<Metric>{Metric::counter("c", 1)});
+  ReplayResult r;
+  EXPECT_EQ(replay_all(log + std::string(4096, '\0'), 0, &r),
+            std::vector<Metric>{Metric::counter("c", 1)});
+  EXPECT_FALSE(r.torn);
+  EXPECT_EQ(r.ignored_bytes, 4096U);
+  (void)replay_all(log + "x", 0, &r);
+  EXPECT_TRUE(r.torn);
+}
+
 TEST(LogFormat, StaleRecordAfterNewerOneEndsReplay) {
   std::string log;
-  append_log_record(log, 4, std::vector<Metric>{Metric::counter("c", 4)});
-  append_log_record(log, 3, std::vector<Metric>{Metric::counter("c", 3)});
+  append_log_record(log, 9, 4, std::vector<Metric>{Metric::counter("c", 4)});
+  append_log_record(log, 9, 3, std::vector<Metric>{Metric::counter("c", 3)});
   EXPECT_EQ(replay_all(log, 0), std::vector<Metric>{Metric::counter("c", 4)});
 }
 

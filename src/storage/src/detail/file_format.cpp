@@ -45,11 +45,15 @@ std::uint64_t get_le(std::string_view data, std::size_t at, std::size_t bytes) {
   return v;
 }
 
-std::uint32_t crc_of(std::string_view data) {
-  // zlib's crc32 takes a uInt length; records are bounded by kMaxRecordPayload.
-  return static_cast<std::uint32_t>(::crc32(::crc32(0L, nullptr, 0),
-                                            reinterpret_cast<const Bytef*>(data.data()),
-                                            static_cast<uInt>(data.size())));
+// The checksum covers the log id, so that records of an earlier log left in
+// a reused file never pass for records of the current one.
+std::uint32_t crc_of(std::uint64_t log_id, std::string_view data) {
+  std::string id;
+  put_u64(id, log_id);
+  auto crc = ::crc32(0L, reinterpret_cast<const Bytef*>(id.data()), static_cast<uInt>(id.size()));
+  // zlib takes a uInt length; records are bounded by kMaxRecordPayload.
+  crc = ::crc32(crc, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size()));
+  return static_cast<std::uint32_t>(crc);
 }
 
 std::string hex64(std::uint64_t v) {
@@ -194,7 +198,8 @@ std::optional<std::uint64_t> decode_log_header(std::string_view data) {
   return get_le(data, kLogMagic.size(), 8);
 }
 
-void append_log_record(std::string& out, std::uint64_t seq, std::span<const core::Metric> metrics) {
+void append_log_record(std::string& out, std::uint64_t log_id, std::uint64_t seq,
+                       std::span<const core::Metric> metrics) {
   const auto start = out.size();
   put_u32(out, 0);  // length and crc, filled in below
   put_u32(out, 0);
@@ -210,10 +215,10 @@ void append_log_record(std::string& out, std::uint64_t seq, std::span<const core
   const auto payload = out.size() - start - kLogRecordHeaderSize;
   set_u32(out, start, static_cast<std::uint32_t>(payload));
   // The checksum covers seq and payload, so a stale or torn record is detected.
-  set_u32(out, start + 4, crc_of(std::string_view(out).substr(start + 8)));
+  set_u32(out, start + 4, crc_of(log_id, std::string_view(out).substr(start + 8)));
 }
 
-ReplayResult replay_log(std::string_view records, std::uint64_t min_seq,
+ReplayResult replay_log(std::string_view records, std::uint64_t log_id, std::uint64_t min_seq,
                         const std::function<void(core::Metric)>& apply) {
   ReplayResult result;
   std::size_t pos = 0;
@@ -224,7 +229,7 @@ ReplayResult replay_log(std::string_view records, std::uint64_t min_seq,
     const auto crc = static_cast<std::uint32_t>(get_le(records, pos + 4, 4));
     const auto seq = get_le(records, pos + 8, 8);
     if (len > kMaxRecordPayload || records.size() - pos - kLogRecordHeaderSize < len) break;
-    if (crc_of(records.substr(pos + 8, 8 + len)) != crc) break;
+    if (crc_of(log_id, records.substr(pos + 8, 8 + len)) != crc) break;
     if (result.records > 0 && seq <= prev_seq) break;
     // Decode fully before applying anything, so a malformed record changes nothing.
     const auto payload = records.substr(pos + kLogRecordHeaderSize, len);
@@ -266,6 +271,9 @@ ReplayResult replay_log(std::string_view records, std::uint64_t min_seq,
     pos += kLogRecordHeaderSize + len;
   }
   result.ignored_bytes = records.size() - pos;
+  // Zeros are the unused, preallocated part of the log; anything else is a
+  // record cut short by a crash (or damage).
+  result.torn = records.find_first_not_of('\0', pos) != std::string_view::npos;
   return result;
 }
 

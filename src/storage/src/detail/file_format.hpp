@@ -44,19 +44,22 @@ inline constexpr std::size_t kLogRecordHeaderSize = 16;  // length, crc32, seq
 // created); throws std::runtime_error when it is not a log of ours.
 [[nodiscard]] std::optional<std::uint64_t> decode_log_header(std::string_view data);
 
-// Appends one record: the values `metrics` hold after commit `seq`.
-void append_log_record(std::string& out, std::uint64_t seq, std::span<const core::Metric> metrics);
+// Appends one record of log `log_id`: the values `metrics` hold after commit `seq`.
+void append_log_record(std::string& out, std::uint64_t log_id, std::uint64_t seq,
+                       std::span<const core::Metric> metrics);
 
 struct ReplayResult {
   std::uint64_t last_seq = 0;
   std::size_t records = 0;
-  std::size_t ignored_bytes = 0;  // a torn or damaged tail, not replayed
+  std::size_t ignored_bytes = 0;  // after the last good record, not replayed
+  bool torn = false;              // some of them are not preallocation zeros
 };
-// Replays the records after the header in order, stopping at the first one
-// that is incomplete, fails its checksum or does not have a larger seq than
-// the one before (a stale record left behind by a failed write). Records with
+// Replays the records of log `log_id` that follow the header, in order,
+// stopping at the first one that is incomplete, fails its checksum (which
+// covers the log id: records of an earlier log in a reused file fail it) or
+// does not have a larger seq than the one before. Records with
 // seq <= min_seq are skipped. `apply` receives each stored value.
-ReplayResult replay_log(std::string_view records, std::uint64_t min_seq,
+ReplayResult replay_log(std::string_view records, std::uint64_t log_id, std::uint64_t min_seq,
                         const std::function<void(core::Metric)>& apply);
 
 }  // namespace metrics::storage::detail

@@ -41,6 +41,11 @@ struct PostgresOptions {
   std::size_t max_queue = 16384;
   // Most batches in one transaction.
   std::size_t max_group = 1024;
+  // Group commits running at once (the other connections serve reads).
+  // Agents write the same names, so concurrent groups would only queue on
+  // the same row locks: one group at a time collects the most batches per
+  // commit (measured in docs/STORAGE.md).
+  std::size_t concurrent_groups = 1;
   std::vector<std::chrono::milliseconds> retry_delays{
       std::chrono::seconds{1}, std::chrono::seconds{3}, std::chrono::seconds{5}};
   // Seconds libpq waits for a connection (unless the DSN says otherwise).
