@@ -8,20 +8,19 @@ namespace metrics::storage {
 
 std::string describe(const StorageConfig& config) {
   if (!config.database_dsn.empty()) {
-    return "PostgreSQL (" + PostgresRepository::redact_dsn(config.database_dsn) + ")";
+    return "PostgreSQL at " + PostgresRepository::redact_dsn(config.database_dsn);
   }
-  if (!config.file_path.empty()) {
-    std::string out = "memory + file " + config.file_path;
-    if (config.store_interval.count() == 0) {
-      out += " (synchronous: write-ahead log, every update durable before the answer)";
-    } else {
-      out += " (snapshot every " + std::to_string(config.store_interval.count()) + " ms";
-      out += config.restore ? ", restored at start)" : ", not restored)";
-    }
-    if (config.store_interval.count() == 0 && !config.restore) out += ", not restored";
-    return out;
+  if (config.file_path.empty()) return "memory only";
+  std::string out = "memory, persisted to " + config.file_path;
+  if (config.store_interval.count() == 0) {
+    out += " (synchronous: every update durable before its answer)";
+  } else {
+    const auto ms = config.store_interval.count();
+    out += " (snapshot every " +
+           (ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms") + ")";
   }
-  return "memory only";
+  out += config.restore ? ", restored at start" : ", not restored at start";
+  return out;
 }
 
 std::unique_ptr<Repository> make_repository(const StorageConfig& config) {

@@ -66,6 +66,12 @@ class FileRepository::Impl {
     if (!sync_) {
       std::exception_ptr err;
       std::vector<core::Metric> stored;
+      if (closed_flag_.load(std::memory_order_acquire)) {
+        // The last snapshot is written: an update now would be lost.
+        complete(done, std::make_exception_ptr(core::StorageUnavailable("file storage is closed")),
+                 std::move(stored));
+        return;
+      }
       try {
         stored = mem_.apply_now(batch);
         changes_.fetch_add(1, std::memory_order_relaxed);
@@ -118,6 +124,7 @@ class FileRepository::Impl {
       if (closed_) return;
       closed_ = true;
       stopping_ = true;
+      closed_flag_.store(true, std::memory_order_release);
     }
     cv_.notify_all();
     if (thread_.joinable()) thread_.join();
@@ -456,6 +463,7 @@ class FileRepository::Impl {
   std::uint64_t written_changes_ = 0;
 
   std::atomic<bool> healthy_{true};
+  std::atomic<bool> closed_flag_{false};  // closed_, readable without mu_
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Pending> queue_;

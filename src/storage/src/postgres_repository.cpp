@@ -239,26 +239,30 @@ class PostgresRepository::Impl {
   ~Impl() { close(); }
 
   void apply(std::vector<Metric> batch, Callback<std::vector<Metric>> done) {
-    if (auto err = admit()) {
-      complete(done, std::move(err), {});
-      return;
-    }
+    std::exception_ptr err;
     {
       std::lock_guard lock(mu_);
-      applies_.push_back(ApplyReq{std::move(batch), std::move(done)});
+      err = refusal();
+      if (!err) applies_.push_back(ApplyReq{std::move(batch), std::move(done)});
+    }
+    if (err) {
+      complete(done, std::move(err), {});
+      return;
     }
     cv_.notify_one();
   }
 
   template <class Req, class T>
   void read(Req req, const Callback<T>& done) {
-    if (auto err = admit()) {
-      complete(done, std::move(err), T{});
-      return;
-    }
+    std::exception_ptr err;
     {
       std::lock_guard lock(mu_);
-      reads_.emplace_back(std::move(req));
+      err = refusal();
+      if (!err) reads_.emplace_back(std::move(req));
+    }
+    if (err) {
+      complete(done, std::move(err), T{});
+      return;
     }
     cv_.notify_one();
   }
@@ -276,9 +280,9 @@ class PostgresRepository::Impl {
   }
 
  private:
-  // Reserves a queue slot, or says why not.
-  std::exception_ptr admit() {
-    std::lock_guard lock(mu_);
+  // Why a new request cannot be queued, if it cannot. Caller holds mu_, and
+  // queues the request under the same lock, so close() cannot slip between.
+  std::exception_ptr refusal() {
     if (stopping_) return unavailable("storage is closed");
     if (applies_.size() + reads_.size() >= opt_.max_queue) {
       return std::make_exception_ptr(core::Overloaded("PostgreSQL queue is full"));
@@ -429,6 +433,12 @@ class PostgresRepository::Impl {
                      opt_.retry_delays[attempt].count());
         std::unique_lock lock(mu_);
         cv_.wait_for(lock, opt_.retry_delays[attempt], [this] { return stopping_; });
+      } catch (const std::exception& e) {
+        // Not a database error (a malformed result, memory): not retried.
+        spdlog::error("PostgreSQL: {}", e.what());
+        if (w.conn) rollback(w.conn.get());
+        fail(std::string(e.what()));
+        return;
       }
     }
   }
