@@ -313,6 +313,10 @@ LoadResult load_server_config(const std::vector<std::string>& raw_args, const En
                         source + "): " + e.what());
     }
   }
+  if (result.config.tls_cert.empty() != result.config.tls_key.empty()) {
+    throw ConfigError(
+        "--tls-cert/TLS_CERT and --tls-key/TLS_KEY go together: set both for HTTPS, or neither");
+  }
   if (result.config.storage.store_interval.count() < 0) {
     throw ConfigError("-i/STORE_INTERVAL must not be negative");
   }

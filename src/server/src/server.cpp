@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -20,6 +21,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <condition_variable>
 #include <list>
 #include <mutex>
@@ -91,11 +93,28 @@ std::string serialize_head(const Response& res) {
   return head;
 }
 
+template <class Stream>
 asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> write_response(
-    beast::tcp_stream& stream, const Response& res) {
+    Stream& stream, const Response& res) {
   const std::string head = serialize_head(res);
   const std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(res.body())};
   co_return co_await asio::async_write(stream, buffers, use_tuple);
+}
+
+// The TLS context from the configured certificate chain and key, or nothing
+// when the server speaks plain HTTP.
+std::unique_ptr<asio::ssl::context> make_tls_context(const ServerConfig& config) {
+  if (config.tls_cert.empty()) return nullptr;
+  auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                   asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+  boost::system::error_code ec;
+  ctx->use_certificate_chain_file(config.tls_cert, ec);
+  if (ec) throw core::Error("TLS certificate " + config.tls_cert + ": " + ec.message());
+  ctx->use_private_key_file(config.tls_key, asio::ssl::context::pem, ec);
+  if (ec) throw core::Error("TLS key " + config.tls_key + ": " + ec.message());
+  return ctx;
 }
 
 }  // namespace
@@ -120,7 +139,8 @@ struct Server::Impl {
         service(repo, ServiceOptions{.key = cfg.key,
                                      .max_body_bytes = cfg.max_body_bytes,
                                      .max_batch_items = cfg.max_batch_items,
-                                     .gzip_level = 1}) {
+                                     .gzip_level = 1}),
+        tls(make_tls_context(cfg)) {
     unsigned n = config.threads != 0 ? config.threads : std::thread::hardware_concurrency();
     if (n == 0) n = 1;
     for (unsigned i = 0; i < n; ++i)
@@ -154,15 +174,35 @@ struct Server::Impl {
         continue;  // the socket closes as it goes out of scope
       }
       open_connections.fetch_add(1);
-      asio::co_spawn(worker.ioc, session(worker, std::move(socket)), asio::detached);
+      boost::system::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      if (tls) {
+        asio::co_spawn(worker.ioc, tls_session(worker, std::move(socket)), asio::detached);
+      } else {
+        asio::co_spawn(worker.ioc, session(worker, beast::tcp_stream(std::move(socket))),
+                       asio::detached);
+      }
     }
   }
 
-  asio::awaitable<void> session(Worker& worker, tcp::socket socket) {
-    boost::system::error_code ignored;
-    socket.set_option(tcp::no_delay(true), ignored);
-    beast::tcp_stream stream(std::move(socket));
-    worker.connections.push_back({&stream, true});
+  asio::awaitable<void> tls_session(Worker& worker, tcp::socket socket) {
+    beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls);
+    beast::get_lowest_layer(stream).expires_after(config.read_timeout);
+    auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, use_tuple);
+    if (ec) {
+      spdlog::debug("TLS handshake failed: {}", ec.message());
+      open_connections.fetch_sub(1);
+      co_return;
+    }
+    co_await session(worker, std::move(stream));
+  }
+
+  // Serves one connection, plain or TLS, until it closes, fails, times out
+  // or the server stops.
+  template <class Stream>
+  asio::awaitable<void> session(Worker& worker, Stream stream) {
+    auto& lowest = beast::get_lowest_layer(stream);
+    worker.connections.push_back({&lowest, true});
     auto self = std::prev(worker.connections.end());
     struct Cleanup {
       Impl* impl;
@@ -181,7 +221,7 @@ struct Server::Impl {
       http::request_parser<http::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(config.max_header_bytes));
       parser.body_limit(config.max_body_bytes);
-      stream.expires_after(config.read_timeout);
+      lowest.expires_after(config.read_timeout);
       auto ec = co_await read_request(stream, buffer, parser, *self);
       self->idle = false;
       if (ec) {
@@ -198,7 +238,7 @@ struct Server::Impl {
       Response res = co_await service.handle(std::move(req));
       const bool keep = keep_alive && !stopping.load();
       res.keep_alive(keep);
-      stream.expires_after(config.read_timeout);
+      lowest.expires_after(config.read_timeout);
       auto [wec, written] = co_await write_response(stream, res);
       if (config.access_log) {
         const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -212,8 +252,21 @@ struct Server::Impl {
       // agents reporting every few seconds, that is most of their memory.
       if (buffer.size() == 0) buffer.shrink_to_fit();
     }
+    co_await close_stream(stream);
+  }
+
+  static asio::awaitable<void> close_stream(beast::tcp_stream& stream) {
+    boost::system::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
     stream.close();
+    co_return;
+  }
+
+  static asio::awaitable<void> close_stream(beast::ssl_stream<beast::tcp_stream>& stream) {
+    // A TLS close_notify, bounded in time: the peer may be gone already.
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds{2});
+    co_await stream.async_shutdown(use_tuple);
+    beast::get_lowest_layer(stream).close();
   }
 
   // Reads one request: parses what is already buffered (pipelined requests
@@ -221,9 +274,10 @@ struct Server::Impl {
   // answers "Expect: 100-continue" once the header is in. One read syscall
   // per request in the common case, and an idle connection waits with a
   // small buffer.
+  template <class Stream>
   asio::awaitable<boost::system::error_code> read_request(
-      beast::tcp_stream& stream, beast::flat_buffer& buffer,
-      http::request_parser<http::string_body>& parser, Worker::Connection& self) {
+      Stream& stream, beast::flat_buffer& buffer, http::request_parser<http::string_body>& parser,
+      Worker::Connection& self) {
     bool header_seen = false;
     for (;;) {
       if (buffer.size() > 0) {
@@ -247,10 +301,11 @@ struct Server::Impl {
       const std::size_t room =
           std::clamp<std::size_t>(buffer.capacity() - buffer.size(), 512, std::size_t{64} << 10);
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(room), use_tuple);
-      if (ec == asio::error::eof) {
+      if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
         if (!parser.got_some() && buffer.size() == 0) co_return http::error::end_of_stream;
-        parser.put_eof(ec);
-        co_return ec ? ec : http::error::partial_message;
+        boost::system::error_code eof_ec;
+        parser.put_eof(eof_ec);
+        co_return eof_ec ? eof_ec : http::error::partial_message;
       }
       if (ec) co_return ec;
       buffer.commit(n);
@@ -260,7 +315,8 @@ struct Server::Impl {
 
   // Answers a request that could not be read in full, where an answer helps
   // the client; transport errors just close the connection.
-  asio::awaitable<void> reject_read_error(beast::tcp_stream& stream,
+  template <class Stream>
+  asio::awaitable<void> reject_read_error(Stream& stream,
                                           http::request_parser<http::string_body>& parser,
                                           boost::system::error_code ec) {
     http::status status{};
@@ -284,7 +340,7 @@ struct Server::Impl {
     }
     Response res = service.reject(status, message, partial);
     res.keep_alive(false);
-    stream.expires_after(std::chrono::seconds{5});
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds{5});
     co_await write_response(stream, res);
     if (config.access_log) {
       spdlog::info("{} {} {} {}B", std::string(partial.method_string()),
@@ -341,6 +397,7 @@ struct Server::Impl {
 
   ServerConfig config;
   Service service;
+  std::unique_ptr<asio::ssl::context> tls;
   std::vector<std::unique_ptr<Worker>> workers;
   std::optional<tcp::acceptor> acceptor;
   std::uint16_t port = 0;

@@ -26,6 +26,9 @@ struct ServerConfig {
                                  .store_interval = std::chrono::seconds{300},
                                  .restore = true};
   std::string key;
+  // PEM certificate chain and private key; both set: the server speaks HTTPS.
+  std::string tls_cert;
+  std::string tls_key;
 
   // Options of this implementation beyond the original's.
   std::string log_level = "info";
