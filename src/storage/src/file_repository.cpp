@@ -244,6 +244,7 @@ class FileRepository::Impl {
     // behind and a snapshot taken from memory matches the log. Each batch
     // becomes its own answer (counters carry their new totals).
     overlay_.clear();
+    std::fill(position_cache_.begin(), position_cache_.end(), nullptr);
     std::size_t accepted = 0;
     for (std::size_t i = 0; i < group.size(); ++i) {
       if (stage(group[i].batch)) {
@@ -338,37 +339,55 @@ class FileRepository::Impl {
   // (overlay unchanged) when a counter would overflow.
   bool stage(std::vector<core::Metric>& batch) {
     undo_.clear();
-    for (auto& m : batch) {
-      core::MetricKey key{m.type, m.id};
-      auto it = overlay_.find(key);
-      if (it == overlay_.end()) {
-        auto current = mem_.get_now(key);
-        undo_.emplace_back(key, std::nullopt);
-        Staged staged{current ? std::move(*current) : core::Metric{m.id, m.type, 0, 0}, 0};
-        staged.base = staged.now.delta;
-        it = overlay_.emplace(std::move(key), std::move(staged)).first;
-      } else {
-        undo_.emplace_back(std::move(key), it->second);
+    if (position_cache_.size() < batch.size()) position_cache_.resize(batch.size(), nullptr);
+    for (std::size_t j = 0; j < batch.size(); ++j) {
+      auto& m = batch[j];
+      // Agents send the same names in the same order: the entry used at
+      // this position by the previous batch is usually the one, and
+      // comparing it is far cheaper than hashing the name.
+      OverlayNode* node = position_cache_[j];
+      bool inserted = false;
+      if (node == nullptr || node->first.type != m.type || node->first.id != m.id) {
+        core::MetricKey key{m.type, m.id};
+        auto it = overlay_.find(key);
+        if (it == overlay_.end()) {
+          auto current = mem_.get_now(key);
+          Staged staged{current ? std::move(*current) : core::Metric{m.id, m.type, 0, 0}, 0};
+          staged.base = staged.now.delta;
+          it = overlay_.emplace(std::move(key), std::move(staged)).first;
+          inserted = true;
+        }
+        node = &*it;
+        position_cache_[j] = node;
       }
+      undo_.push_back(Undo{node, inserted, node->second.now.delta, node->second.now.value});
       if (m.type == core::MetricType::counter) {
-        const auto sum = core::checked_add(it->second.now.delta, m.delta);
+        const auto sum = core::checked_add(node->second.now.delta, m.delta);
         if (!sum) {
-          for (auto u = undo_.rbegin(); u != undo_.rend(); ++u) {
-            if (u->second) {
-              overlay_[u->first] = std::move(*u->second);
-            } else {
-              overlay_.erase(u->first);
-            }
-          }
+          rollback_stage();
           return false;
         }
-        it->second.now.delta = *sum;
+        node->second.now.delta = *sum;
         m.delta = *sum;
       } else {
-        it->second.now.value = m.value;
+        node->second.now.value = m.value;
       }
     }
     return true;
+  }
+
+  void rollback_stage() {
+    for (auto u = undo_.rbegin(); u != undo_.rend(); ++u) {
+      if (u->inserted) {
+        const core::MetricKey key = u->node->first;
+        overlay_.erase(key);
+      } else {
+        u->node->second.now.delta = u->delta;
+        u->node->second.now.value = u->value;
+      }
+    }
+    // Erased entries may be cached.
+    std::fill(position_cache_.begin(), position_cache_.end(), nullptr);
   }
 
   // Writes memory as a snapshot that names a new log id, then restarts the
@@ -455,7 +474,16 @@ class FileRepository::Impl {
     std::int64_t base = 0;
   };
   std::unordered_map<core::MetricKey, Staged, core::MetricKeyHash> overlay_;
-  std::vector<std::pair<core::MetricKey, std::optional<Staged>>> undo_;
+  using OverlayNode = std::pair<const core::MetricKey, Staged>;
+  std::vector<OverlayNode*> position_cache_;  // by index in a batch
+  // What stage() changed in the batch being staged, to undo it.
+  struct Undo {
+    OverlayNode* node;
+    bool inserted;
+    std::int64_t delta;
+    double value;
+  };
+  std::vector<Undo> undo_;
   std::vector<core::Metric> values_;
 
   // Interval mode.
