@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <latch>
 #include <limits>
 #include <memory>
 #include <thread>
@@ -109,6 +110,41 @@ TYPED_TEST_P(RepositoryConformance, BatchWithOverflowingCounterStoresNothing) {
             std::vector<Metric>{Metric::counter("big", kMax)});
 }
 
+TYPED_TEST_P(RepositoryConformance, OverflowingBatchAmongConcurrentOnesFailsAlone) {
+  auto& repo = *this->repo_;
+  constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
+  apply_sync(repo, {Metric::counter("big", kMax - 10)});
+  // Issued together so that group-committing storages put them in one group.
+  constexpr int kBatches = 200;
+  constexpr int kBad = 77;
+  std::vector<std::exception_ptr> errors(kBatches);
+  std::latch done(kBatches);
+  for (int i = 0; i < kBatches; ++i) {
+    std::vector<Metric> batch =
+        i == kBad ? std::vector<Metric>{Metric::gauge("g", -1), Metric::counter("fresh", 1),
+                                        Metric::counter("big", 100)}
+                  : std::vector<Metric>{Metric::gauge("g", i), Metric::counter("n", 1),
+                                        Metric::counter("big", 0)};
+    repo.apply(std::move(batch), [&errors, &done, i](std::exception_ptr err, std::vector<Metric>) {
+      errors[static_cast<std::size_t>(i)] = std::move(err);
+      done.count_down();
+    });
+  }
+  done.wait();
+  for (int i = 0; i < kBatches; ++i) {
+    if (i == kBad) {
+      ASSERT_TRUE(errors[kBad]);
+      EXPECT_THROW(std::rethrow_exception(errors[kBad]), core::InvalidInput);
+    } else {
+      EXPECT_FALSE(errors[static_cast<std::size_t>(i)]) << i;
+    }
+  }
+  EXPECT_EQ(get_sync(repo, {MetricType::counter, "big"}), Metric::counter("big", kMax - 10));
+  EXPECT_EQ(get_sync(repo, {MetricType::counter, "n"}), Metric::counter("n", kBatches - 1));
+  EXPECT_EQ(get_sync(repo, {MetricType::counter, "fresh"}), std::nullopt);
+  EXPECT_NE(get_sync(repo, {MetricType::gauge, "g"}), Metric::gauge("g", -1));
+}
+
 TYPED_TEST_P(RepositoryConformance, ListIsSortedByNameThenType) {
   auto& repo = *this->repo_;
   apply_sync(repo, {Metric::counter("b", 1), Metric::gauge("a", 1), Metric::gauge("B", 2),
@@ -180,6 +216,7 @@ TYPED_TEST_P(RepositoryConformance, ConcurrentWritersSumExactly) {
 REGISTER_TYPED_TEST_SUITE_P(RepositoryConformance, GaugesReplace, GaugesKeepEveryBitOfTheDouble,
                             CountersSum, ApplyAnswersEveryMetricAsStoredInBatchOrder,
                             EmptyBatchChangesNothing, BatchWithOverflowingCounterStoresNothing,
+                            OverflowingBatchAmongConcurrentOnesFailsAlone,
                             ListIsSortedByNameThenType, GetMissingIsNullopt,
                             SameNameDifferentTypesAreDistinct, NamesWithAnyUtf8AndQuotesRoundTrip,
                             PingAnswers, ConcurrentWritersSumExactly);
