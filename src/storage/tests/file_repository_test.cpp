@@ -2,8 +2,10 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <bit>
+#include <csignal>
 #include <filesystem>
 #include <limits>
 #include <thread>
@@ -266,6 +268,44 @@ TEST_F(FileRepositorySync, GroupMovingACounterAcrossTheWholeRangeIsExact) {
   EXPECT_EQ(get_sync(*repo, {MetricType::counter, "c"}), Metric::counter("c", kMax - 1));
   auto reopened = open(path_, kSync);
   EXPECT_EQ(get_sync(*reopened, {MetricType::counter, "c"}), Metric::counter("c", kMax - 1));
+}
+
+TEST_F(FileRepositorySync, WriteFailureFailsTheGroupAndDamagesNothing) {
+  // A file size limit makes the log's next extension fail with EFBIG, as a
+  // full disk would fail it with ENOSPC.
+  ::signal(SIGXFSZ, SIG_IGN);
+  auto repo = open(path_, kSync);
+  apply_sync(*repo, {Metric::counter("c", 1), Metric::gauge("g", 1)});
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  rlimit small = old;
+  small.rlim_cur = static_cast<rlim_t>(fs::file_size(FileRepository::log_path(path_)));
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  std::vector<Metric> big;  // larger than the log's preallocated room
+  for (int i = 0; i < 5000; ++i) {
+    big.push_back(Metric::gauge(std::to_string(i) + std::string(240, 'x'), i));
+  }
+  big.push_back(Metric::counter("c", 1));
+  EXPECT_THROW(apply_sync(*repo, big), core::StorageUnavailable);
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old), 0);
+  EXPECT_THROW(ping_sync(*repo), core::StorageUnavailable);
+  // Nothing of the failed batch is visible, on disk or in memory.
+  EXPECT_EQ(list_sync(*repo),
+            (std::vector<Metric>{Metric::counter("c", 1), Metric::gauge("g", 1)}));
+  copy_files(path_, crash_);
+  {
+    auto recovered = open(crash_, kSync);
+    EXPECT_EQ(list_sync(*recovered),
+              (std::vector<Metric>{Metric::counter("c", 1), Metric::gauge("g", 1)}));
+  }
+  // The next write starts a fresh snapshot and log, and works.
+  EXPECT_EQ(apply_sync(*repo, {Metric::counter("c", 1)}),
+            std::vector<Metric>{Metric::counter("c", 2)});
+  EXPECT_TRUE(ping_sync(*repo));
+  copy_files(path_, crash_);
+  auto recovered = open(crash_, kSync);
+  EXPECT_EQ(list_sync(*recovered),
+            (std::vector<Metric>{Metric::counter("c", 2), Metric::gauge("g", 1)}));
 }
 
 TEST_F(FileRepositorySync, SnapshotIsReadableJson) {
