@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""Writes the hand-written seed inputs of fuzz/corpus/<target>/seed_*.
+
+Run from anywhere: python3 fuzz/make_seeds.py. Files found by libFuzzer
+(named by their SHA-1) are kept beside these; rerunning only rewrites seeds.
+"""
+import gzip
+import os
+import struct
+import zlib
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+
+
+def write(target, seeds):
+    d = os.path.join(ROOT, target)
+    os.makedirs(d, exist_ok=True)
+    for i, s in enumerate(seeds):
+        if isinstance(s, str):
+            s = s.encode("utf-8", "surrogateescape")
+        with open(os.path.join(d, "seed_%03d" % i), "wb") as f:
+            f.write(s)
+
+
+def gz(b):
+    return gzip.compress(b if isinstance(b, bytes) else b.encode(), mtime=0)
+
+
+METRICS = [
+    '{"id":"Alloc","type":"gauge","value":120500.5}',
+    '{"id":"PollCount","type":"counter","delta":5}',
+    '{"id":"g","type":"gauge","value":-0.0}',
+    '{"id":"g","type":"gauge","value":1e308}',
+    '{"id":"g","type":"gauge","value":5e-324}',
+    '{"id":"g","type":"gauge","value":1e400}',
+    '{"id":"g","type":"gauge","value":NaN}',
+    '{"id":"g","type":"gauge","value":"1.5"}',
+    '{"id":"g","type":"gauge","value":2}',
+    '{"id":"c","type":"counter","delta":9223372036854775807}',
+    '{"id":"c","type":"counter","delta":9223372036854775808}',
+    '{"id":"c","type":"counter","delta":-9223372036854775808}',
+    '{"id":"c","type":"counter","delta":1.5}',
+    '{"id":"c","type":"counter","delta":1e3}',
+    '{"id":"c","type":"counter"}',
+    '{"id":"c","type":"counter","delta":1,"value":2}',
+    '{"id":"","type":"gauge","value":1}',
+    '{"id":"a/b","type":"gauge","value":1}',
+    '{"id":"\\u0000","type":"gauge","value":1}',
+    '{"id":"\\ud800","type":"gauge","value":1}',
+    '{"id":"\u00e9\u4e2d\U0001f600","type":"gauge","value":1}',
+    b'{"id":"\xff\xfe","type":"gauge","value":1}',
+    b'{"id":"\xc0\xaf","type":"gauge","value":1}',
+    '{"id":"' + "n" * 255 + '","type":"gauge","value":1}',
+    '{"id":"' + "n" * 256 + '","type":"gauge","value":1}',
+    '{"id":"x","type":"histogram","value":1}',
+    '{"id":"x","type":"Gauge","value":1}',
+    '{"id":1,"type":"gauge","value":1}',
+    '{"type":"gauge","value":1}',
+    '{"id":"x","type":"gauge","value":1,"extra":{"a":[1,2,{"b":null}]}}',
+    '{"id":"x","id":"y","type":"gauge","value":1}',
+    '{"id":"x","type":"gauge","value":1',
+    '{"id":"x","type":"gauge","value":1}garbage',
+    '  {"id":"x","type":"gauge","value":1}  \n',
+    '"just a string"',
+    'null',
+    '',
+]
+
+BATCHES = [
+    '[]',
+    '[' + ",".join(METRICS[:2]) + ']',
+    '[{"id":"a","type":"counter","delta":1},{"id":"a","type":"counter","delta":2},'
+    '{"id":"g","type":"gauge","value":0.5},{"id":"g","type":"gauge","value":0.25},'
+    '{"id":"a","type":"gauge","value":3}]',
+    '[{"id":"a","type":"counter","delta":9223372036854775807},{"id":"a","type":"counter","delta":1}]',
+    '[{"id":"a","type":"counter","delta":-9223372036854775808},{"id":"a","type":"counter","delta":-1}]',
+    '[{"id":"ok","type":"gauge","value":1},{"id":"bad","type":"gauge","value":"x"}]',
+    '[' + ",".join('{"id":"m%d","type":"counter","delta":%d}' % (i, i) for i in range(12)) + ']',
+    '[' * 100 + ']' * 100,
+    '[' * 63 + ']' * 63,
+    '[' * 65 + ']' * 65,
+    '[{"id":"x","type":"gauge","value":1,"deep":' + '[' * 70 + ']' * 70 + '}]',
+    '[1,2,3]',
+    '[null]',
+    '{"id":"x","type":"gauge","value":1}',
+    '[{"id":"x","type":"gauge","value":1},]',
+    '[{"id":"x","type":"gauge","value":1}',
+    b'[{"id":"\xed\xa0\x80","type":"gauge","value":1}]',
+    b'[{"id":"ok","type":"gauge","value":1}]\xff',
+    '[{"id":"g","type":"gauge","value":0.1},{"id":"h","type":"gauge","value":-1.75},'
+    '{"id":"i","type":"gauge","value":1e21},{"id":"j","type":"gauge","value":9223372036854775808}]',
+    '[{"id":"g","type":"gauge","value":2.2250738585072014e-308},'
+    '{"id":"h","type":"gauge","value":1.7976931348623157e308}]',
+    '[{"id":"g","type":"gauge","value":-0}]',
+    '[{"id":"g","type":"gauge","value":1E+2},{"id":"h","type":"gauge","value":-1e-7}]',
+    '[{"id":"g","type":"gauge","value":01}]',
+    '[{"id":"g","type":"gauge","value":.5}]',
+    '[{"id":"g","type":"gauge","value":Infinity}]',
+    '[{"id":"\\"quoted\\\\","type":"counter","delta":3}]',
+    '[{"id":"<script>","type":"counter","delta":3}]',
+] + ['[' + m + ']' for m in METRICS[:20]]
+
+write("json_batch", BATCHES)
+write("json_metric", METRICS + [
+    '{"id":"PollCount","type":"counter"}',
+    '{"id":"Alloc","type":"gauge"}',
+    '{"id":"Alloc"}',
+    '{"type":"gauge"}',
+])
+
+TEXT_TARGETS = [
+    "/update/gauge/Alloc/120500.5", "/update/counter/PollCount/5", "/value/gauge/Alloc",
+    "/value/counter/PollCount", "/update/gauge/", "/update/gauge/x", "/update/gauge/x/",
+    "/update/gauge/x/1/extra", "/update/gauge/a%2Fb/1", "/update/gauge/%zz/1",
+    "/update/gauge/%/1", "/update/gauge/x%4/1", "/update/gauge/%C3%A9/1", "/update/gauge/%FF/1",
+    "/update/gauge/%00/1", "/update/gauge/x/NaN", "/update/gauge/x/inf", "/update/gauge/x/-Infinity",
+    "/update/gauge/x/1e400", "/update/gauge/x/1e-400", "/update/gauge/x/0x1p3",
+    "/update/gauge/x/+4", "/update/gauge/x/-0", "/update/gauge/x/1.", "/update/gauge/x/.5",
+    "/update/gauge/x/1e21", "/update/gauge/x/ 1", "/update/gauge/x/1%20",
+    "/update/gauge/x/9223372036854775808", "/update/counter/x/9223372036854775807",
+    "/update/counter/x/9223372036854775808", "/update/counter/x/-9223372036854775808",
+    "/update/counter/x/-9223372036854775809", "/update/counter/x/1.5", "/update/counter/x/+1",
+    "/update/counter/x/--1", "/update/histogram/x/1", "/", "/ping", "/ping?x=1", "/update/",
+    "/updates", "/value", "//", "", "*", "http://host/update/gauge/x/1",
+    "/update/gauge/x/1?q=%zz", "/value/gauge/" + "n" * 300,
+    "/update/gauge/x/" + "1" * 400, "/update/gauge/x/0.000000000000000000000000000001",
+    "/update/gauge/x/123456789012345678901234567890",
+]
+METHODS = {"get": 2, "post": 4, "put": 5, "delete": 1, "head": 3}
+text = []
+for i, t in enumerate(TEXT_TARGETS):
+    m = METHODS["post"] if t.startswith("/update") else METHODS["get"]
+    if i % 7 == 3:
+        m = METHODS["put"]
+    text.append(bytes([m]) + t.encode())
+text.append(bytes([2]) + struct.pack("<d", 0.1) + struct.pack("<d", 2.0**63) + struct.pack("<d", -5e-324))
+text.append(bytes([2]) + struct.pack("<d", 1e21) + struct.pack("<d", 1e22) + struct.pack("<d", 123456.789e-20))
+write("text", text)
+
+# gzip: 2 bytes limit (little-endian, & 0xfff), 1 byte level, data.
+def gzseed(limit, data, level=6):
+    return struct.pack("<H", limit) + bytes([level - 1]) + data
+payload = b'[{"id":"a","type":"counter","delta":1}]'
+big = gz(b"\0" * 100000)
+gzs = [
+    gzseed(4095, gz(payload)), gzseed(10, gz(payload)), gzseed(len(payload), gz(payload)),
+    gzseed(4095, gz(payload)[:-1]), gzseed(4095, gz(payload)[:-8]), gzseed(4095, gz(payload)[:10]),
+    gzseed(4095, gz(payload) + b"junk"), gzseed(4095, gz(payload) + gz(payload)),
+    gzseed(4095, gz(b"")), gzseed(0, gz(b"")), gzseed(0, gz(b"x")), gzseed(4095, big),
+    gzseed(4095, b"\x1f\x8b"), gzseed(4095, b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"),
+    gzseed(4095, zlib.compress(payload)), gzseed(4095, payload),
+    gzseed(4095, b"\x1f\x8b\x08\x1f" + gz(payload)[4:]),  # every FLG bit set
+    gzseed(4095, b"\x1f\x8b\x09" + gz(payload)[3:]),  # unknown method
+    gzseed(4095, gz(payload)[:-4] + b"\xff\xff\xff\xff"),  # wrong length
+    gzseed(4095, gz(payload)[:-8] + b"\0\0\0\0" + gz(payload)[-4:]),  # wrong crc
+    gzseed(4095, b""), gzseed(4095, b"hello world", 1), gzseed(4095, bytes(range(256)), 9),
+    gzseed(100, gz(b"a" * 101)), gzseed(100, gz(b"a" * 100)), gzseed(4095, gz(gz(payload))),
+]
+write("gzip", gzs)
+
+CFG = [
+    "", "-a\n127.0.0.1:0", "-a=:8080", "--a\n:8080", "-i\n0", "-i\n10s", "-i\n-1", "-i\n1h30m",
+    "-i\n1e9h", "-i\n99999999999999999999", "-r\nfalse", "-r=maybe", "-r", "--threads\n300",
+    "--threads\n-1", "--max-body-bytes\n0", "--max-body-bytes\n18446744073709551616",
+    "--max-header-bytes\n4294967296", "--read-timeout\n0", "--read-timeout\n1ns",
+    "--read-timeout\n9223372036854775807ns", "--log-level\nverbose", "--unknown", "-h",
+    "ADDRESS=:1\nSTORE_INTERVAL=5\nRESTORE=false", "STORE_INTERVAL=junk", "KEY=",
+    "-c\n@FILE\n--file--\n{\"address\":\"localhost:1\",\"store_interval\":\"10s\",\"restore\":true}",
+    "-c\n@FILE\n--file--\n{\"adress\":\"x\"}", "-c\n@FILE\n--file--\n[1,2]",
+    "-c\n@FILE\n--file--\n{\"store_interval\":{\"a\":1}}", "-c\n@FILE\n--file--\n{\"threads\":1e300}",
+    "-c\n@FILE\n--file--\n{\"threads\":-1}", "-c\n@FILE\n--file--\n" + "[" * 100,
+    "CONFIG=@FILE\n--file--\n{\"restore\":\"yes\"}", "-c\n@FILE\n--file--\n",
+    "-c\nmissing.json", "-d\npostgres://x\n-f\ndb.json", "-k\nsecret\n-k\nother",
+    "--shutdown-timeout\n1m\n--max-connections\n0", "--max-batch\n1\n--access-log=false",
+    "-a\n[::1]:8080", "-a\nhost:99999", "-a\nnoport", "--tls-cert\nc.pem",
+]
+write("config", CFG)
+
+def req(method, target, body=b"", headers=(), version="1.1", cl=True):
+    if isinstance(body, str):
+        body = body.encode()
+    h = "%s %s HTTP/%s\r\nHost: x\r\n" % (method, target, version)
+    for k in headers:
+        h += k + "\r\n"
+    if cl and (body or method == "POST"):
+        h += "Content-Length: %d\r\n" % len(body)
+    return h.encode() + b"\r\n" + body
+
+J = "Content-Type: application/json"
+batch = BATCHES[2].encode()
+HTTP = [
+    req("GET", "/ping"), req("GET", "/"), req("POST", "/update/gauge/Alloc/1.5"),
+    req("POST", "/update/counter/c/10"), req("POST", "/update/counter/n/-10"),
+    req("GET", "/value/gauge/g"), req("GET", "/value/counter/missing"),
+    req("POST", "/update/", METRICS[0], [J]), req("POST", "/value/", '{"id":"g","type":"gauge"}', [J]),
+    req("POST", "/updates/", batch, [J]), req("POST", "/updates/", batch, ["Content-Type: text/plain"]),
+    req("POST", "/updates/", gz(batch), [J, "Content-Encoding: gzip", "Accept-Encoding: gzip"]),
+    req("POST", "/updates/", gz(batch)[:-3], [J, "Content-Encoding: gzip"]),
+    req("POST", "/updates/", gz(b" " * 70000), [J, "Content-Encoding: gzip"]),
+    req("POST", "/updates/", batch, [J, "Content-Encoding: br"]),
+    req("POST", "/updates/", '[{"id":"c","type":"counter","delta":10}]', [J]),
+    req("POST", "/updates/", '[{"id":"x","type":"counter","delta":1},{"id":"c","type":"counter","delta":10}]', [J]),
+    req("POST", "/updates/", "[" * 100000, [J]),
+    req("GET", "/update/gauge/x/1"), req("DELETE", "/ping"), req("GET", "/nope"),
+    req("GET", "/ping", headers=["Connection: close"]), req("GET", "/ping", version="1.0"),
+    req("POST", "/updates/", batch, [J, "Transfer-Encoding: chunked"], cl=False)[:-len(batch)]
+    + b"%x\r\n" % len(batch) + batch + b"\r\n0\r\n\r\n",
+    req("POST", "/updates/", b"", [J, "Transfer-Encoding: chunked"], cl=False) + b"zz\r\n",
+    req("POST", "/updates/", b"", [J, "Expect: 100-continue"]),
+    req("GET", "/ping") + req("POST", "/update/gauge/a/1") + req("GET", "/value/gauge/a"),
+    req("GET", "/ping") + b"\x00\x01\x02garbage\r\n\r\n",
+    req("GET", "/ping", headers=["X-%d: %d" % (i, i) for i in range(300)]),
+    req("GET", "/ping", headers=["X: " + "a" * 9000]),
+    b"GET /" + b"a" * 10000 + b" HTTP/1.1\r\n\r\n",
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", b"GARBAGE\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n",
+    b"GET /ping HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+    b"POST /update/ HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+    b"POST /update/ HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+    req("POST", "/update/gauge/x/1", headers=["HashSHA256: 00"]),
+    req("POST", "/update/gauge/%C3%28/1"), req("POST", "/update/gauge/x/NaN"),
+    req("POST", "/update/", b'{"id":"\xff","type":"gauge","value":1}', [J]),
+    req("POST", "/update/", '{"id":"x","type":"gauge","value":1e400}', [J]),
+    req("GET", "/ping", headers=["Accept-Encoding: gzip;q=0, *"]),
+]
+write("http", [bytes([i % 2 if i % 5 == 0 else 0]) + s for i, s in enumerate(HTTP)])
+
+# file_format: mode byte, 8-byte log id, content.
+LOG_ID = 0x0123456789ABCDEF
+
+def crc_of(log_id, data):
+    return zlib.crc32(data, zlib.crc32(struct.pack("<Q", log_id))) & 0xffffffff
+
+def record(log_id, seq, metrics):
+    payload = struct.pack("<I", len(metrics))
+    for t, name, bits in metrics:
+        n = name.encode()
+        payload += bytes([t]) + struct.pack("<H", len(n)) + n + struct.pack("<Q", bits)
+    body = struct.pack("<Q", seq) + payload
+    return struct.pack("<II", len(payload), crc_of(log_id, body)) + body
+
+def dbl(v):
+    return struct.unpack("<Q", struct.pack("<d", v))[0]
+
+def ff(mode, content, log_id=LOG_ID):
+    if isinstance(content, str):
+        content = content.encode("latin-1")
+    return bytes([mode]) + struct.pack("<Q", log_id) + content
+
+snap = ('{"format":"metrics-snapshot","version":1,"log_id":"%016x","seq":1,"metrics":[\n'
+        '{"id":"Alloc","type":"gauge","value":1.5},\n{"id":"P","type":"counter","delta":5}\n]}\n' % LOG_ID)
+recs = record(LOG_ID, 2, [(0, "Alloc", dbl(2.5)), (1, "P", 7)]) + record(LOG_ID, 3, [(1, "Q", 1)])
+header = b"MTRCWAL1" + struct.pack("<Q", LOG_ID)
+FILES = [
+    ff(0, snap), ff(0, '[{"id":"a","type":"gauge","value":1}]'), ff(0, "[]"), ff(0, "{}"),
+    ff(0, '{"format":"metrics-snapshot","version":2,"metrics":[]}'),
+    ff(0, '{"format":"metrics-snapshot","version":1,"metrics":[]}'),
+    ff(0, '{"format":"metrics-snapshot","version":1,"log_id":"zz","seq":1,"metrics":[]}'),
+    ff(0, '{"format":"metrics-snapshot","version":1,"log_id":"1","seq":-1,"metrics":[]}'),
+    ff(0, '{"format":"metrics-snapshot","version":1,"log_id":"10000000000000000","seq":1,"metrics":[]}'),
+    ff(0, '[{"id":"a","type":"gauge","value":-0.0},{"id":"b","type":"gauge","value":5e-324}]'),
+    ff(0, '[{"id":"a","type":"counter","delta":1.5}]'), ff(0, '[{"id":"","type":"gauge","value":1}]'),
+    ff(0, snap[:40]), ff(0, b"\xff\xfe"), ff(0, "[" * 200),
+    ff(1, recs), ff(1, recs[:-3]), ff(1, recs + b"\0" * 64), ff(1, recs + b"\x01"),
+    ff(1, record(LOG_ID, 5, []) + record(LOG_ID, 4, [(1, "late", 1)])),
+    ff(1, record(LOG_ID + 1, 2, [(1, "other", 1)])),
+    ff(2, record(LOG_ID, 2, [(2, "badtype", 1)])), ff(2, record(LOG_ID, 2, [(0, "nan", 0x7ff8000000000001)])),
+    ff(2, header + recs), ff(2, header[:5]), ff(2, b"NOTAWAL!" + b"\0" * 8),
+    ff(1, struct.pack("<II", 0xffffffff, 0) + b"\0" * 8),
+    ff(3, snap), ff(3, snap + "\n--wal--\n" + (header + recs).decode("latin-1")),
+    ff(3, snap + "\n--wal--\n" + (header + recs[:-1]).decode("latin-1")),
+    ff(3, snap + "\n--wal--\n" + "MTRC"), ff(3, snap + "\n--wal--\n" + "JUNKJUNKJUNKJUNK"),
+    ff(3, "not json"), ff(3, ""), ff(3, '[{"id":"a","type":"gauge","value":1}]'),
+]
+write("file_format", [f if isinstance(f, bytes) else f.encode("latin-1") for f in FILES])
