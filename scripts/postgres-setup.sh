@@ -24,7 +24,11 @@ fi
 
 if [[ ! -x /usr/lib/postgresql/${PG_VERSION}/bin/postgres ]]; then
   log "installing postgresql"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql >&2
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql >&2; then
+    # A fresh image may have no package lists yet.
+    apt-get update >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql >&2
+  fi
 fi
 
 if ! pg_lsclusters -h | awk '{print $1" "$2}' | grep -qx "${PG_VERSION} ${CLUSTER}"; then
