@@ -206,6 +206,9 @@ void append_log_record(std::string& out, std::uint64_t log_id, std::uint64_t seq
   put_u64(out, seq);
   put_u32(out, static_cast<std::uint32_t>(metrics.size()));
   for (const auto& m : metrics) {
+    // Names are validated to 255 bytes long before they get here; a longer
+    // one would not fit its u16 length and must not corrupt the record.
+    if (m.id.size() > 0xffff) throw std::length_error("metric name too long for the log");
     out.push_back(static_cast<char>(m.type));
     put_u16(out, static_cast<std::uint16_t>(m.id.size()));
     out += m.id;

@@ -44,7 +44,8 @@ inline constexpr std::size_t kLogRecordHeaderSize = 16;  // length, crc32, seq
 // created); throws std::runtime_error when it is not a log of ours.
 [[nodiscard]] std::optional<std::uint64_t> decode_log_header(std::string_view data);
 
-// Appends one record of log `log_id`: the values `metrics` hold after commit `seq`.
+// Appends one record of log `log_id`: the values `metrics` hold after commit
+// `seq`. Throws std::length_error for a name longer than 65535 bytes.
 void append_log_record(std::string& out, std::uint64_t log_id, std::uint64_t seq,
                        std::span<const core::Metric> metrics);
 
