@@ -313,17 +313,25 @@ class PostgresRepository::Impl {
           read.emplace(std::move(reads_.front()));
           reads_.pop_front();
         } else {
+          ++writing_;
+          linger(lock);
           const auto n = std::min(applies_.size(), opt_.max_group);
           for (std::size_t i = 0; i < n; ++i) {
             group.push_back(std::move(applies_.front()));
             applies_.pop_front();
           }
-          ++writing_;
         }
         reads_turn = !reads_turn;
       }
       if (read) {
         std::visit([&](auto& req) { serve(w, req); }, *read);
+      } else if (group.empty()) {
+        // Another writer took them while this one lingered.
+        {
+          std::lock_guard lock(mu_);
+          --writing_;
+        }
+        cv_.notify_all();
       } else {
         apply_group(w, group);
         group.clear();
@@ -333,6 +341,24 @@ class PostgresRepository::Impl {
         }
         cv_.notify_all();
       }
+    }
+  }
+
+  // Waits while batches keep arriving, briefly (caller holds mu_ and the
+  // writer slot). Clients answered by the last group come back one after
+  // the other; without this the next group would take the first few and
+  // the rest would wait for a whole further commit.
+  void linger(std::unique_lock<std::mutex>& lock) {
+    constexpr auto kStep = std::chrono::microseconds{50};
+    constexpr auto kMax = std::chrono::microseconds{1000};
+    const auto deadline = std::chrono::steady_clock::now() + kMax;
+    std::size_t seen = 0;
+    while (!stopping_ && applies_.size() != seen && applies_.size() < opt_.max_group &&
+           std::chrono::steady_clock::now() < deadline) {
+      seen = applies_.size();
+      lock.unlock();
+      std::this_thread::sleep_for(kStep);
+      lock.lock();
     }
   }
 
