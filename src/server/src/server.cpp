@@ -1,6 +1,7 @@
 #include "metrics/server/server.hpp"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -28,6 +29,7 @@
 #include <optional>
 #include <thread>
 
+#include "access_log.hpp"
 #include "metrics/core/errors.hpp"
 
 namespace metrics::server {
@@ -132,6 +134,9 @@ struct Server::Impl {
     asio::io_context ioc{1};
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard{
         ioc.get_executor()};
+    // Access-log lines of this thread's requests, handed over in chunks.
+    std::optional<detail::AccessLogBuffer> log;
+    asio::steady_timer log_timer{ioc};
   };
 
   Impl(const ServerConfig& cfg, storage::Repository& repo)
@@ -143,8 +148,13 @@ struct Server::Impl {
         tls(make_tls_context(cfg)) {
     unsigned n = config.threads != 0 ? config.threads : std::thread::hardware_concurrency();
     if (n == 0) n = 1;
-    for (unsigned i = 0; i < n; ++i)
+    if (config.access_log && spdlog::should_log(spdlog::level::info)) {
+      access_log = std::make_unique<detail::AccessLog>(STDERR_FILENO);
+    }
+    for (unsigned i = 0; i < n; ++i) {
       workers.push_back(std::make_unique<Worker>());
+      if (access_log) workers.back()->log.emplace(access_log.get());
+    }
     acceptor.emplace(workers[0]->ioc);
     auto endpoint = resolve_listen_address(config.address);
     boost::system::error_code ec;
@@ -225,7 +235,7 @@ struct Server::Impl {
       auto ec = co_await read_request(stream, buffer, parser, *self);
       self->idle = false;
       if (ec) {
-        co_await reject_read_error(stream, parser, ec);
+        co_await reject_read_error(worker, stream, parser, ec);
         break;
       }
 
@@ -233,19 +243,17 @@ struct Server::Impl {
       Request req = parser.release();
       const bool keep_alive = req.keep_alive();
       const auto method = req.method();
-      std::string target = config.access_log ? std::string(req.target()) : std::string();
+      std::string target = worker.log ? std::string(req.target()) : std::string();
 
       Response res = co_await service.handle(std::move(req));
       const bool keep = keep_alive && !stopping.load();
       res.keep_alive(keep);
       lowest.expires_after(config.read_timeout);
       auto [wec, written] = co_await write_response(stream, res);
-      if (config.access_log) {
-        const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                            std::chrono::steady_clock::now() - started)
-                            .count();
-        spdlog::info("{} {} {} {}B {}us", http::to_string(method), target,
-                     static_cast<unsigned>(res.result_int()), res.body().size(), us);
+      if (worker.log) {
+        worker.log->line(http::to_string(method), target, res.result_int(), res.body().size(),
+                         std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::steady_clock::now() - started));
       }
       if (wec || !keep) break;
       // An idle kept-alive connection holds no read buffer: with thousands of
@@ -316,7 +324,7 @@ struct Server::Impl {
   // Answers a request that could not be read in full, where an answer helps
   // the client; transport errors just close the connection.
   template <class Stream>
-  asio::awaitable<void> reject_read_error(Stream& stream,
+  asio::awaitable<void> reject_read_error(Worker& worker, Stream& stream,
                                           http::request_parser<http::string_body>& parser,
                                           boost::system::error_code ec) {
     http::status status{};
@@ -342,10 +350,9 @@ struct Server::Impl {
     res.keep_alive(false);
     beast::get_lowest_layer(stream).expires_after(std::chrono::seconds{5});
     co_await write_response(stream, res);
-    if (config.access_log) {
-      spdlog::info("{} {} {} {}B", std::string(partial.method_string()),
-                   std::string(partial.target()), static_cast<unsigned>(res.result_int()),
-                   res.body().size());
+    if (worker.log) {
+      worker.log->line(partial.method_string(), partial.target(), res.result_int(),
+                       res.body().size(), std::chrono::microseconds{0});
     }
   }
 
@@ -360,6 +367,7 @@ struct Server::Impl {
         for (auto& c : worker->connections) {
           if (c.idle) c.stream->cancel();
         }
+        worker->log_timer.cancel();
         worker->guard.reset();
       });
     }
@@ -370,8 +378,20 @@ struct Server::Impl {
     cv.notify_all();
   }
 
+  // Hands each thread's access-log lines over at least once a second.
+  asio::awaitable<void> log_flusher(Worker& worker) {
+    while (!stopping.load()) {
+      worker.log_timer.expires_after(std::chrono::seconds{1});
+      co_await worker.log_timer.async_wait(use_tuple);
+      worker.log->flush();
+    }
+  }
+
   void run() {
     asio::co_spawn(workers[0]->ioc, accept_loop(), asio::detached);
+    for (auto& w : workers) {
+      if (w->log) asio::co_spawn(w->ioc, log_flusher(*w), asio::detached);
+    }
     std::size_t finished = 0;
     std::vector<std::thread> threads;
     for (auto& w : workers) {
@@ -393,11 +413,16 @@ struct Server::Impl {
     }
     for (auto& t : threads)
       t.join();
+    for (auto& w : workers) {
+      if (w->log) w->log->flush();
+    }
   }
 
   ServerConfig config;
   Service service;
   std::unique_ptr<asio::ssl::context> tls;
+  // Outlives the workers, whose buffers hand lines to it.
+  std::unique_ptr<detail::AccessLog> access_log;
   std::vector<std::unique_ptr<Worker>> workers;
   std::optional<tcp::acceptor> acceptor;
   std::uint16_t port = 0;
