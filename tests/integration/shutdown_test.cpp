@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "metrics/core/errors.hpp"
-#include "test_support.hpp"
+#include "process_support.hpp"
 
 namespace metrics::testing {
 namespace {
@@ -81,12 +81,6 @@ TEST(Shutdown, InFlightRequestFinishesAndIdleConnectionsClose) {
   idle.stream().socket().read_some(boost::asio::buffer(&byte, 1), ec);
   EXPECT_TRUE(ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset)
       << ec.message();
-}
-
-std::uint16_t free_port() {
-  boost::asio::io_context ioc;
-  boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::address_v4::loopback(), 0});
-  return a.local_endpoint().port();
 }
 
 TEST(Shutdown, ServerProcessExitsZeroOnSigterm) {

@@ -45,8 +45,7 @@ class TestServer {
 
   void stop() {
     server_.stop();
-    if (thread_.joinable())
-      thread_.join();
+    if (thread_.joinable()) thread_.join();
   }
   [[nodiscard]] std::uint16_t port() const { return server_.port(); }
   [[nodiscard]] storage::Repository& repo() { return *repo_; }
@@ -67,8 +66,7 @@ class Client {
 
   Response send(Request req) {
     req.version(11);
-    if (req[http::field::host].empty())
-      req.set(http::field::host, "127.0.0.1");
+    if (req[http::field::host].empty()) req.set(http::field::host, "127.0.0.1");
     req.prepare_payload();
     http::write(stream_, req);
     return read();
@@ -84,8 +82,7 @@ class Client {
   Response request(http::verb method, std::string target, std::string body = {},
                    std::string content_type = {}) {
     Request req{method, target, 11};
-    if (!content_type.empty())
-      req.set(http::field::content_type, content_type);
+    if (!content_type.empty()) req.set(http::field::content_type, content_type);
     req.body() = std::move(body);
     return send(std::move(req));
   }

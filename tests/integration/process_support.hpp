@@ -1,0 +1,95 @@
+// Starting and stopping real metrics-server processes for the tests.
+#pragma once
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test_support.hpp"
+
+namespace metrics::testing {
+
+inline std::uint16_t free_port() {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::address_v4::loopback(), 0});
+  return a.local_endpoint().port();
+}
+
+// A metrics-server child process on 127.0.0.1:<free port>.
+class ServerProcess {
+ public:
+  explicit ServerProcess(std::vector<std::string> args) : port_(free_port()) {
+    args.insert(args.begin(), {METRICS_SERVER_BINARY, "-a", "127.0.0.1:" + std::to_string(port_),
+                               "--log-level", "warn"});
+    pid_ = fork();
+    if (pid_ == 0) {
+      std::vector<char*> argv;
+      for (auto& a : args)
+        argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+  }
+  ~ServerProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  // Waits until /ping answers (any status); false after the timeout.
+  bool wait_ready(std::chrono::milliseconds timeout = std::chrono::seconds{15}) const {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      try {
+        Client c(port_);
+        (void)c.get("/ping");
+        return true;
+      } catch (const std::exception&) {
+        std::this_thread::sleep_for(std::chrono::milliseconds{25});
+      }
+    }
+    return false;
+  }
+
+  // Sends a signal and waits for the exit; returns the wait status.
+  int stop(int signo) {
+    kill(pid_, signo);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return status;
+  }
+
+  // Waits for the process to exit by itself; the wait status, or nullopt
+  // when it is still running after the timeout.
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return status;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds{20});
+    }
+    return std::nullopt;
+  }
+
+  [[nodiscard]] std::uint16_t port() const { return port_; }
+
+ private:
+  std::uint16_t port_;
+  pid_t pid_ = -1;
+};
+
+}  // namespace metrics::testing
