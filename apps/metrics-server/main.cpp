@@ -37,8 +37,7 @@ int main(int argc, char** argv) {
       boost::asio::io_context signals_ioc;
       boost::asio::signal_set signals(signals_ioc, SIGINT, SIGTERM);
       signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-        if (!ec)
-          spdlog::info("signal {}: shutting down", signo);
+        if (!ec) spdlog::info("signal {}: shutting down", signo);
         srv.stop();
       });
       std::thread signal_thread([&] { signals_ioc.run(); });

@@ -14,8 +14,7 @@ using namespace std::chrono_literals;
 
 EnvLookup env_of(std::map<std::string, std::string> vars) {
   return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
-    if (auto it = vars.find(name); it != vars.end())
-      return it->second;
+    if (auto it = vars.find(name); it != vars.end()) return it->second;
     return std::nullopt;
   };
 }

@@ -60,8 +60,7 @@ struct MetricKey {
   friend bool operator==(const MetricKey&, const MetricKey&) = default;
   // Sorted by name, then type: the order of the HTML page and of list().
   friend std::strong_ordering operator<=>(const MetricKey& a, const MetricKey& b) {
-    if (auto c = a.id <=> b.id; c != 0)
-      return c;
+    if (auto c = a.id <=> b.id; c != 0) return c;
     return a.type <=> b.type;
   }
 };
@@ -73,8 +72,7 @@ struct MetricKey {
 [[nodiscard]] constexpr std::optional<std::int64_t> checked_add(std::int64_t a,
                                                                 std::int64_t b) noexcept {
   std::int64_t out = 0;
-  if (__builtin_add_overflow(a, b, &out))
-    return std::nullopt;
+  if (__builtin_add_overflow(a, b, &out)) return std::nullopt;
   return out;
 }
 
