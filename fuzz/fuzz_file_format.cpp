@@ -15,12 +15,14 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "detail/file_format.hpp"
@@ -29,6 +31,16 @@
 #include "metrics/storage/file_repository.hpp"
 
 namespace {
+
+// The scratch folder goes away when the process ends normally.
+void remove_at_exit(const std::string& dir) {
+  static std::string path;
+  path = dir;
+  std::atexit([] {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  });
+}
 
 namespace core = metrics::core;
 namespace storage = metrics::storage;
@@ -92,6 +104,7 @@ const std::filesystem::path& work_dir() {
   static const std::filesystem::path dir = [] {
     std::string templ = (std::filesystem::temp_directory_path() / "fuzz_file_XXXXXX").string();
     FUZZ_CHECK(::mkdtemp(templ.data()) != nullptr);
+    remove_at_exit(templ);
     return std::filesystem::path(templ);
   }();
   return dir;
