@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs every Debian package the build, the tests and the benchmarks need.
+# Installs every Debian package the build and the tests need; with --bench
+# also the peers of the side-by-side benchmark (bench/compare/run.sh).
 # Idempotent: when everything is already installed it does nothing (and does
 # not touch the network). Runs apt-get as root, or through sudo.
 set -euo pipefail
@@ -15,6 +16,10 @@ PACKAGES=(
   # allocators the agent detects at run time (its tests load them)
   libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev
 )
+
+if [[ "${1:-}" == "--bench" ]]; then
+  PACKAGES+=(victoria-metrics prometheus-pushgateway nginx)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
