@@ -251,7 +251,7 @@ void Agent::Impl::send_job(detail::HttpSender& sender, std::vector<core::Metric>
 void Agent::Impl::sender_loop() {
   std::optional<detail::HttpSender> sender;
   try {
-    sender.emplace(url, config.key, config.request_timeout, &abort_at);
+    sender.emplace(url, config.key, config.request_timeout, &abort_at, config.ca_file);
   } catch (...) {
     log(LogLevel::error, "cannot create an HTTP sender");
     return;
@@ -305,7 +305,7 @@ bool Agent::Impl::final_send(Clock::time_point deadline) noexcept {
       return false;
     }
     detail::HttpSender sender(url, config.key, std::min(config.request_timeout, remaining),
-                              &abort_at);
+                              &abort_at, config.ca_file);
     std::size_t sent = 0;
     while (sent < all.size()) {
       const std::size_t n = std::min(config.max_batch, all.size() - sent);

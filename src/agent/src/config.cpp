@@ -13,7 +13,7 @@ namespace metrics::agent {
 namespace {
 
 // The agent's options, each with its flag, variable and file key.
-enum class Option { address, poll, report, key, rate, config };
+enum class Option { address, poll, report, key, rate, ca_file, config };
 
 struct OptionName {
   Option option;
@@ -28,6 +28,7 @@ constexpr OptionName kOptions[] = {
     {Option::report, "r", "REPORT_INTERVAL", "report_interval"},
     {Option::key, "k", "KEY", "key"},
     {Option::rate, "l", "RATE_LIMIT", "rate_limit"},
+    {Option::ca_file, "ca-file", "CA_FILE", "ca_file"},
     {Option::config, "c", "CONFIG", ""},
 };
 
@@ -76,6 +77,9 @@ void apply(AgentConfig& config, Option option, std::string_view value, const std
       break;
     case Option::rate:
       config.rate_limit = parse_rate(value, where);
+      break;
+    case Option::ca_file:
+      config.ca_file = std::string(value);
       break;
     case Option::config:
       break;
@@ -231,6 +235,8 @@ std::string usage(std::string_view program) {
          "  -r REPORT_INTERVAL  how often samples are sent (env REPORT_INTERVAL, default 10)\n"
          "  -k KEY              signing key (env KEY, default none)\n"
          "  -l RATE_LIMIT       most requests in flight (env RATE_LIMIT, default 1)\n"
+         "  --ca-file PATH      CA certificates (PEM) to trust for https:// (env CA_FILE,\n"
+         "                      default: the system store)\n"
          "  -c CONFIG           JSON config file (env CONFIG)\n"
          "Durations: seconds (10) or Go units (500ms, 2s, 1m). A flag wins over the "
          "environment,\nthe environment over the config file, the file over the default.\n";

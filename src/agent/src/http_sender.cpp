@@ -201,10 +201,11 @@ void ensure_curl_initialized() noexcept {
 }
 
 HttpSender::HttpSender(std::string url, std::string key, std::chrono::milliseconds timeout,
-                       const std::atomic<std::int64_t>* abort_at)
+                       const std::atomic<std::int64_t>* abort_at, std::string ca_file)
     : handles_(std::make_unique<Handles>()),
       url_(std::move(url)),
       key_(std::move(key)),
+      ca_file_(std::move(ca_file)),
       timeout_(timeout),
       abort_at_(abort_at) {
   ensure_curl_initialized();
@@ -262,6 +263,11 @@ SendResult HttpSender::post(std::string_view body) {
   curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &on_progress);
   curl_easy_setopt(h, CURLOPT_XFERINFODATA, const_cast<std::atomic<std::int64_t>*>(abort_at_));
   curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+  // https:// is always verified (peer and host name); a CA file replaces the
+  // system store for deployments with their own CA.
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!ca_file_.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, ca_file_.c_str());
 
   const CURLcode rc = curl_easy_perform(h);
   if (rc != CURLE_OK) {

@@ -59,7 +59,7 @@ class HttpSender {
   // abort_at: steady-clock time (ns since epoch) after which a request in
   // progress is abandoned; read at every curl progress callback.
   HttpSender(std::string url, std::string key, std::chrono::milliseconds timeout,
-             const std::atomic<std::int64_t>* abort_at);
+             const std::atomic<std::int64_t>* abort_at, std::string ca_file = {});
   ~HttpSender();
   HttpSender(const HttpSender&) = delete;
   HttpSender& operator=(const HttpSender&) = delete;
@@ -71,6 +71,7 @@ class HttpSender {
   std::unique_ptr<Handles> handles_;
   std::string url_;
   std::string key_;
+  std::string ca_file_;
   std::chrono::milliseconds timeout_;
   const std::atomic<std::int64_t>* abort_at_;
 };

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
@@ -79,11 +80,12 @@ std::size_t collect(char* data, std::size_t size, std::size_t n, void* out) {
   return size * n;
 }
 
-// GET url; returns {status, body}.
-std::pair<long, std::string> get(const std::string& url) {
+// GET url; returns {status, body}. ca_file: the CA to trust for https://.
+std::pair<long, std::string> get(const std::string& url, const std::string& ca_file = {}) {
   std::pair<long, std::string> result{0, {}};
   CURL* h = curl_easy_init();
   curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+  if (!ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, ca_file.c_str());
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 2000L);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &collect);
@@ -179,6 +181,79 @@ TEST_F(E2eTest, ProgramReportsAndStopsOnSigterm) {
 #endif
   EXPECT_GT(std::stod(value("gauge", "ProcessRSS")), 0);
   EXPECT_GE(std::stoll(value("counter", "PollCount")), 10);
+}
+
+// HTTPS: the agent pushes to a TLS server whose certificate comes from a
+// throwaway CA made here; it trusts that CA only through ca_file.
+class E2eTlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = "/tmp/metrics-agent-tls-" + std::to_string(::getpid());
+    const std::string script =
+        "set -e; mkdir -p '" + dir_ + "'; cd '" + dir_ +
+        "'; "
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 1 "
+        "-subj /CN=metrics-agent-test-ca 2>/dev/null; "
+        "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr "
+        "-subj /CN=127.0.0.1 2>/dev/null; "
+        "printf 'subjectAltName=IP:127.0.0.1\\n' > ext.cnf; "
+        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+        "-out server.pem -days 1 -extfile ext.cnf 2>/dev/null";
+    ASSERT_EQ(std::system(script.c_str()), 0) << "openssl failed";
+    port_ = free_port();
+    server_ = spawn({METRICS_SERVER_BIN, "-a", "127.0.0.1:" + std::to_string(port_), "-f", "",
+                     "--tls-cert", dir_ + "/server.pem", "--tls-key", dir_ + "/server.key"});
+    ASSERT_GT(server_, 0);
+    const auto deadline = std::chrono::steady_clock::now() + 15s;
+    while (get(base() + "/ping", ca()).first != 200) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "metrics-server did not start";
+      std::this_thread::sleep_for(50ms);
+    }
+  }
+  void TearDown() override {
+    if (server_ > 0) {
+      ::kill(server_, SIGKILL);
+      waitpid(server_, nullptr, 0);
+    }
+    (void)std::system(("rm -rf '" + dir_ + "'").c_str());
+  }
+  [[nodiscard]] std::string base() const { return "https://127.0.0.1:" + std::to_string(port_); }
+  [[nodiscard]] std::string ca() const { return dir_ + "/ca.pem"; }
+
+  std::string dir_;
+  std::uint16_t port_ = 0;
+  pid_t server_ = -1;
+};
+
+TEST_F(E2eTlsTest, AgentPushesOverVerifiedHttps) {
+  metrics::agent::AgentConfig config;
+  config.address = base();
+  config.ca_file = ca();
+  config.poll_interval = 20ms;
+  config.report_interval = 50ms;
+  config.retry_backoff = {20ms};
+  metrics::agent::Agent agent(config);
+  ASSERT_TRUE(agent.running()) << agent.error();
+  agent.add_counter("TlsHits", 7);
+  ASSERT_TRUE(agent.shutdown(5s));
+  const auto [status, body] = get(base() + "/value/counter/TlsHits", ca());
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(body, "7");
+}
+
+TEST_F(E2eTlsTest, UntrustedServerCertificateIsRefused) {
+  metrics::agent::AgentConfig config;
+  config.address = base();  // no ca_file: the system store does not know the test CA
+  config.poll_interval = 20ms;
+  config.report_interval = 50ms;
+  config.retry_backoff = {10ms};
+  config.request_timeout = 2s;
+  metrics::agent::Agent agent(config);
+  agent.add_counter("TlsRefused", 1);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_FALSE(agent.shutdown(300ms));
+  EXPECT_EQ(agent.stats().requests_ok, 0U);
+  EXPECT_EQ(get(base() + "/value/counter/TlsRefused", ca()).first, 404);
 }
 
 }  // namespace

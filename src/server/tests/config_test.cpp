@@ -104,6 +104,20 @@ TEST(Config, BadValuesNameTheOption) {
   EXPECT_NE(message({"-c", unknown_key.path()}, {}).find("adress"), std::string::npos);
 }
 
+TEST(Config, TlsFilesFromFlagsEnvironmentAndFile) {
+  auto cfg = load_server_config({"--tls-cert", "/c.pem", "--tls-key=/k.pem"}, env_of({})).config;
+  EXPECT_EQ(cfg.tls_cert, "/c.pem");
+  EXPECT_EQ(cfg.tls_key, "/k.pem");
+  cfg = load_server_config({}, env_of({{"TLS_CERT", "/e.pem"}, {"TLS_KEY", "/ek.pem"}})).config;
+  EXPECT_EQ(cfg.tls_cert, "/e.pem");
+  EXPECT_EQ(cfg.tls_key, "/ek.pem");
+  TempFile file(R"({"tls_cert": "/f.pem", "tls_key": "/fk.pem"})");
+  cfg = load_server_config({"-c", file.path()}, env_of({})).config;
+  EXPECT_EQ(cfg.tls_cert, "/f.pem");
+  EXPECT_EQ(cfg.tls_key, "/fk.pem");
+  EXPECT_THROW((void)load_server_config({"--tls-key", "/k.pem"}, env_of({})), ConfigError);
+}
+
 TEST(Config, HelpIsOffered) {
   auto r = load_server_config({"-h"}, env_of({}));
   EXPECT_TRUE(r.help_requested);

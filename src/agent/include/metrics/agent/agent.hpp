@@ -47,6 +47,10 @@ struct AgentConfig {
   std::chrono::milliseconds report_interval{10000};
   // Signing key; empty disables signing and answer verification.
   std::string key;
+  // For https:// addresses: a PEM file of the CA certificates to trust;
+  // empty trusts the system store. The server's certificate and host name
+  // are always verified.
+  std::string ca_file;
   // Most requests in flight at once (RATE_LIMIT); at least 1.
   unsigned rate_limit = 1;
   // Most distinct metrics kept while they cannot be sent. At the bound, new
