@@ -19,24 +19,29 @@ cmake --build --preset release -j "$(nproc)" --target "${targets[@]}"
 
 export ADDRESS="${ADDRESS:-localhost:8080}"
 bin=build/release/apps
-pids=()
+server_pid=""
+agent_pid=""
+# The children run in their own sessions, so Ctrl-C reaches only this script,
+# which stops the agent first (its last report still reaches the server) and
+# then the server (which writes its file storage).
 stop() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait
+  if [[ -n "$agent_pid" ]]; then kill -TERM "$agent_pid" 2>/dev/null || true; wait "$agent_pid" || true; fi
+  if [[ -n "$server_pid" ]]; then kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" || true; fi
+  exit 0
 }
 trap stop INT TERM
 
-"$bin/metrics-server/metrics-server" "$@" &
-pids+=($!)
+setsid "$bin/metrics-server/metrics-server" "$@" &
+server_pid=$!
 for _ in $(seq 1 50); do
   curl -fsS "http://${ADDRESS}/ping" >/dev/null 2>&1 && break
   sleep 0.1
 done
 if [[ -x "$bin/metrics-agent/metrics-agent" ]]; then
   # The server's settings are not the agent's: keep only ADDRESS and KEY.
-  env -u STORE_INTERVAL -u FILE_STORAGE_PATH -u RESTORE -u DATABASE_DSN \
+  setsid env -u STORE_INTERVAL -u FILE_STORAGE_PATH -u RESTORE -u DATABASE_DSN \
     "$bin/metrics-agent/metrics-agent" -p 1s -r 2s &
-  pids+=($!)
+  agent_pid=$!
 fi
 echo "run.sh: server at http://${ADDRESS}/ (Ctrl-C to stop)" >&2
-wait
+wait "$server_pid"
