@@ -19,7 +19,12 @@ namespace {
 class BufferedFdSink final : public spdlog::sinks::base_sink<std::mutex> {
  public:
   explicit BufferedFdSink(int fd) : fd_(fd) { buffer_.reserve(kFlushAt * 2); }
-  ~BufferedFdSink() override { write_out(); }
+  ~BufferedFdSink() override {
+    // The last line may have been written by the logger's worker thread;
+    // the sink's own mutex orders that write before this final flush.
+    std::lock_guard lock(mutex_);
+    write_out();
+  }
 
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
