@@ -3,27 +3,13 @@
 #include <cctype>
 #include <charconv>
 
+#include "metrics/core/text.hpp"
+
 namespace metrics::server {
 namespace {
 
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
+using core::iequals;
+using core::trim;
 
 // The q-value of one Accept-Encoding element's parameters; 1 when absent,
 // 0 when malformed (a malformed preference is safest read as "not wanted").

@@ -31,6 +31,7 @@
 
 #include "access_log.hpp"
 #include "metrics/core/errors.hpp"
+#include "metrics/core/text.hpp"
 
 namespace metrics::server {
 namespace asio = boost::asio;
@@ -64,13 +65,6 @@ tcp::endpoint resolve_listen_address(const std::string& address) {
     if (r.endpoint().address().is_v4()) return r.endpoint();
   }
   return results.begin()->endpoint();
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
 }
 
 // The status line and header block of an answer. Beast's generic serializer
@@ -296,7 +290,7 @@ struct Server::Impl {
         if (parser.is_done()) co_return boost::system::error_code{};
         if (parser.is_header_done() && !header_seen) {
           header_seen = true;
-          if (iequals(parser.get()[http::field::expect], "100-continue")) {
+          if (core::iequals(parser.get()[http::field::expect], "100-continue")) {
             static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
             auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(kContinue), use_tuple);
             if (wec) co_return wec;
