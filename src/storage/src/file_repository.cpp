@@ -283,6 +283,7 @@ class FileRepository::Impl {
         spdlog::error("file storage: {}", e.what());
         last_error_ = e.what();
         log_ok_ = false;
+        truncate_log(log_size_);
         healthy_.store(false, std::memory_order_relaxed);
         for (auto& err : errors) {
           if (!err) err = unavailable(last_error_);
@@ -305,25 +306,52 @@ class FileRepository::Impl {
     const auto seq = ++last_seq_;
     buf_.clear();
     detail::append_log_record(buf_, log_id_, seq, values_);
-    if (log_size_ + buf_.size() > allocated_) {
-      // Grow the file in zeroed chunks: an fdatasync after overwriting
-      // allocated, written blocks needs no metadata journal commit, which is
-      // most of its cost on ext4.
-      constexpr std::uint64_t kChunk = std::uint64_t{1} << 20;
-      const auto target = (log_size_ + buf_.size() + kChunk) / kChunk * kChunk;
-      const std::string zeros(static_cast<std::size_t>(kChunk), '\0');
-      for (auto at = allocated_; at < target; at += kChunk) {
-        detail::pwrite_all(log_fd_.get(), std::string_view(zeros).substr(0, target - at), at,
-                           log_path_);
-      }
-      allocated_ = target;
-    }
+    if (log_size_ + buf_.size() > allocated_) preallocate(log_size_ + buf_.size());
     detail::pwrite_all(log_fd_.get(), buf_, log_size_, log_path_);
+    allocated_ = std::max(allocated_, log_size_ + buf_.size());
     if (::fdatasync(log_fd_.get()) != 0) {
       throw std::system_error(errno, std::generic_category(),
                               "cannot fdatasync " + log_path_.string());
     }
     log_size_ += buf_.size();
+  }
+
+  // Grows the log in zeroed chunks past `needed`: an fdatasync after
+  // overwriting allocated, written blocks needs no metadata journal commit,
+  // which is most of its cost on ext4. Growing is only an optimisation: when
+  // the disk has no room for a whole chunk, the part written is given back
+  // and the record alone extends the file.
+  void preallocate(std::uint64_t needed) {
+    constexpr std::uint64_t kChunk = std::uint64_t{1} << 20;
+    const auto target = (needed + kChunk) / kChunk * kChunk;
+    const std::string zeros(static_cast<std::size_t>(kChunk), '\0');
+    try {
+      for (auto at = allocated_; at < target; at += kChunk) {
+        detail::pwrite_all(log_fd_.get(), std::string_view(zeros).substr(0, target - at), at,
+                           log_path_);
+      }
+      allocated_ = target;
+      growth_failed_ = false;
+    } catch (const std::system_error& e) {
+      if (!growth_failed_) {  // once, not once per write while the disk stays full
+        spdlog::warn("file storage: cannot grow {} by 1 MiB ({}); writing records alone",
+                     log_path_.string(), e.code().message());
+      }
+      growth_failed_ = true;
+      truncate_log(allocated_);
+    }
+  }
+
+  // Gives back what lies past `size` in the log (best effort: it is called
+  // on the way out of a failure). Space a full disk needs to recover, and no
+  // record that was written but not acknowledged survives to be replayed.
+  void truncate_log(std::uint64_t size) noexcept {
+    if (::ftruncate(log_fd_.get(), static_cast<off_t>(size)) == 0) {
+      allocated_ = size;
+    } else {
+      spdlog::warn("file storage: cannot truncate {}: {}", log_path_.string(),
+                   std::generic_category().message(errno));
+    }
   }
 
   // Makes memory show the overlay: one batch of counter differences and
@@ -484,6 +512,7 @@ class FileRepository::Impl {
   std::uint64_t allocated_ = 0;  // bytes of the file already written (zeros past log_size_)
   std::uint64_t last_seq_ = 0;
   bool log_ok_ = false;
+  bool growth_failed_ = false;  // the last preallocation found no room
   std::string last_error_ = "not opened";
   std::string buf_;
   // What the group being committed stores, by metric: the value after the
