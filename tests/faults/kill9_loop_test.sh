@@ -273,6 +273,13 @@ for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
 
   stop_pid "$SERVER_PID"
   SERVER_PID=
+  # A sanitizer report (TSan goes on after one, and kill -9 loses the exit
+  # status that would tell) or an error the server logged fails the round.
+  if grep -nE "Sanitizer|runtime error:| (error|critical) " "$DIR"/server.*.log "$DIR/loadgen.err" \
+    >"$DIR/findings.txt"; then
+    cat "$DIR/findings.txt" >&2
+    fail "a sanitizer report or an error in the logs"
+  fi
   SECS=$(seconds_since "$T_ROUND")
   TOTAL_KILLS=$((TOTAL_KILLS + KILLS_DONE)) TOTAL_ACK=$((TOTAL_ACK + ACK))
   TOTAL_DOUBT=$((TOTAL_DOUBT + DOUBT)) TOTAL_REJ=$((TOTAL_REJ + REJ))
