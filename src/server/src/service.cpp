@@ -249,6 +249,11 @@ Response Service::map_exception(std::exception_ptr err, Endpoint endpoint,
     status = http::status::service_unavailable;
     message = e.what();
     retry_after = e.retry_after();
+  } catch (const core::OutcomeUnknown& e) {
+    // Not 503: that would promise that nothing was stored.
+    status = http::status::internal_server_error;
+    message = e.what();
+    spdlog::warn("storage outcome unknown: {}", e.what());
   } catch (const core::StorageUnavailable& e) {
     // /ping promises 500 when the storage does not answer.
     status = endpoint == Endpoint::ping ? http::status::internal_server_error
