@@ -405,8 +405,15 @@ class PostgresRepository::Impl {
     }
   }
 
+  // The worker's connection, reconnecting when it is gone. PQconsumeInput
+  // (never blocking) first reads whatever already arrived, so a connection
+  // the server has closed in the meantime (a restart) is noticed here, before
+  // a write is sent on it and would have to count as in doubt.
   PGconn* connection(Worker& w) {
-    if (w.conn && PQstatus(w.conn.get()) == CONNECTION_OK) return w.conn.get();
+    if (w.conn && PQstatus(w.conn.get()) == CONNECTION_OK && PQconsumeInput(w.conn.get()) == 1 &&
+        PQstatus(w.conn.get()) == CONNECTION_OK) {
+      return w.conn.get();
+    }
     w.conn.reset();
     try {
       auto conn = pg::connect(opt_.dsn, opt_.connect_timeout_seconds);
