@@ -2,12 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/field.hpp>
+#include <chrono>
 
 #include "metrics/core/batch.hpp"
 #include "metrics/core/errors.hpp"
@@ -23,6 +25,24 @@ namespace asio = boost::asio;
 namespace http = boost::beast::http;
 
 namespace {
+
+// At most one "storage unavailable" line a second: while the database is
+// down every request fails at once, and one line each would flood the log.
+// Returns false to stay quiet; otherwise how many were left out before.
+bool unavailable_log_due(std::uint64_t& left_out) {
+  static std::atomic<std::int64_t> last_ms{-1'000'000};
+  static std::atomic<std::uint64_t> quiet{0};
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::steady_clock::now().time_since_epoch())
+                               .count();
+  auto last = last_ms.load();
+  if (now - last < 1000 || !last_ms.compare_exchange_strong(last, now)) {
+    quiet.fetch_add(1);
+    return false;
+  }
+  left_out = quiet.exchange(0);
+  return true;
+}
 
 constexpr std::string_view kText = "text/plain; charset=utf-8";
 constexpr std::string_view kJson = "application/json";
@@ -249,13 +269,21 @@ Response Service::map_exception(std::exception_ptr err, Endpoint endpoint,
     status = http::status::service_unavailable;
     message = e.what();
     retry_after = e.retry_after();
+  } catch (const core::OutcomeUnknown& e) {
+    // Not 503: that would promise that nothing was stored.
+    status = http::status::internal_server_error;
+    message = e.what();
+    spdlog::warn("storage outcome unknown: {}", e.what());
   } catch (const core::StorageUnavailable& e) {
     // /ping promises 500 when the storage does not answer.
     status = endpoint == Endpoint::ping ? http::status::internal_server_error
                                         : http::status::service_unavailable;
     message = e.what();
     if (endpoint != Endpoint::ping) retry_after = std::chrono::seconds{1};
-    spdlog::warn("storage unavailable: {}", e.what());
+    if (std::uint64_t left_out = 0; unavailable_log_due(left_out)) {
+      spdlog::warn("storage unavailable: {} ({} more such answers since the last line)", e.what(),
+                   left_out);
+    }
   } catch (const std::exception& e) {
     spdlog::error("{} {}: {}", std::string(req.method_string()), std::string(req.target()),
                   e.what());

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <type_traits>
 #include <variant>
 
 #include "detail/complete.hpp"
@@ -162,6 +163,21 @@ std::exception_ptr unavailable(const std::string& why) {
   return std::make_exception_ptr(core::StorageUnavailable("PostgreSQL: " + why));
 }
 
+// A group whose COMMIT may have reached the server before the connection was
+// lost, and whose marker could not be looked up since: never a 503.
+std::exception_ptr outcome_unknown(const std::string& why) {
+  return std::make_exception_ptr(core::OutcomeUnknown(
+      "PostgreSQL: the connection was lost while the update was being committed and the "
+      "outcome could not be checked; it may or may not have been stored (" +
+      why + ")"));
+}
+
+// The connection or the server went away (as opposed to a statement failing
+// on a working connection).
+bool unreachable(const pg::Error& e) {
+  return e.connection_lost() || e.sqlstate().starts_with("08") || e.sqlstate().starts_with("57P");
+}
+
 std::exception_ptr overflowed() {
   return std::make_exception_ptr(
       core::InvalidInput("counter total would overflow int64; nothing of the batch stored"));
@@ -226,9 +242,13 @@ class PostgresRepository::Impl {
       // Start anyway, as the Go server did: ping fails and the workers keep
       // reconnecting until the database is back.
       spdlog::error(
-          "PostgreSQL {} is unreachable at start ({}); starting anyway, ping fails "
-          "until it answers",
+          "PostgreSQL {} is unreachable at start ({}); starting anyway, ping fails and "
+          "requests answer at once with an error until it answers",
           pg::redact_dsn(opt_.dsn), e.what());
+      down_ = true;
+      down_why_ = e.what();
+      down_since_ = std::chrono::steady_clock::now();
+      next_probe_ = down_since_;
     }
     std::random_device rd;
     rng_.seed((static_cast<std::uint64_t>(rd()) << 32) ^ rd());
@@ -242,7 +262,7 @@ class PostgresRepository::Impl {
     std::exception_ptr err;
     {
       std::lock_guard lock(mu_);
-      err = refusal();
+      err = refusal(false);
       if (!err) applies_.push_back(ApplyReq{std::move(batch), std::move(done)});
     }
     if (err) {
@@ -257,7 +277,7 @@ class PostgresRepository::Impl {
     std::exception_ptr err;
     {
       std::lock_guard lock(mu_);
-      err = refusal();
+      err = refusal(std::is_same_v<Req, PingReq>);
       if (!err) reads_.emplace_back(std::move(req));
     }
     if (err) {
@@ -282,8 +302,13 @@ class PostgresRepository::Impl {
  private:
   // Why a new request cannot be queued, if it cannot. Caller holds mu_, and
   // queues the request under the same lock, so close() cannot slip between.
-  std::exception_ptr refusal() {
+  // While the database is unreachable every request but a ping (which is a
+  // reconnection attempt) fails at once: nothing is stored, retry later.
+  std::exception_ptr refusal(bool ping) {
     if (stopping_) return unavailable("storage is closed");
+    if (down_ && !ping) {
+      return unavailable("database unreachable (" + down_why_ + "); nothing stored, retry later");
+    }
     if (applies_.size() + reads_.size() >= opt_.max_queue) {
       return std::make_exception_ptr(core::Overloaded("PostgreSQL queue is full"));
     }
@@ -300,16 +325,32 @@ class PostgresRepository::Impl {
     std::vector<ApplyReq> group;
     for (;;) {
       std::optional<ReadReq> read;
+      bool probe = false;
       {
         std::unique_lock lock(mu_);
         const auto can_write = [this] {
           return !applies_.empty() && writing_ < opt_.concurrent_groups;
         };
         const auto drained = [this] { return stopping_ && applies_.empty() && reads_.empty(); };
-        cv_.wait(lock, [&] { return drained() || can_write() || !reads_.empty(); });
+        // While the database is unreachable, one idle worker at a time tries
+        // to reconnect every reconnect_interval.
+        const auto probe_due = [this] {
+          return down_ && !probing_ && !stopping_ &&
+                 std::chrono::steady_clock::now() >= next_probe_;
+        };
+        while (!(drained() || can_write() || !reads_.empty() || probe_due())) {
+          if (down_ && !probing_) {
+            cv_.wait_until(lock, next_probe_);
+          } else {
+            cv_.wait(lock);
+          }
+        }
         if (drained()) return;
-        // Alternate, so neither reads nor writes can starve the other.
-        if (!reads_.empty() && (!can_write() || reads_turn)) {
+        if (probe_due()) {
+          probing_ = true;
+          probe = true;
+        } else if (!reads_.empty() && (!can_write() || reads_turn)) {
+          // Alternate, so neither reads nor writes can starve the other.
           read.emplace(std::move(reads_.front()));
           reads_.pop_front();
         } else {
@@ -321,9 +362,11 @@ class PostgresRepository::Impl {
             applies_.pop_front();
           }
         }
-        reads_turn = !reads_turn;
+        if (!probe) reads_turn = !reads_turn;
       }
-      if (read) {
+      if (probe) {
+        reconnect_probe(w);
+      } else if (read) {
         std::visit([&](auto& req) { serve(w, req); }, *read);
       } else if (group.empty()) {
         // Another writer took them while this one lingered.
@@ -362,13 +405,111 @@ class PostgresRepository::Impl {
     }
   }
 
+  // The worker's connection, reconnecting when it is gone. PQconsumeInput
+  // (never blocking) first reads whatever already arrived, so a connection
+  // the server has closed in the meantime (a restart) is noticed here, before
+  // a write is sent on it and would have to count as in doubt.
   PGconn* connection(Worker& w) {
-    if (w.conn && PQstatus(w.conn.get()) == CONNECTION_OK) return w.conn.get();
+    if (w.conn && PQstatus(w.conn.get()) == CONNECTION_OK && PQconsumeInput(w.conn.get()) == 1 &&
+        PQstatus(w.conn.get()) == CONNECTION_OK) {
+      return w.conn.get();
+    }
     w.conn.reset();
-    auto conn = pg::connect(opt_.dsn, opt_.connect_timeout_seconds);
-    setup_session(conn.get());
-    w.conn = std::move(conn);
+    try {
+      auto conn = pg::connect(opt_.dsn, opt_.connect_timeout_seconds);
+      setup_session(conn.get());
+      w.conn = std::move(conn);
+    } catch (const pg::Error& e) {
+      if (unreachable(e)) mark_down(e.what());
+      throw;
+    }
+    mark_up();
     return w.conn.get();
+  }
+
+  // The database cannot be reached: from now on requests fail at once (see
+  // refusal()), and so do the ones already queued, instead of each waiting
+  // through the retries while the queue fills up. Pings stay queued: they
+  // are reconnection attempts. Idempotent.
+  void mark_down(const std::string& why) {
+    std::vector<ApplyReq> applies;
+    std::vector<ReadReq> reads;
+    {
+      std::lock_guard lock(mu_);
+      if (down_ || stopping_) return;
+      down_ = true;
+      down_why_ = why;
+      down_since_ = std::chrono::steady_clock::now();
+      next_probe_ = down_since_ + opt_.reconnect_interval;
+      applies.assign(std::make_move_iterator(applies_.begin()),
+                     std::make_move_iterator(applies_.end()));
+      applies_.clear();
+      std::deque<ReadReq> pings;
+      for (auto& r : reads_) {
+        if (std::holds_alternative<PingReq>(r)) {
+          pings.push_back(std::move(r));
+        } else {
+          reads.push_back(std::move(r));
+        }
+      }
+      reads_ = std::move(pings);
+    }
+    cv_.notify_all();
+    spdlog::error(
+        "PostgreSQL: database unreachable ({}); requests fail at once with 503 until it "
+        "answers again ({} queued ones failed)",
+        why, applies.size() + reads.size());
+    const auto err = unavailable("database unreachable (" + why + "); nothing stored, retry later");
+    for (auto& a : applies)
+      complete(a.done, err, {});
+    for (auto& r : reads)
+      std::visit([&](auto& req) { fail_read(req, err); }, r);
+  }
+
+  void mark_up() {
+    std::chrono::steady_clock::duration down_for{};
+    {
+      std::lock_guard lock(mu_);
+      if (!down_) return;
+      down_ = false;
+      ++reconnects_;
+      down_for = std::chrono::steady_clock::now() - down_since_;
+    }
+    cv_.notify_all();
+    spdlog::info("PostgreSQL: database reachable again after {} ms",
+                 std::chrono::duration_cast<std::chrono::milliseconds>(down_for).count());
+  }
+
+  bool is_down() {
+    std::lock_guard lock(mu_);
+    return down_;
+  }
+
+  static void fail_read(GetReq& req, const std::exception_ptr& err) {
+    complete(req.done, err, std::optional<Metric>{});
+  }
+  static void fail_read(ListReq& req, const std::exception_ptr& err) {
+    complete(req.done, err, std::vector<Metric>{});
+  }
+  static void fail_read(PingReq& req, const std::exception_ptr& err) {
+    complete(req.done, err, false);
+  }
+
+  // One reconnection attempt while the database is unreachable: a real
+  // round trip, so a pooled connection that only looks alive does not count.
+  void reconnect_probe(Worker& w) {
+    try {
+      pg::exec(connection(w), "SELECT 1");
+      mark_up();
+    } catch (const pg::Error&) {
+      if (w.conn && PQstatus(w.conn.get()) != CONNECTION_OK) w.conn.reset();
+    }
+    {
+      std::lock_guard lock(mu_);
+      probing_ = false;
+      next_probe_ = std::chrono::steady_clock::now() + opt_.reconnect_interval;
+    }
+    cv_.notify_all();
   }
 
   // Search path, schema migrations (once per process) and prepared statements.
@@ -433,16 +574,33 @@ class PostgresRepository::Impl {
     (void)res;
   }
 
+  // Whether a write may have been stored although its attempt failed. The
+  // body sets commit_sent just before it sends a statement that can commit
+  // (the one-statement group, or COMMIT); losing the connection after that
+  // makes the group in doubt until an attempt has looked its marker up.
+  struct Doubt {
+    bool commit_sent = false;
+    bool in_doubt = false;
+  };
+
   // Runs body() with the retry policy: transient failures are retried after
-  // each delay in turn (waking early when closing); then, or for any other
-  // failure, fail(message) is called.
+  // each delay in turn (waking early when closing, or when the database was
+  // reached again); then, or for any other failure, fail(error) is called
+  // with core::StorageUnavailable (nothing stored) or, for a write in doubt,
+  // core::OutcomeUnknown. While the database is unreachable a request that
+  // is not in doubt fails at once instead of waiting through the delays.
   template <class Body, class Fail>
-  void with_retry(Worker& w, Body&& body, Fail&& fail) {
+  void with_retry(Worker& w, Body&& body, Fail&& fail, Doubt* doubt = nullptr) {
+    const auto failure = [&](const std::string& why) {
+      fail(doubt && doubt->in_doubt ? outcome_unknown(why) : unavailable(why));
+    };
     for (std::size_t attempt = 0;; ++attempt) {
+      if (doubt) doubt->commit_sent = false;
       try {
         body(connection(w), attempt);
         return;
       } catch (const pg::Error& e) {
+        const bool lost = unreachable(e) || (w.conn && PQstatus(w.conn.get()) != CONNECTION_OK);
         if (w.conn) {
           if (PQstatus(w.conn.get()) != CONNECTION_OK) {
             w.conn.reset();
@@ -450,20 +608,37 @@ class PostgresRepository::Impl {
             rollback(w.conn.get());
           }
         }
+        if (doubt && doubt->commit_sent && lost) doubt->in_doubt = true;
         if (!e.transient() || attempt >= opt_.retry_delays.size() || stopping()) {
           spdlog::error("PostgreSQL: {}", e.what());
-          fail(std::string(e.what()));
+          failure(e.what());
+          return;
+        }
+        // Reconnect at once: either only this connection was lost, or the
+        // database is down (connection() then marks it so).
+        if (lost && !w.conn) {
+          try {
+            (void)connection(w);
+          } catch (const pg::Error&) {
+            // Reported by the next attempt.
+          }
+        }
+        if (is_down() && !(doubt && doubt->in_doubt)) {
+          failure("database unreachable (" + std::string(e.what()) +
+                  "); nothing stored, retry later");
           return;
         }
         spdlog::warn("PostgreSQL: {}; retrying in {} ms", e.what(),
                      opt_.retry_delays[attempt].count());
         std::unique_lock lock(mu_);
-        cv_.wait_for(lock, opt_.retry_delays[attempt], [this] { return stopping_; });
+        const auto reconnects = reconnects_;
+        cv_.wait_for(lock, opt_.retry_delays[attempt],
+                     [&] { return stopping_ || reconnects_ != reconnects; });
       } catch (const std::exception& e) {
         // Not a database error (a malformed result, memory): not retried.
         spdlog::error("PostgreSQL: {}", e.what());
         if (w.conn) rollback(w.conn.get());
-        fail(std::string(e.what()));
+        failure(e.what());
         return;
       }
     }
@@ -480,36 +655,54 @@ class PostgresRepository::Impl {
     std::vector<std::exception_ptr> errors(n);
     const auto group_id = next_group_id();
     const auto id_param = be64(group_id);
+    Doubt doubt;
 
     with_retry(
         w,
         [&](PGconn* conn, std::size_t attempt) {
           std::fill(errors.begin(), errors.end(), nullptr);
-          if (attempt > 0 && seen(conn, id_param)) {
-            spdlog::warn("PostgreSQL: a group commit whose answer was lost had committed");
-            answer_from_current(conn, group, answers);
-            return;
+          if (attempt > 0) {
+            if (seen(conn, id_param)) {
+              spdlog::warn("PostgreSQL: a group commit whose answer was lost had committed");
+              answer_from_current(conn, group, answers);
+              return;
+            }
+            // Not committed, and its connection is gone: no longer in doubt.
+            doubt.in_doubt = false;
           }
           Rows rows;
           for (const auto& req : group) {
             for (const auto& m : req.batch)
               rows.add(m);
           }
-          if (!rows.overflow && !rows.mixed_signs()) {
-            try {
-              fast_path(conn, group, rows, id_param, answers);
-              return;
-            } catch (const pg::Error& e) {
-              if (e.sqlstate() != pg::kNumericValueOutOfRange) throw;
-              // Some batch overflows: find it with the per-batch path below.
+          try {
+            if (!rows.overflow && !rows.mixed_signs()) {
+              try {
+                doubt.commit_sent = true;
+                fast_path(conn, group, rows, id_param, answers);
+                return;
+              } catch (const pg::Error& e) {
+                if (e.sqlstate() != pg::kNumericValueOutOfRange) throw;
+                doubt.commit_sent = false;
+                // Some batch overflows: find it with the per-batch path below.
+              }
             }
+            slow_path(conn, group, id_param, answers, errors, doubt.commit_sent);
+          } catch (const pg::Error& e) {
+            // A retry whose marker collides: the earlier attempt's transaction
+            // was still running when seen() looked, and has committed since.
+            if (attempt == 0 || e.sqlstate() != pg::kUniqueViolation ||
+                PQstatus(conn) != CONNECTION_OK) {
+              throw;
+            }
+            rollback(conn);
+            spdlog::warn("PostgreSQL: a group commit whose answer was lost committed late");
+            std::fill(errors.begin(), errors.end(), nullptr);
+            answer_from_current(conn, group, answers);
           }
-          slow_path(conn, group, id_param, answers, errors);
         },
-        [&](const std::string& why) {
-          for (auto& e : errors)
-            e = unavailable(why);
-        });
+        [&](const std::exception_ptr& err) { std::fill(errors.begin(), errors.end(), err); },
+        &doubt);
     for (std::size_t i = 0; i < n; ++i) {
       if (errors[i]) answers[i].clear();
       complete(group[i].done, std::move(errors[i]), std::move(answers[i]));
@@ -538,7 +731,7 @@ class PostgresRepository::Impl {
   // savepoint, so a batch that overflows is rolled back alone.
   static void slow_path(PGconn* conn, const std::vector<ApplyReq>& group,
                         const std::string& id_param, std::vector<std::vector<Metric>>& answers,
-                        std::vector<std::exception_ptr>& errors) {
+                        std::vector<std::exception_ptr>& errors, bool& commit_sent) {
     pg::exec(conn, "BEGIN");
     {
       const char* values[] = {id_param.data()};
@@ -572,6 +765,7 @@ class PostgresRepository::Impl {
         errors[i] = overflowed();
       }
     }
+    commit_sent = true;
     pg::exec(conn, "COMMIT");
   }
 
@@ -652,7 +846,7 @@ class PostgresRepository::Impl {
                     ? Metric::counter(req.key.id, pg::get_int8(res.get(), 0, 0))
                     : Metric::gauge(req.key.id, pg::get_float8(res.get(), 0, 1));
         },
-        [&](const std::string& why) { err = unavailable(why); });
+        [&](const std::exception_ptr& e) { err = e; });
     complete(req.done, std::move(err), std::move(out));
   }
 
@@ -673,7 +867,7 @@ class PostgresRepository::Impl {
                               : Metric::gauge(std::move(name), pg::get_float8(res.get(), r, 3)));
           }
         },
-        [&](const std::string& why) { err = unavailable(why); });
+        [&](const std::exception_ptr& e) { err = e; });
     complete(req.done, std::move(err), std::move(out));
   }
 
@@ -685,6 +879,7 @@ class PostgresRepository::Impl {
       const bool had_connection = w.conn != nullptr;
       try {
         pg::exec(connection(w), "SELECT 1");
+        mark_up();
         complete(req.done, nullptr, true);
         return;
       } catch (const pg::Error& e) {
@@ -714,6 +909,14 @@ class PostgresRepository::Impl {
   std::deque<ReadReq> reads_;
   bool stopping_ = false;
   std::size_t writing_ = 0;  // apply groups in progress
+  // The database is unreachable (a connection attempt failed) and no
+  // attempt has succeeded since: requests fail at once, idle workers probe.
+  bool down_ = false;
+  std::string down_why_;
+  std::chrono::steady_clock::time_point down_since_;
+  std::chrono::steady_clock::time_point next_probe_;
+  bool probing_ = false;
+  std::uint64_t reconnects_ = 0;  // times down_ was cleared
   std::vector<std::thread> workers_;
   std::mutex migrate_mu_;
   std::atomic<bool> migrated_{false};

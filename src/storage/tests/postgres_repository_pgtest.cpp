@@ -1,12 +1,19 @@
 // PostgreSQL storage behaviour beyond the conformance suite. Needs
 // METRICS_TEST_PG_DSN (skipped without it locally, failed without it in CI).
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cmath>
+#include <future>
 #include <latch>
 #include <limits>
+#include <mutex>
 #include <thread>
 
 #include "metrics/core/errors.hpp"
@@ -26,6 +33,167 @@ std::string with_param(const std::string& dsn, const std::string& key, const std
   }
   return dsn + " " + key + "=" + value;
 }
+
+// A TCP proxy in front of PostgreSQL that can lose a commit's answer on the
+// way back: swallow_replies() drops what the server sends from then on;
+// cut() closes every connection and stops listening (connections are
+// refused, as from a stopped server) until reopen(). One thread, poll().
+class CutProxy {
+ public:
+  explicit CutProxy(int upstream_port) : upstream_port_(upstream_port) {
+    listen_fd_ = listen_on(0);
+    sockaddr_in addr{};
+    socklen_t len = sizeof addr;
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~CutProxy() {
+    stop_ = true;
+    thread_.join();
+    close_all();
+    if (listen_fd_ >= 0) ::close(listen_fd_);
+  }
+  CutProxy(const CutProxy&) = delete;
+  CutProxy& operator=(const CutProxy&) = delete;
+
+  [[nodiscard]] int port() const { return port_; }
+  void swallow_replies() { swallow_ = true; }
+  // Both return once the proxy thread has done it.
+  void cut() { request(Command::cut); }
+  void reopen() {
+    swallow_ = false;
+    request(Command::reopen);
+  }
+
+ private:
+  enum class Command { none, cut, reopen };
+  struct Pair {
+    int client;
+    int server;
+  };
+
+  static int listen_on(int port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    const int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 16) != 0) {
+      ::close(fd);
+      return -1;
+    }
+    return fd;
+  }
+
+  void request(Command c) {
+    {
+      std::lock_guard lock(mu_);
+      command_ = c;
+    }
+    for (int i = 0; i < 500; ++i) {
+      {
+        std::lock_guard lock(mu_);
+        if (command_ == Command::none) return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds{5});
+    }
+    ADD_FAILURE() << "proxy did not carry out a command";
+  }
+
+  void close_all() {
+    for (const auto& p : pairs_) {
+      ::close(p.client);
+      ::close(p.server);
+    }
+    pairs_.clear();
+  }
+
+  static bool forward(int from, int to, bool drop) {
+    char buf[16384];
+    const auto n = ::recv(from, buf, sizeof buf, 0);
+    if (n <= 0) return false;
+    if (drop) return true;
+    for (ssize_t off = 0; off < n;) {
+      const auto w = ::send(to, buf + off, static_cast<std::size_t>(n - off), MSG_NOSIGNAL);
+      if (w <= 0) return false;
+      off += w;
+    }
+    return true;
+  }
+
+  void loop() {
+    while (!stop_) {
+      {
+        std::lock_guard lock(mu_);
+        if (command_ == Command::cut) {
+          close_all();
+          if (listen_fd_ >= 0) ::close(listen_fd_);
+          listen_fd_ = -1;
+        } else if (command_ == Command::reopen && listen_fd_ < 0) {
+          listen_fd_ = listen_on(port_);
+        }
+        command_ = Command::none;
+      }
+      std::vector<pollfd> fds;
+      if (listen_fd_ >= 0) fds.push_back({listen_fd_, POLLIN, 0});
+      for (const auto& p : pairs_) {
+        fds.push_back({p.client, POLLIN, 0});
+        fds.push_back({p.server, POLLIN, 0});
+      }
+      if (::poll(fds.data(), fds.size(), 5) <= 0) continue;
+      std::size_t i = 0;
+      if (listen_fd_ >= 0 && fds[i++].revents != 0) accept_one();
+      std::vector<Pair> keep;
+      for (std::size_t k = 0; k < pairs_.size(); ++k, i += 2) {
+        const auto& p = pairs_[k];
+        bool ok = true;
+        if (i < fds.size() && fds[i].revents != 0) ok = forward(p.client, p.server, false);
+        if (ok && i + 1 < fds.size() && fds[i + 1].revents != 0)
+          ok = forward(p.server, p.client, swallow_);
+        if (ok) {
+          keep.push_back(p);
+        } else {
+          ::close(p.client);
+          ::close(p.server);
+        }
+      }
+      // Pairs accepted in this round are polled from the next one.
+      keep.insert(keep.end(), pending_.begin(), pending_.end());
+      pending_.clear();
+      pairs_ = std::move(keep);
+    }
+  }
+
+  void accept_one() {
+    const int client = ::accept(listen_fd_, nullptr, nullptr);
+    if (client < 0) return;
+    const int server = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<std::uint16_t>(upstream_port_));
+    if (::connect(server, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      ::close(client);
+      ::close(server);
+      return;
+    }
+    pending_.push_back({client, server});
+  }
+
+  int upstream_port_;
+  int port_ = 0;
+  int listen_fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> swallow_{false};
+  std::mutex mu_;
+  Command command_ = Command::none;
+  std::vector<Pair> pairs_;
+  std::vector<Pair> pending_;
+  std::thread thread_;
+};
 
 class PostgresRepositoryTest : public ::testing::Test {
  protected:
@@ -199,6 +367,9 @@ TEST_F(PostgresRepositoryTest, ReconnectsAfterItsConnectionsAreKilledAndCountsOn
         } catch (const core::StorageUnavailable&) {
           // Possible when every retry fell into the kill; not acknowledged.
           ++failed;
+        } catch (const core::OutcomeUnknown&) {
+          // A kill during the commit that no retry could resolve.
+          ++failed;
         }
       }
     });
@@ -248,6 +419,131 @@ TEST_F(PostgresRepositoryTest, FullQueueIsOverloaded) {
   EXPECT_GT(overloaded, 0);
   EXPECT_EQ(ok + overloaded, 100);
   EXPECT_EQ(get_sync(repo, {MetricType::counter, "c"}), Metric::counter("c", ok));
+}
+
+// The TCP port of the test database when it is reached over the loopback
+// (the proxy forwards there), or nothing.
+std::optional<int> loopback_port(const std::string& dsn) {
+  auto conn = detail::pg::connect(dsn, 5);
+  const std::string host = PQhost(conn.get()) ? PQhost(conn.get()) : "";
+  if (host != "127.0.0.1" && host != "localhost") return std::nullopt;
+  return std::atoi(PQport(conn.get()));
+}
+
+// Polls (for up to 10 s) until sql answers want on a direct connection.
+bool eventually(const TestSchema& schema, const std::string& sql, const std::string& want) {
+  for (int i = 0; i < 400; ++i) {
+    if (schema.query(sql) == want) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds{25});
+  }
+  return false;
+}
+
+struct Answer {
+  std::exception_ptr err;
+  std::vector<Metric> stored;
+};
+
+// The repository reaches the database through a CutProxy, so a test can
+// lose a commit's answer and make the database unreachable, without touching
+// the shared server.
+class PostgresFaultTest : public PostgresRepositoryTest {
+ protected:
+  void SetUp() override {
+    PostgresRepositoryTest::SetUp();
+    if (IsSkipped() || HasFailure()) return;
+    const auto port = loopback_port(schema_->dsn());
+    if (!port) {
+      if (running_in_ci()) GTEST_FAIL() << "METRICS_TEST_PG_DSN must use 127.0.0.1 in CI";
+      GTEST_SKIP() << "needs METRICS_TEST_PG_DSN over TCP to 127.0.0.1";
+    }
+    proxy_ = std::make_unique<CutProxy>(*port);
+  }
+  [[nodiscard]] PostgresOptions options() const {
+    auto o = schema_->options();
+    o.dsn = with_param(with_param(schema_->dsn(), "host", "127.0.0.1"), "port",
+                       std::to_string(proxy_->port()));
+    o.connections = 1;
+    return o;
+  }
+  // Applies +5 to counter c (1 before) while the proxy swallows the answer,
+  // waits until PostgreSQL has committed it, then cuts the connection.
+  std::future<Answer> lose_a_commit_answer(PostgresRepository& repo) {
+    EXPECT_EQ(apply_sync(repo, {Metric::counter("c", 1)}), std::vector{Metric::counter("c", 1)});
+    // One connection: the ping is served after the worker's housekeeping
+    // (pruning applied_groups) that follows the first group.
+    EXPECT_TRUE(ping_sync(repo));
+    proxy_->swallow_replies();
+    auto answered = std::make_shared<std::promise<Answer>>();
+    auto future = answered->get_future();
+    repo.apply({Metric::counter("c", 5)},
+               [answered](std::exception_ptr err, std::vector<Metric> m) {
+                 answered->set_value({std::move(err), std::move(m)});
+               });
+    EXPECT_TRUE(eventually(*schema_, "SELECT delta FROM metrics WHERE name = 'c'", "6"));
+    proxy_->cut();
+    return future;
+  }
+  std::unique_ptr<CutProxy> proxy_;
+};
+
+TEST_F(PostgresFaultTest, ALostCommitAnswerThatCannotBeCheckedIsOutcomeUnknownNot503) {
+  auto o = options();
+  o.retry_delays = {std::chrono::milliseconds{50}, std::chrono::milliseconds{50}};
+  PostgresRepository repo(o);
+  auto future = lose_a_commit_answer(repo);
+  ASSERT_EQ(future.wait_for(std::chrono::seconds{20}), std::future_status::ready);
+  const auto answer = future.get();
+  ASSERT_TRUE(answer.err);
+  // StorageUnavailable (503) would promise that nothing was stored.
+  EXPECT_THROW(std::rethrow_exception(answer.err), core::OutcomeUnknown);
+  EXPECT_EQ(schema_->query("SELECT delta FROM metrics WHERE name = 'c'"), "6");
+}
+
+TEST_F(PostgresFaultTest, ALostCommitAnswerIsFoundOnceTheDatabaseIsBackAndCountedOnce) {
+  auto o = options();
+  o.retry_delays = {std::chrono::milliseconds{300}, std::chrono::milliseconds{300},
+                    std::chrono::milliseconds{300}};
+  PostgresRepository repo(o);
+  auto future = lose_a_commit_answer(repo);
+  proxy_->reopen();
+  ASSERT_EQ(future.wait_for(std::chrono::seconds{20}), std::future_status::ready);
+  const auto answer = future.get();
+  ASSERT_FALSE(answer.err);
+  EXPECT_EQ(answer.stored, std::vector{Metric::counter("c", 6)});
+  EXPECT_EQ(schema_->query("SELECT delta FROM metrics WHERE name = 'c'"), "6");
+}
+
+TEST_F(PostgresFaultTest, WhileTheDatabaseIsDownRequestsFailAtOnceAndItReconnectsByItself) {
+  auto o = options();
+  o.connections = 2;
+  // The production delays: a request that cannot have been stored must not
+  // wait through them while the database is down.
+  o.retry_delays = {std::chrono::seconds{1}, std::chrono::seconds{3}, std::chrono::seconds{5}};
+  o.reconnect_interval = std::chrono::milliseconds{50};
+  PostgresRepository repo(o);
+  ASSERT_EQ(apply_sync(repo, {Metric::counter("c", 1)}), std::vector{Metric::counter("c", 1)});
+  proxy_->cut();
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_THROW(apply_sync(repo, {Metric::counter("c", 1)}), core::StorageUnavailable);
+  EXPECT_THROW(apply_sync(repo, {Metric::counter("c", 1)}), core::StorageUnavailable);
+  EXPECT_THROW(get_sync(repo, {MetricType::counter, "c"}), core::StorageUnavailable);
+  EXPECT_THROW(ping_sync(repo), core::StorageUnavailable);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds{900});
+  proxy_->reopen();
+  // No ping needed: an idle worker reconnects.
+  bool back = false;
+  for (int i = 0; i < 400 && !back; ++i) {
+    try {
+      apply_sync(repo, {Metric::counter("c", 1)});
+      back = true;
+    } catch (const core::StorageUnavailable&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds{25});
+    }
+  }
+  EXPECT_TRUE(back);
+  EXPECT_EQ(get_sync(repo, {MetricType::counter, "c"}), Metric::counter("c", 2));
+  EXPECT_TRUE(ping_sync(repo));
 }
 
 TEST(PostgresRedact, HidesPasswords) {

@@ -46,6 +46,7 @@ class Error : public std::runtime_error {
 };
 
 inline constexpr std::string_view kNumericValueOutOfRange = "22003";
+inline constexpr std::string_view kUniqueViolation = "23505";
 
 // Throws a core::Error when libpq cannot parse the DSN.
 void validate_dsn(const std::string& dsn);

@@ -33,6 +33,15 @@ class StorageUnavailable : public Error {
   using Error::Error;
 };
 
+// The storage failed after the update may already have been stored: the
+// connection to the database was lost while its commit was on the way, and
+// the outcome could not be checked afterwards (500). Deliberately not a
+// StorageUnavailable, whose 503 promises that nothing was stored.
+class OutcomeUnknown : public Error {
+ public:
+  using Error::Error;
+};
+
 // The storage is saturated; the client should retry after retry_after (503).
 class Overloaded : public Error {
  public:

@@ -10,7 +10,13 @@
 // whose counter would overflow fails alone with core::InvalidInput.
 // Transient failures (lost connection, SQLSTATE class 08, 40001, 40P01,
 // 57P01-57P03) are retried after 1 s, 3 s and 5 s, then the requests fail
-// with core::StorageUnavailable and nothing of them is stored.
+// with core::StorageUnavailable and nothing of them is stored. Once a
+// connection attempt fails, the database counts as unreachable: requests
+// (but pings) fail at once with core::StorageUnavailable until an idle worker
+// (every reconnect_interval) or a ping reconnects. A write whose connection
+// was lost after its commit was sent, and whose outcome could not be checked
+// before the retries ran out, fails with core::OutcomeUnknown instead: it may
+// have been stored.
 //
 // The schema is created and migrated at start (table schema_migrations).
 // An unreachable database at start is not fatal: the error is logged, ping
@@ -48,6 +54,9 @@ struct PostgresOptions {
   std::size_t concurrent_groups = 1;
   std::vector<std::chrono::milliseconds> retry_delays{
       std::chrono::seconds{1}, std::chrono::seconds{3}, std::chrono::seconds{5}};
+  // While the database is unreachable, how often an idle worker tries to
+  // reconnect (requests fail at once meanwhile; pings try too).
+  std::chrono::milliseconds reconnect_interval{500};
   // Seconds libpq waits for a connection (unless the DSN says otherwise).
   int connect_timeout_seconds = 5;
 };
