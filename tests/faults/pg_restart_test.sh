@@ -290,8 +290,10 @@ acked=$(field acknowledged)
 [[ ${acked:-0} -gt 0 ]] || problem "loadgen: nothing acknowledged"
 n503=$(field 503)
 [[ ${n503:-0} -gt 0 ]] || problem "loadgen: no 503 answers, but PostgreSQL was down twice"
+waits=$(field retry_after_waits)
+[[ ${waits:-0} -gt 0 ]] || problem "loadgen: 503s with Retry-After, but no agent waited for one"
 log "loadgen: acknowledged ${acked:-?}, 503 answers ${n503:-0}, 500 answers $(field 500)," \
-  "in doubt $(field in_doubt), timeouts $(field timeouts)"
+  "in doubt $(field in_doubt), timeouts $(field timeouts), Retry-After waits ${waits:-0}"
 
 # The probe counter: every acknowledged probe is there, no rejected one is.
 r=$(curl -s --max-time 20 "$BASE/value/counter/$PROBE" || true)

@@ -1,5 +1,6 @@
 #include "metrics/loadgen/http_response.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include "metrics/core/text.hpp"
@@ -45,6 +46,7 @@ HeadStatus parse_response_head(std::string_view data, ResponseHead& out) noexcep
   bool have_length = false;
   std::size_t length = 0;
   bool keep_alive = !http10;
+  unsigned retry_after = 0;
   while (!head.empty()) {
     const auto eol = head.find("\r\n");
     const std::string_view line = head.substr(0, eol);
@@ -68,6 +70,10 @@ HeadStatus parse_response_head(std::string_view data, ResponseHead& out) noexcep
     } else if (iequals(name, "connection")) {
       if (has_token(value, "close")) keep_alive = false;
       if (has_token(value, "keep-alive")) keep_alive = true;
+    } else if (iequals(name, "retry-after")) {
+      unsigned n = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec == std::errc{} && p == value.data() + value.size()) retry_after = std::min(n, 3600u);
     }
   }
   // 1xx, 204 and 304 carry no body; anything else without a length would
@@ -79,6 +85,7 @@ HeadStatus parse_response_head(std::string_view data, ResponseHead& out) noexcep
   out.head_bytes = end + 4;
   out.content_length = bodiless ? 0 : length;
   out.keep_alive = keep_alive;
+  out.retry_after_s = retry_after;
   return HeadStatus::complete;
 }
 

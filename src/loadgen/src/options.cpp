@@ -89,6 +89,9 @@ ParsedOptions parse_options(const std::vector<std::string>& args) {
   app.add_option("--run-id", run_id, "prefix of every metric name (default: unique per run)");
   app.add_flag("--verify,!--no-verify", o.verify, "read everything back and check it at the end")
       ->capture_default_str();
+  app.add_flag("--retry-after,!--no-retry-after", o.honour_retry_after,
+               "after a 503/429 with Retry-After, wait that long before the next request")
+      ->capture_default_str();
   app.add_flag("--strict", o.strict, "also fail when any request got an error or no answer");
   app.add_option("--server-pid", o.server_pid, "report this process's memory (VmRSS)");
   app.add_flag("--json", o.json, "print the report as JSON");

@@ -69,6 +69,8 @@ std::string format_text(const Report& r) {
           "errors     rejected %" PRIu64 ", in doubt %" PRIu64 ", timeouts %" PRIu64
           ", transport %" PRIu64 ", connect %" PRIu64 ", reconnects %" PRIu64 "\n",
           s.rejected, s.in_doubt, s.timeouts, s.transport_errors, s.connect_errors, s.reconnects);
+  if (s.retry_after_waits)
+    appendf(out, "backoff    %" PRIu64 " waits for Retry-After\n", s.retry_after_waits);
   if (s.read_failures)
     appendf(out, "read-back  %" PRIu64 " failed attempts (retried)\n", s.read_failures);
   if (!s.status_counts.empty()) {
@@ -154,9 +156,9 @@ std::string format_json(const Report& r) {
   appendf(out,
           ",\"errors\":{\"rejected\":%" PRIu64 ",\"in_doubt\":%" PRIu64 ",\"timeouts\":%" PRIu64
           ",\"transport\":%" PRIu64 ",\"connect\":%" PRIu64 ",\"reconnects\":%" PRIu64
-          ",\"read_failures\":%" PRIu64 ",\"status\":{",
+          ",\"read_failures\":%" PRIu64 ",\"retry_after_waits\":%" PRIu64 ",\"status\":{",
           s.rejected, s.in_doubt, s.timeouts, s.transport_errors, s.connect_errors, s.reconnects,
-          s.read_failures);
+          s.read_failures, s.retry_after_waits);
   bool first = true;
   for (const auto& [status, n] : s.status_counts) {
     appendf(out, "%s\"%u\":%" PRIu64, first ? "" : ",", status, n);

@@ -12,12 +12,15 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
+#include <chrono>
+#include <cmath>
 #include <deque>
 #include <exception>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 #include "metrics/core/value_format.hpp"
 #include "metrics/loadgen/http_response.hpp"
@@ -178,6 +181,7 @@ class Agent {
   void start_load();
   void send_next();
   void schedule_next();
+  void back_off(std::chrono::seconds wait);
   void finish() { sh_.agent_done(); }
 
   // Connect and verify phases.
@@ -224,6 +228,7 @@ class Agent {
   Clock::time_point started_;  // latency origin: send time, or the paced slot
   Clock::time_point pace_origin_;
   std::uint64_t pace_k_ = 0;
+  unsigned retry_after_s_ = 0;  // of the last load answer that asked to back off
 
   // Reads (baseline or final).
   Reading reading_ = Reading::none;
@@ -527,6 +532,7 @@ void Agent::on_answer(unsigned status) {
     sh_.stats.latency.record(static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(now - started_).count()));
     Outcome outcome = Outcome::in_doubt;
+    retry_after_s_ = (status == 503 || status == 429) ? head_.retry_after_s : 0;
     if (status == 200) {
       outcome = Outcome::acknowledged;
       ++sh_.stats.acknowledged;
@@ -594,6 +600,9 @@ void Agent::exchange_done() {
   cancel_timer();
   if (server_closes_) close();
   if (phase_ == Phase::load) {
+    if (retry_after_s_ > 0 && sh_.options.honour_retry_after) {
+      return back_off(std::chrono::seconds{std::exchange(retry_after_s_, 0)});
+    }
     if (sh_.options.rate > 0) return schedule_next();
     return send_next();
   }
@@ -627,6 +636,21 @@ void Agent::schedule_next() {
   started_ = slot;
   if (slot <= Clock::now()) return send_next();
   arm_timer(slot, TimerUse::pace);
+}
+
+// After a 503/429 with Retry-After: the next request waits that long. A paced
+// agent skips the slots inside the wait instead of sending them in a burst.
+void Agent::back_off(std::chrono::seconds wait) {
+  const auto when = Clock::now() + wait;
+  if (when >= sh_.shared.load_deadline) return finish();
+  ++sh_.stats.retry_after_waits;
+  if (sh_.options.rate > 0) {
+    const std::chrono::duration<double> interval(1.0 / sh_.options.rate);
+    const double k = std::ceil(std::chrono::duration<double>(when - pace_origin_) / interval);
+    if (k >= 1) pace_k_ = std::max(pace_k_, static_cast<std::uint64_t>(k) - 1);
+    return schedule_next();
+  }
+  arm_timer(when, TimerUse::retry);
 }
 
 void Agent::send_next() {
@@ -716,6 +740,7 @@ void Stats::merge(const Stats& o) {
   timeouts += o.timeouts;
   transport_errors += o.transport_errors;
   reconnects += o.reconnects;
+  retry_after_waits += o.retry_after_waits;
   read_failures += o.read_failures;
   for (const auto& [status, n] : o.status_counts)
     status_counts[status] += n;

@@ -80,5 +80,29 @@ TEST(ParseResponseHead, PipelinedAnswersParseOneAtATime) {
   EXPECT_EQ(rest.substr(h.head_bytes), "not found");
 }
 
+TEST(ParseResponseHead, RetryAfterSecondsAreRead) {
+  ResponseHead h;
+  ASSERT_EQ(
+      parse_response_head(
+          "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 2\r\nContent-Length: 0\r\n\r\n", h),
+      HeadStatus::complete);
+  EXPECT_EQ(h.retry_after_s, 2u);
+  ASSERT_EQ(parse_response_head("HTTP/1.1 429 Too Many Requests\r\nretry-after:  99999 \r\n"
+                                "Content-Length: 0\r\n\r\n",
+                                h),
+            HeadStatus::complete);
+  EXPECT_EQ(h.retry_after_s, 3600u);  // capped
+  // An HTTP date is not followed (the server never sends one): no wait.
+  ASSERT_EQ(parse_response_head("HTTP/1.1 503 Service Unavailable\r\n"
+                                "Retry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n"
+                                "Content-Length: 0\r\n\r\n",
+                                h),
+            HeadStatus::complete);
+  EXPECT_EQ(h.retry_after_s, 0u);
+  ASSERT_EQ(parse_response_head("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", h),
+            HeadStatus::complete);
+  EXPECT_EQ(h.retry_after_s, 0u);
+}
+
 }  // namespace
 }  // namespace metrics::loadgen

@@ -12,6 +12,7 @@ TEST(Options, Defaults) {
   EXPECT_EQ(p.options.workload.batch_size, 29u);
   EXPECT_EQ(p.options.workload.mode, Mode::batch);
   EXPECT_TRUE(p.options.verify);
+  EXPECT_TRUE(p.options.honour_retry_after);
   EXPECT_FALSE(p.options.workload.run_id.empty());
   EXPECT_TRUE(valid_run_id(p.options.workload.run_id));
 }
@@ -62,6 +63,11 @@ TEST(Options, Flags) {
   EXPECT_TRUE(o.json);
   EXPECT_EQ(o.connect_timeout, std::chrono::milliseconds{500});
   EXPECT_EQ(o.threads, 2u);
+}
+
+TEST(Options, RetryAfterCanBeIgnored) {
+  EXPECT_FALSE(parse_options({"--no-retry-after"}).options.honour_retry_after);
+  EXPECT_TRUE(parse_options({"--retry-after"}).options.honour_retry_after);
 }
 
 TEST(Options, EmptyRunIdIsAllowed) {

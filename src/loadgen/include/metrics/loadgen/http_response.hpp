@@ -24,6 +24,9 @@ struct ResponseHead {
   // False when the server said "Connection: close" (or HTTP/1.0 without
   // keep-alive): the connection must be reopened before the next request.
   bool keep_alive = true;
+  // Retry-After in seconds (delay-seconds form only; 0 when absent or an
+  // HTTP date), capped at one hour.
+  unsigned retry_after_s = 0;
 };
 
 enum class HeadStatus {

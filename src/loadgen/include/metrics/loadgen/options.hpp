@@ -28,8 +28,11 @@ struct Options {
   double rate = 0;  // requests per second per agent; 0: closed loop
   std::string key;
   bool verify = true;
-  bool strict = false;  // also fail on any error answer or transport failure
-  int server_pid = 0;   // 0: do not read the server's memory
+  bool strict = false;
+  // After a 503 or 429 with Retry-After, the agent waits that long before
+  // its next request, as the real agent does.
+  bool honour_retry_after = true;  // also fail on any error answer or transport failure
+  int server_pid = 0;              // 0: do not read the server's memory
   bool json = false;
   std::chrono::nanoseconds connect_timeout = std::chrono::seconds{5};
   std::chrono::nanoseconds request_timeout = std::chrono::seconds{10};

@@ -36,6 +36,7 @@ struct Stats {
   std::uint64_t timeouts = 0;
   std::uint64_t transport_errors = 0;  // resets, early EOF, malformed answers
   std::uint64_t reconnects = 0;
+  std::uint64_t retry_after_waits = 0;              // pauses for a Retry-After
   std::uint64_t read_failures = 0;                  // failed baseline/verify read-backs (retried)
   std::map<unsigned, std::uint64_t> status_counts;  // every non-200 status seen
   LatencyHistogram latency;                         // nanoseconds, answered requests
