@@ -250,27 +250,24 @@ at() {  # at SECONDS: sleep until that many seconds after the load started
   return 0
 }
 
-at 3
-log "stopping PostgreSQL (-m fast) at $(secs $(($(now_ms) - T0))) s"
-pg_stop fast || fail "pg_ctl stop -m fast failed"
-down_start=$(now_ms)
-down_checks "fast stop"
-at_least=$((down_start + 3000 - $(now_ms)))
-((at_least > 0)) && sleep "$(secs "$at_least")"
-pg_start || fail "PostgreSQL did not start again after the fast stop"
-log "PostgreSQL started again at $(secs $(($(now_ms) - T0))) s"
-wait_ping_ok "after fast stop"
-
-at 8
-log "crashing PostgreSQL (-m immediate) at $(secs $(($(now_ms) - T0))) s"
-pg_stop immediate || fail "pg_ctl stop -m immediate failed"
-down_start=$(now_ms)
-down_checks "immediate stop"
-at_least=$((down_start + 2000 - $(now_ms)))
-((at_least > 0)) && sleep "$(secs "$at_least")"
-pg_start || fail "PostgreSQL did not start again (crash recovery) after the immediate stop"
-log "PostgreSQL started again (crash recovery) at $(secs $(($(now_ms) - T0))) s"
-wait_ping_ok "after immediate stop"
+# outage AT MODE DOWN_MS WHAT: at AT seconds into the load, stops PostgreSQL
+# with `pg_ctl stop -m MODE`, checks the server while it is down, keeps it
+# down at least DOWN_MS, starts it again and waits for the server to reconnect.
+outage() {
+  local mode=$2 down_ms=$3 what=$4 down_start at_least
+  at "$1"
+  log "$what: pg_ctl stop -m $mode at $(secs $(($(now_ms) - T0))) s"
+  pg_stop "$mode" || fail "pg_ctl stop -m $mode failed"
+  down_start=$(now_ms)
+  down_checks "$mode stop"
+  at_least=$((down_start + down_ms - $(now_ms)))
+  ((at_least > 0)) && sleep "$(secs "$at_least")"
+  pg_start || fail "PostgreSQL did not start again after the $mode stop"
+  log "PostgreSQL started again at $(secs $(($(now_ms) - T0))) s"
+  wait_ping_ok "after $mode stop"
+}
+outage 3 fast 3000 "stopping PostgreSQL"
+outage 8 immediate 2000 "crashing PostgreSQL (crash recovery at the next start)"
 if (($(now_ms) - T0 > (LOAD_S - 1) * 1000)); then
   problem "PostgreSQL was back only $(secs $(($(now_ms) - T0))) s into the ${LOAD_S} s load:" \
     "too late for the load generator to read everything back (machine too slow?)"
