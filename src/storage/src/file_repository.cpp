@@ -15,6 +15,7 @@
 
 #include "detail/complete.hpp"
 #include "detail/file_format.hpp"
+#include "detail/linger.hpp"
 #include "detail/unique_fd.hpp"
 #include "metrics/core/errors.hpp"
 #include "metrics/storage/memory_repository.hpp"
@@ -224,29 +225,12 @@ class FileRepository::Impl {
         std::unique_lock lock(mu_);
         cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
         if (queue_.empty()) return;  // stopping, and everything queued is done
-        linger(lock);
+        detail::linger(
+            lock, [this] { return queue_.size(); }, opt_.max_queue, [this] { return stopping_; });
         group.swap(queue_);
       }
       commit_group(group);
       group.clear();
-    }
-  }
-
-  // Waits while batches keep arriving, briefly. Writers answered by the last
-  // group come back one after the other; without this the writer would
-  // take the first few, and the group would split in two halves that each
-  // pay a whole fdatasync. A lone batch waits one quiet step.
-  void linger(std::unique_lock<std::mutex>& lock) {
-    constexpr auto kStep = std::chrono::microseconds{50};
-    constexpr auto kMax = std::chrono::microseconds{1000};
-    const auto deadline = std::chrono::steady_clock::now() + kMax;
-    std::size_t seen = 0;
-    while (!stopping_ && queue_.size() != seen && queue_.size() < opt_.max_queue &&
-           std::chrono::steady_clock::now() < deadline) {
-      seen = queue_.size();
-      lock.unlock();
-      std::this_thread::sleep_for(kStep);
-      lock.lock();
     }
   }
 

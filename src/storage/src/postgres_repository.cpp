@@ -15,6 +15,7 @@
 #include <variant>
 
 #include "detail/complete.hpp"
+#include "detail/linger.hpp"
 #include "detail/pg.hpp"
 #include "metrics/core/errors.hpp"
 
@@ -355,7 +356,10 @@ class PostgresRepository::Impl {
           reads_.pop_front();
         } else {
           ++writing_;
-          linger(lock);
+          // Holding the writer slot: wait briefly for more batches.
+          detail::linger(
+              lock, [this] { return applies_.size(); }, opt_.max_group,
+              [this] { return stopping_; });
           const auto n = std::min(applies_.size(), opt_.max_group);
           for (std::size_t i = 0; i < n; ++i) {
             group.push_back(std::move(applies_.front()));
@@ -384,24 +388,6 @@ class PostgresRepository::Impl {
         }
         cv_.notify_all();
       }
-    }
-  }
-
-  // Waits while batches keep arriving, briefly (caller holds mu_ and the
-  // writer slot). Clients answered by the last group come back one after
-  // the other; without this the next group would take the first few and
-  // the rest would wait for a whole further commit.
-  void linger(std::unique_lock<std::mutex>& lock) {
-    constexpr auto kStep = std::chrono::microseconds{50};
-    constexpr auto kMax = std::chrono::microseconds{1000};
-    const auto deadline = std::chrono::steady_clock::now() + kMax;
-    std::size_t seen = 0;
-    while (!stopping_ && applies_.size() != seen && applies_.size() < opt_.max_group &&
-           std::chrono::steady_clock::now() < deadline) {
-      seen = applies_.size();
-      lock.unlock();
-      std::this_thread::sleep_for(kStep);
-      lock.lock();
     }
   }
 
