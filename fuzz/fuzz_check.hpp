@@ -4,6 +4,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <system_error>
 
 #define FUZZ_CHECK(cond)                                                                 \
   do {                                                                                   \
@@ -12,3 +15,14 @@
       std::abort();                                                                      \
     }                                                                                    \
   } while (false)
+
+// The scratch folder goes away when the process ends normally (called once
+// per process, from a function-local static).
+inline void remove_at_exit(const std::string& dir) {
+  static std::string path;
+  path = dir;
+  std::atexit([] {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  });
+}

@@ -25,16 +25,6 @@
 
 namespace {
 
-// The scratch folder goes away when the process ends normally.
-void remove_at_exit(const std::string& dir) {
-  static std::string path;
-  path = dir;
-  std::atexit([] {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  });
-}
-
 const std::string& config_file() {
   static const std::string path = [] {
     std::string templ = (std::filesystem::temp_directory_path() / "fuzz_config_XXXXXX").string();

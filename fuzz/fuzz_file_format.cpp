@@ -32,16 +32,6 @@
 
 namespace {
 
-// The scratch folder goes away when the process ends normally.
-void remove_at_exit(const std::string& dir) {
-  static std::string path;
-  path = dir;
-  std::atexit([] {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  });
-}
-
 namespace core = metrics::core;
 namespace storage = metrics::storage;
 namespace detail = metrics::storage::detail;
