@@ -5,9 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <cstdlib>
 #include <deque>
-#include <map>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -15,9 +13,17 @@
 #include <variant>
 
 #include "detail/complete.hpp"
-#include "detail/linger.hpp"
+#include "detail/group_commit_queue.hpp"
 #include "detail/pg.hpp"
+#include "detail/pg_failure.hpp"
+#include "detail/pg_schema.hpp"
+#include "detail/pg_statements.hpp"
 #include "metrics/core/errors.hpp"
+
+// The PostgreSQL storage's queueing, connections, health and retry policy;
+// the schema is in detail/pg_schema.cpp, the statements in
+// detail/pg_statements.cpp, the failure classification in
+// detail/pg_failure.cpp.
 
 namespace metrics::storage {
 namespace {
@@ -38,127 +44,11 @@ struct GetReq {
 struct ListReq {
   Callback<std::vector<Metric>> done;
 };
-struct PingReq {
-  Callback<bool> done;
+// ping() and health(): one real round trip.
+struct HealthReq {
+  Callback<Health> done;
 };
-using ReadReq = std::variant<GetReq, ListReq, PingReq>;
-
-struct Migration {
-  int version;
-  const char* description;
-  const char* sql;
-};
-
-// Append-only: a released migration is never edited, a change is a new one.
-constexpr Migration kMigrations[] = {
-    {1, "metrics table",
-     R"(CREATE TABLE metrics (
-          type  smallint NOT NULL CHECK (type IN (0, 1)),  -- 0 gauge, 1 counter
-          name  text NOT NULL CHECK (octet_length(name) BETWEEN 1 AND 255),
-          delta bigint,            -- counters: the total
-          value double precision,  -- gauges: the value
-          PRIMARY KEY (type, name),
-          CHECK ((type = 1) = (delta IS NOT NULL) AND (type = 0) = (value IS NOT NULL))))"},
-    {2, "applied_groups: committed group commits, to tell after a lost connection",
-     R"(CREATE TABLE applied_groups (
-          id         bigint PRIMARY KEY,
-          applied_at timestamptz NOT NULL DEFAULT now()))"},
-};
-
-// Any constant shared by every server: migrations run one at a time.
-constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(738113001)";
-
-// Counters are added by PostgreSQL itself, so concurrent servers sum exactly;
-// an overflow raises 22003. The input rows are distinct and sorted by
-// (type, name) so that concurrent transactions lock rows in the same order.
-#define METRICS_UPSERT_SQL                                                                        \
-  "INSERT INTO metrics AS m (type, name, delta, value) "                                          \
-  "SELECT t.type, t.name, CASE WHEN t.type = 1 THEN t.delta END, "                                \
-  "       CASE WHEN t.type = 0 THEN t.value END "                                                 \
-  "FROM unnest($1::int2[], $2::text[], $3::int8[], $4::float8[]) AS t(type, name, delta, value) " \
-  "ON CONFLICT (type, name) DO UPDATE "                                                           \
-  "SET delta = CASE WHEN m.type = 1 THEN m.delta + EXCLUDED.delta END, "                          \
-  "    value = CASE WHEN m.type = 0 THEN EXCLUDED.value END "                                     \
-  "RETURNING m.type, m.name, m.delta, m.value"
-
-// One statement is one transaction: the group's marker row and its upsert
-// commit together, so a retry after a lost connection can tell whether the
-// group was committed before the connection went away.
-constexpr const char* kUpsertGroupSql =
-    "WITH marker AS (INSERT INTO applied_groups (id) VALUES ($5)), up AS (" METRICS_UPSERT_SQL
-    ") SELECT type, name, delta, value FROM up";
-constexpr const char* kUpsertSql = METRICS_UPSERT_SQL;
-constexpr const char* kMarkSql = "INSERT INTO applied_groups (id) VALUES ($1)";
-constexpr const char* kSeenSql = "SELECT 1 FROM applied_groups WHERE id = $1";
-constexpr const char* kFetchSql =
-    "SELECT m.type, m.name, m.delta, m.value FROM metrics m "
-    "JOIN unnest($1::int2[], $2::text[]) AS t(type, name) ON m.type = t.type AND m.name = t.name";
-constexpr const char* kGetSql = "SELECT delta, value FROM metrics WHERE type = $1 AND name = $2";
-// COLLATE "C": byte order, the same order as every other storage.
-constexpr const char* kListSql =
-    "SELECT type, name, delta, value FROM metrics ORDER BY name COLLATE \"C\", type";
-constexpr const char* kPruneSql =
-    "DELETE FROM applied_groups WHERE applied_at < now() - interval '1 hour'";
-
-// Distinct (type, name) rows of one or more batches, in key order.
-struct Rows {
-  struct Row {
-    MetricType type;
-    std::string_view name;
-    std::int64_t delta = 0;
-    double value = 0;
-    int sign = 0;  // of the counter deltas added: -1, 0, 1; 2 when mixed
-  };
-  std::map<std::pair<MetricType, std::string_view>, std::size_t> index;
-  std::vector<Row> rows;
-  bool overflow = false;  // a delta sum does not fit int64
-
-  void add(const Metric& m) {
-    auto [it, inserted] = index.try_emplace({m.type, m.id}, rows.size());
-    if (inserted) rows.push_back(Row{m.type, m.id});
-    auto& row = rows[it->second];
-    if (m.type == MetricType::gauge) {
-      row.value = m.value;
-      return;
-    }
-    const auto sum = core::checked_add(row.delta, m.delta);
-    if (!sum) overflow = true;
-    row.delta = sum.value_or(0);
-    const int s = m.delta > 0 ? 1 : (m.delta < 0 ? -1 : 0);
-    if (s != 0) row.sign = row.sign == 0 || row.sign == s ? s : 2;
-  }
-
-  [[nodiscard]] bool mixed_signs() const {
-    return std::any_of(rows.begin(), rows.end(), [](const Row& r) { return r.sign == 2; });
-  }
-
-  // The four array parameters, in key order.
-  struct Params {
-    std::string types, names, deltas, values;
-  };
-  [[nodiscard]] Params params() const {
-    pg::ArrayBuilder types(pg::kInt2Oid, rows.size());
-    pg::ArrayBuilder names(pg::kTextOid, rows.size());
-    pg::ArrayBuilder deltas(pg::kInt8Oid, rows.size());
-    pg::ArrayBuilder values(pg::kFloat8Oid, rows.size());
-    for (const auto& [key, i] : index) {
-      const auto& r = rows[i];
-      types.add_int2(static_cast<std::int16_t>(r.type));
-      names.add_text(r.name);
-      deltas.add_int8(r.delta);
-      values.add_float8(r.value);
-    }
-    return {types.bytes(), names.bytes(), deltas.bytes(), values.bytes()};
-  }
-};
-
-std::string be64(std::int64_t v) {
-  std::string out;
-  const auto u = static_cast<std::uint64_t>(v);
-  for (int shift = 56; shift >= 0; shift -= 8)
-    out.push_back(static_cast<char>((u >> shift) & 0xff));
-  return out;
-}
+using ReadReq = std::variant<GetReq, ListReq, HealthReq>;
 
 std::exception_ptr unavailable(const std::string& why) {
   return std::make_exception_ptr(core::StorageUnavailable("PostgreSQL: " + why));
@@ -173,67 +63,25 @@ std::exception_ptr outcome_unknown(const std::string& why) {
       why + ")"));
 }
 
-// The connection or the server went away (as opposed to a statement failing
-// on a working connection).
-bool unreachable(const pg::Error& e) {
-  return e.connection_lost() || e.sqlstate().starts_with("08") || e.sqlstate().starts_with("57P");
-}
-
-std::exception_ptr overflowed() {
-  return std::make_exception_ptr(
-      core::InvalidInput("counter total would overflow int64; nothing of the batch stored"));
-}
-
-// Stored totals by key, read from a result of (type, name, delta, value).
-std::map<std::pair<MetricType, std::string>, Metric> stored_rows(const PGresult* res) {
-  std::map<std::pair<MetricType, std::string>, Metric> out;
-  for (int r = 0; r < PQntuples(res); ++r) {
-    const auto type = pg::get_int2(res, r, 0) == 1 ? MetricType::counter : MetricType::gauge;
-    std::string name(pg::get_text(res, r, 1));
-    Metric m = type == MetricType::counter ? Metric::counter(name, pg::get_int8(res, r, 2))
-                                           : Metric::gauge(name, pg::get_float8(res, r, 3));
-    out.emplace(std::pair{type, std::move(name)}, std::move(m));
-  }
-  return out;
-}
-
-// What each request answers, given the totals stored after all of `requests`
-// (applied in order): a counter's answer is the final total minus what later
-// requests added, a gauge's answer its own value.
-void answers_from_totals(const std::vector<const std::vector<Metric>*>& requests,
-                         const std::map<std::pair<MetricType, std::string>, Metric>& totals,
-                         std::vector<std::vector<Metric>*> answers) {
-  std::map<std::pair<MetricType, std::string_view>, std::int64_t> later;
-  for (std::size_t k = requests.size(); k-- > 0;) {
-    const auto& batch = *requests[k];
-    auto& out = *answers[k];
-    out.assign(batch.begin(), batch.end());
-    for (std::size_t j = batch.size(); j-- > 0;) {
-      const auto& m = batch[j];
-      if (m.type != MetricType::counter) continue;
-      const auto it = totals.find({m.type, m.id});
-      const std::int64_t total = it == totals.end() ? 0 : it->second.delta;
-      auto& after = later[{m.type, m.id}];
-      // In range: the total after this request lies between the totals
-      // before and after the group.
-      out[j].delta = total - after;
-      after += m.delta;
-    }
-  }
-}
+// How often a refused login is logged while it keeps being refused.
+constexpr auto kAuthLogInterval = std::chrono::minutes{1};
 
 }  // namespace
 
 class PostgresRepository::Impl {
  public:
-  explicit Impl(PostgresOptions options) : opt_(std::move(options)) {
+  explicit Impl(PostgresOptions options)
+      : opt_(std::move(options)),
+        clock_(opt_.clock ? opt_.clock : core::real_clock()),
+        schema_(opt_.schema),
+        applies_(opt_.max_queue, *clock_) {
     pg::validate_dsn(opt_.dsn);
     if (opt_.connections == 0) opt_.connections = 1;
     if (opt_.max_group == 0) opt_.max_group = 1;
     if (opt_.concurrent_groups == 0) opt_.concurrent_groups = 1;
     try {
       auto conn = pg::connect(opt_.dsn, opt_.connect_timeout_seconds);
-      setup_session(conn.get());
+      schema_.setup_session(conn.get());
       spdlog::info("PostgreSQL storage ready at {}", pg::redact_dsn(opt_.dsn));
     } catch (const pg::Error& e) {
       if (!e.transient()) {
@@ -241,14 +89,18 @@ class PostgresRepository::Impl {
                           ": cannot create or migrate the schema: " + e.what());
       }
       // Start anyway, as the Go server did: ping fails and the workers keep
-      // reconnecting until the database is back.
-      spdlog::error(
-          "PostgreSQL {} is unreachable at start ({}); starting anyway, ping fails and "
-          "requests answer at once with an error until it answers",
-          pg::redact_dsn(opt_.dsn), e.what());
+      // reconnecting until the database is back (or accepts the login).
+      if (e.authentication_failed()) {
+        log_authentication_failure(e);
+      } else {
+        spdlog::error(
+            "PostgreSQL {} is unreachable at start ({}); starting anyway, ping fails and "
+            "requests answer at once with an error until it answers",
+            pg::redact_dsn(opt_.dsn), e.what());
+      }
       down_ = true;
-      down_why_ = e.what();
-      down_since_ = std::chrono::steady_clock::now();
+      down_why_ = down_reason(e);
+      down_since_ = clock_->steady_now();
       next_probe_ = down_since_;
     }
     std::random_device rd;
@@ -260,14 +112,17 @@ class PostgresRepository::Impl {
   ~Impl() { close(); }
 
   void apply(std::vector<Metric> batch, Callback<std::vector<Metric>> done) {
+    ApplyReq req{std::move(batch), std::move(done)};
     std::exception_ptr err;
     {
       std::lock_guard lock(mu_);
       err = refusal(false);
-      if (!err) applies_.push_back(ApplyReq{std::move(batch), std::move(done)});
+      if (!err && !applies_.push(std::move(req), reads_.size())) {
+        err = std::make_exception_ptr(core::Overloaded("PostgreSQL queue is full"));
+      }
     }
     if (err) {
-      complete(done, std::move(err), {});
+      complete(req.done, std::move(err), {});
       return;
     }
     cv_.notify_one();
@@ -278,7 +133,7 @@ class PostgresRepository::Impl {
     std::exception_ptr err;
     {
       std::lock_guard lock(mu_);
-      err = refusal(std::is_same_v<Req, PingReq>);
+      err = refusal(std::is_same_v<Req, HealthReq>);
       if (!err) reads_.emplace_back(std::move(req));
     }
     if (err) {
@@ -305,6 +160,7 @@ class PostgresRepository::Impl {
   // queues the request under the same lock, so close() cannot slip between.
   // While the database is unreachable every request but a ping (which is a
   // reconnection attempt) fails at once: nothing is stored, retry later.
+  // Writes check the bound when they push.
   std::exception_ptr refusal(bool ping) {
     if (stopping_) return unavailable("storage is closed");
     if (down_ && !ping) {
@@ -323,8 +179,8 @@ class PostgresRepository::Impl {
   void run() {
     Worker w;
     bool reads_turn = false;
-    std::vector<ApplyReq> group;
     for (;;) {
+      std::vector<ApplyReq> group;
       std::optional<ReadReq> read;
       bool probe = false;
       {
@@ -336,12 +192,14 @@ class PostgresRepository::Impl {
         // While the database is unreachable, one idle worker at a time tries
         // to reconnect every reconnect_interval.
         const auto probe_due = [this] {
-          return down_ && !probing_ && !stopping_ &&
-                 std::chrono::steady_clock::now() >= next_probe_;
+          return down_ && !probing_ && !stopping_ && clock_->steady_now() >= next_probe_;
         };
-        while (!(drained() || can_write() || !reads_.empty() || probe_due())) {
+        const auto ready = [&] {
+          return drained() || can_write() || !reads_.empty() || probe_due();
+        };
+        while (!ready()) {
           if (down_ && !probing_) {
-            cv_.wait_until(lock, next_probe_);
+            clock_->wait_until(cv_, lock, next_probe_, ready);
           } else {
             cv_.wait(lock);
           }
@@ -357,14 +215,7 @@ class PostgresRepository::Impl {
         } else {
           ++writing_;
           // Holding the writer slot: wait briefly for more batches.
-          detail::linger(
-              lock, [this] { return applies_.size(); }, opt_.max_group,
-              [this] { return stopping_; });
-          const auto n = std::min(applies_.size(), opt_.max_group);
-          for (std::size_t i = 0; i < n; ++i) {
-            group.push_back(std::move(applies_.front()));
-            applies_.pop_front();
-          }
+          group = applies_.take_group(lock, opt_.max_group, [this] { return stopping_; });
         }
         if (!probe) reads_turn = !reads_turn;
       }
@@ -381,7 +232,6 @@ class PostgresRepository::Impl {
         cv_.notify_all();
       } else {
         apply_group(w, group);
-        group.clear();
         {
           std::lock_guard lock(mu_);
           --writing_;
@@ -403,10 +253,11 @@ class PostgresRepository::Impl {
     w.conn.reset();
     try {
       auto conn = pg::connect(opt_.dsn, opt_.connect_timeout_seconds);
-      setup_session(conn.get());
+      schema_.setup_session(conn.get());
       w.conn = std::move(conn);
     } catch (const pg::Error& e) {
-      if (unreachable(e)) mark_down(e.what());
+      if (e.authentication_failed()) log_authentication_failure(e);
+      if (pg::unreachable(e)) mark_down(down_reason(e));
       throw;
     }
     mark_up();
@@ -425,14 +276,12 @@ class PostgresRepository::Impl {
       if (down_ || stopping_) return;
       down_ = true;
       down_why_ = why;
-      down_since_ = std::chrono::steady_clock::now();
+      down_since_ = clock_->steady_now();
       next_probe_ = down_since_ + opt_.reconnect_interval;
-      applies.assign(std::make_move_iterator(applies_.begin()),
-                     std::make_move_iterator(applies_.end()));
-      applies_.clear();
+      applies = applies_.take_all();
       std::deque<ReadReq> pings;
       for (auto& r : reads_) {
-        if (std::holds_alternative<PingReq>(r)) {
+        if (std::holds_alternative<HealthReq>(r)) {
           pings.push_back(std::move(r));
         } else {
           reads.push_back(std::move(r));
@@ -459,7 +308,8 @@ class PostgresRepository::Impl {
       if (!down_) return;
       down_ = false;
       ++reconnects_;
-      down_for = std::chrono::steady_clock::now() - down_since_;
+      down_for = clock_->steady_now() - down_since_;
+      last_auth_log_.reset();
     }
     cv_.notify_all();
     spdlog::info("PostgreSQL: database reachable again after {} ms",
@@ -477,8 +327,31 @@ class PostgresRepository::Impl {
   static void fail_read(ListReq& req, const std::exception_ptr& err) {
     complete(req.done, err, std::vector<Metric>{});
   }
-  static void fail_read(PingReq& req, const std::exception_ptr& err) {
-    complete(req.done, err, false);
+  static void fail_read(HealthReq& req, const std::exception_ptr& err) {
+    complete(req.done, err, Health{});
+  }
+
+  // What requests are told while the database is down.
+  static std::string down_reason(const pg::Error& e) {
+    return e.authentication_failed() ? pg::reason(e) : std::string(e.what());
+  }
+
+  // A refused login is a configuration error, not an outage: say so plainly,
+  // at once and then at most once a minute while it lasts (probes retry it
+  // every reconnect_interval).
+  void log_authentication_failure(const pg::Error& e) {
+    {
+      std::lock_guard lock(mu_);
+      const auto now = clock_->steady_now();
+      if (last_auth_log_ && now - *last_auth_log_ < kAuthLogInterval) return;
+      last_auth_log_ = now;
+    }
+    spdlog::error(
+        "PostgreSQL {}: authentication failed for user \"{}\" ({}); check the user and "
+        "password of the DSN. The server keeps serving: /ping answers 500 and storage requests "
+        "503 until the login succeeds (retried every {} ms)",
+        pg::redact_dsn(opt_.dsn), e.user(), pg::one_line(e.what()),
+        opt_.reconnect_interval.count());
   }
 
   // One reconnection attempt while the database is unreachable: a real
@@ -493,71 +366,9 @@ class PostgresRepository::Impl {
     {
       std::lock_guard lock(mu_);
       probing_ = false;
-      next_probe_ = std::chrono::steady_clock::now() + opt_.reconnect_interval;
+      next_probe_ = clock_->steady_now() + opt_.reconnect_interval;
     }
     cv_.notify_all();
-  }
-
-  // Search path, schema migrations (once per process) and prepared statements.
-  void setup_session(PGconn* conn) {
-    if (!opt_.schema.empty()) {
-      const auto schema = pg::quote_identifier(conn, opt_.schema);
-      pg::exec(conn, ("SET search_path TO " + schema).c_str());
-    }
-    if (!migrated_.load()) {
-      std::lock_guard lock(migrate_mu_);
-      if (!migrated_.load()) {
-        migrate(conn);
-        migrated_.store(true);
-      }
-    }
-    pg::prepare(conn, "upsert_group", kUpsertGroupSql);
-    pg::prepare(conn, "upsert", kUpsertSql);
-    pg::prepare(conn, "mark", kMarkSql);
-    pg::prepare(conn, "seen", kSeenSql);
-    pg::prepare(conn, "fetch", kFetchSql);
-    pg::prepare(conn, "get", kGetSql);
-    pg::prepare(conn, "list", kListSql);
-  }
-
-  void migrate(PGconn* conn) {
-    pg::exec(conn, "BEGIN");
-    try {
-      pg::exec(conn, kMigrationLock);
-      if (!opt_.schema.empty()) {
-        pg::exec(
-            conn,
-            ("CREATE SCHEMA IF NOT EXISTS " + pg::quote_identifier(conn, opt_.schema)).c_str());
-      }
-      pg::exec(conn,
-               "CREATE TABLE IF NOT EXISTS schema_migrations ("
-               "version integer PRIMARY KEY, description text NOT NULL, "
-               "applied_at timestamptz NOT NULL DEFAULT now())");
-      auto res = pg::exec(conn, "SELECT coalesce(max(version), 0) FROM schema_migrations");
-      const int current = std::atoi(PQgetvalue(res.get(), 0, 0));
-      for (const auto& m : kMigrations) {
-        if (m.version <= current) continue;
-        pg::exec(conn, m.sql);
-        const auto version = std::to_string(m.version);
-        const char* values[] = {version.c_str(), m.description};
-        const int lengths[] = {0, 0};
-        const int formats[] = {0, 0};
-        pg::exec_params(conn,
-                        "INSERT INTO schema_migrations (version, description) VALUES ($1, $2)",
-                        values, lengths, formats, false);
-        spdlog::info("PostgreSQL: applied migration {} ({})", m.version, m.description);
-      }
-      pg::exec(conn, "COMMIT");
-    } catch (...) {
-      rollback(conn);
-      throw;
-    }
-  }
-
-  static void rollback(PGconn* conn) noexcept {
-    if (PQstatus(conn) != CONNECTION_OK) return;
-    pg::Result res(PQexec(conn, "ROLLBACK"));
-    (void)res;
   }
 
   // Whether a write may have been stored although its attempt failed. The
@@ -586,12 +397,12 @@ class PostgresRepository::Impl {
         body(connection(w), attempt);
         return;
       } catch (const pg::Error& e) {
-        const bool lost = unreachable(e) || (w.conn && PQstatus(w.conn.get()) != CONNECTION_OK);
+        const bool lost = pg::unreachable(e) || (w.conn && PQstatus(w.conn.get()) != CONNECTION_OK);
         if (w.conn) {
           if (PQstatus(w.conn.get()) != CONNECTION_OK) {
             w.conn.reset();
           } else {
-            rollback(w.conn.get());
+            pg::rollback(w.conn.get());
           }
         }
         if (doubt && doubt->commit_sent && lost) doubt->in_doubt = true;
@@ -618,12 +429,12 @@ class PostgresRepository::Impl {
                      opt_.retry_delays[attempt].count());
         std::unique_lock lock(mu_);
         const auto reconnects = reconnects_;
-        cv_.wait_for(lock, opt_.retry_delays[attempt],
-                     [&] { return stopping_ || reconnects_ != reconnects; });
+        clock_->wait_for(cv_, lock, opt_.retry_delays[attempt],
+                         [&] { return stopping_ || reconnects_ != reconnects; });
       } catch (const std::exception& e) {
         // Not a database error (a malformed result, memory): not retried.
         spdlog::error("PostgreSQL: {}", e.what());
-        if (w.conn) rollback(w.conn.get());
+        if (w.conn) pg::rollback(w.conn.get());
         failure(e.what());
         return;
       }
@@ -640,7 +451,11 @@ class PostgresRepository::Impl {
     std::vector<std::vector<Metric>> answers(n);
     std::vector<std::exception_ptr> errors(n);
     const auto group_id = next_group_id();
-    const auto id_param = be64(group_id);
+    const auto id_param = pg::group_id_param(group_id);
+    pg::Group batches;
+    batches.reserve(n);
+    for (const auto& req : group)
+      batches.push_back(&req.batch);
     Doubt doubt;
 
     with_retry(
@@ -648,32 +463,16 @@ class PostgresRepository::Impl {
         [&](PGconn* conn, std::size_t attempt) {
           std::fill(errors.begin(), errors.end(), nullptr);
           if (attempt > 0) {
-            if (seen(conn, id_param)) {
+            if (pg::seen(conn, id_param)) {
               spdlog::warn("PostgreSQL: a group commit whose answer was lost had committed");
-              answer_from_current(conn, group, answers);
+              pg::answer_from_current(conn, batches, answers);
               return;
             }
             // Not committed, and its connection is gone: no longer in doubt.
             doubt.in_doubt = false;
           }
-          Rows rows;
-          for (const auto& req : group) {
-            for (const auto& m : req.batch)
-              rows.add(m);
-          }
           try {
-            if (!rows.overflow && !rows.mixed_signs()) {
-              try {
-                doubt.commit_sent = true;
-                fast_path(conn, group, rows, id_param, answers);
-                return;
-              } catch (const pg::Error& e) {
-                if (e.sqlstate() != pg::kNumericValueOutOfRange) throw;
-                doubt.commit_sent = false;
-                // Some batch overflows: find it with the per-batch path below.
-              }
-            }
-            slow_path(conn, group, id_param, answers, errors, doubt.commit_sent);
+            pg::write_group(conn, batches, id_param, answers, errors, doubt.commit_sent);
           } catch (const pg::Error& e) {
             // A retry whose marker collides: the earlier attempt's transaction
             // was still running when seen() looked, and has committed since.
@@ -681,10 +480,10 @@ class PostgresRepository::Impl {
                 PQstatus(conn) != CONNECTION_OK) {
               throw;
             }
-            rollback(conn);
+            pg::rollback(conn);
             spdlog::warn("PostgreSQL: a group commit whose answer was lost committed late");
             std::fill(errors.begin(), errors.end(), nullptr);
-            answer_from_current(conn, group, answers);
+            pg::answer_from_current(conn, batches, answers);
           }
         },
         [&](const std::exception_ptr& err) { std::fill(errors.begin(), errors.end(), err); },
@@ -696,112 +495,9 @@ class PostgresRepository::Impl {
     prune(w);
   }
 
-  // One statement, one transaction, one round trip for the whole group. Only
-  // used when every counter's deltas in the group have one sign, so the
-  // totals between batches lie between the totals before and after the group
-  // and cannot overflow unless the final one does (which PostgreSQL reports).
-  static void fast_path(PGconn* conn, const std::vector<ApplyReq>& group, const Rows& rows,
-                        const std::string& id_param, std::vector<std::vector<Metric>>& answers) {
-    const auto p = rows.params();
-    const char* values[] = {p.types.data(), p.names.data(), p.deltas.data(), p.values.data(),
-                            id_param.data()};
-    const int lengths[] = {static_cast<int>(p.types.size()), static_cast<int>(p.names.size()),
-                           static_cast<int>(p.deltas.size()), static_cast<int>(p.values.size()),
-                           static_cast<int>(id_param.size())};
-    const int formats[] = {1, 1, 1, 1, 1};
-    auto res = pg::exec_prepared(conn, "upsert_group", values, lengths, formats, true);
-    fill_answers(group, stored_rows(res.get()), answers);
-  }
-
-  // The brief's general path: one transaction, each batch in its own
-  // savepoint, so a batch that overflows is rolled back alone.
-  static void slow_path(PGconn* conn, const std::vector<ApplyReq>& group,
-                        const std::string& id_param, std::vector<std::vector<Metric>>& answers,
-                        std::vector<std::exception_ptr>& errors, bool& commit_sent) {
-    pg::exec(conn, "BEGIN");
-    {
-      const char* values[] = {id_param.data()};
-      const int lengths[] = {static_cast<int>(id_param.size())};
-      const int formats[] = {1};
-      pg::exec_prepared(conn, "mark", values, lengths, formats, false);
-    }
-    for (std::size_t i = 0; i < group.size(); ++i) {
-      Rows rows;
-      for (const auto& m : group[i].batch)
-        rows.add(m);
-      if (rows.overflow) {
-        errors[i] = overflowed();
-        continue;
-      }
-      const auto p = rows.params();
-      const char* values[] = {p.types.data(), p.names.data(), p.deltas.data(), p.values.data()};
-      const int lengths[] = {static_cast<int>(p.types.size()), static_cast<int>(p.names.size()),
-                             static_cast<int>(p.deltas.size()), static_cast<int>(p.values.size())};
-      const int formats[] = {1, 1, 1, 1};
-      pg::exec(conn, "SAVEPOINT batch");
-      try {
-        auto res = pg::exec_prepared(conn, "upsert", values, lengths, formats, true);
-        pg::exec(conn, "RELEASE SAVEPOINT batch");
-        const std::vector<const std::vector<Metric>*> one{&group[i].batch};
-        answers_from_totals(one, stored_rows(res.get()), {&answers[i]});
-      } catch (const pg::Error& e) {
-        if (e.sqlstate() != pg::kNumericValueOutOfRange) throw;
-        pg::exec(conn, "ROLLBACK TO SAVEPOINT batch");
-        pg::exec(conn, "RELEASE SAVEPOINT batch");
-        errors[i] = overflowed();
-      }
-    }
-    commit_sent = true;
-    pg::exec(conn, "COMMIT");
-  }
-
-  static void fill_answers(const std::vector<ApplyReq>& group,
-                           const std::map<std::pair<MetricType, std::string>, Metric>& totals,
-                           std::vector<std::vector<Metric>>& answers) {
-    std::vector<const std::vector<Metric>*> requests;
-    std::vector<std::vector<Metric>*> outs;
-    for (std::size_t i = 0; i < group.size(); ++i) {
-      requests.push_back(&group[i].batch);
-      outs.push_back(&answers[i]);
-    }
-    answers_from_totals(requests, totals, outs);
-  }
-
-  static bool seen(PGconn* conn, const std::string& id_param) {
-    const char* values[] = {id_param.data()};
-    const int lengths[] = {static_cast<int>(id_param.size())};
-    const int formats[] = {1};
-    return PQntuples(pg::exec_prepared(conn, "seen", values, lengths, formats, true).get()) > 0;
-  }
-
-  // The group committed but its answer was lost with the connection: answer
-  // with the totals stored now (exact unless another writer came in between).
-  static void answer_from_current(PGconn* conn, const std::vector<ApplyReq>& group,
-                                  std::vector<std::vector<Metric>>& answers) {
-    Rows rows;
-    for (const auto& req : group) {
-      for (const auto& m : req.batch)
-        rows.add(m);
-    }
-    const auto p = rows.params();
-    const char* values[] = {p.types.data(), p.names.data()};
-    const int lengths[] = {static_cast<int>(p.types.size()), static_cast<int>(p.names.size())};
-    const int formats[] = {1, 1};
-    auto res = pg::exec_prepared(conn, "fetch", values, lengths, formats, true);
-    auto totals = stored_rows(res.get());
-    for (std::size_t i = 0; i < group.size(); ++i) {
-      answers[i] = group[i].batch;
-      for (auto& m : answers[i]) {
-        if (m.type != MetricType::counter) continue;
-        const auto it = totals.find({m.type, m.id});
-        if (it != totals.end()) m.delta = it->second.delta;
-      }
-    }
-  }
-
   // Forgets group ids older than an hour, at most once a minute per process.
   void prune(Worker& w) {
-    const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    const auto now = clock_->steady_now().time_since_epoch().count();
     auto last = last_prune_.load();
     const auto minute =
         std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::minutes{1})
@@ -809,7 +505,7 @@ class PostgresRepository::Impl {
     if (now - last < minute || !last_prune_.compare_exchange_strong(last, now)) return;
     if (!w.conn || PQstatus(w.conn.get()) != CONNECTION_OK) return;
     try {
-      pg::exec(w.conn.get(), kPruneSql);
+      pg::prune_groups(w.conn.get());
     } catch (const pg::Error& e) {
       spdlog::warn("PostgreSQL: cannot prune applied_groups: {}", e.what());
     }
@@ -819,19 +515,7 @@ class PostgresRepository::Impl {
     std::optional<Metric> out;
     std::exception_ptr err;
     with_retry(
-        w,
-        [&](PGconn* conn, std::size_t) {
-          const auto type = be16(static_cast<std::int16_t>(req.key.type));
-          const char* values[] = {type.data(), req.key.id.data()};
-          const int lengths[] = {2, static_cast<int>(req.key.id.size())};
-          const int formats[] = {1, 1};
-          auto res = pg::exec_prepared(conn, "get", values, lengths, formats, true);
-          out.reset();
-          if (PQntuples(res.get()) == 0) return;
-          out = req.key.type == MetricType::counter
-                    ? Metric::counter(req.key.id, pg::get_int8(res.get(), 0, 0))
-                    : Metric::gauge(req.key.id, pg::get_float8(res.get(), 0, 1));
-        },
+        w, [&](PGconn* conn, std::size_t) { out = pg::get(conn, req.key); },
         [&](const std::exception_ptr& e) { err = e; });
     complete(req.done, std::move(err), std::move(out));
   }
@@ -840,39 +524,28 @@ class PostgresRepository::Impl {
     std::vector<Metric> out;
     std::exception_ptr err;
     with_retry(
-        w,
-        [&](PGconn* conn, std::size_t) {
-          auto res = pg::exec_prepared(conn, "list", {}, {}, {}, true);
-          const auto rows = PQntuples(res.get());
-          out.clear();
-          out.reserve(static_cast<std::size_t>(rows));
-          for (int r = 0; r < rows; ++r) {
-            std::string name(pg::get_text(res.get(), r, 1));
-            out.push_back(pg::get_int2(res.get(), r, 0) == 1
-                              ? Metric::counter(std::move(name), pg::get_int8(res.get(), r, 2))
-                              : Metric::gauge(std::move(name), pg::get_float8(res.get(), r, 3)));
-          }
-        },
+        w, [&](PGconn* conn, std::size_t) { out = pg::list(conn); },
         [&](const std::exception_ptr& e) { err = e; });
     complete(req.done, std::move(err), std::move(out));
   }
 
-  // A real round trip with no backoff: ping reports the state now. A pooled
-  // connection found dead gets one immediate fresh attempt, so that a
-  // database that restarted a while ago does not fail one ping per worker.
-  void serve(Worker& w, PingReq& req) {
+  // A real round trip with no backoff: the health check reports the state
+  // now, and why it fails. A pooled connection found dead gets one immediate
+  // fresh attempt, so that a database that restarted a while ago does not
+  // fail one check per worker.
+  void serve(Worker& w, HealthReq& req) {
     for (int attempt = 0;; ++attempt) {
       const bool had_connection = w.conn != nullptr;
       try {
         pg::exec(connection(w), "SELECT 1");
         mark_up();
-        complete(req.done, nullptr, true);
+        complete(req.done, nullptr, Health{});
         return;
       } catch (const pg::Error& e) {
         const bool lost = w.conn && PQstatus(w.conn.get()) != CONNECTION_OK;
         if (lost) w.conn.reset();
         if (attempt == 0 && had_connection && lost) continue;
-        complete(req.done, unavailable(e.what()), false);
+        complete(req.done, nullptr, Health{.ok = false, .reason = pg::reason(e)});
         return;
       }
     }
@@ -883,15 +556,12 @@ class PostgresRepository::Impl {
     return static_cast<std::int64_t>(rng_() >> 1);
   }
 
-  static std::string be16(std::int16_t v) {
-    const auto u = static_cast<std::uint16_t>(v);
-    return {static_cast<char>(u >> 8), static_cast<char>(u & 0xff)};
-  }
-
   PostgresOptions opt_;
+  std::shared_ptr<core::Clock> clock_;
+  pg::Schema schema_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<ApplyReq> applies_;
+  detail::GroupCommitQueue<ApplyReq> applies_;  // the bound counts reads_ too
   std::deque<ReadReq> reads_;
   bool stopping_ = false;
   std::size_t writing_ = 0;  // apply groups in progress
@@ -899,13 +569,13 @@ class PostgresRepository::Impl {
   // attempt has succeeded since: requests fail at once, idle workers probe.
   bool down_ = false;
   std::string down_why_;
-  std::chrono::steady_clock::time_point down_since_;
-  std::chrono::steady_clock::time_point next_probe_;
+  core::Clock::SteadyTime down_since_;
+  core::Clock::SteadyTime next_probe_;
+  // When a refused login was last logged (cleared once the login succeeds).
+  std::optional<core::Clock::SteadyTime> last_auth_log_;
   bool probing_ = false;
   std::uint64_t reconnects_ = 0;  // times down_ was cleared
   std::vector<std::thread> workers_;
-  std::mutex migrate_mu_;
-  std::atomic<bool> migrated_{false};
   std::atomic<std::int64_t> last_prune_{0};
   std::mutex rng_mu_;
   std::mt19937_64 rng_;
@@ -929,7 +599,16 @@ void PostgresRepository::list(Callback<std::vector<Metric>> done) {
 }
 
 void PostgresRepository::ping(Callback<bool> done) {
-  impl_->read(PingReq{done}, done);
+  // The health check, with a failure as core::StorageUnavailable.
+  Callback<Health> health = [done](std::exception_ptr err, Health h) {
+    if (!err && !h.ok) err = std::make_exception_ptr(core::StorageUnavailable(h.reason));
+    complete(done, std::move(err), !err);
+  };
+  impl_->read(HealthReq{health}, health);
+}
+
+void PostgresRepository::health(Callback<Health> done) {
+  impl_->read(HealthReq{done}, done);
 }
 
 void PostgresRepository::close() {

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <string>
 
+#include "detail/pg_failure.hpp"
 #include "metrics/core/errors.hpp"
 
 namespace metrics::storage::detail::pg {
@@ -69,6 +70,13 @@ Result check(PGconn* conn, Result res, const char* what) {
 
 }  // namespace
 
+Error::Error(const std::string& what, std::string sqlstate, bool connection_lost, std::string user)
+    : std::runtime_error(what),
+      sqlstate_(std::move(sqlstate)),
+      connection_lost_(connection_lost),
+      authentication_(classify(sqlstate_, what, connection_lost) == Failure::authentication),
+      user_(std::move(user)) {}
+
 bool Error::transient() const noexcept {
   if (connection_lost_ || sqlstate_.empty()) return true;
   return sqlstate_.starts_with("08") || sqlstate_ == "40001" || sqlstate_ == "40P01" ||
@@ -124,7 +132,9 @@ Conn connect(const std::string& dsn, int connect_timeout_seconds) {
   Conn conn(PQconnectdbParams(keys, values, /*expand_dbname=*/1));
   if (!conn) throw Error("cannot connect to PostgreSQL: out of memory", "", true);
   if (PQstatus(conn.get()) != CONNECTION_OK) {
-    throw Error("cannot connect to PostgreSQL: " + trim(PQerrorMessage(conn.get())), "", true);
+    const char* user = PQuser(conn.get());
+    throw Error("cannot connect to PostgreSQL: " + trim(PQerrorMessage(conn.get())), "", true,
+                user != nullptr ? user : "");
   }
   PQsetNoticeProcessor(conn.get(), log_notice, nullptr);
   return conn;

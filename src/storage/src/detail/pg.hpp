@@ -30,12 +30,13 @@ using Result = std::unique_ptr<PGresult, ResultDeleter>;
 // example when the connection was lost).
 class Error : public std::runtime_error {
  public:
-  Error(const std::string& what, std::string sqlstate, bool connection_lost)
-      : std::runtime_error(what),
-        sqlstate_(std::move(sqlstate)),
-        connection_lost_(connection_lost) {}
+  Error(const std::string& what, std::string sqlstate, bool connection_lost, std::string user = {});
   [[nodiscard]] const std::string& sqlstate() const noexcept { return sqlstate_; }
   [[nodiscard]] bool connection_lost() const noexcept { return connection_lost_; }
+  // The server refused the credentials (pg_failure.hpp); user() names the
+  // user the connection attempt used, when known.
+  [[nodiscard]] bool authentication_failed() const noexcept { return authentication_; }
+  [[nodiscard]] const std::string& user() const noexcept { return user_; }
   // Worth retrying: connection problems (class 08 or no connection),
   // serialization failure, deadlock, server shutting down or starting up.
   [[nodiscard]] bool transient() const noexcept;
@@ -43,6 +44,8 @@ class Error : public std::runtime_error {
  private:
   std::string sqlstate_;
   bool connection_lost_;
+  bool authentication_;
+  std::string user_;
 };
 
 inline constexpr std::string_view kNumericValueOutOfRange = "22003";

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "metrics/storage/factory.hpp"
+#include "metrics/storage/config.hpp"
 
 namespace metrics::server {
 

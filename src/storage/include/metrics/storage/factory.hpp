@@ -7,21 +7,13 @@
 // Thread-safe (no shared state).
 #pragma once
 
-#include <chrono>
 #include <memory>
 #include <string>
 
+#include "metrics/storage/config.hpp"
 #include "metrics/storage/repository.hpp"
 
 namespace metrics::storage {
-
-struct StorageConfig {
-  std::string database_dsn;  // non-empty: PostgreSQL
-  std::string file_path;     // non-empty (and no DSN): memory + file
-  // 0: every acknowledged update is durable before the answer.
-  std::chrono::milliseconds store_interval{std::chrono::seconds{300}};
-  bool restore = true;
-};
 
 // Human-readable description of the choice, for the start-up log line.
 [[nodiscard]] std::string describe(const StorageConfig& config);

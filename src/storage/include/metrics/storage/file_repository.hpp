@@ -30,6 +30,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "metrics/core/clock.hpp"
 #include "metrics/storage/repository.hpp"
 
 namespace metrics::storage {
@@ -43,6 +44,8 @@ struct FileOptions {
   std::size_t max_queue = 16384;
   // Synchronous mode: the log is folded into the snapshot past this size.
   std::uint64_t compact_log_bytes = std::uint64_t{64} << 20;
+  // Times the snapshot interval and the group-commit wait (tests set time).
+  std::shared_ptr<core::Clock> clock = core::real_clock();
 };
 
 class FileRepository final : public Repository {
@@ -55,6 +58,7 @@ class FileRepository final : public Repository {
   void list(Callback<std::vector<core::Metric>> done) override;
   // Fails with core::StorageUnavailable while the last write to disk failed.
   void ping(Callback<bool> done) override;
+  void health(Callback<Health> done) override;
   void close() override;
 
   // The write-ahead log used in synchronous mode: path + ".wal".

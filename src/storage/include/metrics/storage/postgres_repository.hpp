@@ -18,6 +18,11 @@
 // before the retries ran out, fails with core::OutcomeUnknown instead: it may
 // have been stored.
 //
+// A refused login (a wrong password, no pg_hba.conf entry, an unknown role)
+// counts as unreachable too, so the server keeps serving, but it is logged
+// as "authentication failed" at once and then at most once a minute while
+// it lasts, and health() gives it as the reason.
+//
 // The schema is created and migrated at start (table schema_migrations).
 // An unreachable database at start is not fatal: the error is logged, ping
 // fails, and workers keep reconnecting; a malformed DSN or a failing
@@ -34,6 +39,7 @@
 #include <string>
 #include <vector>
 
+#include "metrics/core/clock.hpp"
 #include "metrics/storage/repository.hpp"
 
 namespace metrics::storage {
@@ -59,6 +65,9 @@ struct PostgresOptions {
   std::chrono::milliseconds reconnect_interval{500};
   // Seconds libpq waits for a connection (unless the DSN says otherwise).
   int connect_timeout_seconds = 5;
+  // Times the retry delays, the reconnection probes, the group-commit wait
+  // and the rate limit of the log (tests set time).
+  std::shared_ptr<core::Clock> clock = core::real_clock();
 };
 
 class PostgresRepository final : public Repository {
@@ -71,6 +80,10 @@ class PostgresRepository final : public Repository {
   void list(Callback<std::vector<core::Metric>> done) override;
   // One real round trip (SELECT 1), never retried.
   void ping(Callback<bool> done) override;
+  // The same round trip; when it fails, why: `PostgreSQL authentication
+  // failed for user "x"` when the server refuses the login, else
+  // "PostgreSQL: " and libpq's message.
+  void health(Callback<Health> done) override;
   // Finishes the queued work, then closes the connections.
   void close() override;
 

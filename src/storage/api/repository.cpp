@@ -23,6 +23,23 @@ T wait_for(Start&& start) {
 
 }  // namespace
 
+void Repository::health(Callback<Health> done) {
+  ping([done = std::move(done)](std::exception_ptr err, bool) {
+    Health h;
+    if (err) {
+      h.ok = false;
+      try {
+        std::rethrow_exception(err);
+      } catch (const std::exception& e) {
+        h.reason = e.what();
+      } catch (...) {
+        h.reason = "the storage does not answer";
+      }
+    }
+    done(nullptr, std::move(h));
+  });
+}
+
 std::vector<core::Metric> apply_sync(Repository& repo, std::vector<core::Metric> batch) {
   return wait_for<std::vector<core::Metric>>(
       [&](auto done) { repo.apply(std::move(batch), std::move(done)); });
@@ -39,6 +56,10 @@ std::vector<core::Metric> list_sync(Repository& repo) {
 
 bool ping_sync(Repository& repo) {
   return wait_for<bool>([&](auto done) { repo.ping(std::move(done)); });
+}
+
+Health health_sync(Repository& repo) {
+  return wait_for<Health>([&](auto done) { repo.health(std::move(done)); });
 }
 
 }  // namespace metrics::storage

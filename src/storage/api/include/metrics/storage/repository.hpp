@@ -31,6 +31,14 @@ namespace metrics::storage {
 template <class T>
 using Callback = std::function<void(std::exception_ptr, T)>;
 
+// What a health check found: ok, or why not, in one line for people (the
+// body of /ping's 500 and the logs; never a password).
+struct Health {
+  bool ok = true;
+  std::string reason;
+  friend bool operator==(const Health&, const Health&) = default;
+};
+
 class Repository {
  public:
   virtual ~Repository() = default;
@@ -56,6 +64,12 @@ class Repository {
   // real round trip), with core::StorageUnavailable otherwise.
   virtual void ping(Callback<bool> done) = 0;
 
+  // Completes with the storage's health, never with an error: ok, or the
+  // reason it does not answer (for PostgreSQL, for instance, "PostgreSQL
+  // authentication failed for user \"x\""). The same check as ping(); this
+  // default derives the reason from ping()'s error message.
+  virtual void health(Callback<Health> done);
+
   // Makes everything acknowledged so far durable and stops background work;
   // called once at graceful shutdown, after the last request. Blocking.
   virtual void close() = 0;
@@ -66,5 +80,6 @@ std::vector<core::Metric> apply_sync(Repository& repo, std::vector<core::Metric>
 std::optional<core::Metric> get_sync(Repository& repo, core::MetricKey key);
 std::vector<core::Metric> list_sync(Repository& repo);
 bool ping_sync(Repository& repo);
+Health health_sync(Repository& repo);
 
 }  // namespace metrics::storage

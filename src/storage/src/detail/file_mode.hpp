@@ -1,0 +1,28 @@
+// The two ways the file storage keeps memory on disk (file_repository.hpp):
+// IntervalSnapshots (store_interval > 0) and WriteAheadLog (store_interval
+// == 0). FileRepository restores the files, owns the memory and serves the
+// reads; a FileMode takes the writes and keeps the files.
+#pragma once
+
+#include <vector>
+
+#include "metrics/core/metric.hpp"
+#include "metrics/storage/repository.hpp"
+
+namespace metrics::storage::detail {
+
+class FileMode {
+ public:
+  FileMode() = default;
+  FileMode(const FileMode&) = delete;
+  FileMode& operator=(const FileMode&) = delete;
+  virtual ~FileMode() = default;
+
+  virtual void apply(std::vector<core::Metric> batch, Callback<std::vector<core::Metric>> done) = 0;
+  // False while the last write to disk failed.
+  [[nodiscard]] virtual bool healthy() const = 0;
+  // Stops the background thread and writes what memory holds. Idempotent.
+  virtual void close() = 0;
+};
+
+}  // namespace metrics::storage::detail

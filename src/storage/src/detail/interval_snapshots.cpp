@@ -1,0 +1,78 @@
+#include "detail/interval_snapshots.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <optional>
+
+#include "detail/complete.hpp"
+#include "detail/file_format.hpp"
+#include "detail/unique_fd.hpp"
+#include "metrics/core/errors.hpp"
+
+namespace metrics::storage::detail {
+
+IntervalSnapshots::IntervalSnapshots(const FileOptions& options, MemoryRepository& mem)
+    : opt_(options), mem_(mem), clock_(options.clock ? options.clock : core::real_clock()) {
+  thread_ = std::thread([this] { run(); });
+}
+
+IntervalSnapshots::~IntervalSnapshots() {
+  close();
+}
+
+void IntervalSnapshots::apply(std::vector<core::Metric> batch,
+                              Callback<std::vector<core::Metric>> done) {
+  std::exception_ptr err;
+  std::vector<core::Metric> stored;
+  if (closed_flag_.load(std::memory_order_acquire)) {
+    // The last snapshot is written: an update now would be lost.
+    complete(done, std::make_exception_ptr(core::StorageUnavailable("file storage is closed")),
+             std::move(stored));
+    return;
+  }
+  try {
+    stored = mem_.apply_now(batch);
+    changes_.fetch_add(1, std::memory_order_relaxed);
+  } catch (const core::InvalidInput&) {
+    err = std::current_exception();
+  }
+  complete(done, std::move(err), std::move(stored));
+}
+
+void IntervalSnapshots::close() {
+  {
+    std::lock_guard lock(mu_);
+    if (closed_) return;
+    closed_ = true;
+    closed_flag_.store(true, std::memory_order_release);
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  write_snapshot(true);
+}
+
+void IntervalSnapshots::run() {
+  std::unique_lock lock(mu_);
+  while (!closed_) {
+    if (clock_->wait_for(cv_, lock, opt_.store_interval, [this] { return closed_; })) break;
+    lock.unlock();
+    write_snapshot(false);
+    lock.lock();
+  }
+}
+
+void IntervalSnapshots::write_snapshot(bool always) {
+  const auto changes = changes_.load(std::memory_order_relaxed);
+  if (!always && changes == written_changes_) return;
+  try {
+    // No log id: a log left by an earlier synchronous run is stale now.
+    replace_file_atomically(opt_.path, encode_snapshot(mem_.list_now(), std::nullopt, 0));
+    written_changes_ = changes;
+    healthy_.store(true, std::memory_order_relaxed);
+  } catch (const std::exception& e) {
+    healthy_.store(false, std::memory_order_relaxed);
+    spdlog::error("file storage: cannot write snapshot: {}", e.what());
+  }
+}
+
+}  // namespace metrics::storage::detail
