@@ -10,6 +10,7 @@
 #include <limits>
 #include <thread>
 
+#include "metrics/core/clock.hpp"
 #include "metrics/core/errors.hpp"
 #include "test_util.hpp"
 
@@ -346,17 +347,36 @@ TEST_F(FileRepositorySync, FullQueueIsOverloaded) {
   EXPECT_EQ(get_sync(*repo, {MetricType::counter, "c"}), Metric::counter("c", ok.load()));
 }
 
-TEST(FileRepositoryInterval, WritesTheSnapshotEveryInterval) {
+TEST(FileRepositoryInterval, WritesTheSnapshotEveryIntervalOfTheClock) {
   TempDir dir;
   const auto path = dir.path() / "db.json";
-  auto repo = open(path, milliseconds{20});
-  apply_sync(*repo, {Metric::counter("c", 3)});
-  for (int i = 0; i < 500 && !fs::exists(path); ++i)
-    std::this_thread::sleep_for(milliseconds{10});
+  auto clock = std::make_shared<core::ManualClock>();
+  constexpr milliseconds kInterval{300'000};  // the default: five minutes
+  FileRepository repo({.path = path, .store_interval = kInterval, .clock = clock});
+  apply_sync(repo, {Metric::counter("c", 3)});
+  // The snapshot thread waits one interval of the clock, not of real time.
+  const auto start = clock->steady_now();
+  const auto due = clock->await_waiter();
+  ASSERT_TRUE(due);
+  EXPECT_EQ(*due - start, kInterval);
+  clock->advance(kInterval - milliseconds{1});
+  std::this_thread::sleep_for(milliseconds{5});
+  EXPECT_FALSE(fs::exists(path));
+  clock->advance(milliseconds{1});
+  // Written once the thread waits for the next interval.
+  ASSERT_TRUE(clock->await_waiter(*due));
   const auto copy = dir.path() / "copy.json";
   fs::copy_file(path, copy);
   auto recovered = open(copy, kHour);
   EXPECT_EQ(list_sync(*recovered), std::vector<Metric>{Metric::counter("c", 3)});
+  // Nothing changed: the next interval writes nothing.
+  fs::remove(path);
+  const auto next = clock->await_waiter(*due);
+  clock->advance(kInterval);
+  ASSERT_TRUE(clock->await_waiter(*next));
+  EXPECT_FALSE(fs::exists(path));
+  repo.close();
+  EXPECT_TRUE(fs::exists(path));  // close() always writes
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,6 +18,7 @@
 #include <mutex>
 #include <thread>
 
+#include "metrics/core/clock.hpp"
 #include "metrics/core/errors.hpp"
 #include "metrics/storage/postgres_repository.hpp"
 #include "pg_test_util.hpp"
@@ -330,6 +333,130 @@ TEST_F(PostgresRepositoryTest, WrongPasswordStartsButPingFails) {
   options.dsn = with_param(dsn, "password", "certainly-wrong");
   PostgresRepository repo(options);
   EXPECT_THROW(ping_sync(repo), core::StorageUnavailable);
+}
+
+// Captures what the storage logs while it lives.
+class LogCapture {
+ public:
+  LogCapture()
+      : sink_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000)),
+        previous_(spdlog::default_logger()) {
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink_));
+  }
+  ~LogCapture() { spdlog::set_default_logger(previous_); }
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+
+  [[nodiscard]] std::size_t count(const std::string& text) const {
+    std::size_t n = 0;
+    for (const auto& line : sink_->last_formatted()) {
+      if (line.find(text) != std::string::npos) ++n;
+    }
+    return n;
+  }
+
+ private:
+  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
+
+// The user a DSN logs in as.
+std::string user_of(const std::string& dsn) {
+  auto conn = detail::pg::connect(dsn, 5);
+  return PQuser(conn.get());
+}
+
+TEST_F(PostgresRepositoryTest, AWrongPasswordIsReportedAsSuchAndLoggedOnceAMinute) {
+  const auto user = user_of(schema_->dsn());
+  LogCapture log;
+  auto clock = std::make_shared<core::ManualClock>();
+  auto options = schema_->options();
+  options.dsn = with_param(schema_->dsn(), "password", "certainly-wrong");
+  options.connections = 1;
+  options.clock = clock;
+  PostgresRepository repo(options);  // starts anyway
+  const std::string reason = "PostgreSQL authentication failed for user \"" + user + "\"";
+  EXPECT_EQ(health_sync(repo), (Health{.ok = false, .reason = reason}));
+  try {
+    ping_sync(repo);
+    ADD_FAILURE() << "ping succeeded with a wrong password";
+  } catch (const core::StorageUnavailable& e) {
+    EXPECT_EQ(std::string(e.what()), reason);
+  }
+  try {
+    apply_sync(repo, {Metric::counter("c", 1)});
+    ADD_FAILURE() << "a write succeeded with a wrong password";
+  } catch (const core::StorageUnavailable& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr(reason));
+  }
+  const std::string logged = "authentication failed for user \"" + user + "\"";
+  EXPECT_EQ(log.count(logged), 1u);
+  EXPECT_EQ(log.count("certainly-wrong"), 0u);  // never the password
+  // The worker keeps trying every reconnect_interval; within the minute
+  // nothing more is logged, after it one more line.
+  auto probe = clock->await_waiter();
+  ASSERT_TRUE(probe);
+  for (int i = 0; i < 10; ++i) {
+    clock->advance(options.reconnect_interval);
+    probe = clock->await_waiter(*probe);  // probed, waits for the next
+    ASSERT_TRUE(probe);
+  }
+  EXPECT_EQ(log.count(logged), 1u);
+  clock->advance(std::chrono::minutes{1});
+  ASSERT_TRUE(clock->await_waiter(*probe));
+  EXPECT_EQ(log.count(logged), 2u);
+  EXPECT_EQ(log.count("unreachable"), 0u);  // not an outage
+}
+
+TEST_F(PostgresRepositoryTest, TransientFailuresAreRetriedAfter1And3And5SecondsOfTheClock) {
+  auto clock = std::make_shared<core::ManualClock>();
+  auto options = schema_->options();
+  options.connections = 1;
+  options.clock = clock;
+  options.retry_delays = {std::chrono::seconds{1}, std::chrono::seconds{3},
+                          std::chrono::seconds{5}};  // the production schedule
+  PostgresRepository repo(options);
+  const auto linger = [&] {
+    // The group commit's short wait of one quiet step, then the attempt.
+    const auto step = clock->await_waiter();
+    ASSERT_TRUE(step);
+    clock->advance(*step - clock->steady_now());
+  };
+  // Warm up (the schema exists), then make every write a serialization failure.
+  auto first =
+      std::async(std::launch::async, [&] { return apply_sync(repo, {Metric::counter("c", 1)}); });
+  linger();
+  EXPECT_EQ(first.get(), std::vector{Metric::counter("c", 1)});
+  (void)schema_->query(
+      "CREATE FUNCTION fail_write() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "RAISE EXCEPTION 'test: serialization failure' USING ERRCODE = '40001'; END $$; "
+      "CREATE TRIGGER fail_write BEFORE INSERT ON metrics FOR EACH ROW "
+      "EXECUTE FUNCTION fail_write()");
+  auto failing =
+      std::async(std::launch::async, [&] { return apply_sync(repo, {Metric::counter("c", 5)}); });
+  linger();
+  auto after = clock->steady_now();
+  for (const auto delay : options.retry_delays) {
+    const auto retry = clock->await_waiter(after);
+    ASSERT_TRUE(retry);
+    EXPECT_EQ(*retry - clock->steady_now(), delay);
+    clock->advance(delay - std::chrono::milliseconds{1});
+    EXPECT_EQ(failing.wait_for(std::chrono::milliseconds{5}), std::future_status::timeout);
+    clock->advance(std::chrono::milliseconds{1});
+    after = *retry;
+  }
+  ASSERT_EQ(failing.wait_for(std::chrono::seconds{10}), std::future_status::ready);
+  EXPECT_THROW(failing.get(), core::StorageUnavailable);
+  EXPECT_EQ(schema_->query("SELECT delta FROM metrics WHERE name = 'c'"), "1");
+  // Once the failure goes away, a retry succeeds.
+  auto healed =
+      std::async(std::launch::async, [&] { return apply_sync(repo, {Metric::counter("c", 2)}); });
+  linger();
+  const auto retry = clock->await_waiter(clock->steady_now());
+  ASSERT_TRUE(retry);
+  (void)schema_->query("DROP TRIGGER fail_write ON metrics");
+  clock->advance(std::chrono::seconds{1});
+  EXPECT_EQ(healed.get(), std::vector{Metric::counter("c", 3)});
 }
 
 TEST_F(PostgresRepositoryTest, UnreachableServerStartsButPingFailsAndWritesFail) {
