@@ -1,6 +1,7 @@
 // The durable storages end to end, through real server processes: file
 // storage across kill -9, PostgreSQL shared by two server processes, and a
 // wrong DSN.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -144,6 +145,27 @@ TEST(PostgresProcess, WrongDsnNeverPings200) {
   EXPECT_FALSE(res.body().empty());
   // Writes fail cleanly with a 5xx; nothing pretends to be stored.
   EXPECT_GE(c.post("/update/counter/x/1").result_int(), 500);
+}
+
+TEST(PostgresProcess, WrongPasswordKeepsServingAndPingSaysWhy) {
+  REQUIRE_PG();
+  std::string dsn = pg_dsn();
+  dsn += dsn.find("://") == std::string::npos ? " password=certainly-wrong"
+                                              : (dsn.find('?') == std::string::npos ? "?" : "&") +
+                                                    std::string("password=certainly-wrong");
+  ServerProcess server({"-d", dsn});
+  ASSERT_TRUE(server.wait_ready());
+  Client c(server.port());
+  for (int i = 0; i < 2; ++i) {  // stays so: nothing pretends the database is merely down
+    auto res = c.get("/ping");
+    EXPECT_EQ(res.result_int(), 500);
+    EXPECT_THAT(
+        res.body(),
+        ::testing::StartsWith("storage unavailable: PostgreSQL authentication failed for user \""));
+    EXPECT_EQ(res.body().find("certainly-wrong"), std::string::npos);
+  }
+  // Still serving: writes answer 503, not a dropped connection.
+  EXPECT_EQ(c.post("/update/counter/x/1").result_int(), 503);
 }
 
 }  // namespace

@@ -167,7 +167,9 @@ asio::awaitable<Response> Service::dispatch(const Route& route, Request& req, st
       co_return make_response(req, http::status::ok, kHtml, render_metrics_page(all));
     }
     case Endpoint::ping: {
-      co_await await_storage<bool>([this](auto done) { repo_.ping(std::move(done)); });
+      const auto health = co_await await_storage<storage::Health>(
+          [this](auto done) { repo_.health(std::move(done)); });
+      if (!health.ok) throw core::StorageUnavailable("storage unavailable: " + health.reason);
       co_return make_response(req, http::status::ok, kText, "ok\n");
     }
     case Endpoint::update_text: {
