@@ -16,6 +16,7 @@
 #include "detail/group_commit_queue.hpp"
 #include "detail/pg.hpp"
 #include "detail/pg_failure.hpp"
+#include "detail/pg_health.hpp"
 #include "detail/pg_schema.hpp"
 #include "detail/pg_statements.hpp"
 #include "metrics/core/errors.hpp"
@@ -23,7 +24,7 @@
 // The PostgreSQL storage's queueing, connections, health and retry policy;
 // the schema is in detail/pg_schema.cpp, the statements in
 // detail/pg_statements.cpp, the failure classification in
-// detail/pg_failure.cpp.
+// detail/pg_failure.cpp, the up/down state in detail/pg_health.hpp.
 
 namespace metrics::storage {
 namespace {
@@ -63,9 +64,6 @@ std::exception_ptr outcome_unknown(const std::string& why) {
       why + ")"));
 }
 
-// How often a refused login is logged while it keeps being refused.
-constexpr auto kAuthLogInterval = std::chrono::minutes{1};
-
 }  // namespace
 
 class PostgresRepository::Impl {
@@ -74,7 +72,8 @@ class PostgresRepository::Impl {
       : opt_(std::move(options)),
         clock_(opt_.clock ? opt_.clock : core::real_clock()),
         schema_(opt_.schema),
-        applies_(opt_.max_queue, *clock_) {
+        applies_(opt_.max_queue, *clock_),
+        health_(*clock_, opt_.reconnect_interval) {
     pg::validate_dsn(opt_.dsn);
     if (opt_.connections == 0) opt_.connections = 1;
     if (opt_.max_group == 0) opt_.max_group = 1;
@@ -98,10 +97,7 @@ class PostgresRepository::Impl {
             "requests answer at once with an error until it answers",
             pg::redact_dsn(opt_.dsn), e.what());
       }
-      down_ = true;
-      down_why_ = down_reason(e);
-      down_since_ = clock_->steady_now();
-      next_probe_ = down_since_;
+      health_.mark_down(down_reason(e), core::Clock::Duration::zero());
     }
     std::random_device rd;
     rng_.seed((static_cast<std::uint64_t>(rd()) << 32) ^ rd());
@@ -163,8 +159,9 @@ class PostgresRepository::Impl {
   // Writes check the bound when they push.
   std::exception_ptr refusal(bool ping) {
     if (stopping_) return unavailable("storage is closed");
-    if (down_ && !ping) {
-      return unavailable("database unreachable (" + down_why_ + "); nothing stored, retry later");
+    if (health_.down() && !ping) {
+      return unavailable("database unreachable (" + health_.why() +
+                         "); nothing stored, retry later");
     }
     if (applies_.size() + reads_.size() >= opt_.max_queue) {
       return std::make_exception_ptr(core::Overloaded("PostgreSQL queue is full"));
@@ -191,22 +188,20 @@ class PostgresRepository::Impl {
         const auto drained = [this] { return stopping_ && applies_.empty() && reads_.empty(); };
         // While the database is unreachable, one idle worker at a time tries
         // to reconnect every reconnect_interval.
-        const auto probe_due = [this] {
-          return down_ && !probing_ && !stopping_ && clock_->steady_now() >= next_probe_;
-        };
+        const auto probe_due = [this] { return !stopping_ && health_.probe_due(); };
         const auto ready = [&] {
           return drained() || can_write() || !reads_.empty() || probe_due();
         };
         while (!ready()) {
-          if (down_ && !probing_) {
-            clock_->wait_until(cv_, lock, next_probe_, ready);
+          if (health_.awaiting_probe()) {
+            clock_->wait_until(cv_, lock, health_.next_probe(), ready);
           } else {
             cv_.wait(lock);
           }
         }
         if (drained()) return;
         if (probe_due()) {
-          probing_ = true;
+          health_.start_probe();
           probe = true;
         } else if (!reads_.empty() && (!can_write() || reads_turn)) {
           // Alternate, so neither reads nor writes can starve the other.
@@ -273,11 +268,7 @@ class PostgresRepository::Impl {
     std::vector<ReadReq> reads;
     {
       std::lock_guard lock(mu_);
-      if (down_ || stopping_) return;
-      down_ = true;
-      down_why_ = why;
-      down_since_ = clock_->steady_now();
-      next_probe_ = down_since_ + opt_.reconnect_interval;
+      if (stopping_ || !health_.mark_down(why)) return;
       applies = applies_.take_all();
       std::deque<ReadReq> pings;
       for (auto& r : reads_) {
@@ -302,14 +293,12 @@ class PostgresRepository::Impl {
   }
 
   void mark_up() {
-    std::chrono::steady_clock::duration down_for{};
+    core::Clock::Duration down_for{};
     {
       std::lock_guard lock(mu_);
-      if (!down_) return;
-      down_ = false;
-      ++reconnects_;
-      down_for = clock_->steady_now() - down_since_;
-      last_auth_log_.reset();
+      const auto was_down = health_.mark_up();
+      if (!was_down) return;
+      down_for = *was_down;
     }
     cv_.notify_all();
     spdlog::info("PostgreSQL: database reachable again after {} ms",
@@ -318,7 +307,7 @@ class PostgresRepository::Impl {
 
   bool is_down() {
     std::lock_guard lock(mu_);
-    return down_;
+    return health_.down();
   }
 
   static void fail_read(GetReq& req, const std::exception_ptr& err) {
@@ -342,9 +331,7 @@ class PostgresRepository::Impl {
   void log_authentication_failure(const pg::Error& e) {
     {
       std::lock_guard lock(mu_);
-      const auto now = clock_->steady_now();
-      if (last_auth_log_ && now - *last_auth_log_ < kAuthLogInterval) return;
-      last_auth_log_ = now;
+      if (!health_.auth_log_due()) return;
     }
     spdlog::error(
         "PostgreSQL {}: authentication failed for user \"{}\" ({}); check the user and "
@@ -365,8 +352,7 @@ class PostgresRepository::Impl {
     }
     {
       std::lock_guard lock(mu_);
-      probing_ = false;
-      next_probe_ = clock_->steady_now() + opt_.reconnect_interval;
+      health_.end_probe();
     }
     cv_.notify_all();
   }
@@ -428,9 +414,9 @@ class PostgresRepository::Impl {
         spdlog::warn("PostgreSQL: {}; retrying in {} ms", e.what(),
                      opt_.retry_delays[attempt].count());
         std::unique_lock lock(mu_);
-        const auto reconnects = reconnects_;
+        const auto reconnects = health_.reconnects();
         clock_->wait_for(cv_, lock, opt_.retry_delays[attempt],
-                         [&] { return stopping_ || reconnects_ != reconnects; });
+                         [&] { return stopping_ || health_.reconnects() != reconnects; });
       } catch (const std::exception& e) {
         // Not a database error (a malformed result, memory): not retried.
         spdlog::error("PostgreSQL: {}", e.what());
@@ -565,16 +551,9 @@ class PostgresRepository::Impl {
   std::deque<ReadReq> reads_;
   bool stopping_ = false;
   std::size_t writing_ = 0;  // apply groups in progress
-  // The database is unreachable (a connection attempt failed) and no
-  // attempt has succeeded since: requests fail at once, idle workers probe.
-  bool down_ = false;
-  std::string down_why_;
-  core::Clock::SteadyTime down_since_;
-  core::Clock::SteadyTime next_probe_;
-  // When a refused login was last logged (cleared once the login succeeds).
-  std::optional<core::Clock::SteadyTime> last_auth_log_;
-  bool probing_ = false;
-  std::uint64_t reconnects_ = 0;  // times down_ was cleared
+  // Down once a connection attempt failed, until one succeeds: requests
+  // fail at once meanwhile, idle workers probe. Guarded by mu_.
+  pg::Reachability health_;
   std::vector<std::thread> workers_;
   std::atomic<std::int64_t> last_prune_{0};
   std::mutex rng_mu_;

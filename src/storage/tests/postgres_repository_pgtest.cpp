@@ -642,33 +642,49 @@ TEST_F(PostgresFaultTest, ALostCommitAnswerIsFoundOnceTheDatabaseIsBackAndCounte
 }
 
 TEST_F(PostgresFaultTest, WhileTheDatabaseIsDownRequestsFailAtOnceAndItReconnectsByItself) {
+  auto clock = std::make_shared<core::ManualClock>();
   auto o = options();
   o.connections = 2;
-  // The production delays: a request that cannot have been stored must not
-  // wait through them while the database is down.
+  // The production delays and probe interval, on a clock that moves only
+  // when told: a request that cannot have been stored must not wait through
+  // the delays while the database is down.
   o.retry_delays = {std::chrono::seconds{1}, std::chrono::seconds{3}, std::chrono::seconds{5}};
-  o.reconnect_interval = std::chrono::milliseconds{50};
+  o.reconnect_interval = std::chrono::milliseconds{500};
+  o.clock = clock;
+  LogCapture log;
   PostgresRepository repo(o);
-  ASSERT_EQ(apply_sync(repo, {Metric::counter("c", 1)}), std::vector{Metric::counter("c", 1)});
+  // A write waits one quiet step of the group commit's linger on the clock.
+  const auto write = [&](std::int64_t delta) {
+    auto result = std::async(std::launch::async, [&repo, delta] {
+      return apply_sync(repo, {Metric::counter("c", delta)});
+    });
+    const auto step = clock->await_waiter();
+    EXPECT_TRUE(step);
+    if (step) clock->advance(*step - clock->steady_now());
+    return result;
+  };
+  ASSERT_EQ(write(1).get(), std::vector{Metric::counter("c", 1)});
   proxy_->cut();
-  const auto start = std::chrono::steady_clock::now();
-  EXPECT_THROW(apply_sync(repo, {Metric::counter("c", 1)}), core::StorageUnavailable);
+  const auto start = clock->steady_now();
+  auto lost = write(1);
+  ASSERT_EQ(lost.wait_for(std::chrono::seconds{10}), std::future_status::ready);
+  EXPECT_THROW(lost.get(), core::StorageUnavailable);
   EXPECT_THROW(apply_sync(repo, {Metric::counter("c", 1)}), core::StorageUnavailable);
   EXPECT_THROW(get_sync(repo, {MetricType::counter, "c"}), core::StorageUnavailable);
   EXPECT_THROW(ping_sync(repo), core::StorageUnavailable);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds{900});
+  // Not one retry delay was waited: only the linger step passed.
+  EXPECT_LT(clock->steady_now() - start, std::chrono::milliseconds{1});
   proxy_->reopen();
-  // No ping needed: an idle worker reconnects.
-  bool back = false;
-  for (int i = 0; i < 400 && !back; ++i) {
-    try {
-      apply_sync(repo, {Metric::counter("c", 1)});
-      back = true;
-    } catch (const core::StorageUnavailable&) {
-      std::this_thread::sleep_for(std::chrono::milliseconds{25});
-    }
-  }
-  EXPECT_TRUE(back);
+  // No ping needed: an idle worker reconnects after reconnect_interval.
+  const auto probe = clock->await_waiter();
+  ASSERT_TRUE(probe);
+  EXPECT_EQ(*probe - clock->steady_now(), std::chrono::milliseconds{500});
+  EXPECT_THROW(apply_sync(repo, {Metric::counter("c", 1)}), core::StorageUnavailable);
+  clock->advance(*probe - clock->steady_now());
+  for (int i = 0; i < 2000 && log.count("database reachable again") == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  ASSERT_EQ(log.count("database reachable again"), 1u);
+  EXPECT_EQ(write(1).get(), std::vector{Metric::counter("c", 2)});
   EXPECT_EQ(get_sync(repo, {MetricType::counter, "c"}), Metric::counter("c", 2));
   EXPECT_TRUE(ping_sync(repo));
 }
