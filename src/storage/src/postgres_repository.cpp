@@ -156,7 +156,6 @@ class PostgresRepository::Impl {
   // queues the request under the same lock, so close() cannot slip between.
   // While the database is unreachable every request but a ping (which is a
   // reconnection attempt) fails at once: nothing is stored, retry later.
-  // Writes check the bound when they push.
   std::exception_ptr refusal(bool ping) {
     if (stopping_) return unavailable("storage is closed");
     if (health_.down() && !ping) {
