@@ -3,6 +3,8 @@
 #include <future>
 #include <utility>
 
+#include "metrics/core/errors.hpp"
+
 namespace metrics::storage {
 namespace {
 
@@ -25,18 +27,18 @@ T wait_for(Start&& start) {
 
 void Repository::health(Callback<Health> done) {
   ping([done = std::move(done)](std::exception_ptr err, bool) {
-    Health h;
-    if (err) {
-      h.ok = false;
-      try {
-        std::rethrow_exception(err);
-      } catch (const std::exception& e) {
-        h.reason = e.what();
-      } catch (...) {
-        h.reason = "the storage does not answer";
-      }
+    if (!err) {
+      done(nullptr, Health{});
+      return;
     }
-    done(nullptr, std::move(h));
+    try {
+      std::rethrow_exception(err);
+    } catch (const core::StorageUnavailable& e) {
+      done(nullptr, Health{.ok = false, .reason = e.what()});
+    } catch (...) {
+      // The check could not run (a full queue, say): no verdict.
+      done(std::current_exception(), Health{});
+    }
   });
 }
 

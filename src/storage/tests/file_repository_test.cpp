@@ -128,11 +128,15 @@ TEST_P(FileRepositoryModes, UnwritablePathFailsWritesNotTheStart) {
   if (GetParam() == kSync) {
     EXPECT_THROW(apply_sync(*repo, {Metric::counter("c", 1)}), core::StorageUnavailable);
     EXPECT_THROW(ping_sync(*repo), core::StorageUnavailable);
+    EXPECT_EQ(health_sync(*repo),
+              (Health{.ok = false, .reason = "the last write to the storage file failed"}));
     EXPECT_EQ(get_sync(*repo, {MetricType::counter, "c"}), std::nullopt);
   } else {
     apply_sync(*repo, {Metric::counter("c", 1)});
     repo->close();  // logs the failure, does not throw
     EXPECT_THROW(ping_sync(*repo), core::StorageUnavailable);
+    EXPECT_EQ(health_sync(*repo),
+              (Health{.ok = false, .reason = "the last write to the storage file failed"}));
   }
 }
 

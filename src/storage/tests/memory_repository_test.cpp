@@ -176,6 +176,32 @@ TEST(MemoryRepository, CallbacksCompleteInlineExactlyOnce) {
   repo.close();
 }
 
+// A storage that overrides only ping(): health() is derived from it.
+class PingOnly final : public Repository {
+ public:
+  explicit PingOnly(std::exception_ptr err) : err_(std::move(err)) {}
+  void apply(std::vector<Metric>, Callback<std::vector<Metric>> done) override {
+    done(nullptr, {});
+  }
+  void get(core::MetricKey, Callback<std::optional<Metric>> done) override { done(nullptr, {}); }
+  void list(Callback<std::vector<Metric>> done) override { done(nullptr, {}); }
+  void ping(Callback<bool> done) override { done(err_, !err_); }
+  void close() override {}
+
+ private:
+  std::exception_ptr err_;
+};
+
+TEST(RepositoryHealth, TheDefaultTakesTheReasonFromPing) {
+  PingOnly up(nullptr);
+  EXPECT_EQ(health_sync(up), Health{});
+  PingOnly down(std::make_exception_ptr(core::StorageUnavailable("disk on fire")));
+  EXPECT_EQ(health_sync(down), (Health{.ok = false, .reason = "disk on fire"}));
+  // Not a verdict on the storage: passed on as the error it is.
+  PingOnly busy(std::make_exception_ptr(core::Overloaded("queue is full")));
+  EXPECT_THROW(health_sync(busy), core::Overloaded);
+}
+
 TEST(MemoryRepository, ErrorsGoToTheCallbackNotToTheCaller) {
   MemoryRepository repo;
   (void)repo.apply_now({Metric::counter("c", INT64_MAX)});

@@ -185,6 +185,7 @@ TYPED_TEST_P(RepositoryConformance, NamesWithAnyUtf8AndQuotesRoundTrip) {
 
 TYPED_TEST_P(RepositoryConformance, PingAnswers) {
   EXPECT_TRUE(ping_sync(*this->repo_));
+  EXPECT_EQ(health_sync(*this->repo_), Health{});
 }
 
 TYPED_TEST_P(RepositoryConformance, ConcurrentWritersSumExactly) {

@@ -64,10 +64,11 @@ class Repository {
   // real round trip), with core::StorageUnavailable otherwise.
   virtual void ping(Callback<bool> done) = 0;
 
-  // Completes with the storage's health, never with an error: ok, or the
-  // reason it does not answer (for PostgreSQL, for instance, "PostgreSQL
-  // authentication failed for user \"x\""). The same check as ping(); this
-  // default derives the reason from ping()'s error message.
+  // Completes with the storage's health: ok, or the reason it does not
+  // answer (for PostgreSQL, for instance, `PostgreSQL authentication failed
+  // for user "x"`). The same check as ping(); an error only when the check
+  // could not run at all (core::Overloaded: a full queue). This default
+  // derives the reason from ping()'s core::StorageUnavailable message.
   virtual void health(Callback<Health> done);
 
   // Makes everything acknowledged so far durable and stops background work;
