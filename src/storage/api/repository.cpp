@@ -1,6 +1,9 @@
 #include "metrics/storage/repository.hpp"
 
-#include <future>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <utility>
 
 #include "metrics/core/errors.hpp"
@@ -9,18 +12,32 @@ namespace metrics::storage {
 namespace {
 
 // Runs an asynchronous call and waits for its completion, rethrowing its error.
+// The result is handed over under a mutex, moved, so that the completing
+// thread keeps no reference to the error once the caller reads it (a
+// std::promise copies it and releases its own copy after waking the caller).
 template <class T, class Start>
 T wait_for(Start&& start) {
-  std::promise<T> promise;
-  auto future = promise.get_future();
-  start([&promise](std::exception_ptr err, T value) {
-    if (err) {
-      promise.set_exception(err);
-    } else {
-      promise.set_value(std::move(value));
+  struct Shared {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::exception_ptr err;
+    std::optional<T> value;
+  };
+  auto shared = std::make_shared<Shared>();
+  start([shared](std::exception_ptr err, T value) {
+    {
+      std::lock_guard lock(shared->mu);
+      shared->err = std::move(err);
+      if (!shared->err) shared->value.emplace(std::move(value));
+      shared->done = true;
     }
+    shared->cv.notify_all();
   });
-  return future.get();
+  std::unique_lock lock(shared->mu);
+  shared->cv.wait(lock, [&] { return shared->done; });
+  if (shared->err) std::rethrow_exception(std::exchange(shared->err, nullptr));
+  return std::move(*shared->value);
 }
 
 }  // namespace

@@ -580,7 +580,8 @@ void PostgresRepository::ping(Callback<bool> done) {
   // The health check, with a failure as core::StorageUnavailable.
   Callback<Health> health = [done](std::exception_ptr err, Health h) {
     if (!err && !h.ok) err = std::make_exception_ptr(core::StorageUnavailable(h.reason));
-    complete(done, std::move(err), !err);
+    const bool ok = !err;
+    complete(done, std::move(err), ok);
   };
   impl_->read(HealthReq{health}, health);
 }
