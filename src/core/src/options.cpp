@@ -252,11 +252,9 @@ Result load(const Spec& spec, std::span<const std::string> args, const EnvLookup
           {.row = i, .source = Source::env, .value = *v, .from = spec.options[i].env, .key = {}});
     }
   }
-  // File, then flags in order, then environment: the last one applied wins,
-  // and every value given is checked.
-  std::stable_sort(given.begin(), given.end(), [](const Given& a, const Given& b) {
-    return static_cast<int>(a.source) < static_cast<int>(b.source);
-  });
+  // `given` holds the file's values, then the flags in order, then the
+  // environment: applied in that order, the last one wins, and every value
+  // given is checked.
   std::vector<const Given*> winner(spec.options.size(), nullptr);
   for (const auto& g : given) {
     const Option& o = spec.options[g.row];
