@@ -158,8 +158,10 @@ std::optional<std::string> restore_warning(const ServerConfig& config) {
   if (s.restore || !s.database_dsn.empty() || s.file_path.empty()) return std::nullopt;
   std::error_code ec;
   if (!std::filesystem::exists(s.file_path, ec)) return std::nullopt;
-  return "restore is off (-r/RESTORE): the existing file " + s.file_path +
-         " is not loaded and will be replaced at the next write";
+  // With -i 0 the storage starts from a fresh snapshot at once.
+  return "restore is off (-r/RESTORE): the existing file " + s.file_path + " is not loaded and " +
+         (s.store_interval.count() == 0 ? "is replaced now, at start"
+                                        : "will be replaced at the next write");
 }
 
 }  // namespace metrics::server

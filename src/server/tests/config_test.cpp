@@ -201,6 +201,8 @@ TEST(Config, RestoreOffWarnsAboutAnExistingSnapshot) {
   ASSERT_TRUE(warning.has_value());
   EXPECT_NE(warning->find(snapshot.path()), std::string::npos) << *warning;
   EXPECT_NE(warning->find("replaced at the next write"), std::string::npos) << *warning;
+  cfg.storage.store_interval = std::chrono::seconds{0};
+  EXPECT_NE(restore_warning(cfg)->find("replaced now"), std::string::npos);
   cfg.storage.file_path = snapshot.path() + ".missing";
   EXPECT_EQ(restore_warning(cfg), std::nullopt);  // nothing to lose
   cfg.storage.file_path = snapshot.path();
