@@ -114,7 +114,7 @@ Result load(const Spec& spec, std::span<const std::string> args, const EnvLookup
 // Usage: every row with its type, default, environment variable and key.
 [[nodiscard]] std::string help(const Spec& spec);
 
-// "<label> (from <source>)" form used in messages: "-i/STORE_INTERVAL".
+// How messages name a row: its flags and variable, "-t,--threads/THREADS".
 [[nodiscard]] std::string label(const Option& option);
 
 // --- Value builders for the rows -------------------------------------------
