@@ -1,5 +1,6 @@
 // Fuzzes the server configuration: flags, environment and config file.
-// Only server::ConfigError may escape load_server_config.
+// Only server::ConfigError may escape load_server_config, and the start-up
+// lines it returns never show the key.
 //
 // Input: lines. "NAME=value" lines before a line "--" form the environment
 // (when NAME is upper case), other lines are arguments; everything after a
@@ -92,6 +93,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const auto& c = loaded.config;
       FUZZ_CHECK(c.read_timeout.count() > 0);
       FUZZ_CHECK(c.storage.store_interval.count() >= 0);
+      // The start-up lines never show the signing key.
+      for (const auto& line : loaded.origins) {
+        if (line.starts_with("key=")) FUZZ_CHECK(line.starts_with("key=<set> (from "));
+        FUZZ_CHECK(line.find(" (from ") != std::string::npos);
+      }
+    } else {
+      FUZZ_CHECK(loaded.help.find("STORE_INTERVAL") != std::string::npos);
     }
   } catch (const server::ConfigError&) {
   }

@@ -7,6 +7,7 @@
 #
 #   scripts/run.sh                    # server on localhost:8080 + agent
 #   ADDRESS=localhost:9090 scripts/run.sh
+#   scripts/run.sh -a localhost:9090  # the same (ADDRESS, when set, wins)
 #   scripts/run.sh -f "" -i 0         # extra flags go to the server
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,18 @@ targets=(metrics-server)
 if [[ -f apps/metrics-agent/CMakeLists.txt ]]; then targets+=(metrics-agent); fi
 cmake --build --preset release -j "$(nproc)" --target "${targets[@]}"
 
-export ADDRESS="${ADDRESS:-localhost:8080}"
+# Where the server listens, by its own rule (ADDRESS wins over -a, -a over
+# the default): the readiness check and the agent go there.
+address=localhost:8080
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  case ${args[i]} in
+    -a | --a) if ((i + 1 < ${#args[@]})); then address=${args[i + 1]}; fi; i=$((i + 1)) ;;
+    -a=* | --a=*) address=${args[i]#*=} ;;
+  esac
+done
+address=${ADDRESS:-$address}
+if [[ $address == :* ]]; then address="localhost$address"; fi
 bin=build/release/apps
 server_pid=""
 agent_pid=""
@@ -34,14 +46,14 @@ trap stop INT TERM
 setsid "$bin/metrics-server/metrics-server" "$@" &
 server_pid=$!
 for _ in $(seq 1 50); do
-  curl -fsS "http://${ADDRESS}/ping" >/dev/null 2>&1 && break
+  curl -fsS "http://${address}/ping" >/dev/null 2>&1 && break
   sleep 0.1
 done
 if [[ -x "$bin/metrics-agent/metrics-agent" ]]; then
   # The server's settings are not the agent's: keep only ADDRESS and KEY.
   setsid env -u STORE_INTERVAL -u FILE_STORAGE_PATH -u RESTORE -u DATABASE_DSN \
-    "$bin/metrics-agent/metrics-agent" -p 1s -r 2s &
+    ADDRESS="$address" "$bin/metrics-agent/metrics-agent" -p 1s -r 2s &
   agent_pid=$!
 fi
-echo "run.sh: server at http://${ADDRESS}/ (Ctrl-C to stop)" >&2
+echo "run.sh: server at http://${address}/ (Ctrl-C to stop)" >&2
 wait "$server_pid"

@@ -58,6 +58,9 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  for (const auto& line : parsed.origins) {
+    logger->info("config: {}", line);
+  }
   const auto& c = parsed.config;
   logger->info("reporting to {} every {} ms, sampling every {} ms, {} request(s) in flight{}",
                c.address, c.report_interval.count(), c.poll_interval.count(), c.rate_limit,

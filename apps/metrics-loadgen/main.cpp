@@ -12,10 +12,13 @@ int main(int argc, char** argv) {
   using namespace metrics::loadgen;
   Options options;
   try {
-    auto parsed = parse_options({argv + 1, argv + argc});
+    auto parsed = parse_options({argv + 1, argv + argc}, metrics::core::options::process_env());
     if (parsed.help_requested) {
       std::fputs(parsed.help.c_str(), stdout);
       return 0;
+    }
+    for (const auto& line : parsed.origins) {
+      std::fprintf(stderr, "metrics-loadgen: config: %s\n", line.c_str());
     }
     options = std::move(parsed.options);
   } catch (const std::exception& e) {

@@ -6,7 +6,9 @@
 #include <boost/asio/signal_set.hpp>
 #include <cstdio>
 #include <exception>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "metrics/server/config.hpp"
 #include "metrics/server/logging.hpp"
@@ -16,6 +18,7 @@
 int main(int argc, char** argv) {
   using namespace metrics;
   server::ServerConfig config;
+  std::vector<std::string> origins;
   try {
     auto loaded = server::load_server_config({argv + 1, argv + argc}, server::process_env());
     if (loaded.help_requested) {
@@ -23,12 +26,17 @@ int main(int argc, char** argv) {
       return 0;
     }
     config = std::move(loaded.config);
+    origins = std::move(loaded.origins);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "metrics-server: %s\n", e.what());
     return 2;
   }
 
   server::init_logging(config.log_level);
+  for (const auto& line : origins) {
+    spdlog::info("config: {}", line);
+  }
+  if (auto warning = server::restore_warning(config)) spdlog::warn("{}", *warning);
   int status = 0;
   try {
     auto repo = storage::make_repository(config.storage);

@@ -18,6 +18,10 @@
 # METRICS_TEST_PG_DSN is set, or when run as root and scripts/postgres-setup.sh
 # can provide one.
 set -euo pipefail
+# A server's environment wins over its flags: none of the caller's settings
+# may reach the servers started here.
+unset ADDRESS DATABASE_DSN FILE_STORAGE_PATH STORE_INTERVAL RESTORE KEY CONFIG ALLOW_UNSIGNED \
+  TLS_CERT TLS_KEY LOG_LEVEL
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)

@@ -11,6 +11,10 @@
 # as root), so the mount vanishes with it and the host is never touched.
 # Without namespaces it exits 77 (skipped), or 1 when CI is set.
 set -euo pipefail
+# A server's environment wins over its flags: none of the caller's settings
+# may reach the servers started here.
+unset ADDRESS DATABASE_DSN FILE_STORAGE_PATH STORE_INTERVAL RESTORE KEY CONFIG ALLOW_UNSIGNED \
+  TLS_CERT TLS_KEY LOG_LEVEL
 
 SERVER=
 while [[ $# -gt 0 ]]; do

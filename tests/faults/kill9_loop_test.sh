@@ -39,6 +39,10 @@
 # Every loop is bounded in count and in time. Exit 0 on success, 1 on
 # failure, 2 on bad usage.
 set -euo pipefail
+# A server's environment wins over its flags: none of the caller's settings
+# may reach the servers started here.
+unset ADDRESS DATABASE_DSN FILE_STORAGE_PATH STORE_INTERVAL RESTORE KEY CONFIG ALLOW_UNSIGNED \
+  TLS_CERT TLS_KEY LOG_LEVEL
 
 SERVER='' LOADGEN='' ROUNDS='' KILLS='' AGENTS=50 DURATION='' RESULTS='' KEEP=''
 while [[ $# -gt 0 ]]; do

@@ -23,6 +23,10 @@
 # root they run as the postgres user (runuser). Exit 0 on success. Set
 # KEEP_WORK=1 to keep the temporary folder (logs, cluster) for a post-mortem.
 set -euo pipefail
+# A server's environment wins over its flags: none of the caller's settings
+# may reach the servers started here.
+unset ADDRESS DATABASE_DSN FILE_STORAGE_PATH STORE_INTERVAL RESTORE KEY CONFIG ALLOW_UNSIGNED \
+  TLS_CERT TLS_KEY LOG_LEVEL
 
 SERVER='' LOADGEN=''
 PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}

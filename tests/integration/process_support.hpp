@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <thread>
@@ -21,6 +22,16 @@ inline std::uint16_t free_port() {
   return a.local_endpoint().port();
 }
 
+// In a forked child before exec: the server's environment wins over its
+// flags, so none of the test runner's server settings may reach it.
+inline void clear_server_environment() {
+  for (const char* name :
+       {"ADDRESS", "DATABASE_DSN", "FILE_STORAGE_PATH", "STORE_INTERVAL", "RESTORE", "KEY",
+        "CONFIG", "ALLOW_UNSIGNED", "TLS_CERT", "TLS_KEY", "LOG_LEVEL"}) {
+    unsetenv(name);
+  }
+}
+
 // A metrics-server child process on 127.0.0.1:<free port>.
 class ServerProcess {
  public:
@@ -29,6 +40,7 @@ class ServerProcess {
                                "--log-level", "warn"});
     pid_ = fork();
     if (pid_ == 0) {
+      clear_server_environment();
       std::vector<char*> argv;
       for (auto& a : args)
         argv.push_back(a.data());

@@ -89,6 +89,7 @@ TEST(Shutdown, ServerProcessExitsZeroOnSigterm) {
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
+    clear_server_environment();
     execl(METRICS_SERVER_BINARY, METRICS_SERVER_BINARY, "-a", address.c_str(), "-f", "",
           "--log-level", "warn", static_cast<char*>(nullptr));
     _exit(127);
@@ -123,6 +124,7 @@ TEST(Startup, BadFlagStopsWithMessageNamingTheOption) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     dup2(fds[1], 2);
+    clear_server_environment();
     execl(METRICS_SERVER_BINARY, METRICS_SERVER_BINARY, "-i", "often", static_cast<char*>(nullptr));
     _exit(127);
   }

@@ -9,6 +9,10 @@
 # postgres: uses METRICS_TEST_PG_DSN; when unset, exits 77 (skipped), or 1
 # when CI is set. Exit 0 on success.
 set -euo pipefail
+# A server's environment wins over its flags: none of the caller's settings
+# may reach the servers started here.
+unset ADDRESS DATABASE_DSN FILE_STORAGE_PATH STORE_INTERVAL RESTORE KEY CONFIG ALLOW_UNSIGNED \
+  TLS_CERT TLS_KEY LOG_LEVEL
 
 SERVER= LOADGEN= STORAGE=memory
 while [[ $# -gt 0 ]]; do

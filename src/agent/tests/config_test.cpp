@@ -53,29 +53,52 @@ TEST(ConfigTest, FlagForms) {
   EXPECT_EQ(r.config.rate_limit, 4U);
 }
 
-TEST(ConfigTest, FlagBeatsEnvBeatsFileBeatsDefault) {
+TEST(ConfigTest, EnvBeatsFlagBeatsFileBeatsDefault) {
   const std::string path = write_file(
       "agent_precedence.json",
       R"({"address":"file:1","poll_interval":"4s","report_interval":20,"key":"fk","rate_limit":3})");
   Env env;
-  env.vars = {{"ADDRESS", "env:2"}, {"POLL_INTERVAL", "5"}, {"CONFIG", path}};
-  const auto r = load({"-a", "flag:3"}, env);
+  env.vars = {{"ADDRESS", "env:2"}, {"KEY", "ek"}, {"CONFIG", path}};
+  const auto r = load({"-a", "flag:3", "-k", "flagkey", "-p", "5"}, env);
   ASSERT_EQ(r.error, "");
-  EXPECT_EQ(r.config.address, "flag:3");
-  EXPECT_EQ(r.config.poll_interval, 5s);
-  EXPECT_EQ(r.config.report_interval, 20s);
-  EXPECT_EQ(r.config.key, "fk");
-  EXPECT_EQ(r.config.rate_limit, 3U);
+  EXPECT_EQ(r.config.address, "env:2");            // environment over flag
+  EXPECT_EQ(r.config.key, "ek");                   // environment over flag
+  EXPECT_EQ(r.config.poll_interval, 5s);           // flag over file
+  EXPECT_EQ(r.config.report_interval, 20s);        // file over default
+  EXPECT_EQ(r.config.rate_limit, 3U);              // file over default
+  EXPECT_EQ(r.config.send_mode, SendMode::batch);  // default
+  const std::vector<std::string> expected{
+      "address=env:2 (from ADDRESS)",
+      "poll_interval=5s (from flag -p)",
+      "report_interval=20s (from config file " + path + ")",
+      "key=<set> (from KEY)",
+      "rate_limit=3 (from config file " + path + ")",
+  };
+  EXPECT_EQ(r.origins, expected);
 }
 
-TEST(ConfigTest, ConfigFlagBeatsConfigEnv) {
+TEST(ConfigTest, ConfigVariableBeatsConfigFlag) {
   const std::string a = write_file("agent_a.json", R"({"address":"a:1"})");
   const std::string b = write_file("agent_b.json", R"({"address":"b:1"})");
   Env env;
   env.vars = {{"CONFIG", a}};
-  EXPECT_EQ(load({"-c", b}, env).config.address, "b:1");
-  EXPECT_EQ(load({"--config", b}, env).config.address, "b:1");
+  EXPECT_EQ(load({"-c", b}, env).config.address, "a:1");
+  EXPECT_EQ(load({"--config", b}).config.address, "b:1");
+  EXPECT_EQ(load({"-c=" + std::string(b)}).config.address, "b:1");
   EXPECT_EQ(load({}, env).config.address, "a:1");
+}
+
+TEST(ConfigTest, SendMode) {
+  EXPECT_EQ(load({"--send-mode", "json"}).config.send_mode, SendMode::json);
+  EXPECT_EQ(load({"-send-mode=text"}).config.send_mode, SendMode::text);
+  Env env;
+  env.vars = {{"SEND_MODE", "text"}};
+  EXPECT_EQ(load({"--send-mode", "json"}, env).config.send_mode, SendMode::text);
+  EXPECT_EQ(load({"-c", write_file("agent_mode.json", R"({"send_mode":"json"})")}).config.send_mode,
+            SendMode::json);
+  const auto bad = load({"--send-mode", "grpc"});
+  EXPECT_NE(bad.error.find("--send-mode/SEND_MODE"), std::string::npos) << bad.error;
+  EXPECT_NE(bad.error.find("batch|json|text"), std::string::npos) << bad.error;
 }
 
 TEST(ConfigTest, EmptyEnvironmentVariablesCountAsUnset) {
@@ -119,18 +142,22 @@ TEST(ConfigTest, FileErrorsNameTheKey) {
             std::string::npos);
   EXPECT_NE(load({"-c", write_file("agent_bad2.json", R"({"address":5})")}).error.find("address"),
             std::string::npos);
-  EXPECT_NE(load({"-c", write_file("agent_bad3.json", "{not json")}).error.find("invalid JSON"),
+  EXPECT_NE(load({"-c", write_file("agent_bad3.json", "{not json")}).error.find("not valid JSON"),
             std::string::npos);
   EXPECT_NE(load({"-c", "/nonexistent/agent.json"}).error.find("cannot be read"),
             std::string::npos);
 }
 
-TEST(ConfigTest, FileIgnoresUnknownKeysAndCryptoKeyIsNotAKey) {
+TEST(ConfigTest, UnknownFileKeysAreErrorsNamingThem) {
+  // crypto_key (the original's encryption key file) is not the signing key:
+  // it must not pass silently either.
   const auto r =
-      load({"-c", write_file("agent_unknown.json",
-                             R"({"crypto_key":"/path/key.pem","store_interval":"1s"})")});
-  ASSERT_EQ(r.error, "");
+      load({"-c", write_file("agent_unknown.json", R"({"crypto_key":"/path/key.pem"})")});
+  EXPECT_NE(r.error.find("unknown key \"crypto_key\""), std::string::npos) << r.error;
   EXPECT_EQ(r.config.key, "");
+  const auto server_key =
+      load({"-c", write_file("agent_unknown2.json", R"({"store_interval":"1s"})")});
+  EXPECT_NE(server_key.error.find("store_interval"), std::string::npos) << server_key.error;
 }
 
 TEST(ConfigTest, FromEnvironmentOnly) {
@@ -143,10 +170,20 @@ TEST(ConfigTest, FromEnvironmentOnly) {
   EXPECT_EQ(r.config.key, "k");
 }
 
-TEST(ConfigTest, Help) {
+TEST(ConfigTest, HelpShowsEachTypeAndDefault) {
   EXPECT_TRUE(load({"-h"}).help);
   EXPECT_TRUE(load({"--help"}).help);
-  EXPECT_NE(usage("metrics-agent").find("RATE_LIMIT"), std::string::npos);
+  const std::string u = usage("metrics-agent");
+  const auto has = [&](const std::string& s) { return u.find(s) != std::string::npos; };
+  EXPECT_TRUE(has("Usage: metrics-agent")) << u;
+  EXPECT_TRUE(has("-p duration")) << u;
+  EXPECT_TRUE(has("env POLL_INTERVAL; key poll_interval; default 2s")) << u;
+  EXPECT_TRUE(has("env REPORT_INTERVAL; key report_interval; default 10s")) << u;
+  EXPECT_TRUE(has("-l uint")) << u;
+  EXPECT_TRUE(has("env RATE_LIMIT; key rate_limit; default 1")) << u;
+  EXPECT_TRUE(has("--send-mode batch|json|text")) << u;
+  EXPECT_TRUE(has("env SEND_MODE; key send_mode; default batch")) << u;
+  EXPECT_TRUE(has("env ADDRESS; key address; default \"localhost:8080\"")) << u;
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // when the metrics-server target exists.
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -14,11 +15,15 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "metrics/agent/agent.hpp"
+#include "metrics/core/signature.hpp"
 
 extern char** environ;
 
@@ -38,7 +43,10 @@ std::uint16_t free_port() {
   return ntohs(addr.sin_port);
 }
 
-pid_t spawn(std::vector<std::string> args) {
+// Starts args[0] with the test's environment minus every setting of the two
+// programs, plus `extra_env` ("NAME=value"); stderr to `stderr_path` when set.
+pid_t spawn(std::vector<std::string> args, const std::vector<std::string>& extra_env = {},
+            const std::string& stderr_path = {}) {
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string entry(*e);
@@ -46,11 +54,14 @@ pid_t spawn(std::vector<std::string> args) {
     // Neither program may pick up settings from the test's environment.
     if (name == "ADDRESS" || name == "KEY" || name == "DATABASE_DSN" || name == "CONFIG" ||
         name == "FILE_STORAGE_PATH" || name == "RESTORE" || name == "STORE_INTERVAL" ||
-        name == "POLL_INTERVAL" || name == "REPORT_INTERVAL" || name == "RATE_LIMIT") {
+        name == "POLL_INTERVAL" || name == "REPORT_INTERVAL" || name == "RATE_LIMIT" ||
+        name == "ALLOW_UNSIGNED" || name == "SEND_MODE" || name == "TLS_CERT" ||
+        name == "TLS_KEY" || name == "LOG_LEVEL" || name == "CA_FILE") {
       continue;
     }
     env.push_back(entry);
   }
+  env.insert(env.end(), extra_env.begin(), extra_env.end());
   std::vector<char*> envp;
   for (auto& s : env)
     envp.push_back(s.data());
@@ -59,9 +70,16 @@ pid_t spawn(std::vector<std::string> args) {
   for (auto& s : args)
     argp.push_back(s.data());
   argp.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  if (!stderr_path.empty()) {
+    posix_spawn_file_actions_addopen(&actions, 2, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0600);
+  }
   pid_t pid = -1;
-  if (posix_spawn(&pid, argp[0], nullptr, nullptr, argp.data(), envp.data()) != 0) return -1;
-  return pid;
+  const int rc = posix_spawn(&pid, argp[0], &actions, nullptr, argp.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  return rc == 0 ? pid : -1;
 }
 
 // Waits for the process to exit, at most `timeout`; -1 when it did not.
@@ -78,6 +96,35 @@ int wait_exit(pid_t pid, std::chrono::milliseconds timeout) {
 std::size_t collect(char* data, std::size_t size, std::size_t n, void* out) {
   static_cast<std::string*>(out)->append(data, size * n);
   return size * n;
+}
+
+// POST body to url with a HashSHA256 header under `key`; returns the status.
+long post_signed(const std::string& url, const std::string& body, const std::string& key) {
+  long status = 0;
+  std::string answer;
+  CURL* h = curl_easy_init();
+  const std::string header = std::string(metrics::core::kSignatureHeader) + ": " +
+                             metrics::core::hmac_sha256_hex(key, body);
+  curl_slist* headers = curl_slist_append(nullptr, header.c_str());
+  headers = curl_slist_append(headers, "Content-Type: application/json");
+  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.c_str());
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 2000L);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &collect);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &answer);
+  if (curl_easy_perform(h) == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(h);
+  return status;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
 }
 
 // GET url; returns {status, body}. ca_file: the CA to trust for https://.
@@ -181,6 +228,87 @@ TEST_F(E2eTest, ProgramReportsAndStopsOnSigterm) {
 #endif
   EXPECT_GT(std::stod(value("gauge", "ProcessRSS")), 0);
   EXPECT_GE(std::stoll(value("counter", "PollCount")), 10);
+}
+
+// Environment over flag, on both sides, over real processes: the server has
+// KEY in its environment and another key as -k; so has the agent. The
+// environment's key is the one both use.
+TEST(E2ePrecedence, EnvironmentKeyBeatsTheFlagOnServerAndAgent) {
+  const std::uint16_t port = free_port();
+  const std::string address = "127.0.0.1:" + std::to_string(port);
+  const std::string base = "http://" + address;
+  const std::string log =
+      ::testing::TempDir() + "e2e-precedence-" + std::to_string(::getpid()) + ".log";
+  const pid_t server = spawn({METRICS_SERVER_BIN, "-a", "127.0.0.1:1", "-f", "", "-k", "flag-key"},
+                             {"KEY=env-key", "ADDRESS=" + address}, log);
+  ASSERT_GT(server, 0);
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (get(base + "/ping").first != 200) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+        << "metrics-server did not start on ADDRESS: " << read_text(log);
+    std::this_thread::sleep_for(50ms);
+  }
+
+  const std::string body = R"({"id":"PrecedenceHits","type":"counter","delta":3})";
+  EXPECT_EQ(post_signed(base + "/update/", body, "flag-key"), 401);
+  EXPECT_EQ(get(base + "/value/counter/PrecedenceHits").first, 404);
+  EXPECT_EQ(post_signed(base + "/update/", body, "env-key"), 200);
+
+  const pid_t agent =
+      spawn({METRICS_AGENT_BIN, "-a", "127.0.0.1:1", "-k", "flag-key", "-p", "50ms", "-r", "100ms"},
+            {"KEY=env-key", "ADDRESS=" + address});
+  ASSERT_GT(agent, 0);
+  const auto agent_deadline = std::chrono::steady_clock::now() + 10s;
+  while (get(base + "/value/counter/PollCount").first != 200 &&
+         std::chrono::steady_clock::now() < agent_deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  ::kill(agent, SIGTERM);
+  ASSERT_NE(wait_exit(agent, 10s), -1) << "metrics-agent did not stop";
+  EXPECT_EQ(get(base + "/value/counter/PollCount").first, 200)
+      << "the agent's signed reports were not accepted";
+
+  ::kill(server, SIGTERM);
+  if (wait_exit(server, 10s) == -1) {
+    ::kill(server, SIGKILL);
+    waitpid(server, nullptr, 0);
+  }
+  const std::string text = read_text(log);
+  EXPECT_NE(text.find("address=" + address + " (from ADDRESS)"), std::string::npos) << text;
+  EXPECT_NE(text.find("key=<set> (from KEY)"), std::string::npos) << text;
+  EXPECT_EQ(text.find("env-key"), std::string::npos) << text;
+  EXPECT_EQ(text.find("flag-key"), std::string::npos) << text;
+  std::filesystem::remove(log);
+}
+
+// -r false with a snapshot on disk: the server says at start that the file
+// will be replaced.
+TEST(E2ePrecedence, RestoreOffWarnsAboutTheSnapshotItWillReplace) {
+  const std::string dir = ::testing::TempDir() + "e2e-restore-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  const std::string snapshot = dir + "/db.json";
+  std::ofstream(snapshot) << "[]";
+  const std::string log = dir + "/server.log";
+  const std::uint16_t port = free_port();
+  const pid_t server = spawn({METRICS_SERVER_BIN, "-a", "127.0.0.1:" + std::to_string(port), "-f",
+                              snapshot, "-r", "false"},
+                             {}, log);
+  ASSERT_GT(server, 0);
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (get("http://127.0.0.1:" + std::to_string(port) + "/ping").first != 200) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << read_text(log);
+    std::this_thread::sleep_for(50ms);
+  }
+  ::kill(server, SIGTERM);
+  if (wait_exit(server, 10s) == -1) {
+    ::kill(server, SIGKILL);
+    waitpid(server, nullptr, 0);
+  }
+  const std::string text = read_text(log);
+  EXPECT_NE(text.find("the existing file " + snapshot + " is not loaded and will be replaced"),
+            std::string::npos)
+      << text;
+  std::filesystem::remove_all(dir);
 }
 
 // HTTPS: the agent pushes to a TLS server whose certificate comes from a

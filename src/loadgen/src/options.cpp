@@ -2,39 +2,187 @@
 
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <charconv>
-#include <cmath>
 #include <cstdio>
-
-#include "metrics/core/duration.hpp"
+#include <optional>
 
 namespace metrics::loadgen {
 namespace {
 
-std::chrono::nanoseconds duration_of(const std::string& flag, const std::string& text) {
-  auto d = core::parse_duration(text);
-  if (!d) throw OptionsError(flag + ": not a duration: \"" + text + "\" (use 10, 500ms, 1m)");
-  return *d;
-}
+namespace opt = core::options;
 
 // host:port where host must be loopback: the generator is a weapon against
 // whatever it points at, and this project only ever aims it at itself.
-void parse_address(const std::string& text, Options& o) {
+void parse_address(std::string_view text, Options& o) {
   const auto colon = text.rfind(':');
-  if (colon == std::string::npos)
-    throw OptionsError("--address: expected host:port, got \"" + text + "\"");
-  const std::string host = text.substr(0, colon);
-  const std::string port = text.substr(colon + 1);
+  if (colon == std::string_view::npos) throw opt::BadValue("expected host:port");
+  const std::string host(text.substr(0, colon));
+  const std::string port(text.substr(colon + 1));
   if (host != "127.0.0.1" && host != "localhost")
-    throw OptionsError("--address: only 127.0.0.1 (or localhost) is allowed, got \"" + host + "\"");
+    throw opt::BadValue("only 127.0.0.1 (or localhost) is allowed, got \"" + host + "\"");
   unsigned value = 0;
   auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
   if (ec != std::errc{} || p != port.data() + port.size() || value == 0 || value > 65535)
-    throw OptionsError("--address: bad port \"" + port + "\"");
+    throw opt::BadValue("bad port \"" + port + "\"");
   o.host = "127.0.0.1";
   o.port = static_cast<std::uint16_t>(value);
-  o.host_header = text;
+  o.host_header = std::string(text);
+}
+
+constexpr auto kPositive = std::chrono::nanoseconds{1};
+
+opt::Spec spec(Options& o, std::optional<std::string>& run_id) {
+  opt::Value address{.type = "host:port",
+                     .default_text = o.host_header,
+                     .quote = true,
+                     .boolean = false,
+                     .secret = false,
+                     .set = [&o](std::string_view v) { parse_address(v, o); },
+                     .show = [&o] { return o.host_header; }};
+  opt::Value mode{.type = "batch|json|text",
+                  .default_text = "batch",
+                  .quote = false,
+                  .boolean = false,
+                  .secret = false,
+                  .set =
+                      [&o](std::string_view v) {
+                        const auto m = parse_mode(v);
+                        if (!m) throw opt::BadValue("expected one of batch|json|text");
+                        o.workload.mode = *m;
+                      },
+                  .show =
+                      [&o] {
+                        switch (o.workload.mode) {
+                          case Mode::batch:
+                            return std::string("batch");
+                          case Mode::json:
+                            return std::string("json");
+                          case Mode::text:
+                            return std::string("text");
+                        }
+                        return std::string("?");
+                      }};
+  opt::Value run{.type = "string",
+                 .default_text = "unique per run",
+                 .quote = false,
+                 .boolean = false,
+                 .secret = false,
+                 .set =
+                     [&run_id](std::string_view v) {
+                       if (!valid_run_id(v)) throw opt::BadValue("up to 64 of [A-Za-z0-9_.-]");
+                       run_id = std::string(v);
+                     },
+                 .show = [&run_id] { return run_id && !run_id->empty() ? *run_id : "\"\""; }};
+  return {
+      .program = "metrics-loadgen",
+      .summary =
+          "Simulates N agents pushing to a metrics-server on 127.0.0.1, then checks that "
+          "the server\nholds exactly what it acknowledged.",
+      .options =
+          {
+              {.flags = {"-a", "--address"},
+               .env = "LOADGEN_ADDRESS",
+               .keys = {"address"},
+               .help = "server host:port (loopback only)",
+               .value = address},
+              {.flags = {"-n", "--agents"},
+               .env = "LOADGEN_AGENTS",
+               .keys = {"agents"},
+               .help = "simulated agents, one connection each",
+               .value = opt::whole(o.agents, 1, 1'000'000)},
+              {.flags = {"-d", "--duration"},
+               .env = "LOADGEN_DURATION",
+               .keys = {"duration"},
+               .help = "how long the load lasts (always bounds the run)",
+               .value = opt::duration(o.duration, kPositive)},
+              {.flags = {"--requests"},
+               .env = "LOADGEN_REQUESTS",
+               .keys = {"requests"},
+               .help = "stop after this many requests over all agents (0: duration only)",
+               .value = opt::whole(o.requests, 0, UINT64_MAX)},
+              {.flags = {"-b", "--batch-size"},
+               .env = "LOADGEN_BATCH_SIZE",
+               .keys = {"batch_size"},
+               .help = "metrics per agent: a counter, the shared hot counter, the rest gauges",
+               .value = opt::whole(o.workload.batch_size, 1, 10'000)},
+              {.flags = {"--gzip"},
+               .negations = {"--no-gzip"},
+               .env = "LOADGEN_GZIP",
+               .keys = {"gzip"},
+               .help = "gzip request bodies",
+               .value = opt::boolean(o.gzip)},
+              {.flags = {"-m", "--mode"},
+               .env = "LOADGEN_MODE",
+               .keys = {"mode"},
+               .help = "batch: POST /updates/; json: POST /update/; text: "
+                       "POST /update/{type}/{name}/{value}",
+               .value = mode},
+              {.flags = {"-r", "--rate"},
+               .env = "LOADGEN_RATE",
+               .keys = {"rate"},
+               .help = "requests per second per agent; 0: as fast as answered",
+               .value = opt::number(o.rate, 0, 1e6)},
+              {.flags = {"-k", "--key"},
+               .env = "LOADGEN_KEY",
+               .keys = {"key"},
+               .help = "sign requests with HMAC-SHA256 (HashSHA256 header)",
+               .value = opt::secret(o.key)},
+              {.flags = {"--run-id"},
+               .env = "LOADGEN_RUN_ID",
+               .keys = {"run_id"},
+               .help = "prefix of every metric name",
+               .value = run},
+              {.flags = {"--verify"},
+               .negations = {"--no-verify"},
+               .env = "LOADGEN_VERIFY",
+               .keys = {"verify"},
+               .help = "read everything back and check it at the end",
+               .value = opt::boolean(o.verify)},
+              {.flags = {"--retry-after"},
+               .negations = {"--no-retry-after"},
+               .env = "LOADGEN_RETRY_AFTER",
+               .keys = {"retry_after"},
+               .help = "after a 503/429 with Retry-After, wait that long before the next request",
+               .value = opt::boolean(o.honour_retry_after)},
+              {.flags = {"--strict"},
+               .env = "LOADGEN_STRICT",
+               .keys = {"strict"},
+               .help = "also fail when any request got an error or no answer",
+               .value = opt::boolean(o.strict)},
+              {.flags = {"--server-pid"},
+               .env = "LOADGEN_SERVER_PID",
+               .keys = {"server_pid"},
+               .help = "report this process's memory (VmRSS); 0: none",
+               .value = opt::whole(o.server_pid, 0, INT32_MAX)},
+              {.flags = {"--json"},
+               .env = "LOADGEN_JSON",
+               .keys = {"json"},
+               .help = "print the report as JSON",
+               .value = opt::boolean(o.json)},
+              {.flags = {"--connect-timeout"},
+               .env = "LOADGEN_CONNECT_TIMEOUT",
+               .keys = {"connect_timeout"},
+               .help = "per connection attempt",
+               .value = opt::duration(o.connect_timeout, kPositive)},
+              {.flags = {"--request-timeout"},
+               .env = "LOADGEN_REQUEST_TIMEOUT",
+               .keys = {"request_timeout"},
+               .help = "per request; then it is in doubt",
+               .value = opt::duration(o.request_timeout, kPositive)},
+              {.flags = {"-t", "--threads"},
+               .env = "LOADGEN_THREADS",
+               .keys = {"threads"},
+               .help = "generator threads",
+               .value = opt::whole(o.threads, 1, 2)},
+              {.flags = {"--connect-concurrency"},
+               .env = "LOADGEN_CONNECT_CONCURRENCY",
+               .keys = {"connect_concurrency"},
+               .help = "connection attempts in progress at once",
+               .value = opt::whole(o.connect_concurrency, 1, UINT32_MAX)},
+          },
+      .config_flags = {"-c", "--config"},
+      .config_env = "LOADGEN_CONFIG",
+  };
 }
 
 }  // namespace
@@ -49,94 +197,26 @@ std::string default_run_id() {
   return buf;
 }
 
-ParsedOptions parse_options(const std::vector<std::string>& args) {
-  CLI::App app{
-      "metrics-loadgen: simulates N agents pushing to a metrics-server on 127.0.0.1, "
-      "then checks that the server holds exactly what it acknowledged",
-      "metrics-loadgen"};
-  app.set_help_flag("-h,--help", "print this help and exit");
-  app.allow_extras(false);
-
-  Options o;
-  std::string address = "127.0.0.1:8080";
-  std::string duration = "10s";
-  std::string mode = "batch";
-  std::string connect_timeout = "5s";
-  std::string request_timeout = "10s";
-  std::optional<std::string> run_id;
-  std::size_t batch_size = 29;
-
-  app.add_option("-a,--address", address, "server host:port (loopback only)")
-      ->capture_default_str();
-  app.add_option("-n,--agents", o.agents, "simulated agents, one connection each")
-      ->capture_default_str();
-  app.add_option("-d,--duration", duration, "how long the load lasts (always bounds the run)")
-      ->capture_default_str();
-  app.add_option("--requests", o.requests,
-                 "stop after this many requests over all agents (0: duration only)")
-      ->capture_default_str();
-  app.add_option("-b,--batch-size", batch_size,
-                 "metrics per agent: a counter, the shared hot counter, the rest gauges")
-      ->capture_default_str();
-  app.add_flag("--gzip,!--no-gzip", o.gzip, "gzip request bodies");
-  app.add_option(
-         "-m,--mode", mode,
-         "batch: POST /updates/; json: POST /update/; text: POST /update/{type}/{name}/{value}")
-      ->capture_default_str();
-  app.add_option("-r,--rate", o.rate, "requests per second per agent; 0: as fast as answered")
-      ->capture_default_str();
-  app.add_option("-k,--key", o.key, "sign requests with HMAC-SHA256 (HashSHA256 header)");
-  app.add_option("--run-id", run_id, "prefix of every metric name (default: unique per run)");
-  app.add_flag("--verify,!--no-verify", o.verify, "read everything back and check it at the end")
-      ->capture_default_str();
-  app.add_flag("--retry-after,!--no-retry-after", o.honour_retry_after,
-               "after a 503/429 with Retry-After, wait that long before the next request")
-      ->capture_default_str();
-  app.add_flag("--strict", o.strict, "also fail when any request got an error or no answer");
-  app.add_option("--server-pid", o.server_pid, "report this process's memory (VmRSS)");
-  app.add_flag("--json", o.json, "print the report as JSON");
-  app.add_option("--connect-timeout", connect_timeout, "per connection attempt")
-      ->capture_default_str();
-  app.add_option("--request-timeout", request_timeout, "per request; then it is in doubt")
-      ->capture_default_str();
-  app.add_option("-t,--threads", o.threads, "generator threads (1 or 2)")->capture_default_str();
-  app.add_option("--connect-concurrency", o.connect_concurrency,
-                 "connection attempts in progress at once")
-      ->capture_default_str();
-
+ParsedOptions parse_options(const std::vector<std::string>& args, const opt::EnvLookup& env) {
   ParsedOptions result;
-  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  Options& o = result.options;
+  std::optional<std::string> run_id;
+  const auto table = spec(o, run_id);
+  opt::Result loaded;
   try {
-    app.parse(reversed);
-  } catch (const CLI::CallForHelp&) {
-    result.help_requested = true;
-    result.help = app.help();
-    return result;
-  } catch (const CLI::ParseError& e) {
+    loaded = opt::load(table, args, env);
+  } catch (const opt::OptionsError& e) {
     throw OptionsError(e.what());
   }
-
-  parse_address(address, o);
-  o.duration = duration_of("--duration", duration);
-  o.connect_timeout = duration_of("--connect-timeout", connect_timeout);
-  o.request_timeout = duration_of("--request-timeout", request_timeout);
-  if (o.duration.count() == 0) throw OptionsError("--duration: must be more than 0");
-  if (o.connect_timeout.count() == 0) throw OptionsError("--connect-timeout: must be more than 0");
-  if (o.request_timeout.count() == 0) throw OptionsError("--request-timeout: must be more than 0");
-  if (o.agents == 0 || o.agents > 1'000'000) throw OptionsError("--agents: 1 to 1000000");
-  if (batch_size == 0 || batch_size > 10'000) throw OptionsError("--batch-size: 1 to 10000");
-  if (!(o.rate >= 0) || !std::isfinite(o.rate) || o.rate > 1e6)
-    throw OptionsError("--rate: 0 (closed loop) to 1000000 per agent");
-  if (o.threads < 1 || o.threads > 2) throw OptionsError("--threads: 1 or 2");
-  if (o.connect_concurrency == 0) throw OptionsError("--connect-concurrency: at least 1");
-  if (o.server_pid < 0) throw OptionsError("--server-pid: a process id");
-  auto parsed_mode = parse_mode(mode);
-  if (!parsed_mode) throw OptionsError("--mode: batch, json or text, got \"" + mode + "\"");
-  o.workload.mode = *parsed_mode;
-  o.workload.batch_size = batch_size;
+  if (loaded.help) {
+    result.help_requested = true;
+    result.help = opt::help(table);
+    return result;
+  }
+  for (const auto& origin : loaded.origins) {
+    result.origins.push_back(origin.text());
+  }
   o.workload.run_id = run_id ? *run_id : default_run_id();
-  if (!valid_run_id(o.workload.run_id)) throw OptionsError("--run-id: up to 64 of [A-Za-z0-9_.-]");
-  result.options = std::move(o);
   return result;
 }
 

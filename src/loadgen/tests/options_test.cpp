@@ -1,6 +1,11 @@
 #include "metrics/loadgen/options.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
 
 namespace metrics::loadgen {
 namespace {
@@ -89,8 +94,87 @@ TEST(Options, RejectsWhatWouldMisbehave) {
   EXPECT_THROW((void)parse_options({"--unknown"}), OptionsError);
 }
 
-TEST(Options, Help) {
-  EXPECT_TRUE(parse_options({"--help"}).help_requested);
+core::options::EnvLookup env_of(std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
+    if (auto it = vars.find(name); it != vars.end()) return it->second;
+    return std::nullopt;
+  };
+}
+
+std::string write_file(const std::string& name, const std::string& text) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("loadgen-" + std::to_string(::getpid()) + "-" + name);
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+TEST(Options, EnvBeatsFlagBeatsFileBeatsDefault) {
+  const std::string file = write_file(
+      "precedence.json", R"({"agents": 7, "duration": "3s", "mode": "json", "gzip": true})");
+  const auto p = parse_options({"-n", "5", "-d", "2s", "--config", file},
+                               env_of({{"LOADGEN_AGENTS", "9"}, {"LOADGEN_KEY", "envkey"}}));
+  const Options& o = p.options;
+  EXPECT_EQ(o.agents, 9U);                         // environment over flag
+  EXPECT_EQ(o.duration, std::chrono::seconds{2});  // flag over file
+  EXPECT_EQ(o.workload.mode, Mode::json);          // file over default
+  EXPECT_TRUE(o.gzip);                             // file over default
+  EXPECT_EQ(o.key, "envkey");
+  EXPECT_EQ(o.workload.batch_size, 29U);  // default
+  const std::vector<std::string> expected{
+      "agents=9 (from LOADGEN_AGENTS)",
+      "duration=2s (from flag -d)",
+      "gzip=true (from config file " + file + ")",
+      "mode=json (from config file " + file + ")",
+      "key=<set> (from LOADGEN_KEY)",
+  };
+  EXPECT_EQ(p.origins, expected);
+  std::filesystem::remove(file);
+}
+
+TEST(Options, ServerAndAgentVariablesAreNotTheGenerators) {
+  const auto p =
+      parse_options({"-a", "127.0.0.1:9000"}, env_of({{"ADDRESS", "127.0.0.1:1"}, {"KEY", "k"}}));
+  EXPECT_EQ(p.options.port, 9000);
+  EXPECT_EQ(p.options.key, "");
+}
+
+TEST(Options, EmptyVariableCountsAsUnset) {
+  const auto p =
+      parse_options({"--agents", "3"}, env_of({{"LOADGEN_AGENTS", ""}, {"LOADGEN_CONFIG", ""}}));
+  EXPECT_EQ(p.options.agents, 3U);
+}
+
+TEST(Options, UnknownConfigKeyAndBadValuesNameTheOption) {
+  const std::string file = write_file("unknown.json", R"({"agent": 7})");
+  try {
+    (void)parse_options({"-c", file});
+    ADD_FAILURE() << "no error";
+  } catch (const OptionsError& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown key \"agent\""), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(file);
+  try {
+    (void)parse_options({}, env_of({{"LOADGEN_THREADS", "3"}}));
+    ADD_FAILURE() << "no error";
+  } catch (const OptionsError& e) {
+    EXPECT_NE(std::string(e.what()).find("-t,--threads/LOADGEN_THREADS (from LOADGEN_THREADS)"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Options, HelpShowsEachTypeAndDefault) {
+  const auto p = parse_options({"--help"});
+  ASSERT_TRUE(p.help_requested);
+  const auto has = [&](const std::string& s) { return p.help.find(s) != std::string::npos; };
+  EXPECT_TRUE(has("-n, --agents uint")) << p.help;
+  EXPECT_TRUE(has("env LOADGEN_AGENTS; key agents; default 200")) << p.help;
+  EXPECT_TRUE(has("-d, --duration duration")) << p.help;
+  EXPECT_TRUE(has("default 10s")) << p.help;
+  EXPECT_TRUE(has("--gzip, --no-gzip bool")) << p.help;
+  EXPECT_TRUE(has("-r, --rate number")) << p.help;
+  EXPECT_TRUE(has("default \"127.0.0.1:8080\"")) << p.help;
+  EXPECT_TRUE(has("env LOADGEN_CONFIG")) << p.help;
 }
 
 }  // namespace

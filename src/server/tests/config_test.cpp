@@ -45,17 +45,57 @@ TEST(Config, Defaults) {
   EXPECT_EQ(cfg.key, "");
 }
 
-TEST(Config, FlagBeatsEnvBeatsFileBeatsDefault) {
+TEST(Config, EnvBeatsFlagBeatsFileBeatsDefault) {
   TempFile file(R"({"address": "file:1", "store_interval": "7s", "restore": false,
-                    "store_file": "/file/path", "key": "filekey"})");
-  auto cfg = load_server_config({"-a", "flag:3", "-c", file.path()},
-                                env_of({{"ADDRESS", "env:2"}, {"STORE_INTERVAL", "5"}}))
-                 .config;
-  EXPECT_EQ(cfg.address, "flag:3");
-  EXPECT_EQ(cfg.storage.store_interval, 5s);
-  EXPECT_FALSE(cfg.storage.restore);
-  EXPECT_EQ(cfg.storage.file_path, "/file/path");
-  EXPECT_EQ(cfg.key, "filekey");
+                    "store_file": "/file/path", "key": "filekey", "max_batch": 10})");
+  auto loaded = load_server_config({"-a", "flag:3", "-i", "9", "-k", "flagkey", "-c", file.path()},
+                                   env_of({{"ADDRESS", "env:2"}, {"KEY", "envkey"}}));
+  const auto& cfg = loaded.config;
+  EXPECT_EQ(cfg.address, "env:2");                 // environment over flag
+  EXPECT_EQ(cfg.key, "envkey");                    // environment over flag
+  EXPECT_EQ(cfg.storage.store_interval, 9s);       // flag over file
+  EXPECT_FALSE(cfg.storage.restore);               // file over default
+  EXPECT_EQ(cfg.storage.file_path, "/file/path");  // file over default
+  EXPECT_EQ(cfg.max_batch_items, 10U);
+  EXPECT_EQ(cfg.max_connections, 20'000U);  // default
+  EXPECT_EQ(cfg.storage.database_dsn, "");
+}
+
+TEST(Config, StartupLinesSayWhereEachValueCameFrom) {
+  TempFile file(R"({"restore": false, "database_dsn": "postgres://u:hunter2@db/m"})");
+  auto loaded = load_server_config({"-i", "0", "-k", "flagkey", "-c", file.path()},
+                                   env_of({{"ADDRESS", "localhost:9090"}, {"KEY", "envkey"}}));
+  const std::vector<std::string> expected{
+      "address=localhost:9090 (from ADDRESS)",
+      "database_dsn=postgres://u:***@db/m (from config file " + file.path() + ")",
+      "store_interval=0s (from flag -i)",
+      "restore=false (from config file " + file.path() + ")",
+      "key=<set> (from KEY)",
+  };
+  EXPECT_EQ(loaded.origins, expected);
+  for (const auto& line : loaded.origins) {
+    EXPECT_EQ(line.find("envkey"), std::string::npos) << line;
+    EXPECT_EQ(line.find("hunter2"), std::string::npos) << line;
+  }
+}
+
+TEST(Config, ConfigVariableBeatsConfigFlag) {
+  TempFile from_env(R"({"address": "envfile:1"})");
+  TempFile from_flag(R"({"address": "flagfile:1"})");
+  EXPECT_EQ(load_server_config({"-c", from_flag.path()}, env_of({{"CONFIG", from_env.path()}}))
+                .config.address,
+            "envfile:1");
+  EXPECT_EQ(load_server_config({"--config", from_flag.path()}, env_of({})).config.address,
+            "flagfile:1");
+}
+
+TEST(Config, AllowUnsigned) {
+  EXPECT_FALSE(load_server_config({}, env_of({})).config.allow_unsigned);
+  EXPECT_TRUE(load_server_config({"--allow-unsigned"}, env_of({})).config.allow_unsigned);
+  EXPECT_FALSE(load_server_config({"--allow-unsigned"}, env_of({{"ALLOW_UNSIGNED", "false"}}))
+                   .config.allow_unsigned);
+  TempFile file(R"({"allow_unsigned": true})");
+  EXPECT_TRUE(load_server_config({"-c", file.path()}, env_of({})).config.allow_unsigned);
 }
 
 TEST(Config, ConfigPathFromEnvironment) {
@@ -72,12 +112,22 @@ TEST(Config, GoStyleFlagForms) {
   EXPECT_FALSE(cfg.storage.restore);
   EXPECT_EQ(cfg.storage.store_interval, 500ms);
   EXPECT_EQ(cfg.key, "secret");
-  EXPECT_TRUE(load_server_config({"-r"}, env_of({{"RESTORE", "false"}})).config.storage.restore);
+  // A bare boolean flag means true; the environment still wins over it.
+  EXPECT_TRUE(load_server_config({"-r"}, env_of({})).config.storage.restore);
+  EXPECT_FALSE(load_server_config({"-r"}, env_of({{"RESTORE", "false"}})).config.storage.restore);
+  EXPECT_FALSE(load_server_config({"-r", "false"}, env_of({})).config.storage.restore);
 }
 
-TEST(Config, EmptyEnvironmentValueDisablesFile) {
-  auto cfg = load_server_config({}, env_of({{"FILE_STORAGE_PATH", ""}})).config;
-  EXPECT_EQ(cfg.storage.file_path, "");
+TEST(Config, EmptyEnvironmentValueCountsAsUnset) {
+  auto cfg =
+      load_server_config({"-a", "flag:1"}, env_of({{"FILE_STORAGE_PATH", ""}, {"ADDRESS", ""}}))
+          .config;
+  EXPECT_EQ(cfg.storage.file_path, "/tmp/metrics-db.json");
+  EXPECT_EQ(cfg.address, "flag:1");
+  // An empty flag or key still disables the file.
+  EXPECT_EQ(load_server_config({"-f", ""}, env_of({})).config.storage.file_path, "");
+  TempFile file(R"({"store_file": ""})");
+  EXPECT_EQ(load_server_config({"-c", file.path()}, env_of({})).config.storage.file_path, "");
 }
 
 TEST(Config, BadValuesNameTheOption) {
@@ -89,7 +139,11 @@ TEST(Config, BadValuesNameTheOption) {
     }
     return std::string("no error");
   };
-  EXPECT_NE(message({"-i", "soon"}, {}).find("STORE_INTERVAL"), std::string::npos);
+  EXPECT_NE(message({"-i", "soon"}, {}).find("-i/STORE_INTERVAL (from flag -i)"),
+            std::string::npos);
+  EXPECT_NE(message({"-k", "x"}, {{"RESTORE", "maybe"}}).find("-r/RESTORE (from RESTORE)"),
+            std::string::npos);
+  EXPECT_EQ(message({"--threads", "x"}, {{"KEY", "sekrit"}}).find("sekrit"), std::string::npos);
   EXPECT_NE(message({}, {{"RESTORE", "maybe"}}).find("RESTORE"), std::string::npos);
   EXPECT_NE(message({"-a", "nohost"}, {}).find("ADDRESS"), std::string::npos);
   EXPECT_NE(message({"-a", "h:99999"}, {}).find("ADDRESS"), std::string::npos);
@@ -118,10 +172,42 @@ TEST(Config, TlsFilesFromFlagsEnvironmentAndFile) {
   EXPECT_THROW((void)load_server_config({"--tls-key", "/k.pem"}, env_of({})), ConfigError);
 }
 
-TEST(Config, HelpIsOffered) {
+TEST(Config, HelpShowsEachTypeAndDefault) {
   auto r = load_server_config({"-h"}, env_of({}));
   EXPECT_TRUE(r.help_requested);
-  EXPECT_NE(r.help.find("STORE_INTERVAL"), std::string::npos);
+  const auto has = [&](const std::string& s) { return r.help.find(s) != std::string::npos; };
+  EXPECT_TRUE(has("-a host:port")) << r.help;
+  EXPECT_TRUE(has("env ADDRESS; key address; default \"localhost:8080\"")) << r.help;
+  EXPECT_TRUE(has("-i duration")) << r.help;
+  EXPECT_TRUE(has("env STORE_INTERVAL; key store_interval; default 5m")) << r.help;
+  EXPECT_TRUE(has("-r bool")) << r.help;
+  EXPECT_TRUE(has("env RESTORE; key restore; default true")) << r.help;
+  EXPECT_TRUE(has("--threads uint")) << r.help;
+  EXPECT_TRUE(has("--log-level trace|debug|info|warn|error|critical|off")) << r.help;
+  EXPECT_TRUE(has("--allow-unsigned bool")) << r.help;
+  EXPECT_TRUE(has("key store_file; key file_storage_path; default \"/tmp/metrics-db.json\""))
+      << r.help;
+  EXPECT_FALSE(has("TEXT")) << r.help;
+  EXPECT_TRUE(load_server_config({"--help"}, env_of({})).help_requested);
+}
+
+TEST(Config, RestoreOffWarnsAboutAnExistingSnapshot) {
+  TempFile snapshot("[]");
+  ServerConfig cfg;
+  cfg.storage.file_path = snapshot.path();
+  EXPECT_EQ(restore_warning(cfg), std::nullopt);  // restore on: loaded, nothing to say
+  cfg.storage.restore = false;
+  const auto warning = restore_warning(cfg);
+  ASSERT_TRUE(warning.has_value());
+  EXPECT_NE(warning->find(snapshot.path()), std::string::npos) << *warning;
+  EXPECT_NE(warning->find("replaced at the next write"), std::string::npos) << *warning;
+  cfg.storage.store_interval = std::chrono::seconds{0};
+  EXPECT_NE(restore_warning(cfg)->find("replaced now"), std::string::npos);
+  cfg.storage.file_path = snapshot.path() + ".missing";
+  EXPECT_EQ(restore_warning(cfg), std::nullopt);  // nothing to lose
+  cfg.storage.file_path = snapshot.path();
+  cfg.storage.database_dsn = "postgres://x";
+  EXPECT_EQ(restore_warning(cfg), std::nullopt);  // the file is not the storage
 }
 
 }  // namespace

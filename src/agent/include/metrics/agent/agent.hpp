@@ -38,6 +38,11 @@ namespace metrics::agent {
 
 enum class LogLevel : std::uint8_t { debug, info, warn, error };
 
+// How reports are sent: batch is one POST /updates/ per report; json one
+// POST /update/ JSON body per metric; text one POST /update/{type}/{name}/{value}
+// per metric.
+enum class SendMode : std::uint8_t { batch, json, text };
+
 struct AgentConfig {
   // "host:port" (sent as http://host:port) or a full http:// or https:// URL;
   // batches go to <address>/updates/.
@@ -53,6 +58,8 @@ struct AgentConfig {
   std::string ca_file;
   // Most requests in flight at once (RATE_LIMIT); at least 1.
   unsigned rate_limit = 1;
+  // How reports are sent (SEND_MODE).
+  SendMode send_mode = SendMode::batch;
   // Most distinct metrics kept while they cannot be sent. At the bound, new
   // names are dropped (and counted); known names are still merged, so counters
   // already held stay exact.

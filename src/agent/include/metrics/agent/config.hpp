@@ -1,7 +1,9 @@
 // The metrics-agent configuration from flags, environment and a JSON file,
 // as API.md specifies: -a ADDRESS, -p POLL_INTERVAL, -r REPORT_INTERVAL,
-// -k KEY, -l RATE_LIMIT, -c CONFIG; a flag wins over the environment, the
-// environment over the file, the file over the default.
+// -k KEY, -l RATE_LIMIT, --ca-file CA_FILE, --send-mode SEND_MODE,
+// -c CONFIG; the environment wins over the flag, the flag over the file, the
+// file over the default. An empty variable counts as unset; an unknown key
+// in the file is an error.
 //
 //   auto parsed = metrics::agent::load_config(args, [](const char* n) { return std::getenv(n); });
 //   if (!parsed.error.empty()) { std::cerr << parsed.error << '\n'; return 2; }
@@ -13,6 +15,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "metrics/agent/agent.hpp"
 
@@ -27,6 +30,9 @@ struct ConfigResult {
   std::string error;
   // -h / --help was given: print usage() and exit 0.
   bool help = false;
+  // "address=localhost:9090 (from ADDRESS)" for every option not at its
+  // default, for the start-up log; the key is shown as <set>.
+  std::vector<std::string> origins;
 };
 
 // args excludes the program name. Go flag syntax: -a value, -a=value,

@@ -1,6 +1,10 @@
-// The load generator's settings and their command line (CLI11).
+// The load generator's settings: flags, LOADGEN_* environment variables and
+// a JSON config file (-c / LOADGEN_CONFIG), one table over core/options.hpp
+// with the same rules as the server and the agent (environment over flag
+// over file over default). Its variables carry a prefix so that it never
+// picks up the ADDRESS or KEY meant for a server started beside it.
 //
-//   auto parsed = parse_options(args);   // throws OptionsError naming the flag
+//   auto parsed = parse_options(args, core::options::process_env());   // throws OptionsError
 //   if (parsed.help_requested) { print(parsed.help); }
 //
 // Plain values; parse_options is thread-safe.
@@ -12,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "metrics/core/options.hpp"
 #include "metrics/loadgen/request_builder.hpp"
 
 namespace metrics::loadgen {
@@ -49,10 +54,15 @@ struct ParsedOptions {
   Options options;
   bool help_requested = false;
   std::string help;
+  // "agents=10 (from flag --agents)" for every option not at its default.
+  std::vector<std::string> origins;
 };
 
-// args: argv without the program name.
-[[nodiscard]] ParsedOptions parse_options(const std::vector<std::string>& args);
+// args: argv without the program name; env: the environment (no
+// environment at all when omitted).
+[[nodiscard]] ParsedOptions parse_options(
+    const std::vector<std::string>& args,
+    const core::options::EnvLookup& env = core::options::no_env());
 
 // A run id derived from the clock and the process id, e.g. "lg5f3a1c2_".
 [[nodiscard]] std::string default_run_id();

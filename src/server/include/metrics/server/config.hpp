@@ -1,8 +1,10 @@
-// Server configuration from flags, environment and a JSON config file, with
-// the precedence of the wire contract: flag > environment > file > default.
+// Server configuration from flags, environment and a JSON config file, one
+// table of rows over core/options.hpp, with the precedence of the wire
+// contract: environment > flag > file > default.
 //
-//   auto cfg = server::load_server_config(args, server::process_env());
-//   // throws server::ConfigError("invalid value \"x\" for -i/STORE_INTERVAL: ...")
+//   auto loaded = server::load_server_config(args, server::process_env());
+//   // throws server::ConfigError("invalid value \"x\" for -i/STORE_INTERVAL (from flag -i): ...")
+//   for (const auto& line : loaded.origins) spdlog::info("config: {}", line);
 //
 // Thread-safe (pure functions over their inputs).
 #pragma once
@@ -26,6 +28,8 @@ struct ServerConfig {
                                  .store_interval = std::chrono::seconds{300},
                                  .restore = true};
   std::string key;
+  // Accept writes without HashSHA256 (a wrong signature is still refused).
+  bool allow_unsigned = false;
   // PEM certificate chain and private key; both set: the server speaks HTTPS.
   std::string tls_cert;
   std::string tls_key;
@@ -56,10 +60,17 @@ struct LoadResult {
   ServerConfig config;
   bool help_requested = false;
   std::string help;  // usage text when help_requested
+  // "address=localhost:9090 (from ADDRESS)" for every option not at its
+  // default, in table order; keys and DSN passwords are never shown.
+  std::vector<std::string> origins;
 };
 
 // args excludes the program name. Throws ConfigError.
 [[nodiscard]] LoadResult load_server_config(const std::vector<std::string>& args,
                                             const EnvLookup& env);
+
+// The start-up warning for a snapshot file that restore is off for (it will
+// be replaced at the next write); nullopt when there is nothing to warn of.
+[[nodiscard]] std::optional<std::string> restore_warning(const ServerConfig& config);
 
 }  // namespace metrics::server

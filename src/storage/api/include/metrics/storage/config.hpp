@@ -17,4 +17,8 @@ struct StorageConfig {
   bool restore = true;
 };
 
+// The DSN with its password replaced by "***" (URI and keyword forms), for
+// logs and error messages.
+[[nodiscard]] std::string redact_dsn(const std::string& dsn);
+
 }  // namespace metrics::storage
