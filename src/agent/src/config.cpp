@@ -13,7 +13,7 @@ namespace metrics::agent {
 namespace {
 
 // The agent's options, each with its flag, variable and file key.
-enum class Option { address, poll, report, key, rate, ca_file, config };
+enum class Option { address, poll, report, key, rate, ca_file, send_mode, config };
 
 struct OptionName {
   Option option;
@@ -29,6 +29,7 @@ constexpr OptionName kOptions[] = {
     {Option::key, "k", "KEY", "key"},
     {Option::rate, "l", "RATE_LIMIT", "rate_limit"},
     {Option::ca_file, "ca-file", "CA_FILE", "ca_file"},
+    {Option::send_mode, "send-mode", "SEND_MODE", "send_mode"},
     {Option::config, "c", "CONFIG", ""},
 };
 
@@ -80,6 +81,11 @@ void apply(AgentConfig& config, Option option, std::string_view value, const std
       break;
     case Option::ca_file:
       config.ca_file = std::string(value);
+      break;
+    case Option::send_mode:
+      if (!parse_send_mode(value, config.send_mode)) {
+        throw ParseError{where + ": '" + std::string(value) + "' is not batch, json or text"};
+      }
       break;
     case Option::config:
       break;
@@ -237,6 +243,9 @@ std::string usage(std::string_view program) {
          "  -l RATE_LIMIT       most requests in flight (env RATE_LIMIT, default 1)\n"
          "  --ca-file PATH      CA certificates (PEM) to trust for https:// (env CA_FILE,\n"
          "                      default: the system store)\n"
+         "  --send-mode MODE    batch (POST /updates/), json (one POST /update/ per metric)\n"
+         "                      or text (POST /update/{type}/{name}/{value}) (env SEND_MODE,\n"
+         "                      default batch)\n"
          "  -c CONFIG           JSON config file (env CONFIG)\n"
          "Durations: seconds (10) or Go units (500ms, 2s, 1m). A flag wins over the "
          "environment,\nthe environment over the config file, the file over the default.\n";

@@ -105,6 +105,11 @@ std::size_t FakeServer::request_count() const {
   return requests_.size();
 }
 
+std::size_t FakeServer::connection_count() const {
+  const std::lock_guard lock(mu_);
+  return connections_.size();
+}
+
 bool FakeServer::wait_for_requests(std::size_t n, std::chrono::milliseconds timeout) const {
   std::unique_lock lock(mu_);
   return cv_.wait_for(lock, timeout, [&] { return requests_.size() >= n; });
