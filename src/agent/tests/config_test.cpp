@@ -149,5 +149,21 @@ TEST(ConfigTest, Help) {
   EXPECT_NE(usage("metrics-agent").find("RATE_LIMIT"), std::string::npos);
 }
 
+TEST(ConfigTest, SendMode) {
+  EXPECT_EQ(load({}).config.send_mode, SendMode::batch);
+  EXPECT_EQ(load({"--send-mode", "json"}).config.send_mode, SendMode::json);
+  EXPECT_EQ(load({"--send-mode=text"}).config.send_mode, SendMode::text);
+  Env env;
+  env.vars = {{"SEND_MODE", "text"}};
+  EXPECT_EQ(load({}, env).config.send_mode, SendMode::text);
+  EXPECT_EQ(load({"-c", write_file("agent_mode.json", R"({"send_mode":"json"})")}).config.send_mode,
+            SendMode::json);
+  const auto bad = load({"--send-mode", "Batch"});
+  EXPECT_NE(bad.error.find("send-mode"), std::string::npos) << bad.error;
+  EXPECT_NE(bad.error.find("batch, json or text"), std::string::npos) << bad.error;
+  env.vars = {{"SEND_MODE", "xml"}};
+  EXPECT_NE(load({}, env).error.find("SEND_MODE"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace metrics::agent
