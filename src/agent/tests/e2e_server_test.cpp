@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -46,7 +47,8 @@ pid_t spawn(std::vector<std::string> args) {
     // Neither program may pick up settings from the test's environment.
     if (name == "ADDRESS" || name == "KEY" || name == "DATABASE_DSN" || name == "CONFIG" ||
         name == "FILE_STORAGE_PATH" || name == "RESTORE" || name == "STORE_INTERVAL" ||
-        name == "POLL_INTERVAL" || name == "REPORT_INTERVAL" || name == "RATE_LIMIT") {
+        name == "POLL_INTERVAL" || name == "REPORT_INTERVAL" || name == "RATE_LIMIT" ||
+        name == "SEND_MODE") {
       continue;
     }
     env.push_back(entry);
@@ -255,5 +257,90 @@ TEST_F(E2eTlsTest, UntrustedServerCertificateIsRefused) {
   EXPECT_EQ(agent.stats().requests_ok, 0U);
   EXPECT_EQ(get(base() + "/value/counter/TlsRefused", ca()).first, 404);
 }
+
+// In every sending mode: the server stops in the middle of the run (the
+// agent keeps sampling and adding), comes back on the same port with the
+// same file, and the stored counters are exactly what was added.
+class E2eOutageTest : public ::testing::TestWithParam<metrics::agent::SendMode> {
+ protected:
+  void TearDown() override {
+    stop_server();
+    std::remove(file_.c_str());
+  }
+  void start_server() {
+    server_ = spawn({METRICS_SERVER_BIN, "-a", address(), "-f", file_, "-i", "0", "-r", "true",
+                     "-k", "secret", "--log-level", "warn"});
+    ASSERT_GT(server_, 0);
+    const auto deadline = std::chrono::steady_clock::now() + 15s;
+    while (get(base() + "/ping").first != 200) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "metrics-server did not start";
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  void stop_server() {
+    if (server_ <= 0) return;
+    ::kill(server_, SIGTERM);
+    if (wait_exit(server_, 10s) == -1) {
+      ::kill(server_, SIGKILL);
+      waitpid(server_, nullptr, 0);
+    }
+    server_ = -1;
+  }
+  [[nodiscard]] std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  [[nodiscard]] std::string base() const { return "http://" + address(); }
+  std::string value(const std::string& type, const std::string& name) {
+    const auto [status, body] = get(base() + "/value/" + type + "/" + name);
+    return status == 200 ? body : "status " + std::to_string(status);
+  }
+
+  std::uint16_t port_ = free_port();
+  std::string file_ = "/tmp/metrics-agent-outage-" + std::to_string(::getpid()) + "-" +
+                      std::string(metrics::agent::to_string(GetParam())) + ".json";
+  pid_t server_ = -1;
+};
+
+TEST_P(E2eOutageTest, RestartInTheMiddleLosesNothingAndCountsNothingTwice) {
+  std::remove(file_.c_str());
+  start_server();
+  metrics::agent::AgentConfig config;
+  config.address = address();
+  config.key = "secret";
+  config.send_mode = GetParam();
+  config.poll_interval = 20ms;
+  config.report_interval = 40ms;
+  config.rate_limit = 2;
+  config.retry_backoff = {20ms, 50ms};
+  config.collect_system = false;
+  metrics::agent::Agent agent(config);
+  ASSERT_TRUE(agent.running()) << agent.error();
+  std::int64_t added = 0;
+  const auto run = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      ASSERT_TRUE(agent.add_counter("E2eOutageHits", i % 5 + 1));
+      added += i % 5 + 1;
+      agent.set_gauge("E2eOutageGauge", static_cast<double>(i));
+      std::this_thread::sleep_for(10ms);
+    }
+  };
+  run(30);
+  stop_server();
+  const auto failed_before = agent.stats().requests_failed;
+  run(30);
+  EXPECT_GT(agent.stats().requests_failed, failed_before);
+  start_server();
+  run(30);
+  ASSERT_TRUE(agent.shutdown(10s));
+  EXPECT_EQ(value("counter", "E2eOutageHits"), std::to_string(added));
+  EXPECT_EQ(value("counter", "PollCount"), std::to_string(agent.stats().polls));
+  EXPECT_EQ(value("gauge", "E2eOutageGauge"), "29");
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, E2eOutageTest,
+                         ::testing::Values(metrics::agent::SendMode::batch,
+                                           metrics::agent::SendMode::json,
+                                           metrics::agent::SendMode::text),
+                         [](const auto& mode) {
+                           return std::string(metrics::agent::to_string(mode.param));
+                         });
 
 }  // namespace
