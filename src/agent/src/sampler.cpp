@@ -7,6 +7,8 @@
 #include <array>
 #include <string>
 
+#include "memstats.hpp"
+
 namespace metrics::agent::detail {
 namespace {
 
@@ -67,7 +69,10 @@ Sampler::Sampler(const AgentConfig& config)
 }
 
 void Sampler::sample(Metrics& out) {
-  if (allocator_on_) allocator_.collect(out);
+  if (allocator_on_) {
+    allocator_.collect(out);
+    complete_memstats(measure_thread_stacks(), out);
+  }
   if (process_on_) sample_process(out);
   if (system_on_) sample_system(out);
   out.push_back(core::Metric::counter("PollCount", 1));

@@ -7,7 +7,9 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -358,6 +360,64 @@ TEST(AgentTest, ConcurrentHostUpdatesAreSummedExactly) {
     t.join();
   ASSERT_TRUE(agent.shutdown(10s));
   EXPECT_EQ(counter_sum(server, "Ops"), 2000);
+}
+
+// The original agent's names, all of them, from the first report on; each
+// moves (or stays put) the way its meaning says.
+TEST(AgentTest, EveryReportCarriesTheOriginalAgentsMetricSet) {
+  FakeServer server;
+  auto config = fast_config(server);
+  config.report_interval = 1h;  // one report per flush
+  Agent agent(config);
+  ASSERT_TRUE(agent.flush(10s));
+  std::vector<void*> blocks;
+  for (int i = 0; i < 256; ++i)
+    blocks.push_back(std::malloc(4096));
+  ASSERT_TRUE(agent.flush(10s));
+  for (void* b : blocks)
+    std::free(b);
+  agent.shutdown(5s);
+  const auto requests = server.requests();
+  ASSERT_GE(requests.size(), 2U);
+  std::vector<std::map<std::string, double>> reports;
+  for (const std::size_t i : {std::size_t{0}, requests.size() - 1}) {
+    std::map<std::string, double> gauges;
+    std::map<std::string, std::int64_t> counters;
+    for (const auto& m : testing::decode_request(requests[i])) {
+      if (m.type == "gauge") {
+        EXPECT_TRUE(gauges.emplace(m.id, m.value).second) << "twice: " << m.id;
+      } else {
+        counters[m.id] += m.delta;
+      }
+    }
+    for (const char* name :
+         {"Alloc",    "BuckHashSys", "Frees",       "GCCPUFraction", "GCSys",        "HeapAlloc",
+          "HeapIdle", "HeapInuse",   "HeapObjects", "HeapReleased",  "HeapSys",      "LastGC",
+          "Lookups",  "MCacheInuse", "MCacheSys",   "MSpanInuse",    "MSpanSys",     "Mallocs",
+          "NextGC",   "NumForcedGC", "NumGC",       "OtherSys",      "PauseTotalNs", "StackInuse",
+          "StackSys", "Sys",         "TotalAlloc",  "RandomValue"}) {
+      EXPECT_EQ(gauges.count(name), 1U) << "report " << i << " lacks gauge " << name;
+    }
+    EXPECT_GE(counters["PollCount"], 1) << "report " << i;
+    // No collection ever runs in this process.
+    for (const char* gc : {"NumGC", "NumForcedGC", "PauseTotalNs", "LastGC", "GCCPUFraction",
+                           "NextGC", "GCSys", "Lookups", "BuckHashSys"}) {
+      EXPECT_EQ(gauges[gc], 0) << gc;
+    }
+    EXPECT_GE(gauges["Sys"], gauges["HeapSys"] + gauges["StackSys"]);
+    EXPECT_GT(gauges["StackSys"], 0);
+    EXPECT_GT(gauges["StackInuse"], 0);
+    EXPECT_LE(gauges["StackInuse"], gauges["StackSys"]);
+    EXPECT_LE(gauges["HeapInuse"], gauges["HeapSys"]);
+    EXPECT_LE(gauges["HeapReleased"], gauges["HeapSys"]);
+    EXPECT_LE(gauges["MSpanInuse"], gauges["MSpanSys"]);
+    EXPECT_LE(gauges["MCacheInuse"], gauges["MCacheSys"]);
+    reports.push_back(std::move(gauges));
+  }
+  // Running totals never go back.
+  for (const char* total : {"TotalAlloc", "Mallocs", "Frees"}) {
+    EXPECT_GE(reports[1][total], reports[0][total]) << total;
+  }
 }
 
 // Collects the agent's log lines.
