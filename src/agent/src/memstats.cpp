@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <string>
 
 #include "sampler.hpp"
@@ -85,49 +86,104 @@ std::vector<AddressRange> stack_ranges(std::string_view maps, std::span<const st
   return out;
 }
 
-ThreadStacks measure_thread_stacks() {
-  ThreadStacks stacks;
+namespace {
+
+struct Found {
+  std::vector<long> tids;  // sorted
+  std::vector<AddressRange> ranges;
+  std::size_t threads_seen = 0;
+  bool complete = true;  // every thread's stack pointer was read
+};
+
+std::vector<long> list_tids() {
+  std::vector<long> tids;
+  if (DIR* dir = opendir("/proc/self/task")) {
+    while (const dirent* entry = readdir(dir)) {
+      if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+      tids.push_back(std::strtol(entry->d_name, nullptr, 10));
+    }
+    closedir(dir);
+  }
+  std::sort(tids.begin(), tids.end());
+  return tids;
+}
+
+Found find_stacks(std::vector<long> tids) {
+  Found found;
+  found.tids = std::move(tids);
   std::vector<std::uintptr_t> sps;
   // This thread is running (reading), so its own syscall file may say so.
   const int here = 0;
   sps.push_back(reinterpret_cast<std::uintptr_t>(&here));
-  if (DIR* dir = opendir("/proc/self/task")) {
-    while (const dirent* entry = readdir(dir)) {
-      if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
-      const std::string path = std::string("/proc/self/task/") + entry->d_name + "/syscall";
-      if (const auto text = read_small_file(path.c_str())) {
-        if (const auto sp = parse_syscall_sp(*text)) sps.push_back(*sp);
+  const long self = static_cast<long>(gettid());
+  for (const long tid : found.tids) {
+    if (tid == self) continue;
+    const std::string path = "/proc/self/task/" + std::to_string(tid) + "/syscall";
+    const auto text = read_small_file(path.c_str());
+    const auto sp = text ? parse_syscall_sp(*text) : std::nullopt;
+    if (sp) {
+      sps.push_back(*sp);
+    } else {
+      found.complete = false;
+    }
+  }
+  if (const auto maps = read_small_file("/proc/self/maps")) {
+    found.ranges = stack_ranges(*maps, sps);
+  } else {
+    found.complete = false;
+  }
+  for (const std::uintptr_t sp : sps) {
+    for (const auto& r : found.ranges) {
+      if (sp >= r.begin && sp < r.end) {
+        ++found.threads_seen;
+        break;
       }
     }
-    closedir(dir);
   }
-  const auto maps = read_small_file("/proc/self/maps");
-  if (!maps) return stacks;
-  const auto ranges = stack_ranges(*maps, sps);
+  return found;
+}
+
+ThreadStacks measure_ranges(std::span<const AddressRange> ranges) {
+  ThreadStacks stacks;
   const long page_size = sysconf(_SC_PAGESIZE);
   const auto page = static_cast<std::uintptr_t>(page_size > 0 ? page_size : 4096);
   std::vector<unsigned char> pages;
   for (const auto& r : ranges) {
     const std::uintptr_t length = r.end - r.begin;
-    stacks.mapped += length;
-    pages.assign((length + page - 1) / page, 0);
     // The ranges come from the kernel's own list, page-aligned; a mapping
     // gone since (a thread that exited) fails with ENOMEM and counts as 0.
-    if (mincore(reinterpret_cast<void*>(r.begin), length, pages.data()) == 0) {
-      stacks.resident +=
-          static_cast<std::uint64_t>(std::count_if(pages.begin(), pages.end(),
-                                                   [](unsigned char p) { return (p & 1) != 0; })) *
-          page;
-    }
+    pages.assign((length + page - 1) / page, 0);
+    if (mincore(reinterpret_cast<void*>(r.begin), length, pages.data()) != 0) continue;
+    stacks.mapped += length;
+    stacks.resident +=
+        static_cast<std::uint64_t>(std::count_if(pages.begin(), pages.end(),
+                                                 [](unsigned char p) { return (p & 1) != 0; })) *
+        page;
   }
-  for (const std::uintptr_t sp : sps) {
-    for (const auto& r : ranges) {
-      if (sp >= r.begin && sp < r.end) {
-        ++stacks.threads_seen;
-        break;
-      }
-    }
+  return stacks;
+}
+
+}  // namespace
+
+ThreadStacks measure_thread_stacks() {
+  const Found found = find_stacks(list_tids());
+  ThreadStacks stacks = measure_ranges(found.ranges);
+  stacks.threads_seen = found.threads_seen;
+  return stacks;
+}
+
+ThreadStacks StackMeter::measure(std::chrono::steady_clock::time_point now) {
+  auto tids = list_tids();
+  if (!complete_ || tids != tids_ || now - found_at_ >= refresh_) {
+    Found found = find_stacks(std::move(tids));
+    tids_ = std::move(found.tids);
+    ranges_ = std::move(found.ranges);
+    threads_seen_ = found.threads_seen;
+    complete_ = found.complete;
+    found_at_ = now;
   }
+  ThreadStacks stacks = measure_ranges(ranges_);
+  stacks.threads_seen = threads_seen_;
   return stacks;
 }
 

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -58,6 +59,26 @@ struct AddressRange {
 // bytes come from mincore(). A thread running on a CPU at that moment is
 // not counted (its stack pointer is not saved anywhere readable).
 [[nodiscard]] ThreadStacks measure_thread_stacks();
+
+// measure_thread_stacks for every sample, cheaper: the stack mappings are
+// found again (per-thread /proc reads and /proc/self/maps) only when the set
+// of threads changed, a thread's stack was not found, or `refresh` passed;
+// otherwise only mincore() runs on the known mappings.
+// Thread-compatible: one sampler thread uses it.
+class StackMeter {
+ public:
+  explicit StackMeter(std::chrono::milliseconds refresh = std::chrono::seconds{30}) noexcept
+      : refresh_(refresh) {}
+  [[nodiscard]] ThreadStacks measure(std::chrono::steady_clock::time_point now);
+
+ private:
+  std::chrono::milliseconds refresh_;
+  std::vector<long> tids_;
+  std::vector<AddressRange> ranges_;
+  std::size_t threads_seen_ = 0;
+  bool complete_ = false;
+  std::chrono::steady_clock::time_point found_at_{};
+};
 
 // Adds StackInuse and StackSys, Sys = HeapSys + StackSys + OtherSys, and 0
 // for every MemStats name still absent; names already in out stay as they

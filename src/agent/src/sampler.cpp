@@ -5,9 +5,8 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <string>
-
-#include "memstats.hpp"
 
 namespace metrics::agent::detail {
 namespace {
@@ -71,7 +70,7 @@ Sampler::Sampler(const AgentConfig& config)
 void Sampler::sample(Metrics& out) {
   if (allocator_on_) {
     allocator_.collect(out);
-    complete_memstats(measure_thread_stacks(), out);
+    complete_memstats(stacks_.measure(std::chrono::steady_clock::now()), out);
   }
   if (process_on_) sample_process(out);
   if (system_on_) sample_system(out);

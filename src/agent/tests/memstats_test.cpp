@@ -106,5 +106,39 @@ TEST(MemStatsTest, ParkedThreadsStacksAreMeasured) {
   EXPECT_LE(during.resident, during.mapped);
 }
 
+TEST(MemStatsTest, StackMeterFindsNewThreadsAndForgetsExitedOnes) {
+  StackMeter meter(std::chrono::hours{1});
+  const auto now = std::chrono::steady_clock::now();
+  const ThreadStacks before = meter.measure(now);
+  EXPECT_GT(before.mapped, 0U);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i) {
+    threads.emplace_back([&] {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return done; });
+    });
+  }
+  ThreadStacks during;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    during = meter.measure(now);
+    if (during.threads_seen >= before.threads_seen + 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  }
+  EXPECT_GE(during.threads_seen, before.threads_seen + 2);
+  EXPECT_GT(during.mapped, before.mapped);
+  {
+    const std::lock_guard lock(mu);
+    done = true;
+  }
+  cv.notify_all();
+  for (auto& t : threads)
+    t.join();
+  const ThreadStacks after = meter.measure(now);
+  EXPECT_EQ(after.mapped, before.mapped);
+}
+
 }  // namespace
 }  // namespace metrics::agent::detail
