@@ -77,6 +77,9 @@ std::vector<AddressRange> stack_ranges(std::string_view maps, std::span<const st
         !parse_hex(line.substr(dash + 1, space - dash - 1), r.end) || r.end <= r.begin) {
       continue;
     }
+    // A stack the program placed in malloc'd memory is heap, counted in
+    // HeapSys already.
+    if (trim_end(line).ends_with("[heap]")) continue;
     bool is_stack = trim_end(line).ends_with("[stack]");
     for (const std::uintptr_t sp : sps) {
       is_stack = is_stack || (sp >= r.begin && sp < r.end);

@@ -40,13 +40,15 @@ TEST(MemStatsTest, SyscallStackPointer) {
 TEST(MemStatsTest, StackRangesAreTheMainStackAndTheMappingsHoldingAStackPointer) {
   const std::string maps =
       "55d0c0000000-55d0c0021000 r-xp 00000000 08:01 123 /usr/bin/prog\n"
+      "55d0c1000000-55d0c1200000 rw-p 00000000 00:00 0                          [heap]\n"
       "7f0000000000-7f0000001000 ---p 00000000 00:00 0 \n"
       "7f0000001000-7f0000801000 rw-p 00000000 00:00 0 \n"
       "7f0000801000-7f0000802000 ---p 00000000 00:00 0 \n"
       "7f0000802000-7f0001002000 rw-p 00000000 00:00 0 \n"
       "7f0002000000-7f0002100000 rw-p 00000000 00:00 0 \n"
       "7ffd4a300000-7ffd4a400000 rw-p 00000000 00:00 0                          [stack]\n";
-  const std::vector<std::uintptr_t> sps{0x7f0000800f00, 0x7f0000800e00, 0x7f0001001000};
+  const std::vector<std::uintptr_t> sps{0x7f0000800f00, 0x7f0000800e00, 0x7f0001001000,
+                                        0x55d0c1100000};
   EXPECT_EQ(stack_ranges(maps, sps), (std::vector<AddressRange>{{0x7f0000001000, 0x7f0000801000},
                                                                 {0x7f0000802000, 0x7f0001002000},
                                                                 {0x7ffd4a300000, 0x7ffd4a400000}}));
