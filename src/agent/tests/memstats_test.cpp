@@ -139,7 +139,12 @@ TEST(MemStatsTest, StackMeterFindsNewThreadsAndForgetsExitedOnes) {
   for (auto& t : threads)
     t.join();
   const ThreadStacks after = meter.measure(now);
-  EXPECT_EQ(after.mapped, before.mapped);
+  // The exited threads' stacks are no longer counted (glibc may keep their
+  // mappings cached for reuse; no thread's stack pointer is in them). Not
+  // compared with `before`: another thread of the process (a sanitizer's)
+  // may have been running then and parked now.
+  EXPECT_LT(after.mapped, during.mapped);
+  EXPECT_LT(after.threads_seen, during.threads_seen);
 }
 
 }  // namespace
