@@ -62,9 +62,10 @@ int main(int argc, char** argv) {
     logger->info("config: {}", line);
   }
   const auto& c = parsed.config;
-  logger->info("reporting to {} every {} ms, sampling every {} ms, {} request(s) in flight{}",
-               c.address, c.report_interval.count(), c.poll_interval.count(), c.rate_limit,
-               c.key.empty() ? "" : ", signed");
+  logger->info(
+      "reporting to {} every {} ms ({} mode), sampling every {} ms, {} request(s) in flight{}",
+      c.address, c.report_interval.count(), metrics::agent::to_string(c.send_mode),
+      c.poll_interval.count(), c.rate_limit, c.key.empty() ? "" : ", signed");
   metrics::agent::Agent agent(std::move(parsed.config));
   if (!agent.running()) {
     logger->error("cannot start: {}", agent.error());

@@ -13,6 +13,9 @@
 #include <unordered_map>
 
 #include "http_sender.hpp"
+#include "metrics/outbound/client.hpp"
+#include "metrics/outbound/failure_log.hpp"
+#include "metrics/outbound/retry.hpp"
 #include "pending_set.hpp"
 #include "sampler.hpp"
 
@@ -20,6 +23,28 @@ namespace metrics::agent {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
+
+std::string_view to_string(SendMode mode) noexcept {
+  switch (mode) {
+    case SendMode::batch:
+      return "batch";
+    case SendMode::json:
+      return "json";
+    case SendMode::text:
+      return "text";
+  }
+  return "batch";
+}
+
+bool parse_send_mode(std::string_view text, SendMode& mode) noexcept {
+  for (const SendMode m : {SendMode::batch, SendMode::json, SendMode::text}) {
+    if (text == to_string(m)) {
+      mode = m;
+      return true;
+    }
+  }
+  return false;
+}
 
 std::string validate(const AgentConfig& config) noexcept {
   try {
@@ -33,6 +58,10 @@ std::string validate(const AgentConfig& config) noexcept {
     if (config.max_pending == 0) return "max pending: must be at least 1";
     if (config.max_batch == 0) return "max batch: must be at least 1";
     if (config.request_timeout <= milliseconds::zero()) return "request timeout: must be positive";
+    if (config.send_mode != SendMode::batch && config.send_mode != SendMode::json &&
+        config.send_mode != SendMode::text) {
+      return "send mode: must be batch, json or text";
+    }
     for (const auto& d : config.retry_backoff) {
       if (d < milliseconds::zero()) return "retry backoff: waits must not be negative";
     }
@@ -43,7 +72,8 @@ std::string validate(const AgentConfig& config) noexcept {
 }
 
 struct Agent::Impl {
-  explicit Impl(AgentConfig c) : config(std::move(c)), pending(config.max_pending) {}
+  explicit Impl(AgentConfig c)
+      : config(std::move(c)), pending(config.max_pending), failures(config.failure_log_interval) {}
 
   void log(LogLevel level, std::string_view message) const noexcept {
     if (!config.log) return;
@@ -60,14 +90,23 @@ struct Agent::Impl {
   void take_sample() noexcept;
   // Hands the pending set to the senders when a slot is free. Needs mu.
   void dispatch_locked();
-  // Sends one job with retries; returns when it is acknowledged, refused,
-  // out of attempts or the agent is stopping (then it is put back).
-  void send_job(detail::HttpSender& sender, std::vector<core::Metric> job);
+  // Sends `job` in the configured mode, each request with the one retry
+  // loop; returns how many metrics from the front are done (acknowledged, or
+  // refused and dropped, counted in *rejected). It stops at the first request
+  // that gives up: the rest was not sent.
+  std::size_t deliver(outbound::Transporter& transport, std::span<const core::Metric> job,
+                      const outbound::WaitFn& wait, std::size_t* rejected);
+  // Every attempt's statistics and log lines.
+  void observe(const outbound::Response& response, const outbound::Classification& c);
+  // Sends one job from a sender thread; what is not done goes back into the
+  // pending set.
+  void send_job(outbound::Client& client, std::vector<core::Metric> job);
   bool final_send(Clock::time_point deadline) noexcept;
+  [[nodiscard]] outbound::ClientOptions client_options() const;
   bool shutdown(milliseconds timeout) noexcept;
 
   AgentConfig config;
-  std::string url;
+  std::string url;  // the server's base URL
   std::string error;
   std::optional<detail::Sampler> sampler;
 
@@ -85,8 +124,10 @@ struct Agent::Impl {
   std::uint64_t flush_handled = 0;
   unsigned flush_waiters = 0;
   AgentStats stats;
+  outbound::FailureLog failures;
 
   std::atomic<unsigned> posts_in_flight{0};
+  std::atomic<unsigned> max_in_flight{0};
   std::atomic<std::int64_t> abort_at{std::numeric_limits<std::int64_t>::max()};
   std::atomic<bool> accepting{false};
 
@@ -148,7 +189,14 @@ void Agent::Impl::take_sample() noexcept {
 void Agent::Impl::dispatch_locked() {
   if (pending.empty() || !jobs.empty() || busy >= slots) return;
   auto all = pending.take();
-  const std::size_t chunk = config.max_batch;
+  // A batch request carries max_batch metrics; one request per metric
+  // shares the work among the free senders, so that up to RATE_LIMIT
+  // requests are in flight.
+  const std::size_t free_slots = slots - busy;
+  const std::size_t chunk =
+      config.send_mode == SendMode::batch
+          ? config.max_batch
+          : std::max<std::size_t>(1, (all.size() + free_slots - 1) / free_slots);
   if (all.size() <= chunk) {
     jobs.push_back(std::move(all));
   } else {
@@ -199,59 +247,147 @@ void Agent::Impl::main_loop() {
   take_sample();
 }
 
-void Agent::Impl::send_job(detail::HttpSender& sender, std::vector<core::Metric> job) {
-  std::string body;
-  try {
-    body = detail::encode_body(job);
-  } catch (const std::exception& e) {
-    log(LogLevel::error, std::string("cannot encode a batch: ") + e.what());
-    const std::lock_guard lock(mu);
-    pending.restore(job);
-    ++stats.batches_requeued;
-    return;
+namespace {
+
+// Counts the requests in flight around the real transport.
+class CountingTransport final : public outbound::Transporter {
+ public:
+  CountingTransport(outbound::Transporter& inner, std::atomic<unsigned>& in_flight,
+                    std::atomic<unsigned>& max_in_flight) noexcept
+      : inner_(inner), in_flight_(in_flight), max_(max_in_flight) {}
+  outbound::Response perform(const outbound::Request& request) noexcept override {
+    const unsigned now = in_flight_.fetch_add(1) + 1;
+    unsigned seen = max_.load();
+    while (now > seen && !max_.compare_exchange_weak(seen, now)) {
+    }
+    auto response = inner_.perform(request);
+    in_flight_.fetch_sub(1);
+    return response;
   }
-  for (std::size_t retry = 0;; ++retry) {
-    const unsigned now_in_flight = posts_in_flight.fetch_add(1) + 1;
-    detail::SendResult result;
-    try {
-      result = sender.post(body);
-    } catch (const std::exception& e) {
-      result.error = e.what();
-    }
-    posts_in_flight.fetch_sub(1);
-    std::unique_lock lock(mu);
-    stats.max_in_flight = std::max(stats.max_in_flight, now_in_flight);
-    if (result.outcome == detail::Outcome::ok) {
+
+ private:
+  outbound::Transporter& inner_;
+  std::atomic<unsigned>& in_flight_;
+  std::atomic<unsigned>& max_;
+};
+
+}  // namespace
+
+outbound::ClientOptions Agent::Impl::client_options() const {
+  outbound::ClientOptions options;
+  options.timeout = config.request_timeout;
+  options.ca_file = config.ca_file;
+  options.abort_at = &abort_at;
+  return options;
+}
+
+void Agent::Impl::observe(const outbound::Response& response, const outbound::Classification& c) {
+  std::optional<std::string> line;
+  const bool ok = c.verdict == outbound::Verdict::success;
+  {
+    const std::lock_guard lock(mu);
+    if (ok) {
       ++stats.requests_ok;
-      return;
+      line = failures.success(Clock::now(), url);
+    } else {
+      ++stats.requests_failed;
+      // A refused request is the data's fault, not the connection's: it is
+      // logged on its own and does not start an outage.
+      if (c.verdict != outbound::Verdict::permanent) {
+        line = failures.failure(Clock::now(), url, response.error);
+      }
     }
-    ++stats.requests_failed;
-    if (result.outcome == detail::Outcome::rejected) {
-      ++stats.batches_rejected;
-      lock.unlock();
-      log(LogLevel::error, "server refused a batch of " + std::to_string(job.size()) +
-                               " metrics, dropped: " + result.error);
-      return;
-    }
-    const auto delay = detail::retry_delay(config.retry_backoff, retry, result.retry_after);
-    if (!delay || stopping_senders ||
-        sender_cv.wait_for(lock, *delay, [&] { return stopping_senders; })) {
-      pending.restore(job);
-      ++stats.batches_requeued;
-      stats.metrics_dropped = pending.dropped();
-      lock.unlock();
-      log(LogLevel::warn, "report failed (" + result.error + "), kept for the next report");
-      return;
-    }
-    lock.unlock();
-    log(LogLevel::debug, "report failed (" + result.error + "), retrying");
+  }
+  if (line) {
+    log(ok ? LogLevel::info : LogLevel::warn, *line);
+  } else if (!ok) {
+    log(LogLevel::debug, "send failed (" + response.error + ", " +
+                             std::string(outbound::to_string(c.verdict)) + ")");
   }
 }
 
-void Agent::Impl::sender_loop() {
-  std::optional<detail::HttpSender> sender;
+std::size_t Agent::Impl::deliver(outbound::Transporter& transport,
+                                 std::span<const core::Metric> job, const outbound::WaitFn& wait,
+                                 std::size_t* rejected) {
+  const auto observer = [this](const outbound::Response& r, const outbound::Classification& c) {
+    observe(r, c);
+  };
+  std::size_t done = 0;
+  std::string body;
+  outbound::Request request;
+  request.sign_key = config.key;
+  while (done < job.size()) {
+    const std::size_t n =
+        config.send_mode == SendMode::batch ? std::min(config.max_batch, job.size() - done) : 1;
+    const auto unit = job.subspan(done, n);
+    switch (config.send_mode) {
+      case SendMode::batch:
+        request.url = url + "/updates/";
+        body = detail::encode_body(unit);
+        break;
+      case SendMode::json:
+        request.url = url + "/update/";
+        body = detail::encode_metric_body(unit.front());
+        break;
+      case SendMode::text:
+        request.url = url + detail::text_update_path(unit.front());
+        body.clear();
+        break;
+    }
+    if (request.headers.empty()) {
+      if (config.send_mode == SendMode::text) {
+        request.headers = {"Content-Type: text/plain"};
+      } else {
+        // Accept-Encoding by hand (not CURLOPT_ACCEPT_ENCODING) so that the
+        // answer stays as it came: its signature covers the bytes on the wire.
+        request.headers = {"Content-Type: application/json", "Content-Encoding: gzip",
+                           "Accept-Encoding: gzip"};
+      }
+    }
+    request.body = body;
+    const auto result =
+        outbound::send_with_retry(transport, request, config.retry_backoff, wait, observer);
+    if (result.verdict == outbound::Verdict::permanent) {
+      if (rejected != nullptr) ++*rejected;
+      {
+        const std::lock_guard lock(mu);
+        ++stats.batches_rejected;
+      }
+      log(LogLevel::error, "server refused " +
+                               (n == 1 ? "metric " + unit.front().id
+                                       : "a batch of " + std::to_string(n) + " metrics") +
+                               ", dropped: " + result.last.error);
+    } else if (result.verdict != outbound::Verdict::success) {
+      return done;
+    }
+    done += n;
+  }
+  return done;
+}
+
+void Agent::Impl::send_job(outbound::Client& client, std::vector<core::Metric> job) {
+  CountingTransport transport(client, posts_in_flight, max_in_flight);
+  const auto wait = [this](milliseconds delay) {
+    std::unique_lock lock(mu);
+    return !stopping_senders && !sender_cv.wait_for(lock, delay, [&] { return stopping_senders; });
+  };
+  std::size_t done = 0;
   try {
-    sender.emplace(url, config.key, config.request_timeout, &abort_at, config.ca_file);
+    done = deliver(transport, job, wait, nullptr);
+  } catch (const std::exception& e) {
+    log(LogLevel::error, std::string("cannot send: ") + e.what());
+  }
+  if (done == job.size()) return;
+  const std::lock_guard lock(mu);
+  pending.restore(std::span<const core::Metric>(job).subspan(done));
+  ++stats.batches_requeued;
+  stats.metrics_dropped = pending.dropped();
+}
+
+void Agent::Impl::sender_loop() {
+  std::optional<outbound::Client> client;
+  try {
+    client.emplace(client_options());
   } catch (...) {
     log(LogLevel::error, "cannot create an HTTP sender");
     return;
@@ -272,7 +408,7 @@ void Agent::Impl::sender_loop() {
     ++busy;
     lock.unlock();
     try {
-      send_job(*sender, std::move(job));
+      send_job(*client, std::move(job));
     } catch (...) {
       log(LogLevel::error, "unexpected error while sending");
     }
@@ -304,42 +440,29 @@ bool Agent::Impl::final_send(Clock::time_point deadline) noexcept {
       pending.restore(all);
       return false;
     }
-    detail::HttpSender sender(url, config.key, std::min(config.request_timeout, remaining),
-                              &abort_at, config.ca_file);
-    std::size_t sent = 0;
-    while (sent < all.size()) {
-      const std::size_t n = std::min(config.max_batch, all.size() - sent);
-      const std::span<const core::Metric> chunk(all.data() + sent, n);
-      const std::string body = detail::encode_body(chunk);
-      bool done = false;
-      for (std::size_t retry = 0; !done; ++retry) {
-        const auto result = sender.post(body);
-        {
-          const std::lock_guard lock(mu);
-          if (result.outcome == detail::Outcome::ok) {
-            ++stats.requests_ok;
-          } else {
-            ++stats.requests_failed;
-          }
-        }
-        if (result.outcome == detail::Outcome::ok) {
-          done = true;
-          break;
-        }
-        const auto delay = detail::retry_delay(config.retry_backoff, retry, result.retry_after);
-        if (result.outcome == detail::Outcome::rejected || !delay ||
-            Clock::now() + *delay >= deadline) {
-          log(LogLevel::warn, "final report failed (" + result.error + "); " +
-                                  std::to_string(all.size() - sent) + " metrics not sent");
-          const std::lock_guard lock(mu);
-          pending.restore(std::span<const core::Metric>(all).subspan(sent));
-          return false;
-        }
-        std::this_thread::sleep_for(*delay);
-      }
-      sent += n;
+    outbound::Client client(client_options());
+    client.limit_timeout(remaining);
+    CountingTransport transport(client, posts_in_flight, max_in_flight);
+    const auto wait = [&](milliseconds delay) {
+      if (Clock::now() + delay >= deadline) return false;
+      std::this_thread::sleep_for(delay);
+      return true;
+    };
+    std::size_t rejected = 0;
+    std::size_t done = 0;
+    try {
+      done = deliver(transport, all, wait, &rejected);
+    } catch (const std::exception& e) {
+      log(LogLevel::error, std::string("final report: ") + e.what());
     }
-    return true;
+    if (done < all.size()) {
+      log(LogLevel::warn,
+          "final report failed; " + std::to_string(all.size() - done) + " metrics not sent");
+      const std::lock_guard lock(mu);
+      pending.restore(std::span<const core::Metric>(all).subspan(done));
+      return false;
+    }
+    return rejected == 0;
   } catch (...) {
     log(LogLevel::error, "final report failed");
     return false;
@@ -379,8 +502,8 @@ Agent::Agent(AgentConfig config) noexcept {
     impl_ = std::make_unique<Impl>(std::move(config));
     impl_->error = validate(impl_->config);
     if (!impl_->error.empty()) return;
-    impl_->url = *detail::updates_url(impl_->config.address);
-    detail::ensure_curl_initialized();
+    impl_->url = *detail::base_url(impl_->config.address);
+    outbound::ensure_global_init();
     impl_->start();
   } catch (const std::exception& e) {
     if (impl_) {
@@ -483,6 +606,7 @@ AgentStats Agent::stats() const noexcept {
   AgentStats s = impl_->stats;
   s.pending = impl_->pending.size();
   s.metrics_dropped = impl_->pending.dropped();
+  s.max_in_flight = impl_->max_in_flight.load();
   return s;
 }
 

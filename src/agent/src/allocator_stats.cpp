@@ -71,7 +71,18 @@ bool jemalloc_metrics(MallctlFn mallctl, bool with_counts, Metrics& out) {
   if (has_retained) gauge(out, "HeapReleased", retained);
   gauge(out, "JemallocMapped", mapped);
   if (read_mallctl(mallctl, "stats.resident", resident)) gauge(out, "JemallocResident", resident);
-  if (read_mallctl(mallctl, "stats.metadata", metadata)) gauge(out, "JemallocMetadata", metadata);
+  if (read_mallctl(mallctl, "stats.metadata", metadata)) {
+    gauge(out, "JemallocMetadata", metadata);
+    // jemalloc's bookkeeping (extent headers, radix tree, base blocks) is
+    // what Go's span structures are; it lies inside the mapped bytes.
+    gauge(out, "MSpanInuse", metadata);
+    gauge(out, "MSpanSys", metadata);
+  }
+  // Bytes cached by the threads' caches, over every arena.
+  if (std::size_t tcache = 0; read_mallctl(mallctl, "stats.arenas.4096.tcache_bytes", tcache)) {
+    gauge(out, "MCacheInuse", tcache);
+    gauge(out, "MCacheSys", tcache);
+  }
   if (with_counts) {
     std::uint64_t small_malloc = 0;
     std::uint64_t small_free = 0;
@@ -119,7 +130,12 @@ bool tcmalloc_metrics(TcmallocPropertyFn get_property, Metrics& out) {
   if (read("tcmalloc.transfer_cache_free_bytes", value)) {
     gauge(out, "TcmallocTransferCacheFree", value);
   }
-  if (read("tcmalloc.thread_cache_free_bytes", value)) gauge(out, "TcmallocThreadCacheFree", value);
+  if (read("tcmalloc.thread_cache_free_bytes", value)) {
+    gauge(out, "TcmallocThreadCacheFree", value);
+    // The per-thread caches are Go's mcaches; their bytes lie in the heap.
+    gauge(out, "MCacheInuse", value);
+    gauge(out, "MCacheSys", value);
+  }
   return true;
 }
 
@@ -135,6 +151,13 @@ void mimalloc_metrics(MiProcessInfoFn process_info, Metrics& out) {
   process_info(&elapsed, &user, &system, &rss, &peak_rss, &commit, &peak_commit, &faults);
   gauge(out, "MimallocCommitted", commit);
   gauge(out, "MimallocPeakCommitted", peak_commit);
+  // mimalloc's public API reports committed bytes, not allocated ones: the
+  // committed memory is the heap obtained from the OS, and an upper bound
+  // of what is allocated and in use.
+  gauge(out, "HeapSys", commit);
+  gauge(out, "HeapInuse", commit);
+  gauge(out, "HeapAlloc", commit);
+  gauge(out, "Alloc", commit);
 }
 
 void shim_metrics(const metrics_agent_alloc_counts& counts, Metrics& out) {

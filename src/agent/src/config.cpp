@@ -10,25 +10,19 @@ namespace {
 
 namespace opt = core::options;
 
-constexpr std::string_view kModes[] = {"batch", "json", "text"};
-
 opt::Value send_mode(SendMode& target) {
   return {.type = "batch|json|text",
-          .default_text = std::string(kModes[static_cast<std::size_t>(target)]),
+          .default_text = std::string(to_string(target)),
           .quote = false,
           .boolean = false,
           .secret = false,
           .set =
               [&target](std::string_view v) {
-                for (std::size_t i = 0; i < std::size(kModes); ++i) {
-                  if (v == kModes[i]) {
-                    target = static_cast<SendMode>(i);
-                    return;
-                  }
+                if (!parse_send_mode(v, target)) {
+                  throw opt::BadValue("expected one of batch|json|text");
                 }
-                throw opt::BadValue("expected one of batch|json|text");
               },
-          .show = [&target] { return std::string(kModes[static_cast<std::size_t>(target)]); }};
+          .show = [&target] { return std::string(to_string(target)); }};
 }
 
 // The agent's options: one row each.

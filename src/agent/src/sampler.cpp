@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <string>
 
 namespace metrics::agent::detail {
@@ -67,7 +68,10 @@ Sampler::Sampler(const AgentConfig& config)
 }
 
 void Sampler::sample(Metrics& out) {
-  if (allocator_on_) allocator_.collect(out);
+  if (allocator_on_) {
+    allocator_.collect(out);
+    complete_memstats(stacks_.measure(std::chrono::steady_clock::now()), out);
+  }
   if (process_on_) sample_process(out);
   if (system_on_) sample_system(out);
   out.push_back(core::Metric::counter("PollCount", 1));

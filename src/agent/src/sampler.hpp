@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "allocator_stats.hpp"
+#include "memstats.hpp"
 #include "metrics/agent/agent.hpp"
 #include "proc_parse.hpp"
 
@@ -35,6 +36,7 @@ class Sampler {
   bool process_on_;
   bool system_on_;
   AllocatorCollector allocator_;
+  StackMeter stacks_;
   std::vector<CpuTimes> last_cpu_;
   std::mt19937_64 random_;
   double seconds_per_tick_;

@@ -7,6 +7,10 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -357,6 +361,242 @@ TEST(AgentTest, ConcurrentHostUpdatesAreSummedExactly) {
   ASSERT_TRUE(agent.shutdown(10s));
   EXPECT_EQ(counter_sum(server, "Ops"), 2000);
 }
+
+// The original agent's names, all of them, from the first report on; each
+// moves (or stays put) the way its meaning says.
+TEST(AgentTest, EveryReportCarriesTheOriginalAgentsMetricSet) {
+  FakeServer server;
+  auto config = fast_config(server);
+  config.report_interval = 1h;  // one report per flush
+  Agent agent(config);
+  ASSERT_TRUE(agent.flush(10s));
+  std::vector<void*> blocks;
+  for (int i = 0; i < 256; ++i)
+    blocks.push_back(std::malloc(4096));
+  ASSERT_TRUE(agent.flush(10s));
+  for (void* b : blocks)
+    std::free(b);
+  agent.shutdown(5s);
+  const auto requests = server.requests();
+  ASSERT_GE(requests.size(), 2U);
+  std::vector<std::map<std::string, double>> reports;
+  for (const std::size_t i : {std::size_t{0}, requests.size() - 1}) {
+    std::map<std::string, double> gauges;
+    std::map<std::string, std::int64_t> counters;
+    for (const auto& m : testing::decode_request(requests[i])) {
+      if (m.type == "gauge") {
+        EXPECT_TRUE(gauges.emplace(m.id, m.value).second) << "twice: " << m.id;
+      } else {
+        counters[m.id] += m.delta;
+      }
+    }
+    for (const char* name :
+         {"Alloc",    "BuckHashSys", "Frees",       "GCCPUFraction", "GCSys",        "HeapAlloc",
+          "HeapIdle", "HeapInuse",   "HeapObjects", "HeapReleased",  "HeapSys",      "LastGC",
+          "Lookups",  "MCacheInuse", "MCacheSys",   "MSpanInuse",    "MSpanSys",     "Mallocs",
+          "NextGC",   "NumForcedGC", "NumGC",       "OtherSys",      "PauseTotalNs", "StackInuse",
+          "StackSys", "Sys",         "TotalAlloc",  "RandomValue"}) {
+      EXPECT_EQ(gauges.count(name), 1U) << "report " << i << " lacks gauge " << name;
+    }
+    EXPECT_GE(counters["PollCount"], 1) << "report " << i;
+    // No collection ever runs in this process.
+    for (const char* gc : {"NumGC", "NumForcedGC", "PauseTotalNs", "LastGC", "GCCPUFraction",
+                           "NextGC", "GCSys", "Lookups", "BuckHashSys"}) {
+      EXPECT_EQ(gauges[gc], 0) << gc;
+    }
+    EXPECT_GE(gauges["Sys"], gauges["HeapSys"] + gauges["StackSys"]);
+    EXPECT_GT(gauges["StackSys"], 0);
+    EXPECT_GT(gauges["StackInuse"], 0);
+    EXPECT_LE(gauges["StackInuse"], gauges["StackSys"]);
+    EXPECT_LE(gauges["HeapInuse"], gauges["HeapSys"]);
+    EXPECT_LE(gauges["HeapReleased"], gauges["HeapSys"]);
+    EXPECT_LE(gauges["MSpanInuse"], gauges["MSpanSys"]);
+    EXPECT_LE(gauges["MCacheInuse"], gauges["MCacheSys"]);
+    reports.push_back(std::move(gauges));
+  }
+  // Running totals never go back.
+  for (const char* total : {"TotalAlloc", "Mallocs", "Frees"}) {
+    EXPECT_GE(reports[1][total], reports[0][total]) << total;
+  }
+}
+
+// Collects the agent's log lines.
+class LogLines {
+ public:
+  std::function<void(LogLevel, std::string_view)> sink() {
+    return [this](LogLevel level, std::string_view line) {
+      const std::lock_guard lock(mu_);
+      lines_.emplace_back(level, std::string(line));
+    };
+  }
+  std::size_t count(LogLevel level, std::string_view part) const {
+    const std::lock_guard lock(mu_);
+    std::size_t n = 0;
+    for (const auto& [l, text] : lines_) {
+      if (l == level && text.find(part) != std::string::npos) ++n;
+    }
+    return n;
+  }
+  std::string all() const {
+    const std::lock_guard lock(mu_);
+    std::string out;
+    for (const auto& [l, text] : lines_)
+      out += text + "\n";
+    return out;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::pair<LogLevel, std::string>> lines_;
+};
+
+std::uint16_t unused_port() {
+  FakeServer probe;
+  return probe.port();
+}
+
+TEST(AgentLogTest, DeadAddressIsLoggedAtOnce) {
+  LogLines log;
+  AgentConfig config;
+  config.address = "127.0.0.1:" + std::to_string(unused_port());
+  config.poll_interval = 10ms;
+  config.report_interval = 20ms;
+  config.log = log.sink();
+  // The default retry schedule (1 s, 3 s, 5 s) would keep the first report
+  // busy for 9 s before a word was said.
+  Agent agent(config);
+  ASSERT_TRUE(agent.running());
+  EXPECT_TRUE(wait_until([&] { return log.count(LogLevel::warn, "cannot send to") == 1; }, 800ms))
+      << log.all();
+  EXPECT_NE(log.all().find(config.address), std::string::npos) << log.all();
+  agent.shutdown(0ms);
+}
+
+TEST(AgentLogTest, FailuresAreRateLimitedAndRecoveryIsLogged) {
+  LogLines log;
+  const std::uint16_t port = unused_port();
+  AgentConfig config;
+  config.address = "127.0.0.1:" + std::to_string(port);
+  config.poll_interval = 10ms;
+  config.report_interval = 10ms;
+  config.retry_backoff = {2ms, 2ms};
+  config.failure_log_interval = 1h;
+  config.log = log.sink();
+  Agent agent(config);
+  ASSERT_TRUE(wait_until([&] { return agent.stats().requests_failed >= 30; }, 10s));
+  EXPECT_EQ(log.count(LogLevel::warn, "cannot send to"), 1U) << log.all();
+  EXPECT_EQ(log.count(LogLevel::warn, "still cannot send"), 0U) << log.all();
+  FakeServer server("", port);
+  ASSERT_TRUE(wait_until([&] { return log.count(LogLevel::info, "recovered after") == 1; }, 10s))
+      << log.all();
+  ASSERT_TRUE(agent.shutdown(5s));
+  EXPECT_EQ(counter_sum(server, "PollCount"), static_cast<std::int64_t>(agent.stats().polls));
+}
+
+TEST(AgentLogTest, ALongOutageGetsOneLinePerIntervalWithACount) {
+  LogLines log;
+  AgentConfig config;
+  config.address = "127.0.0.1:" + std::to_string(unused_port());
+  config.poll_interval = 10ms;
+  config.report_interval = 10ms;
+  config.retry_backoff = {2ms};
+  config.failure_log_interval = 150ms;
+  config.log = log.sink();
+  Agent agent(config);
+  std::this_thread::sleep_for(700ms);
+  agent.shutdown(0ms);
+  const std::size_t later = log.count(LogLevel::warn, "still cannot send");
+  EXPECT_GE(later, 2U) << log.all();
+  EXPECT_LE(later, 5U) << log.all();
+  EXPECT_EQ(log.count(LogLevel::warn, "more failures since the last line"), later);
+}
+
+class SendModeTest : public ::testing::TestWithParam<SendMode> {};
+
+TEST_P(SendModeTest, OneSignedRequestPerMetric) {
+  FakeServer server("secret");
+  auto config = fast_config(server);
+  config.key = "secret";
+  config.send_mode = GetParam();
+  Agent agent(config);
+  ASSERT_TRUE(agent.running()) << agent.error();
+  agent.add_counter("Odd Name %", 7);
+  ASSERT_TRUE(server.wait_for_requests(20, 10s));
+  ASSERT_TRUE(agent.shutdown(5s));
+  const auto requests = server.requests();
+  for (const auto& r : requests) {
+    EXPECT_EQ(r.method, "POST");
+    EXPECT_EQ(r.headers.at("hashsha256"), core::hmac_sha256_hex("secret", r.body));
+    if (GetParam() == SendMode::json) {
+      EXPECT_EQ(r.path, "/update/");
+      EXPECT_EQ(r.headers.at("content-encoding"), "gzip");
+    } else {
+      EXPECT_TRUE(r.path.starts_with("/update/gauge/") || r.path.starts_with("/update/counter/"))
+          << r.path;
+      EXPECT_TRUE(r.body.empty());
+    }
+    EXPECT_EQ(testing::decode_request(r).size(), 1U);
+  }
+  EXPECT_EQ(counter_sum(server, "Odd Name %"), 7);
+  EXPECT_EQ(counter_sum(server, "PollCount"), static_cast<std::int64_t>(agent.stats().polls));
+  // Kept alive: far fewer connections than requests.
+  EXPECT_LE(server.connection_count(), 3U);
+}
+
+TEST_P(SendModeTest, AFailedSingleRequestPutsBackOnlyWhatWasNotAcknowledged) {
+  for (const bool with_retries : {false, true}) {
+    FakeServer server;
+    std::atomic<int> calls{0};
+    std::atomic<bool> flaky{true};
+    server.set_handler([&](const Request&) {
+      return testing::status_reply(flaky && ++calls % 3 == 0 ? 503 : 200, "{}");
+    });
+    auto config = fast_config(server);
+    config.send_mode = GetParam();
+    config.retry_backoff = with_retries ? std::vector<std::chrono::milliseconds>{2ms}
+                                        : std::vector<std::chrono::milliseconds>{};
+    config.collect_system = false;
+    Agent agent(config);
+    std::int64_t added = 0;
+    for (int i = 0; i < 100; ++i) {
+      ASSERT_TRUE(agent.add_counter("Hits", i % 7 + 1));
+      ASSERT_TRUE(agent.add_counter("Misses", 2));
+      added += i % 7 + 1;
+      std::this_thread::sleep_for(1ms);
+    }
+    // The last sample and whatever was put back go out on a healthy server.
+    flaky = false;
+    ASSERT_TRUE(agent.shutdown(20s));
+    EXPECT_GT(agent.stats().requests_failed, 0U);
+    EXPECT_EQ(counter_sum(server, "Hits"), added) << with_retries;
+    EXPECT_EQ(counter_sum(server, "Misses"), 200) << with_retries;
+    EXPECT_EQ(counter_sum(server, "PollCount"), static_cast<std::int64_t>(agent.stats().polls));
+  }
+}
+
+TEST_P(SendModeTest, RateLimitBoundsSingleRequestsInFlight) {
+  FakeServer server;
+  server.set_handler([](const Request&) {
+    Reply r;
+    r.delay = 20ms;
+    r.body = "{}";
+    return r;
+  });
+  auto config = fast_config(server);
+  config.send_mode = GetParam();
+  config.rate_limit = 3;
+  Agent agent(config);
+  for (int i = 0; i < 30; ++i)
+    agent.set_gauge("G" + std::to_string(i), i);
+  ASSERT_TRUE(server.wait_for_requests(60, 20s));
+  agent.shutdown(5s);
+  EXPECT_LE(server.max_concurrent(), 3);
+  EXPECT_EQ(server.max_concurrent(), 3);
+  EXPECT_LE(agent.stats().max_in_flight, 3U);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, SendModeTest, ::testing::Values(SendMode::json, SendMode::text),
+                         [](const auto& mode) { return std::string(to_string(mode.param)); });
 
 }  // namespace
 }  // namespace metrics::agent

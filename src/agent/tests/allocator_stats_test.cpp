@@ -7,6 +7,8 @@
 #include <map>
 #include <string>
 
+#include "memstats.hpp"
+
 namespace metrics::agent::detail {
 namespace {
 
@@ -68,6 +70,7 @@ TEST(AllocatorStatsTest, JemallocAdvancesTheEpochAndMapsStats) {
                 {"stats.retained", 600},
                 {"stats.resident", 300},
                 {"stats.metadata", 20},
+                {"stats.arenas.4096.tcache_bytes", 12},
                 {"stats.arenas.4096.small.nmalloc", 10},
                 {"stats.arenas.4096.small.ndalloc", 4},
                 {"stats.arenas.4096.large.nmalloc", 5},
@@ -83,6 +86,10 @@ TEST(AllocatorStatsTest, JemallocAdvancesTheEpochAndMapsStats) {
   EXPECT_EQ(find(out, "HeapReleased"), 600);
   EXPECT_EQ(find(out, "JemallocResident"), 300);
   EXPECT_EQ(find(out, "JemallocMetadata"), 20);
+  EXPECT_EQ(find(out, "MSpanInuse"), 20);
+  EXPECT_EQ(find(out, "MSpanSys"), 20);
+  EXPECT_EQ(find(out, "MCacheInuse"), 12);
+  EXPECT_EQ(find(out, "MCacheSys"), 12);
   EXPECT_EQ(find(out, "Mallocs"), 15);
   EXPECT_EQ(find(out, "Frees"), 5);
   EXPECT_EQ(find(out, "HeapObjects"), 10);
@@ -121,6 +128,8 @@ TEST(AllocatorStatsTest, TcmallocMapping) {
   EXPECT_EQ(find(out, "HeapInuse"), 500);
   EXPECT_EQ(find(out, "HeapReleased"), 300);
   EXPECT_EQ(find(out, "TcmallocThreadCacheFree"), 7);
+  EXPECT_EQ(find(out, "MCacheInuse"), 7);
+  EXPECT_EQ(find(out, "MCacheSys"), 7);
   EXPECT_FALSE(has(out, "TcmallocCentralCacheFree"));
 }
 
@@ -137,6 +146,9 @@ TEST(AllocatorStatsTest, MimallocMapping) {
   mimalloc_metrics(&fake_mi_process_info, out);
   EXPECT_EQ(find(out, "MimallocCommitted"), 4096);
   EXPECT_EQ(find(out, "MimallocPeakCommitted"), 8192);
+  EXPECT_EQ(find(out, "HeapSys"), 4096);
+  EXPECT_EQ(find(out, "HeapInuse"), 4096);
+  EXPECT_EQ(find(out, "Alloc"), 4096);
 }
 
 TEST(AllocatorStatsTest, ShimCounts) {
@@ -203,10 +215,20 @@ TEST(AllocatorLiveTest, PreloadedAllocatorIsDetectedAndRead) {
   const std::string name(expect);
   if (name == "mimalloc") {
     EXPECT_GE(find(out, "MimallocCommitted"), 4 << 20);
-  } else {
-    EXPECT_GE(find(out, "HeapAlloc"), 4 << 20);
-    EXPECT_GE(find(out, "HeapSys"), find(out, "HeapAlloc"));
   }
+  EXPECT_GE(find(out, "HeapAlloc"), 4 << 20);
+  EXPECT_GE(find(out, "HeapSys"), find(out, "HeapAlloc"));
+  if (name != "mimalloc") {
+    // What the allocator caches and its bookkeeping are measured, not filled in.
+    EXPECT_TRUE(has(out, "MCacheInuse"));
+  }
+  if (name == "jemalloc") {
+    EXPECT_GT(find(out, "MSpanSys"), 0);
+  }
+  complete_memstats(measure_thread_stacks(), out);
+  for (const auto memstat : kMemStatsNames)
+    EXPECT_TRUE(has(out, std::string(memstat))) << memstat;
+  EXPECT_GE(find(out, "Sys"), find(out, "HeapSys") + find(out, "StackSys"));
   if (name == "jemalloc") {
     EXPECT_GE(find(out, "Mallocs"), 64);
     EXPECT_GE(find(out, "HeapObjects"), 64);

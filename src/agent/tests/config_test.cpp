@@ -89,6 +89,7 @@ TEST(ConfigTest, ConfigVariableBeatsConfigFlag) {
 }
 
 TEST(ConfigTest, SendMode) {
+  EXPECT_EQ(load({}).config.send_mode, SendMode::batch);
   EXPECT_EQ(load({"--send-mode", "json"}).config.send_mode, SendMode::json);
   EXPECT_EQ(load({"-send-mode=text"}).config.send_mode, SendMode::text);
   Env env;

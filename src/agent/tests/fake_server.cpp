@@ -105,6 +105,11 @@ std::size_t FakeServer::request_count() const {
   return requests_.size();
 }
 
+std::size_t FakeServer::connection_count() const {
+  const std::lock_guard lock(mu_);
+  return connections_.size();
+}
+
 bool FakeServer::wait_for_requests(std::size_t n, std::chrono::milliseconds timeout) const {
   std::unique_lock lock(mu_);
   return cv_.wait_for(lock, timeout, [&] { return requests_.size() >= n; });
@@ -213,14 +218,56 @@ void FakeServer::serve(int fd) {
   ::close(fd);
 }
 
+namespace {
+
+std::string percent_decoded(std::string_view in) {
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%' && i + 2 < in.size()) {
+      out.push_back(static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(in[i]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 std::vector<Sent> decode_request(const Request& request) {
+  // Text mode: /update/{type}/{name}/{value}, no body.
+  if (request.path.starts_with("/update/") && request.path != "/update/") {
+    const std::string_view rest = std::string_view(request.path).substr(8);
+    const std::size_t a = rest.find('/');
+    const std::size_t b = rest.find('/', a + 1);
+    if (a == std::string_view::npos || b == std::string_view::npos) {
+      throw std::runtime_error("bad text path " + request.path);
+    }
+    Sent s;
+    s.type = std::string(rest.substr(0, a));
+    s.id = percent_decoded(rest.substr(a + 1, b - a - 1));
+    const std::string value(rest.substr(b + 1));
+    if (s.type == "counter") {
+      s.delta = std::stoll(value);
+    } else {
+      s.value = std::stod(value);
+    }
+    return {s};
+  }
   std::string json = request.body;
   if (auto it = request.headers.find("content-encoding");
       it != request.headers.end() && it->second == "gzip") {
     json = core::gzip_decompress(request.body, 64 << 20);
   }
   std::vector<Sent> out;
-  const boost::json::value doc = boost::json::parse(json);
+  boost::json::value doc = boost::json::parse(json);
+  if (doc.is_object()) {
+    // JSON mode: one object per request.
+    boost::json::array one;
+    one.push_back(std::move(doc));
+    doc = std::move(one);
+  }
   for (const auto& v : doc.as_array()) {
     const auto& o = v.as_object();
     Sent s;

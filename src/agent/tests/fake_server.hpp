@@ -64,6 +64,8 @@ class FakeServer {
   [[nodiscard]] std::vector<Request> requests() const;
   [[nodiscard]] std::size_t request_count() const;
   [[nodiscard]] int max_concurrent() const noexcept { return max_concurrent_.load(); }
+  // Connections accepted so far (keep-alive reuses one).
+  [[nodiscard]] std::size_t connection_count() const;
   // Waits until at least n requests were answered; false on timeout.
   bool wait_for_requests(std::size_t n, std::chrono::milliseconds timeout) const;
   void stop();

@@ -30,26 +30,6 @@ TEST(UpdatesUrlTest, RejectedForms) {
   }
 }
 
-TEST(RetryTest, ScheduleThenGiveUp) {
-  const std::vector<std::chrono::milliseconds> schedule{1s, 3s, 5s};
-  EXPECT_EQ(retry_delay(schedule, 0, std::nullopt), 1s);
-  EXPECT_EQ(retry_delay(schedule, 1, std::nullopt), 3s);
-  EXPECT_EQ(retry_delay(schedule, 2, std::nullopt), 5s);
-  EXPECT_EQ(retry_delay(schedule, 3, std::nullopt), std::nullopt);
-  EXPECT_EQ(retry_delay(schedule, 0, 7s), 7s);
-  EXPECT_EQ(retry_delay(schedule, 0, 3600s), 60s);
-  EXPECT_EQ(retry_delay(schedule, 3, 2s), std::nullopt);
-  EXPECT_EQ(retry_delay({}, 0, std::nullopt), std::nullopt);
-}
-
-TEST(RetryTest, RetryAfterParsing) {
-  EXPECT_EQ(parse_retry_after("2"), 2s);
-  EXPECT_EQ(parse_retry_after(" 10 "), 10s);
-  EXPECT_EQ(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), std::nullopt);
-  EXPECT_EQ(parse_retry_after("-1"), std::nullopt);
-  EXPECT_EQ(parse_retry_after(""), std::nullopt);
-}
-
 TEST(EncodeBodyTest, GzipJsonArray) {
   const std::vector<core::Metric> batch{core::Metric::counter("PollCount", 3),
                                         core::Metric::gauge("RandomValue", 0.5)};
@@ -58,6 +38,25 @@ TEST(EncodeBodyTest, GzipJsonArray) {
   EXPECT_EQ(static_cast<unsigned char>(body[0]), 0x1f);
   EXPECT_EQ(static_cast<unsigned char>(body[1]), 0x8b);
   EXPECT_EQ(core::gzip_decompress(body, 1 << 20), core::encode_batch(batch));
+}
+
+TEST(BaseUrlTest, WithoutTheEndpoint) {
+  EXPECT_EQ(base_url("localhost:8080"), "http://localhost:8080");
+  EXPECT_EQ(base_url("http://h:1/base/"), "http://h:1/base");
+}
+
+TEST(SingleMetricTest, JsonBodyIsTheGzipdObject) {
+  const auto m = core::Metric::counter("PollCount", 3);
+  EXPECT_EQ(core::gzip_decompress(encode_metric_body(m), 1 << 20), core::encode_metric(m));
+}
+
+TEST(SingleMetricTest, TextPathEncodesTheNameAndFormatsTheValue) {
+  EXPECT_EQ(text_update_path(core::Metric::gauge("Alloc", 120500.5)),
+            "/update/gauge/Alloc/120500.5");
+  EXPECT_EQ(text_update_path(core::Metric::gauge("Big", 1e21)),
+            "/update/gauge/Big/1000000000000000000000");
+  EXPECT_EQ(text_update_path(core::Metric::counter("Poll Count%", -4)),
+            "/update/counter/Poll%20Count%25/-4");
 }
 
 }  // namespace

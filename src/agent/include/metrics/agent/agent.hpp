@@ -1,7 +1,7 @@
 // The in-process metrics agent: samples allocator, process and machine
 // figures of the process it lives in and pushes them to a metrics server
-// (POST <address>/updates/, gzip'd JSON batches, HMAC-signed when a key is
-// set), from its own background threads.
+// (POST <address>/updates/, gzip'd JSON batches, or one request per metric,
+// HMAC-signed when a key is set), from its own background threads.
 //
 //   metrics::agent::AgentConfig config;
 //   config.address = "localhost:8080";
@@ -38,10 +38,15 @@ namespace metrics::agent {
 
 enum class LogLevel : std::uint8_t { debug, info, warn, error };
 
-// How reports are sent: batch is one POST /updates/ per report; json one
-// POST /update/ JSON body per metric; text one POST /update/{type}/{name}/{value}
-// per metric.
+// How metrics travel: batch is POST /updates/ with a JSON array (max_batch
+// metrics per request); json is one POST /update/ with a JSON object per
+// metric; text is one POST /update/{type}/{name}/{value} per metric. All
+// three are kept-alive, signed, retried and merged back the same way.
 enum class SendMode : std::uint8_t { batch, json, text };
+// "batch", "json", "text".
+[[nodiscard]] std::string_view to_string(SendMode mode) noexcept;
+// Parses the names above (exact, lowercase); false for anything else.
+[[nodiscard]] bool parse_send_mode(std::string_view text, SendMode& mode) noexcept;
 
 struct AgentConfig {
   // "host:port" (sent as http://host:port) or a full http:// or https:// URL;
@@ -58,7 +63,7 @@ struct AgentConfig {
   std::string ca_file;
   // Most requests in flight at once (RATE_LIMIT); at least 1.
   unsigned rate_limit = 1;
-  // How reports are sent (SEND_MODE).
+  // One request per batch (default) or per metric (SEND_MODE).
   SendMode send_mode = SendMode::batch;
   // Most distinct metrics kept while they cannot be sent. At the bound, new
   // names are dropped (and counted); known names are still merged, so counters
@@ -66,7 +71,8 @@ struct AgentConfig {
   std::size_t max_pending = 10'000;
   // Most metrics in one request; bigger sets are sent as several requests.
   std::size_t max_batch = 1'000;
-  // Upper bound for one HTTP request, connection included.
+  // Upper bound for one HTTP request, connection included. In json and text
+  // modes it bounds each single-metric request.
   std::chrono::milliseconds request_timeout{5000};
   // Waits between attempts of one batch: the defaults make 4 attempts,
   // 1 s, 3 s and 5 s apart. A 429/503 answer with Retry-After waits that long
@@ -80,7 +86,10 @@ struct AgentConfig {
   bool collect_process = true;
   bool collect_system = true;
   // Optional log sink, called from the agent's threads; must not throw (a
-  // throwing sink is ignored). Empty: the agent is silent.
+  // throwing sink is ignored). Empty: the agent is silent. A failed send is
+  // logged at once (warn), later failures at most once per
+  // failure_log_interval with a count, and the recovery (info).
+  std::chrono::milliseconds failure_log_interval{30000};
   std::function<void(LogLevel, std::string_view)> log;
 };
 
