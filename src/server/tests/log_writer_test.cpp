@@ -110,7 +110,7 @@ TEST(LogWriterTest, FlushReturnsOnceEverythingIsWritten) {
 // and the stamps of the whole output must never go backwards.
 TEST(LogWriterTest, ConcurrentApplicationAndAccessLinesComeOutWholeAndInStampOrder) {
   constexpr int kThreadsPerKind = 3;
-  constexpr int kLinesPerThread = 20000;
+  constexpr int kLinesPerThread = 10000;
   CaptureFile out;
   std::uint64_t dropped = 0;
   {
