@@ -113,6 +113,10 @@ log "cloning $(git -C "$repo" rev-parse --short HEAD) into /src/metrics"
 git clone -q --no-hardlinks "$repo" "$dir/src/metrics"
 git -C "$dir/src/metrics" checkout -q --detach "$(git -C "$repo" rev-parse HEAD)"
 
+# The root is a mount point of its own, so that inside the chroot "/" can
+# be made private: the disk-full test's `unshare --mount --propagation
+# private` fails in a chroot whose "/" is a plain folder.
+mount --bind "$dir" "$dir"
 mount -t proc proc "$dir/proc"
 mount -t sysfs sysfs "$dir/sys"
 mount --bind /dev "$dir/dev"
