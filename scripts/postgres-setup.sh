@@ -4,6 +4,10 @@
 # as you like; it only does what is missing. Must run as root (it installs the
 # package and acts as the postgres OS user).
 #
+# The port is the cluster's own, as pg_lsclusters reports it: Debian gives a
+# new cluster 5433 (or the next free port) when another PostgreSQL already
+# holds 5432, and the printed DSN names whichever port the cluster got.
+#
 #   export METRICS_TEST_PG_DSN="$(sudo scripts/postgres-setup.sh | tail -n1)"
 set -euo pipefail
 
@@ -13,7 +17,6 @@ ROLE=metrics
 PASSWORD=metrics
 DATABASE=metrics_test
 HOST=127.0.0.1
-PORT=5432
 
 log() { echo "postgres-setup: $*" >&2; }
 
@@ -41,6 +44,13 @@ if ! pg_lsclusters -h | awk -v v="${PG_VERSION}" -v c="${CLUSTER}" '$1==v && $2=
   pg_ctlcluster --skip-systemctl-redirect "${PG_VERSION}" "${CLUSTER}" start >&2
 fi
 
+PORT=$(pg_lsclusters -h | awk -v v="${PG_VERSION}" -v c="${CLUSTER}" '$1==v && $2==c {print $3}')
+if [[ ! ${PORT} =~ ^[0-9]+$ ]]; then
+  log "cannot read the port of cluster ${PG_VERSION}/${CLUSTER} from pg_lsclusters"
+  exit 1
+fi
+log "cluster ${PG_VERSION}/${CLUSTER} listens on port ${PORT}"
+
 for _ in $(seq 1 60); do
   if pg_isready -q -h "${HOST}" -p "${PORT}"; then
     break
@@ -52,7 +62,7 @@ if ! pg_isready -q -h "${HOST}" -p "${PORT}"; then
   exit 1
 fi
 
-as_postgres() { (cd / && runuser -u postgres -- psql -v ON_ERROR_STOP=1 -qtA "$@"); }
+as_postgres() { (cd / && runuser -u postgres -- psql -p "${PORT}" -v ON_ERROR_STOP=1 -qtA "$@"); }
 
 if [[ -z $(as_postgres -c "SELECT 1 FROM pg_roles WHERE rolname = '${ROLE}'") ]]; then
   log "creating role ${ROLE}"

@@ -1,16 +1,52 @@
 #!/usr/bin/env bash
 # The one command that starts the system: installs what is missing, builds,
-# starts metrics-server (in-memory storage persisted to FILE_STORAGE_PATH,
-# default /tmp/metrics-db.json; no database needed) and, when it is built, a
+# starts metrics-server (in-memory storage persisted to data/metrics-db.json
+# in the project folder; no database needed) and, when it is built, a
 # metrics-agent reporting to it. Open http://localhost:8080/ to watch.
 # Ctrl-C stops both gracefully.
 #
 #   scripts/run.sh                    # server on localhost:8080 + agent
-#   ADDRESS=localhost:9090 scripts/run.sh
-#   scripts/run.sh -a localhost:9090  # the same (ADDRESS, when set, wins)
+#   scripts/run.sh -a localhost:9090  # another address, for both programs
+#   ADDRESS=localhost:9090 scripts/run.sh  # the same (ADDRESS, when set, wins, as in the programs)
 #   scripts/run.sh -f "" -i 0         # extra flags go to the server
+#
+# The address is ADDRESS, else the -a given here, else localhost:8080 (the
+# programs' own rule: the environment wins over the flag); it is
+# passed as -a to the server and to the agent (ADDRESS is removed from their
+# environment, so that no precedence rule can make them disagree), and the
+# readiness check asks that address. The storage file is the -f given here,
+# else FILE_STORAGE_PATH, else data/metrics-db.json (the folder is created;
+# it is not shared with anything else on the machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd)
+
+# The server's -a and -f, in every spelling the server accepts
+# (-a X, -a=X, --a X, --a=X); every other argument goes through unchanged.
+address="" file_given=""
+server_args=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    -a | --a)
+      [[ $# -ge 2 ]] || { echo "run.sh: $1 needs a value" >&2; exit 2; }
+      address="$2"; shift 2 ;;
+    -a=* | --a=*) address="${1#*=}"; shift ;;
+    -f | --f)
+      [[ $# -ge 2 ]] || { echo "run.sh: $1 needs a value" >&2; exit 2; }
+      file_given=1; server_args+=(-f "$2"); shift 2 ;;
+    -f=* | --f=*) file_given=1; server_args+=("$1"); shift ;;
+    *) server_args+=("$1"); shift ;;
+  esac
+done
+address="${ADDRESS:-${address:-localhost:8080}}"
+if [[ -z "$file_given" && -z "${FILE_STORAGE_PATH+set}" ]]; then
+  mkdir -p "$root/data"
+  server_args+=(-f "$root/data/metrics-db.json")
+fi
+# ":8080" and "0.0.0.0:8080" listen on every interface; ask localhost.
+host="${address%:*}" port="${address##*:}"
+case "$host" in "" | 0.0.0.0 | "[::]") host=localhost ;; esac
+url="http://${host}:${port}"
 
 scripts/setup.sh
 cmake --preset release >/dev/null
@@ -18,18 +54,6 @@ targets=(metrics-server)
 if [[ -f apps/metrics-agent/CMakeLists.txt ]]; then targets+=(metrics-agent); fi
 cmake --build --preset release -j "$(nproc)" --target "${targets[@]}"
 
-# Where the server listens, by its own rule (ADDRESS wins over -a, -a over
-# the default): the readiness check and the agent go there.
-address=localhost:8080
-args=("$@")
-for ((i = 0; i < ${#args[@]}; i++)); do
-  case ${args[i]} in
-    -a | --a) if ((i + 1 < ${#args[@]})); then address=${args[i + 1]}; fi; i=$((i + 1)) ;;
-    -a=* | --a=*) address=${args[i]#*=} ;;
-  esac
-done
-address=${ADDRESS:-$address}
-if [[ $address == :* ]]; then address="localhost$address"; fi
 bin=build/release/apps
 server_pid=""
 agent_pid=""
@@ -43,17 +67,32 @@ stop() {
 }
 trap stop INT TERM
 
-setsid "$bin/metrics-server/metrics-server" "$@" &
+setsid env -u ADDRESS "$bin/metrics-server/metrics-server" -a "$address" "${server_args[@]}" &
 server_pid=$!
+ready=""
 for _ in $(seq 1 50); do
-  curl -fsS "http://${address}/ping" >/dev/null 2>&1 && break
+  if curl -fsS "${url}/ping" >/dev/null 2>&1; then ready=1; break; fi
+  kill -0 "$server_pid" 2>/dev/null || break
   sleep 0.1
 done
+if [[ -z "$ready" ]]; then
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    rc=0; wait "$server_pid" || rc=$?
+    echo "run.sh: the server stopped (exit $rc) before answering on ${url}/ping" >&2
+    exit 1
+  fi
+  echo "run.sh: the server does not answer on ${url}/ping yet; starting the agent anyway" >&2
+fi
 if [[ -x "$bin/metrics-agent/metrics-agent" ]]; then
-  # The server's settings are not the agent's: keep only ADDRESS and KEY.
-  setsid env -u STORE_INTERVAL -u FILE_STORAGE_PATH -u RESTORE -u DATABASE_DSN \
-    ADDRESS="$address" "$bin/metrics-agent/metrics-agent" -p 1s -r 2s &
+  # The server's settings are not the agent's: keep only KEY.
+  setsid env -u ADDRESS -u STORE_INTERVAL -u FILE_STORAGE_PATH -u RESTORE -u DATABASE_DSN \
+    "$bin/metrics-agent/metrics-agent" -a "${host}:${port}" -p 1s -r 2s &
   agent_pid=$!
 fi
-echo "run.sh: server at http://${address}/ (Ctrl-C to stop)" >&2
-wait "$server_pid"
+echo "run.sh: server at ${url}/ (Ctrl-C to stop)" >&2
+rc=0
+wait "$server_pid" || rc=$?
+server_pid=""
+# The server stopped on its own: the agent has nothing to report to.
+if [[ -n "$agent_pid" ]]; then kill -TERM "$agent_pid" 2>/dev/null || true; wait "$agent_pid" || true; fi
+exit "$rc"

@@ -1,11 +1,13 @@
 // metrics-agent: samples its own process and the machine and reports to a
 // metrics server. Flags, environment and config file as in API.md.
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string_view>
 #include <vector>
 
@@ -46,6 +48,9 @@ int main(int argc, char** argv) {
   }
 
   auto logger = spdlog::stderr_color_mt("metrics-agent");
+  // The server's format: RFC 3339 UTC with milliseconds, level, message.
+  logger->set_formatter(std::make_unique<spdlog::pattern_formatter>(
+      "%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc));
   parsed.config.log = [logger](metrics::agent::LogLevel level, std::string_view message) {
     logger->log(to_spdlog(level), "{}", message);
   };

@@ -1,77 +1,60 @@
 #include "metrics/server/logging.hpp"
 
-#include <spdlog/async.h>
-#include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/sink.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <mutex>
+#include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
+
+#include "log_writer.hpp"
 
 namespace metrics::server {
 namespace {
 
-// Writes to a file descriptor in large blocks. spdlog's stderr sink issues
-// one write(2) per line, which at tens of thousands of requests per second
-// costs more than the requests; the async logger's single worker thread is
-// the only writer here, so buffering until a flush or 64 KiB is safe.
-class BufferedFdSink final : public spdlog::sinks::base_sink<std::mutex> {
+// Hands each application log line to the shared LogWriter, which stamps it
+// and writes it in order with the access log. The logger is synchronous:
+// a call only copies the line into the writer's buffer, it never waits for
+// the descriptor, so no second queue (and no second order) exists.
+class WriterSink final : public spdlog::sinks::sink {
  public:
-  explicit BufferedFdSink(int fd) : fd_(fd) { buffer_.reserve(kFlushAt * 2); }
-  ~BufferedFdSink() override {
-    // The last line may have been written by the logger's worker thread;
-    // the sink's own mutex orders that write before this final flush.
-    std::lock_guard lock(mutex_);
-    write_out();
-  }
+  explicit WriterSink(std::shared_ptr<detail::LogWriter> writer) : writer_(std::move(writer)) {}
 
- protected:
-  void sink_it_(const spdlog::details::log_msg& msg) override {
-    spdlog::memory_buf_t formatted;
-    formatter_->format(msg, formatted);
-    buffer_.append(formatted.data(), formatted.size());
-    if (buffer_.size() >= kFlushAt) write_out();
+  void log(const spdlog::details::log_msg& msg) override {
+    const auto level = spdlog::level::to_string_view(msg.level);
+    writer_->append(std::string_view(level.data(), level.size()),
+                    std::string_view(msg.payload.data(), msg.payload.size()),
+                    msg.level >= spdlog::level::warn);
   }
-  void flush_() override { write_out(); }
+  void flush() override { writer_->flush(); }
+  // The writer owns the format: "<RFC 3339 UTC stamp> <level> <message>".
+  void set_pattern(const std::string&) override {}
+  void set_formatter(std::unique_ptr<spdlog::formatter>) override {}
 
  private:
-  static constexpr std::size_t kFlushAt = 64u << 10;
-
-  void write_out() {
-    std::size_t done = 0;
-    while (done < buffer_.size()) {
-      ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;  // nowhere to write: drop rather than block the logger
-      done += static_cast<std::size_t>(n);
-    }
-    buffer_.clear();
-  }
-
-  int fd_;
-  std::string buffer_;
+  std::shared_ptr<detail::LogWriter> writer_;
 };
 
 }  // namespace
 
+namespace detail {
+std::shared_ptr<spdlog::logger> make_logger(std::string name, std::shared_ptr<LogWriter> writer) {
+  return std::make_shared<spdlog::logger>(std::move(name),
+                                          std::make_shared<WriterSink>(std::move(writer)));
+}
+}  // namespace detail
+
 void init_logging(const std::string& level) {
-  spdlog::init_thread_pool(1u << 14, 1);
-  auto sink = std::make_shared<BufferedFdSink>(STDERR_FILENO);
-  auto logger = std::make_shared<spdlog::async_logger>(
-      "metrics-server", std::move(sink), spdlog::thread_pool(),
-      spdlog::async_overflow_policy::overrun_oldest);
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+  auto logger = detail::make_logger("metrics-server", detail::stderr_log_writer());
   logger->set_level(spdlog::level::from_str(level));
-  logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(std::move(logger));
-  // Lines below warn reach stderr within a second even when traffic is light.
-  spdlog::flush_every(std::chrono::seconds{1});
 }
 
 void shutdown_logging() {
   spdlog::default_logger()->flush();
   spdlog::shutdown();
+  detail::stderr_log_writer()->flush();
 }
 
 }  // namespace metrics::server

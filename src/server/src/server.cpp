@@ -143,7 +143,7 @@ struct Server::Impl {
     unsigned n = config.threads != 0 ? config.threads : std::thread::hardware_concurrency();
     if (n == 0) n = 1;
     if (config.access_log && spdlog::should_log(spdlog::level::info)) {
-      access_log = std::make_unique<detail::AccessLog>(STDERR_FILENO);
+      access_log = std::make_unique<detail::AccessLog>(detail::stderr_log_writer());
     }
     for (unsigned i = 0; i < n; ++i) {
       workers.push_back(std::make_unique<Worker>());
