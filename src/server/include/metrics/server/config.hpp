@@ -26,6 +26,8 @@ struct ServerConfig {
                                  .store_interval = std::chrono::seconds{300},
                                  .restore = true};
   std::string key;
+  // With a key: accept writes that carry no signature (a wrong one is still refused).
+  bool allow_unsigned = false;
   // PEM certificate chain and private key; both set: the server speaks HTTPS.
   std::string tls_cert;
   std::string tls_key;
