@@ -6,6 +6,7 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/field.hpp>
@@ -70,11 +71,18 @@ asio::awaitable<T> await_storage(Start start) {
         auto executor = asio::get_associated_executor(handler);
         // Asio handlers are move-only; storage callbacks are std::function.
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        start([shared, executor](std::exception_ptr err, T value) {
-          asio::dispatch(executor, [shared, err, value = std::move(value)]() mutable {
-            (*shared)(err, std::move(value));
+        try {
+          start([shared, executor](std::exception_ptr err, T value) {
+            asio::dispatch(executor, [shared, err, value = std::move(value)]() mutable {
+              (*shared)(err, std::move(value));
+            });
           });
-        });
+        } catch (...) {
+          // A storage that throws instead of completing: the exception would
+          // otherwise escape the io_context's run() and end the I/O thread.
+          asio::post(executor,
+                     [shared, err = std::current_exception()]() mutable { (*shared)(err, T{}); });
+        }
       },
       asio::use_awaitable);
 }

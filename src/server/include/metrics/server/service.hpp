@@ -28,7 +28,7 @@
 namespace metrics::server {
 
 struct ServiceOptions {
-  std::string key;  // empty: no signing
+  std::string key{};  // empty: no signing
   std::size_t max_body_bytes = 8u << 20;
   std::size_t max_batch_items = 100'000;
   int gzip_level = 1;
