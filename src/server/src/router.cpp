@@ -116,7 +116,7 @@ void RouteMatch::reset() {
 
 RouteTable::RouteTable(std::span<const RouteSpec> routes) : routes_(routes) {
   for (const auto& spec : routes_) {
-    Compiled c{&spec, {}, false, false};
+    Compiled c{&spec, {}, false, false, {}};
     std::string_view p = spec.pattern;
     if (p.empty() || p.front() != '/') {
       throw std::invalid_argument("route pattern must start with '/': " + std::string(p));
@@ -151,6 +151,7 @@ RouteTable::RouteTable(std::span<const RouteSpec> routes) : routes_(routes) {
       }
       c.segments.push_back(s);
     }
+    if (!c.segments.empty() && !c.segments.front().is_param) c.head = c.segments.front().literal;
     compiled_.push_back(std::move(c));
   }
 }
@@ -160,6 +161,10 @@ RouteTable::Outcome RouteTable::match_path(const Compiled& c, std::string_view p
   if (c.root) return path == "/" ? Outcome::match : Outcome::no;
   if (path.empty() || path.front() != '/') return Outcome::no;
   path.remove_prefix(1);
+  if (!c.head.empty() &&
+      (!path.starts_with(c.head) || (path.size() > c.head.size() && path[c.head.size()] != '/'))) {
+    return Outcome::no;
+  }
   bool more = true;
   std::string_view rest = path;
   std::string_view seg;

@@ -135,6 +135,7 @@ class RouteTable {
     std::vector<Segment> segments;
     bool optional_trailing_slash = false;
     bool root = false;
+    std::string_view head;  // the first segment when literal: a quick reject
   };
   enum class Outcome { match, missing, no };
   static Outcome match_path(const Compiled& c, std::string_view path, RouteMatch* out,
