@@ -1,20 +1,22 @@
-// Fuzzes a connection's bytes end to end without sockets: a Beast request
-// parser with the server's limits, then Service::handle (or Service::reject
-// for a request that cannot be read, as the session does) against a memory
-// repository, for every pipelined request in the input.
-// Properties: nothing crashes or throws; every answer has a status of the
-// contract and a consistent body (gzip inflates, signatures match); a 4xx
-// answer leaves the repository exactly as it was.
+// Fuzzes a connection's bytes end to end without sockets: the server's own
+// session loop (src/server/src/session.hpp: read loop, limits,
+// 100-continue, pipelining, rejections) over boost::beast::test::stream,
+// with Service::handle against a memory repository.
+// Properties: nothing crashes or throws; the bytes written back are a
+// sequence of well-formed answers, one per request served; every answer has
+// a status of the contract and a consistent body (gzip inflates, signatures
+// match); a 4xx answer leaves the repository exactly as it was.
 //
-// Input: byte 0 holds options (bit 0: a signing key is configured), the rest
-// is what the client sent.
+// Input: byte 0 holds options (bit 0: a signing key is configured; bits 1-2:
+// how many bytes one read returns: all, 1, 7 or 300), the rest is what the
+// client sent.
 #include <spdlog/spdlog.h>
 
 #include <bit>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/beast/http/error.hpp>
+#include <boost/beast/_experimental/test/stream.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <cstddef>
 #include <cstdint>
@@ -29,6 +31,7 @@
 #include "metrics/core/signature.hpp"
 #include "metrics/server/service.hpp"
 #include "metrics/storage/memory_repository.hpp"
+#include "session.hpp"
 
 namespace {
 
@@ -68,20 +71,26 @@ void check_answer(const server::Response& res, bool signed_answers, std::size_t 
   }
 }
 
-server::Response run(asio::io_context& ioc, server::Service& service, server::Request req) {
-  server::Response res;
-  bool done = false;
-  asio::co_spawn(ioc, service.handle(std::move(req)),
-                 [&](std::exception_ptr err, server::Response r) {
-                   FUZZ_CHECK(!err);
-                   res = std::move(r);
-                   done = true;
-                 });
-  ioc.restart();
-  ioc.run();
-  FUZZ_CHECK(done);
-  return res;
-}
+// The session's view of the server: checks the repository after every
+// answer, and stops the connection after a few requests.
+struct Observer {
+  storage::MemoryRepository& repo;
+  std::vector<core::Metric> before;
+  int answered = 0;
+
+  [[nodiscard]] bool stopping() const { return answered >= 8; }
+  void idle(bool) {}
+  void expires_after(std::chrono::milliseconds) {}
+  [[nodiscard]] bool logging() const { return true; }
+  void log(std::string_view method, std::string_view target, unsigned status, std::size_t,
+           std::chrono::microseconds) {
+    FUZZ_CHECK(!method.empty() && !target.empty());
+    auto now = storage::list_sync(repo);
+    if (status >= 400 && status < 500) FUZZ_CHECK(same(now, before));
+    before = std::move(now);
+    ++answered;
+  }
+};
 
 }  // namespace
 
@@ -104,50 +113,46 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                                  .max_body_bytes = kMaxBody,
                                  .max_batch_items = 1000,
                                  .gzip_level = 1});
+  const server::detail::SessionLimits limits{
+      .max_header_bytes = kMaxHeader, .max_body_bytes = kMaxBody, .read_timeout = {}};
   asio::io_context ioc;
+  boost::beast::test::stream stream(ioc);
+  boost::beast::test::stream peer(ioc);
+  stream.connect(peer);
+  static constexpr std::size_t kReadSizes[] = {std::numeric_limits<std::size_t>::max(), 1, 7, 300};
+  stream.read_size(kReadSizes[static_cast<std::size_t>((data[0] >> 1) & 3)]);
+  stream.append(rest);
+  stream.close_remote();  // then end of stream
 
-  // At most a few pipelined requests per input, as a session would answer them.
-  for (int n = 0; n < 8 && !rest.empty(); ++n) {
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(kMaxHeader));
-    parser.body_limit(kMaxBody);
+  Observer observer{repo, storage::list_sync(repo)};
+  bool finished = false;
+  asio::co_spawn(ioc, server::detail::serve_connection(stream, service, limits, observer),
+                 [&](std::exception_ptr err) {
+                   FUZZ_CHECK(!err);
+                   finished = true;
+                 });
+  ioc.run();
+  FUZZ_CHECK(finished);
+
+  // What went back: 100 Continue interim answers and one answer per request
+  // served, nothing else.
+  std::string_view out = peer.str();
+  int answers = 0;
+  while (!out.empty()) {
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64u << 20);
     boost::system::error_code ec;
-    while (!rest.empty()) {
-      const auto used = parser.put(asio::buffer(rest.data(), rest.size()), ec);
-      rest.remove_prefix(used);
-      if (ec == http::error::need_more) {
-        ec = {};
-        if (used == 0) break;
-        continue;
-      }
-      if (ec || parser.is_done()) break;
+    while (!out.empty() && !parser.is_done()) {
+      const auto used = parser.put(asio::buffer(out.data(), out.size()), ec);
+      out.remove_prefix(used);
+      if (ec) break;
     }
-    if (!ec && !parser.is_done()) {
-      if (!parser.got_some()) break;
-      parser.put_eof(ec);
-      if (!ec) ec = http::error::partial_message;
-    }
-    const auto before = storage::list_sync(repo);
-    if (ec) {
-      // What the session answers before it closes the connection.
-      server::Request partial;
-      if (parser.is_header_done()) partial.base() = parser.get().base();
-      http::status status = http::status::bad_request;
-      if (ec == http::error::body_limit) status = http::status::payload_too_large;
-      if (ec == http::error::header_limit) status = http::status::request_header_fields_too_large;
-      const auto res = service.reject(status, "rejected", partial);
-      check_answer(res, with_key, kMaxBody);
-      FUZZ_CHECK(same(storage::list_sync(repo), before));
-      break;
-    }
-    server::Request req = parser.release();
-    const bool keep_alive = req.keep_alive();
-    const auto res = run(ioc, service, std::move(req));
-    check_answer(res, with_key, 64u << 20);
-    if (res.result_int() >= 400 && res.result_int() < 500) {
-      FUZZ_CHECK(same(storage::list_sync(repo), before));
-    }
-    if (!keep_alive) break;
+    FUZZ_CHECK(!ec && parser.is_done());
+    const auto res = parser.release();
+    if (res.result_int() == 100) continue;
+    ++answers;
+    check_answer(res, with_key, res.result_int() == 413 ? kMaxBody : 64u << 20);
   }
+  FUZZ_CHECK(answers == observer.answered);
   return 0;
 }

@@ -1,4 +1,5 @@
-// Fuzzes the text path: the router over an arbitrary method and target, and
+// Fuzzes the text path: the route table over an arbitrary method and target
+// (and the query-string parser over it), and
 // the value and name parsers behind POST /update/{type}/{name}/{value}.
 // Properties: a parsed gauge is finite and format_gauge prints it in plain
 // decimal that parses back bit for bit; counters round-trip; a name that
@@ -6,6 +7,7 @@
 //
 // Input: byte 0 picks the method, the rest is the target (and the text
 // given to the parsers).
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstddef>
@@ -18,6 +20,7 @@
 #include "metrics/core/metric.hpp"
 #include "metrics/core/value_format.hpp"
 #include "metrics/server/router.hpp"
+#include "metrics/server/service.hpp"
 
 namespace {
 
@@ -70,22 +73,28 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       static_cast<http::verb>(data[0] % (static_cast<unsigned>(http::verb::unlink) + 1));
   const std::string_view text(reinterpret_cast<const char*>(data + 1), size - 1);
 
-  const auto r = server::route(method, text);
-  switch (r.endpoint) {
-    case server::Endpoint::update_text:
-    case server::Endpoint::value_text:
-      FUZZ_CHECK(r.error.empty() ? !r.name.empty() : true);
-      if (r.error.empty()) {
-        check_name(r.name);
-        if (auto v = core::parse_gauge(r.value)) check_gauge(*v);
+  static const server::RouteTable table(server::default_routes());
+  server::RouteMatch r;
+  table.match(method, text, r);
+  if (r.route == nullptr) {
+    // Unknown path (a message says why) or known path and wrong method (Allow).
+    FUZZ_CHECK(r.method_not_allowed() ? r.error.empty() : !r.error.empty());
+  } else {
+    FUZZ_CHECK(r.allow.empty());
+    const std::string_view name = r.route->name;
+    if (name == "update_text" || name == "value_text") {
+      if (r.error.empty()) {  // else a malformed escape (400)
+        FUZZ_CHECK(!r.param("name").empty());
+        check_name(r.param("name"));
+        if (auto v = core::parse_gauge(r.param("value"))) check_gauge(*v);
       }
-      break;
-    case server::Endpoint::not_found:
-      FUZZ_CHECK(!r.error.empty() && !r.method_not_allowed());
-      break;
-    default:
-      break;
+    }
   }
+  server::QueryParams query;
+  (void)query.parse(text);
+  // At most one item per '&'-separated piece.
+  FUZZ_CHECK(query.size() <=
+             static_cast<std::size_t>(std::count(text.begin(), text.end(), '&')) + 1);
   std::string decoded;
   if (server::percent_decode(text, decoded)) FUZZ_CHECK(decoded.size() <= text.size());
 

@@ -26,9 +26,10 @@ using Request = http::request<http::string_body>;
 class TestServer {
  public:
   explicit TestServer(server::ServerConfig config = default_config(),
-                      std::shared_ptr<storage::Repository> repo = nullptr)
+                      std::shared_ptr<storage::Repository> repo = nullptr,
+                      server::ServerHooks hooks = {})
       : repo_(repo ? std::move(repo) : std::make_shared<storage::MemoryRepository>()),
-        server_(config, *repo_),
+        server_(config, *repo_, std::move(hooks)),
         thread_([this] { server_.run(); }) {}
   ~TestServer() { stop(); }
   TestServer(const TestServer&) = delete;

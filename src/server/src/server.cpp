@@ -7,7 +7,6 @@
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -32,6 +31,7 @@
 #include "access_log.hpp"
 #include "metrics/core/errors.hpp"
 #include "metrics/core/text.hpp"
+#include "session.hpp"
 
 namespace metrics::server {
 namespace asio = boost::asio;
@@ -65,36 +65,6 @@ tcp::endpoint resolve_listen_address(const std::string& address) {
     if (r.endpoint().address().is_v4()) return r.endpoint();
   }
   return results.begin()->endpoint();
-}
-
-// The status line and header block of an answer. Beast's generic serializer
-// costs more than the rest of a small answer's path; answers here are always
-// a complete string body with Content-Length, so the head is written directly
-// and sent with the body in one gathered write.
-std::string serialize_head(const Response& res) {
-  std::string head;
-  head.reserve(192);
-  head += res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-  head += std::to_string(res.result_int());
-  head += ' ';
-  head += res.reason();
-  head += "\r\n";
-  for (const auto& field : res) {
-    head += field.name_string();
-    head += ": ";
-    head += field.value();
-    head += "\r\n";
-  }
-  head += "\r\n";
-  return head;
-}
-
-template <class Stream>
-asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> write_response(
-    Stream& stream, const Response& res) {
-  const std::string head = serialize_head(res);
-  const std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(res.body())};
-  co_return co_await asio::async_write(stream, buffers, use_tuple);
 }
 
 // The TLS context from the configured certificate chain and key, or nothing
@@ -133,12 +103,18 @@ struct Server::Impl {
     asio::steady_timer log_timer{ioc};
   };
 
-  Impl(const ServerConfig& cfg, storage::Repository& repo)
+  Impl(const ServerConfig& cfg, storage::Repository& repo, ServerHooks test_hooks)
       : config(cfg),
+        hooks(std::move(test_hooks)),
         service(repo, ServiceOptions{.key = cfg.key,
                                      .max_body_bytes = cfg.max_body_bytes,
                                      .max_batch_items = cfg.max_batch_items,
-                                     .gzip_level = 1}),
+                                     .gzip_level = 1,
+                                     .allow_unsigned = cfg.allow_unsigned,
+                                     .finish_hook = hooks.finish}),
+        limits{.max_header_bytes = cfg.max_header_bytes,
+               .max_body_bytes = cfg.max_body_bytes,
+               .read_timeout = cfg.read_timeout},
         tls(make_tls_context(cfg)) {
     unsigned n = config.threads != 0 ? config.threads : std::thread::hardware_concurrency();
     if (n == 0) n = 1;
@@ -160,11 +136,17 @@ struct Server::Impl {
     port = acceptor->local_endpoint().port();
   }
 
-  asio::awaitable<void> accept_loop() {
+  asio::awaitable<void> accept_loop(bool restarted) {
+    if (restarted) {
+      // Whatever broke the loop may break it again at once: do not spin.
+      asio::steady_timer pause(co_await asio::this_coro::executor, std::chrono::milliseconds{100});
+      co_await pause.async_wait(use_tuple);
+    }
     std::size_t next = 0;
     while (!stopping.load()) {
       Worker& worker = *workers[next++ % workers.size()];
-      auto [ec, socket] = co_await acceptor->async_accept(worker.ioc, use_tuple);
+      tcp::endpoint peer;
+      auto [ec, socket] = co_await acceptor->async_accept(worker.ioc, peer, use_tuple);
       if (ec) {
         if (stopping.load() || ec == asio::error::operation_aborted) co_return;
         // Out of file descriptors and the like: back off instead of spinning.
@@ -181,12 +163,62 @@ struct Server::Impl {
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
       if (tls) {
-        asio::co_spawn(worker.ioc, tls_session(worker, std::move(socket)), asio::detached);
+        asio::co_spawn(worker.ioc, tls_session(worker, std::move(socket)), SessionDone{peer});
       } else {
         asio::co_spawn(worker.ioc, session(worker, beast::tcp_stream(std::move(socket))),
-                       asio::detached);
+                       SessionDone{peer});
+      }
+      if (hooks.accepted) hooks.accepted();
+    }
+  }
+
+  // The completion of a connection's coroutine: an exception that escaped
+  // it (the Service answers every failure, so this is a bug or memory
+  // exhaustion) ends that connection only, and is logged once.
+  struct SessionDone {
+    tcp::endpoint peer;
+    void operator()(const std::exception_ptr& err) const {
+      if (!err) return;
+      try {
+        spdlog::error("connection from {}: closed by an unexpected failure: {}", to_text(peer),
+                      describe(err));
+      } catch (...) {  // NOLINT(bugprone-empty-catch): nothing left to tell
       }
     }
+  };
+
+  static std::string to_text(const tcp::endpoint& peer) {
+    const auto address = peer.address();
+    return address.is_v6() ? "[" + address.to_string() + "]:" + std::to_string(peer.port())
+                           : address.to_string() + ":" + std::to_string(peer.port());
+  }
+
+  static std::string describe(const std::exception_ptr& err) {
+    try {
+      std::rethrow_exception(err);
+    } catch (const std::exception& e) {
+      return e.what();
+    } catch (...) {
+      return "an exception not derived from std::exception";
+    }
+  }
+
+  // Runs the accept loop; when an exception escapes it, logs it and starts
+  // the loop again (never a listener that no longer accepts).
+  void spawn_accept_loop(bool restarted) {
+    asio::co_spawn(workers[0]->ioc, accept_loop(restarted), [this](std::exception_ptr err) {
+      if (!err) return;
+      spdlog::error("accept loop failed: {}; restarting it", describe(err));
+      if (!stopping.load()) spawn_accept_loop(true);
+    });
+  }
+
+  void spawn_log_flusher(Worker& worker) {
+    asio::co_spawn(worker.ioc, log_flusher(worker), [this, &worker](std::exception_ptr err) {
+      if (!err) return;
+      spdlog::error("access log flusher failed: {}; restarting it", describe(err));
+      if (!stopping.load()) spawn_log_flusher(worker);
+    });
   }
 
   asio::awaitable<void> tls_session(Worker& worker, tcp::socket socket) {
@@ -200,6 +232,23 @@ struct Server::Impl {
     }
     co_await session(worker, std::move(stream));
   }
+
+  // What the session loop knows of its connection in the server.
+  struct Observer {
+    Impl& impl;
+    Worker& worker;
+    Worker::Connection& self;
+    beast::tcp_stream& lowest;
+
+    [[nodiscard]] bool stopping() const noexcept { return impl.stopping.load(); }
+    void idle(bool value) noexcept { self.idle = value; }
+    void expires_after(std::chrono::milliseconds d) { lowest.expires_after(d); }
+    [[nodiscard]] bool logging() const noexcept { return worker.log.has_value(); }
+    void log(std::string_view method, std::string_view target, unsigned status, std::size_t bytes,
+             std::chrono::microseconds took) {
+      worker.log->line(method, target, status, bytes, took);
+    }
+  };
 
   // Serves one connection, plain or TLS, until it closes, fails, times out
   // or the server stops.
@@ -218,42 +267,8 @@ struct Server::Impl {
       }
     } cleanup{this, &worker, self};
 
-    beast::flat_buffer buffer;
-    for (;;) {
-      if (stopping.load()) break;
-      self->idle = true;
-      http::request_parser<http::string_body> parser;
-      parser.header_limit(static_cast<std::uint32_t>(config.max_header_bytes));
-      parser.body_limit(config.max_body_bytes);
-      lowest.expires_after(config.read_timeout);
-      auto ec = co_await read_request(stream, buffer, parser, *self);
-      self->idle = false;
-      if (ec) {
-        co_await reject_read_error(worker, stream, parser, ec);
-        break;
-      }
-
-      const auto started = std::chrono::steady_clock::now();
-      Request req = parser.release();
-      const bool keep_alive = req.keep_alive();
-      const auto method = req.method();
-      std::string target = worker.log ? std::string(req.target()) : std::string();
-
-      Response res = co_await service.handle(std::move(req));
-      const bool keep = keep_alive && !stopping.load();
-      res.keep_alive(keep);
-      lowest.expires_after(config.read_timeout);
-      auto [wec, written] = co_await write_response(stream, res);
-      if (worker.log) {
-        worker.log->line(http::to_string(method), target, res.result_int(), res.body().size(),
-                         std::chrono::duration_cast<std::chrono::microseconds>(
-                             std::chrono::steady_clock::now() - started));
-      }
-      if (wec || !keep) break;
-      // An idle kept-alive connection holds no read buffer: with thousands of
-      // agents reporting every few seconds, that is most of their memory.
-      if (buffer.size() == 0) buffer.shrink_to_fit();
-    }
+    Observer observer{*this, worker, *self, lowest};
+    co_await detail::serve_connection(stream, service, limits, observer);
     co_await close_stream(stream);
   }
 
@@ -269,85 +284,6 @@ struct Server::Impl {
     beast::get_lowest_layer(stream).expires_after(std::chrono::seconds{2});
     co_await stream.async_shutdown(use_tuple);
     beast::get_lowest_layer(stream).close();
-  }
-
-  // Reads one request: parses what is already buffered (pipelined requests
-  // need no I/O at all), reads more only when the parser needs it, and
-  // answers "Expect: 100-continue" once the header is in. One read syscall
-  // per request in the common case, and an idle connection waits with a
-  // small buffer.
-  template <class Stream>
-  asio::awaitable<boost::system::error_code> read_request(
-      Stream& stream, beast::flat_buffer& buffer, http::request_parser<http::string_body>& parser,
-      Worker::Connection& self) {
-    bool header_seen = false;
-    for (;;) {
-      if (buffer.size() > 0) {
-        boost::system::error_code ec;
-        const std::size_t used = parser.put(buffer.data(), ec);
-        buffer.consume(used);
-        if (ec && ec != http::error::need_more) co_return ec;
-        if (parser.is_done()) co_return boost::system::error_code{};
-        if (parser.is_header_done() && !header_seen) {
-          header_seen = true;
-          if (core::iequals(parser.get()[http::field::expect], "100-continue")) {
-            static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-            auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(kContinue), use_tuple);
-            if (wec) co_return wec;
-          }
-        }
-        if (used > 0 && buffer.size() > 0) continue;
-      }
-      // Read as much as the buffer has room for, at least 512 bytes and at
-      // most 64 KiB at a time.
-      const std::size_t room =
-          std::clamp<std::size_t>(buffer.capacity() - buffer.size(), 512, std::size_t{64} << 10);
-      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(room), use_tuple);
-      if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
-        if (!parser.got_some() && buffer.size() == 0) co_return http::error::end_of_stream;
-        boost::system::error_code eof_ec;
-        parser.put_eof(eof_ec);
-        co_return eof_ec ? eof_ec : http::error::partial_message;
-      }
-      if (ec) co_return ec;
-      buffer.commit(n);
-      self.idle = false;
-    }
-  }
-
-  // Answers a request that could not be read in full, where an answer helps
-  // the client; transport errors just close the connection.
-  template <class Stream>
-  asio::awaitable<void> reject_read_error(Worker& worker, Stream& stream,
-                                          http::request_parser<http::string_body>& parser,
-                                          boost::system::error_code ec) {
-    http::status status{};
-    std::string message;
-    if (ec == http::error::body_limit) {
-      status = http::status::payload_too_large;
-      message = "request body larger than " + std::to_string(config.max_body_bytes) + " bytes";
-    } else if (ec == http::error::header_limit) {
-      status = http::status::request_header_fields_too_large;
-      message = "request header larger than " + std::to_string(config.max_header_bytes) + " bytes";
-    } else if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
-               ec != http::error::end_of_stream && ec != http::error::partial_message) {
-      status = http::status::bad_request;
-      message = "malformed HTTP request: " + ec.message();
-    } else {
-      co_return;
-    }
-    Request partial;
-    if (parser.is_header_done()) {
-      partial.base() = parser.get().base();
-    }
-    Response res = service.reject(status, message, partial);
-    res.keep_alive(false);
-    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds{5});
-    co_await write_response(stream, res);
-    if (worker.log) {
-      worker.log->line(partial.method_string(), partial.target(), res.result_int(),
-                       res.body().size(), std::chrono::microseconds{0});
-    }
   }
 
   void stop() {
@@ -382,9 +318,9 @@ struct Server::Impl {
   }
 
   void run() {
-    asio::co_spawn(workers[0]->ioc, accept_loop(), asio::detached);
+    spawn_accept_loop(false);
     for (auto& w : workers) {
-      if (w->log) asio::co_spawn(w->ioc, log_flusher(*w), asio::detached);
+      if (w->log) spawn_log_flusher(*w);
     }
     std::size_t finished = 0;
     std::vector<std::thread> threads;
@@ -413,7 +349,9 @@ struct Server::Impl {
   }
 
   ServerConfig config;
+  ServerHooks hooks;
   Service service;
+  detail::SessionLimits limits;
   std::unique_ptr<asio::ssl::context> tls;
   // Outlives the workers, whose buffers hand lines to it.
   std::unique_ptr<detail::AccessLog> access_log;
@@ -427,8 +365,8 @@ struct Server::Impl {
   bool stop_requested = false;
 };
 
-Server::Server(const ServerConfig& config, storage::Repository& repo)
-    : impl_(std::make_unique<Impl>(config, repo)) {}
+Server::Server(const ServerConfig& config, storage::Repository& repo, ServerHooks hooks)
+    : impl_(std::make_unique<Impl>(config, repo, std::move(hooks))) {}
 
 Server::~Server() = default;
 

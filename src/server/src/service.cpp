@@ -6,6 +6,7 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/field.hpp>
@@ -16,9 +17,11 @@
 #include "metrics/core/gzip.hpp"
 #include "metrics/core/json_codec.hpp"
 #include "metrics/core/signature.hpp"
+#include "metrics/core/text.hpp"
 #include "metrics/core/value_format.hpp"
 #include "metrics/server/content.hpp"
 #include "metrics/server/html.hpp"
+#include "metrics/storage/repository.hpp"
 
 namespace metrics::server {
 namespace asio = boost::asio;
@@ -68,11 +71,18 @@ asio::awaitable<T> await_storage(Start start) {
         auto executor = asio::get_associated_executor(handler);
         // Asio handlers are move-only; storage callbacks are std::function.
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        start([shared, executor](std::exception_ptr err, T value) {
-          asio::dispatch(executor, [shared, err, value = std::move(value)]() mutable {
-            (*shared)(err, std::move(value));
+        try {
+          start([shared, executor](std::exception_ptr err, T value) {
+            asio::dispatch(executor, [shared, err, value = std::move(value)]() mutable {
+              (*shared)(err, std::move(value));
+            });
           });
-        });
+        } catch (...) {
+          // A storage that throws instead of completing: the exception would
+          // otherwise escape the io_context's run() and end the I/O thread.
+          asio::post(executor,
+                     [shared, err = std::current_exception()]() mutable { (*shared)(err, T{}); });
+        }
       },
       asio::use_awaitable);
 }
@@ -103,36 +113,195 @@ std::string value_text(const core::Metric& m) {
                                            : core::format_counter(m.delta);
 }
 
+// The metric of POST /update/{type}/{name}/{value}. Throws core::InvalidInput.
+core::Metric parse_text_update(std::string_view type, std::string_view name,
+                               std::string_view value) {
+  core::Metric m;
+  m.type = parse_type_or_throw(type);
+  validate_name_or_throw(name);
+  m.id = std::string(name);
+  if (m.type == core::MetricType::gauge) {
+    auto v = core::parse_gauge(value);
+    if (!v) throw core::InvalidInput("invalid gauge value: expected a finite number");
+    m.value = *v;
+  } else {
+    auto v = core::parse_counter(value);
+    if (!v) throw core::InvalidInput("invalid counter value: expected a 64-bit integer");
+    m.delta = *v;
+  }
+  return m;
+}
+
+[[noreturn]] void throw_not_found(const core::MetricKey& key) {
+  throw core::NotFound("metric not found: " + std::string(core::to_string(key.type)) + " " +
+                       key.id);
+}
+
+asio::awaitable<std::vector<core::Metric>> apply(storage::Repository& repo,
+                                                 std::vector<core::Metric> batch) {
+  co_return co_await await_storage<std::vector<core::Metric>>(
+      [&repo, &batch](auto done) { repo.apply(std::move(batch), std::move(done)); });
+}
+
+asio::awaitable<std::optional<core::Metric>> get(storage::Repository& repo,
+                                                 const core::MetricKey& key) {
+  co_return co_await await_storage<std::optional<core::Metric>>(
+      [&repo, &key](auto done) { repo.get(key, std::move(done)); });
+}
+
+// ---- Handlers: one per row of the route table, thin over the pure functions above.
+
+asio::awaitable<Response> home(RequestContext& ctx, const RouteMatch&, std::string&) {
+  auto all = co_await await_storage<std::vector<core::Metric>>(
+      [&ctx](auto done) { ctx.repo.list(std::move(done)); });
+  co_return make_response(ctx.request, http::status::ok, kHtml, render_metrics_page(all));
+}
+
+asio::awaitable<Response> ping(RequestContext& ctx, const RouteMatch&, std::string&) {
+  const auto health = co_await await_storage<storage::Health>(
+      [&ctx](auto done) { ctx.repo.health(std::move(done)); });
+  if (!health.ok) throw core::StorageUnavailable("storage unavailable: " + health.reason);
+  co_return make_response(ctx.request, http::status::ok, kText, "ok\n");
+}
+
+asio::awaitable<Response> update_text(RequestContext& ctx, const RouteMatch& m, std::string&) {
+  std::vector<core::Metric> batch{
+      parse_text_update(m.param("type"), m.param("name"), m.param("value"))};
+  co_await apply(ctx.repo, std::move(batch));
+  co_return make_response(ctx.request, http::status::ok, kText, "");
+}
+
+asio::awaitable<Response> value_text(RequestContext& ctx, const RouteMatch& m, std::string&) {
+  core::MetricKey key{parse_type_or_throw(m.param("type")), std::string(m.param("name"))};
+  validate_name_or_throw(key.id);
+  auto found = co_await get(ctx.repo, key);
+  if (!found) throw_not_found(key);
+  co_return make_response(ctx.request, http::status::ok, kText, value_text(*found));
+}
+
+asio::awaitable<Response> update_json(RequestContext& ctx, const RouteMatch&, std::string& body) {
+  std::vector<core::Metric> batch;
+  batch.push_back(core::decode_metric(body));
+  auto stored = co_await apply(ctx.repo, std::move(batch));
+  if (stored.size() != 1) throw std::logic_error("storage answered a wrong batch size");
+  co_return make_response(ctx.request, http::status::ok, kJson,
+                          core::encode_metric(stored.front()));
+}
+
+asio::awaitable<Response> value_json(RequestContext& ctx, const RouteMatch&, std::string& body) {
+  auto key = core::decode_key(body);
+  auto found = co_await get(ctx.repo, key);
+  if (!found) throw_not_found(key);
+  co_return make_response(ctx.request, http::status::ok, kJson, core::encode_metric(*found));
+}
+
+asio::awaitable<Response> updates_json(RequestContext& ctx, const RouteMatch&, std::string& body) {
+  auto merged = core::merge_batch(core::decode_batch(body, ctx.options.max_batch_items));
+  std::vector<core::Metric> stored;
+  if (!merged.empty()) stored = co_await apply(ctx.repo, std::move(merged));
+  co_return make_response(ctx.request, http::status::ok, kJson, core::encode_batch(stored));
+}
+
+using http::verb;
+constexpr auto kJsonErrors = ErrorFormat::json;
+
+// The wire contract (docs/API.md). Rows are matched in order.
+const RouteSpec kRoutes[] = {
+    {.name = "home", .pattern = "/", .methods = {verb::get}, .handler = home},
+    {.name = "ping", .pattern = "/ping", .methods = {verb::get}, .handler = ping},
+    {.name = "update_json",
+     .pattern = "/update/",
+     .methods = {verb::post},
+     .handler = update_json,
+     .errors = kJsonErrors,
+     .body = BodyKind::json,
+     .access = Access::write},
+    {.name = "updates_json",
+     .pattern = "/updates/",
+     .methods = {verb::post},
+     .handler = updates_json,
+     .errors = kJsonErrors,
+     .body = BodyKind::json,
+     .access = Access::write},
+    {.name = "value_json",
+     .pattern = "/value/",
+     .methods = {verb::post},
+     .handler = value_json,
+     .errors = kJsonErrors,
+     .body = BodyKind::json},
+    {.name = "update_text",
+     .pattern = "/update/{type}/{name:metric name}/{value:metric value}",
+     .methods = {verb::post},
+     .handler = update_text,
+     .access = Access::write},
+    {.name = "value_text",
+     .pattern = "/value/{type}/{name:metric name}",
+     .methods = {verb::get},
+     .handler = value_text},
+};
+
+// What is logged of an exception that became a 500.
+std::string describe(std::exception_ptr err) {
+  try {
+    std::rethrow_exception(err);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "an exception not derived from std::exception";
+  }
+}
+
+bool is_form_content_type(std::string_view ct) {
+  const auto semi = ct.find(';');
+  ct = ct.substr(0, semi);
+  while (!ct.empty() && ct.back() == ' ')
+    ct.remove_suffix(1);
+  return core::iequals(ct, "application/x-www-form-urlencoded");
+}
+
 }  // namespace
 
-Service::Service(storage::Repository& repo, ServiceOptions options)
-    : repo_(repo), options_(std::move(options)) {}
+std::span<const RouteSpec> default_routes() noexcept {
+  return kRoutes;
+}
+
+Service::Service(storage::Repository& repo, ServiceOptions options,
+                 std::span<const RouteSpec> routes)
+    : repo_(repo), options_(std::move(options)), table_(routes) {}
+
+void Service::check_signature(const RouteSpec& route, const Request& req) const {
+  if (options_.key.empty()) return;
+  auto sig = req[core::kSignatureHeader];
+  if (sig.empty()) {
+    // Reads need no signature; writes do unless unsigned writes are allowed.
+    if (route.access == Access::read || options_.allow_unsigned) return;
+    throw HttpError(http::status::unauthorized, "missing HashSHA256 signature");
+  }
+  if (!core::verify_signature(options_.key, req.body(), sig)) {
+    throw HttpError(http::status::unauthorized, "wrong HashSHA256 signature");
+  }
+}
 
 asio::awaitable<Response> Service::handle(Request req) {
-  Route route = server::route(req.method(), req.target());
+  RouteMatch match;
   Response res;
   std::exception_ptr error;
   try {
-    if (route.endpoint == Endpoint::not_found) {
-      throw core::NotFound(route.error);
+    table_.match(req.method(), req.target(), match);
+    if (match.route == nullptr) {
+      if (match.method_not_allowed()) {
+        throw HttpError(
+            http::status::method_not_allowed,
+            "method " + std::string(req.method_string()) + " not allowed; use " + match.allow);
+      }
+      throw core::NotFound(match.error);
     }
-    if (route.method_not_allowed()) {
-      throw HttpError(
-          http::status::method_not_allowed,
-          "method " + std::string(req.method_string()) + " not allowed; use " + route.allow);
-    }
-    if (!route.error.empty()) throw core::InvalidInput(route.error);
+    if (!match.error.empty()) throw core::InvalidInput(match.error);
+    const RouteSpec& route = *match.route;
 
     std::string body;
     if (req.method() == http::verb::post) {
-      if (!options_.key.empty()) {
-        auto sig = req[core::kSignatureHeader];
-        if (sig.empty())
-          throw HttpError(http::status::unauthorized, "missing HashSHA256 signature");
-        if (!core::verify_signature(options_.key, req.body(), sig)) {
-          throw HttpError(http::status::unauthorized, "wrong HashSHA256 signature");
-        }
-      }
+      check_signature(route, req);
       switch (parse_content_encoding(req[http::field::content_encoding])) {
         case BodyEncoding::identity:
           body = std::move(req.body());
@@ -145,93 +314,34 @@ asio::awaitable<Response> Service::handle(Request req) {
                           "unsupported Content-Encoding; use gzip or identity");
       }
     }
-    if (is_json_endpoint(route.endpoint) && !is_json_content_type(req[http::field::content_type])) {
+    if (route.body == BodyKind::json && !is_json_content_type(req[http::field::content_type])) {
       throw HttpError(http::status::unsupported_media_type,
                       "Content-Type must be application/json");
     }
-    res = co_await dispatch(route, req, body);
+    if (route.body == BodyKind::form && !body.empty()) {
+      if (!is_form_content_type(req[http::field::content_type])) {
+        throw HttpError(http::status::unsupported_media_type,
+                        "Content-Type must be application/x-www-form-urlencoded");
+      }
+      if (!match.query.parse(body, route.query)) {
+        throw core::InvalidInput("malformed percent-encoding in form body");
+      }
+    }
+    RequestContext ctx{repo_, options_, req};
+    res = co_await route.handler(ctx, match, body);
   } catch (...) {
     error = std::current_exception();
   }
-  if (error) res = map_exception(error, route.endpoint, req);
-  if (res.result() == http::status::method_not_allowed) res.set(http::field::allow, route.allow);
-  finish(res, req);
+  if (error) res = map_exception(error, match, req);
+  if (res.result() == http::status::method_not_allowed) res.set(http::field::allow, match.allow);
+  finish(res, req, match.errors);
   co_return res;
 }
 
-asio::awaitable<Response> Service::dispatch(const Route& route, Request& req, std::string& body) {
-  switch (route.endpoint) {
-    case Endpoint::home: {
-      auto all = co_await await_storage<std::vector<core::Metric>>(
-          [this](auto done) { repo_.list(std::move(done)); });
-      co_return make_response(req, http::status::ok, kHtml, render_metrics_page(all));
-    }
-    case Endpoint::ping: {
-      const auto health = co_await await_storage<storage::Health>(
-          [this](auto done) { repo_.health(std::move(done)); });
-      if (!health.ok) throw core::StorageUnavailable("storage unavailable: " + health.reason);
-      co_return make_response(req, http::status::ok, kText, "ok\n");
-    }
-    case Endpoint::update_text: {
-      core::Metric m;
-      m.type = parse_type_or_throw(route.type);
-      validate_name_or_throw(route.name);
-      m.id = route.name;
-      if (m.type == core::MetricType::gauge) {
-        auto v = core::parse_gauge(route.value);
-        if (!v) throw core::InvalidInput("invalid gauge value: expected a finite number");
-        m.value = *v;
-      } else {
-        auto v = core::parse_counter(route.value);
-        if (!v) throw core::InvalidInput("invalid counter value: expected a 64-bit integer");
-        m.delta = *v;
-      }
-      std::vector<core::Metric> batch{std::move(m)};
-      co_await await_storage<std::vector<core::Metric>>(
-          [this, &batch](auto done) { repo_.apply(std::move(batch), std::move(done)); });
-      co_return make_response(req, http::status::ok, kText, "");
-    }
-    case Endpoint::value_text: {
-      core::MetricKey key{parse_type_or_throw(route.type), route.name};
-      validate_name_or_throw(key.id);
-      auto found = co_await await_storage<std::optional<core::Metric>>(
-          [this, &key](auto done) { repo_.get(key, std::move(done)); });
-      if (!found) throw core::NotFound("metric not found");
-      co_return make_response(req, http::status::ok, kText, value_text(*found));
-    }
-    case Endpoint::update_json: {
-      std::vector<core::Metric> batch{core::decode_metric(body)};
-      auto stored = co_await await_storage<std::vector<core::Metric>>(
-          [this, &batch](auto done) { repo_.apply(std::move(batch), std::move(done)); });
-      if (stored.size() != 1) throw std::logic_error("storage answered a wrong batch size");
-      co_return make_response(req, http::status::ok, kJson, core::encode_metric(stored.front()));
-    }
-    case Endpoint::value_json: {
-      auto key = core::decode_key(body);
-      auto found = co_await await_storage<std::optional<core::Metric>>(
-          [this, &key](auto done) { repo_.get(key, std::move(done)); });
-      if (!found) throw core::NotFound("metric not found");
-      co_return make_response(req, http::status::ok, kJson, core::encode_metric(*found));
-    }
-    case Endpoint::updates_json: {
-      auto merged = core::merge_batch(core::decode_batch(body, options_.max_batch_items));
-      std::vector<core::Metric> stored;
-      if (!merged.empty()) {
-        stored = co_await await_storage<std::vector<core::Metric>>(
-            [this, &merged](auto done) { repo_.apply(std::move(merged), std::move(done)); });
-      }
-      co_return make_response(req, http::status::ok, kJson, core::encode_batch(stored));
-    }
-    case Endpoint::not_found:
-      break;
-  }
-  throw core::NotFound("unknown path");
-}
-
 Response Service::error_response(http::status status, std::string_view message, unsigned version,
-                                 bool json) const {
+                                 ErrorFormat format) const {
   Response res{status, version};
-  if (json) {
+  if (format == ErrorFormat::json) {
     res.set(http::field::content_type, kJson);
     res.body() = core::encode_error(message);
   } else {
@@ -242,17 +352,18 @@ Response Service::error_response(http::status status, std::string_view message, 
 }
 
 Response Service::reject(http::status status, std::string_view message, const Request& req) const {
-  const bool json = is_json_endpoint(server::route(req.method(), req.target()).endpoint);
-  Response res = error_response(status, message, req.version() == 0 ? 11 : req.version(), json);
-  finish(res, req);
+  const auto format = table_.error_format(req.target());
+  Response res = error_response(status, message, req.version() == 0 ? 11 : req.version(), format);
+  finish(res, req, format);
   return res;
 }
 
-Response Service::map_exception(std::exception_ptr err, Endpoint endpoint,
+Response Service::map_exception(std::exception_ptr err, const RouteMatch& match,
                                 const Request& req) const {
   http::status status = http::status::internal_server_error;
   std::string message = "internal error";
   std::optional<std::chrono::seconds> retry_after;
+  const bool is_ping = match.route != nullptr && match.route->handler == &ping;
   try {
     std::rethrow_exception(err);
   } catch (const HttpError& e) {
@@ -278,24 +389,24 @@ Response Service::map_exception(std::exception_ptr err, Endpoint endpoint,
     spdlog::warn("storage outcome unknown: {}", e.what());
   } catch (const core::StorageUnavailable& e) {
     // /ping promises 500 when the storage does not answer.
-    status = endpoint == Endpoint::ping ? http::status::internal_server_error
-                                        : http::status::service_unavailable;
+    status = is_ping ? http::status::internal_server_error : http::status::service_unavailable;
     message = e.what();
-    if (endpoint != Endpoint::ping) retry_after = std::chrono::seconds{1};
+    if (!is_ping) retry_after = std::chrono::seconds{1};
     if (std::uint64_t left_out = 0; unavailable_log_due(left_out)) {
       spdlog::warn("storage unavailable: {} ({} more such answers since the last line)", e.what(),
                    left_out);
     }
-  } catch (const std::exception& e) {
+  } catch (...) {
     spdlog::error("{} {}: {}", std::string(req.method_string()), std::string(req.target()),
-                  e.what());
+                  describe(std::current_exception()));
   }
-  Response res = error_response(status, message, req.version(), is_json_endpoint(endpoint));
+  Response res = error_response(status, message, req.version(), match.errors);
   if (retry_after) res.set(http::field::retry_after, std::to_string(retry_after->count()));
   return res;
 }
 
-void Service::finish(Response& res, const Request& req) const {
+void Service::finish_unchecked(Response& res, const Request& req) const {
+  if (options_.finish_hook) options_.finish_hook(res);
   const auto ct = res[http::field::content_type];
   const bool compressible = ct.starts_with("text/") || ct.starts_with("application/json");
   if (compressible) {
@@ -309,6 +420,36 @@ void Service::finish(Response& res, const Request& req) const {
     res.set(core::kSignatureHeader, core::hmac_sha256_hex(options_.key, res.body()));
   }
   res.prepare_payload();
+}
+
+void Service::finish(Response& res, const Request& req, ErrorFormat format) const noexcept {
+  try {
+    finish_unchecked(res, req);
+    return;
+  } catch (...) {
+    try {
+      spdlog::error("{} {}: finishing the answer failed: {}", std::string(req.method_string()),
+                    std::string(req.target()), describe(std::current_exception()));
+    } catch (...) {  // NOLINT(bugprone-empty-catch): logging must not make it worse
+    }
+  }
+  // A plain, uncompressed 500; signed when signing itself still works.
+  try {
+    res = error_response(http::status::internal_server_error, "internal error",
+                         req.version() == 0 ? 11 : req.version(), format);
+    if (!options_.key.empty()) {
+      try {
+        res.set(core::kSignatureHeader, core::hmac_sha256_hex(options_.key, res.body()));
+      } catch (...) {  // NOLINT(bugprone-empty-catch): unsigned beats no answer
+      }
+    }
+    res.prepare_payload();
+  } catch (...) {
+    // Out of memory: an empty 500 is the last answer possible.
+    res.result(http::status::internal_server_error);
+    res.body().clear();
+    res.content_length(0);
+  }
 }
 
 }  // namespace metrics::server

@@ -212,3 +212,16 @@ TEST(Config, RestoreOffWarnsAboutAnExistingSnapshot) {
 
 }  // namespace
 }  // namespace metrics::server
+
+namespace metrics::server {
+namespace {
+
+TEST(Config, AllowUnsignedIsOffByDefaultAndSetByFlagOrEnvironment) {
+  EXPECT_FALSE(load_server_config({}, env_of({})).config.allow_unsigned);
+  EXPECT_TRUE(load_server_config({"--allow-unsigned"}, env_of({})).config.allow_unsigned);
+  EXPECT_TRUE(load_server_config({}, env_of({{"ALLOW_UNSIGNED", "true"}})).config.allow_unsigned);
+  EXPECT_THROW((void)load_server_config({}, env_of({{"ALLOW_UNSIGNED", "maybe"}})), ConfigError);
+}
+
+}  // namespace
+}  // namespace metrics::server

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "metrics/server/config.hpp"
@@ -21,9 +22,21 @@
 
 namespace metrics::server {
 
+// Test seams: failures injected where production code has none to offer.
+// Empty in production.
+struct ServerHooks {
+  // See ServiceOptions::finish_hook.
+  std::function<void(const Response&)> finish{};
+  // Called in the accept loop after each accepted connection; may throw.
+  std::function<void()> accepted{};
+};
+
+// An exception that escapes a connection's coroutine is logged once with the
+// peer's address and ends only that connection; one that escapes the accept
+// loop or a log flusher is logged and the loop restarted.
 class Server {
  public:
-  Server(const ServerConfig& config, storage::Repository& repo);
+  Server(const ServerConfig& config, storage::Repository& repo, ServerHooks hooks = {});
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
