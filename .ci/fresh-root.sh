@@ -127,7 +127,7 @@ mount -t tmpfs -o mode=1777 tmpfs "$dir/tmp"
 # in_root CMD: runs CMD with bash in the root, in the clone, with a clean
 # environment (CI set, so that the PostgreSQL tests fail rather than skip).
 # CMD follows the cd on a line of its own: "cd && CMD &" would put the cd and
-# CMD together in the background, so that CMD's \$! is a subshell, not CMD.
+# CMD together in the background, so that CMD's $! is a subshell, not CMD.
 in_root() {
   chroot "$dir" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb CI=true \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
