@@ -305,11 +305,16 @@ DecodedBatch decode_updates(std::string_view json, std::size_t max_items) {
           throw InvalidInput(std::string("envelope: ") + e.what());
         }
       }
-      if (!metrics || metrics->get(array) != simdjson::SUCCESS) {
-        throw InvalidInput("envelope needs \"metrics\": an array of metrics");
+      if (!metrics) {
+        throw InvalidInput(
+            "expected a JSON array of metrics or an envelope {\"labels\":{...},\"metrics\":[...]}");
+      }
+      if (metrics->get(array) != simdjson::SUCCESS) {
+        throw InvalidInput("envelope: \"metrics\" must be an array of metrics");
       }
     } else if (root.get(array) != simdjson::SUCCESS) {
-      throw InvalidInput("expected a JSON array of metrics or an envelope object");
+      throw InvalidInput(
+          "expected a JSON array of metrics or an envelope {\"labels\":{...},\"metrics\":[...]}");
     }
     std::vector<Update>& out = batch.updates;
     // size() saturates for huge arrays; the loop below enforces the bound.
