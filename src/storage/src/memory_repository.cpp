@@ -198,6 +198,15 @@ core::Point make_point(core::MetricType type, std::string id, core::Labels label
   return p;
 }
 
+void fill_point(core::Point& p, core::MetricType type, std::int64_t bits) noexcept {
+  p.type = type;
+  if (type == core::MetricType::counter) {
+    p.total = bits;
+  } else {
+    p.value = double_of(bits);
+  }
+}
+
 std::int64_t bits_of(const core::Point& p) noexcept {
   return p.type == core::MetricType::counter ? p.total : bits_of(p.value);
 }
@@ -434,18 +443,24 @@ Applied apply_locked(const Shards& shards, std::vector<core::Update>& batch,
       throw;
     }
     // Read under the locks: the classic value after the whole batch.
-    out.classic.reserve(n);
+    out.classic.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
       const core::Update& u = batch[i];
-      out.classic.push_back(make_point(u.type, u.id, {}, steps[i].classic->second.bits, 0));
+      fill_point(out.classic[i], u.type, steps[i].classic->second.bits);
+      out.classic[i].id = u.id;
     }
   }
   // The answer's series take the batch's own names and labels: no copies.
-  out.series.reserve(n);
+  // Built in place, and empty labels left alone: this runs for every
+  // update, and moving a short string is a copy.
+  out.series.resize(n);
   for (std::size_t i = 0; i < n; ++i) {
     core::Update& u = batch[i];
-    out.series.push_back(make_point(u.type, std::move(u.id), std::move(u.labels),
-                                    steps[i].series_after, received_ms));
+    core::Point& p = out.series[i];
+    fill_point(p, u.type, steps[i].series_after);
+    p.timestamp_ms = received_ms;
+    p.id = std::move(u.id);
+    if (!u.labels.empty()) p.labels = std::move(u.labels);
   }
   return out;
 }
