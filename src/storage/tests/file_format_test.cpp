@@ -11,6 +11,8 @@
 #include <bit>
 #include <limits>
 
+#include "old_file_format.hpp"
+
 namespace metrics::storage::detail {
 
 void PrintTo(const LogChange& c, std::ostream* os) {
@@ -245,47 +247,16 @@ TEST(LogFormat, StaleRecordAfterNewerOneEndsReplay) {
               ElementsAre(classic(Point::counter("c", 4)), series(at(Point::counter("c", 4), 10))));
 }
 
-// The version 1 writer's record, byte for byte as it wrote it: u32 length,
-// u32 crc32 (over the log id, seq and payload), u64 seq, then u32 count and
-// per metric u8 type, u16 name length, the name, u64 value bits.
-void append_v1_record(std::string& out, std::uint64_t log_id, std::uint64_t seq,
-                      const std::vector<Point>& metrics) {
-  const auto le = [](std::string& o, std::uint64_t v, int bytes) {
-    for (int i = 0; i < bytes; ++i)
-      o.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-  };
-  std::string body;
-  le(body, seq, 8);
-  le(body, metrics.size(), 4);
-  for (const auto& m : metrics) {
-    body.push_back(static_cast<char>(m.type));
-    le(body, m.id.size(), 2);
-    body += m.id;
-    le(body,
-       m.type == MetricType::counter ? static_cast<std::uint64_t>(m.total)
-                                     : std::bit_cast<std::uint64_t>(m.value),
-       8);
-  }
-  std::string id;
-  le(id, log_id, 8);
-  auto crc = ::crc32(0L, reinterpret_cast<const Bytef*>(id.data()), static_cast<uInt>(id.size()));
-  crc = ::crc32(crc, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size()));
-  le(out, body.size() - 8, 4);
-  le(out, crc, 4);
-  out += body;
-}
-
 TEST(LogFormat, Version1LogsReplayAsClassicValuesAndUnlabelledSeries) {
-  std::string log = "MTRCWAL1";
-  for (int i = 0; i < 8; ++i)
-    log.push_back(i == 0 ? '\x09' : '\0');
+  const std::string log = testing::old_format::log_header(9);
   const auto header = decode_log_header(log);
   ASSERT_TRUE(header);
   EXPECT_EQ(header->version, 1);
   EXPECT_EQ(header->log_id, 9U);
   std::string records;
-  append_v1_record(records, 9, 1, {Point::counter("c", 5), Point::gauge("g", 2.5)});
-  append_v1_record(records, 9, 2, {Point::counter("c", 7)});
+  testing::old_format::append_record(records, 9, 1,
+                                     {Point::counter("c", 5), Point::gauge("g", 2.5)});
+  testing::old_format::append_record(records, 9, 2, {Point::counter("c", 7)});
   ReplayResult r;
   std::vector<LogChange> out;
   r = replay_log(records, *header, 0, [&out](LogChange c) { out.push_back(std::move(c)); });
