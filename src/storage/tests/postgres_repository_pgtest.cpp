@@ -347,6 +347,22 @@ TEST_F(PostgresRepositoryTest, ADatabaseOfPart1MigratesAndKeepsEveryClassicValue
   EXPECT_EQ(schema_->query("SELECT count(*) FROM series"), "7");
 }
 
+TEST_F(PostgresRepositoryTest, AFailingMigrationStopsTheStartAndChangesNothing) {
+  create_part1_database(*schema_);
+  // Something else already has the name of migration 3's table.
+  (void)schema_->query("CREATE TABLE series (x integer); INSERT INTO series VALUES (1)");
+  const auto before = classic_rows(*schema_);
+  EXPECT_THROW(schema_->open(), core::Error);
+  EXPECT_EQ(schema_->query("SELECT max(version) FROM schema_migrations"), "2");
+  EXPECT_EQ(classic_rows(*schema_), before);
+  EXPECT_EQ(schema_->query("SELECT x FROM series"), "1");
+  // Once the name is free, the start migrates.
+  (void)schema_->query("DROP TABLE series");
+  auto repo = schema_->open();
+  EXPECT_EQ(schema_->query("SELECT max(version) FROM schema_migrations"), "3");
+  EXPECT_EQ(list_series_sync(*repo).size(), 6U);
+}
+
 TEST_F(PostgresRepositoryTest, TwoServersStartingAtOnceMigrateOnce) {
   create_part1_database(*schema_);
   const auto before = classic_rows(*schema_);
