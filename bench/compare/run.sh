@@ -5,11 +5,15 @@
 # synchronous file storage and with PostgreSQL, against VictoriaMetrics,
 # Prometheus Pushgateway, and nginx answering a constant string (the HTTP
 # ceiling of this machine). Then single-metric text updates, an integrity run
-# with metrics-loadgen, and SCALE_CONNS paced connections held at once.
+# with metrics-loadgen, labelled envelopes against unlabelled arrays (both
+# driven by metrics-loadgen, alternated, LABEL_ROUNDS rounds), and
+# SCALE_CONNS paced connections held at once, each its own instance, verified.
 #
 #   bench/compare/run.sh                        # everything, markdown on stdout
 #   DURATION=5 SCALE_CONNS=2000 bench/compare/run.sh
 #   ONLY=nginx,vm,mem bench/compare/run.sh      # a subset (names: see RUNS below)
+#   ONLY=labels LABEL_ROUNDS=3 bench/compare/run.sh   # issue 12: envelopes vs arrays
+#   ONLY=scale SCALE_BATCH=30 bench/compare/run.sh    # 10,000 instances x 30 series
 #
 # Every server listens on 127.0.0.1 only, is started and stopped here, and
 # works in a temporary folder that is removed at the end. Needs: wrk, curl,
@@ -22,6 +26,8 @@ set -euo pipefail
 # may reach the servers started here.
 unset ADDRESS DATABASE_DSN FILE_STORAGE_PATH STORE_INTERVAL RESTORE KEY CONFIG ALLOW_UNSIGNED \
   TLS_CERT TLS_KEY LOG_LEVEL
+# Nor may the caller's LOADGEN_* settings change the generator's runs.
+while IFS= read -r var; do unset "$var"; done < <(compgen -e | grep '^LOADGEN_' || true)
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -34,9 +40,12 @@ WRK_THREADS=${WRK_THREADS:-2}
 SCALE_CONNS=${SCALE_CONNS:-10000}  # connection-scale run
 SCALE_RATE=${SCALE_RATE:-0.2}      # requests/s per connection (an agent reporting every 5 s)
 SCALE_DURATION=${SCALE_DURATION:-20}
+SCALE_BATCH=${SCALE_BATCH:-29}     # metrics per scale agent (30: the 300,000-series memory figure)
+LABEL_ROUNDS=${LABEL_ROUNDS:-2}    # labelled/unlabelled pairs, order alternated per round
+LG_THREADS=${LG_THREADS:-1}        # metrics-loadgen threads in the labels rows
 ONLY=${ONLY:-}
 RAW_DIR=${RAW_DIR:-}               # when set, raw wrk/loadgen outputs are copied there
-RUNS="nginx vm pushgw mem mem1 text file pg verify scale"
+RUNS="nginx vm pushgw mem mem1 text file pg verify labels scale"
 
 log() { echo "bench: $*" >&2; }
 want() { [[ -z $ONLY || ",$ONLY," == *",$1,"* ]]; }
@@ -248,11 +257,67 @@ if want verify; then
   stop_pid "$SERVER_PID"
 fi
 
+# json_field FILE NAME: the first "NAME":value of a metrics-loadgen --json report.
+json_field() { grep -o "\"$2\":[^,}]*" "$1" 2>/dev/null | head -n1 | cut -d: -f2 || true; }
+
+# loadgen_row NAME LABEL ARGS...: a fresh in-memory server driven for DURATION s
+# by CONNS metrics-loadgen agents (closed loop, then verified); one table row.
+# Sets LG_RPS to its requests/s.
+loadgen_row() {
+  local name=$1 label=$2; shift 2
+  metrics_server "$name" -f ""
+  log "$label: metrics-loadgen -n $CONNS -d ${DURATION}s -t $LG_THREADS $*"
+  timeout $((DURATION + 180)) "$LOADGEN" -a "127.0.0.1:$PORT" -n "$CONNS" -d "${DURATION}s" \
+    -t "$LG_THREADS" --server-pid "$SERVER_PID" --json "$@" \
+    >"$WORK/$name.json" 2>"$WORK/$name.err" || true
+  [[ -n ${RAW_DIR:-} ]] && cp "$WORK/$name.json" "$RAW_DIR/"
+  local f=$WORK/$name.json rps p99 rejected in_doubt errs ok
+  rps=$(json_field "$f" requests_per_s) p99=$(json_field "$f" p99)
+  rejected=$(json_field "$f" rejected) in_doubt=$(json_field "$f" in_doubt)
+  errs=$(( ${rejected:-0} + ${in_doubt:-0} ))
+  ok=$(json_field "$f" ok)
+  R_NAME+=("$label") R_RPS+=("${rps:-0}") R_P99+=("${p99:-?}") R_ERR+=("$errs")
+  R_SAMPLES+=(29) R_NOTE+=("metrics-loadgen")
+  [[ $ok == true ]] || LABEL_PROBLEMS+="$label: verify $(json_field "$f" mismatches) mismatches, $(json_field "$f" unverified) unverified; "
+  LG_RPS=${rps:-0}
+  log "$label: ${rps:-0} requests/s, p99 ${p99:-?} ms, verify ok=${ok:-?}"
+  stop_pid "$SERVER_PID"
+}
+
+# Issue 12: the same load as labelled envelopes (each connection its own
+# instance, names shared, 29 metrics) and as unlabelled arrays (per-agent
+# names), each on a fresh in-memory server, alternated so that drift in the
+# machine's load hits both alike.
+LABEL_LINE="" LABEL_PROBLEMS=""
+if want labels; then
+  LAB=() UNLAB=()
+  for ((round = 1; round <= LABEL_ROUNDS; round++)); do
+    order=(unlab lab)
+    ((round % 2 == 0)) && order=(lab unlab)
+    for kind in "${order[@]}"; do
+      if [[ $kind == lab ]]; then
+        loadgen_row "lab$round" "metrics-server, memory, labelled envelopes, round $round (metrics-loadgen)"
+        LAB+=("$LG_RPS")
+      else
+        loadgen_row "unlab$round" "metrics-server, memory, unlabelled arrays, round $round (metrics-loadgen)" --no-labels
+        UNLAB+=("$LG_RPS")
+      fi
+    done
+  done
+  median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+  m_lab=$(median "${LAB[@]}") m_unlab=$(median "${UNLAB[@]}")
+  LABEL_LINE=$(awk -v l="$m_lab" -v u="$m_unlab" -v r="$LABEL_ROUNDS" 'BEGIN {
+    printf "Labelled envelopes vs unlabelled arrays (%d rounds, medians): %.0f vs %.0f requests/s = %.2fx (issue 12 goal: >= 0.90x)", r, l, u, (u > 0) ? l / u : 0 }')
+  [[ -n $LABEL_PROBLEMS ]] && LABEL_LINE+=" -- VERIFY FAILED: $LABEL_PROBLEMS"
+fi
+
 if want scale; then
   metrics_server scale -f ""
-  log "connection scale: metrics-loadgen -n $SCALE_CONNS --rate $SCALE_RATE -d ${SCALE_DURATION}s"
-  timeout $((SCALE_DURATION + 180)) "$LOADGEN" -a "127.0.0.1:$PORT" -n "$SCALE_CONNS" \
-    --rate "$SCALE_RATE" -d "${SCALE_DURATION}s" --server-pid "$SERVER_PID" \
+  log "connection scale: metrics-loadgen -n $SCALE_CONNS -b $SCALE_BATCH --rate $SCALE_RATE -d ${SCALE_DURATION}s"
+  # Labelled (the default): every connection is its own instance, so this is
+  # also the integrity run over SCALE_CONNS x SCALE_BATCH series.
+  timeout $((SCALE_DURATION + 300)) "$LOADGEN" -a "127.0.0.1:$PORT" -n "$SCALE_CONNS" \
+    -b "$SCALE_BATCH" --rate "$SCALE_RATE" -d "${SCALE_DURATION}s" --server-pid "$SERVER_PID" \
     >"$WORK/scale.txt" 2>&1 || true
   [[ -n ${RAW_DIR:-} ]] && cp "$WORK/scale.txt" "$RAW_DIR/"
   SCALE_LINES=$(sed 's/^/    /' "$WORK/scale.txt")
@@ -276,8 +341,12 @@ if [[ -n $VERIFY_LINE ]]; then
   echo "Integrity (metrics-loadgen, $CONNS agents, ${DURATION}s): $VERIFY_LINE"
   echo
 fi
+if [[ -n $LABEL_LINE ]]; then
+  echo "$LABEL_LINE"
+  echo
+fi
 if [[ -n $SCALE_LINES ]]; then
-  echo "Connection scale ($SCALE_CONNS agents, paced at $SCALE_RATE request/s each, ${SCALE_DURATION}s):"
+  echo "Connection scale and integrity ($SCALE_CONNS agents, each its own instance, $SCALE_BATCH metrics, paced at $SCALE_RATE request/s each, ${SCALE_DURATION}s):"
   echo
   echo "$SCALE_LINES"
   echo

@@ -84,13 +84,30 @@ STRICT=(--strict)
 # PostgreSQL may answer 503 when saturated: a rejection, not an integrity error.
 [[ $STORAGE == postgres ]] && STRICT=()
 
-# 1. The agents' batches: gzip, signed, 250 connections.
+# 1. The agents' batches: gzip, signed, 250 connections, each its own
+# instance in the envelope (the default): every series and classic value checked.
 rc=$(run batch -n 250 -d 4s --requests 30000 --gzip -k "$KEY" --run-id "it_b$$_" "${STRICT[@]}")
 show batch
 [[ $rc == 0 ]] || fail "batch run exited $rc"
+[[ $(field batch labels) == true ]] || fail "batch run: not labelled"
 [[ $(field batch mismatches) == 0 ]] || fail "batch run: mismatches"
 [[ $(field batch acknowledged) -gt 0 ]] || fail "batch run: nothing acknowledged"
 [[ $(field batch agents_connected) == 250 ]] || fail "batch run: not every agent connected"
+# 250 instances x 29 series, then the 29 classic values.
+[[ $(field batch checked) == $((250 * 29 + 29)) ]] || fail "batch run: not every series checked"
+
+# 1b. The same as unlabelled arrays of Part 1 (per-agent names).
+rc=$(run plain -n 100 -d 2s --requests 10000 --no-labels -k "$KEY" --run-id "it_p$$_" "${STRICT[@]}")
+show plain
+[[ $rc == 0 ]] || fail "unlabelled run exited $rc"
+[[ $(field plain labels) == false ]] || fail "unlabelled run: labelled"
+[[ $(field plain mismatches) == 0 ]] || fail "unlabelled run: mismatches"
+
+# 1c. Single JSON metrics, each with the agent's labels.
+rc=$(run json -n 50 -d 2s --requests 5000 -m json -b 5 -k "$KEY" --run-id "it_j$$_" "${STRICT[@]}")
+show json
+[[ $rc == 0 ]] || fail "json run exited $rc"
+[[ $(field json mismatches) == 0 ]] || fail "json run: mismatches"
 
 # 2. Single-metric text updates, signed, same server.
 rc=$(run text -n 250 -d 2s --requests 20000 -m text -b 5 -k "$KEY" --run-id "it_t$$_" "${STRICT[@]}")
@@ -98,8 +115,9 @@ show text
 [[ $rc == 0 ]] || fail "text run exited $rc"
 [[ $(field text mismatches) == 0 ]] || fail "text run: mismatches"
 
-# 3. Negative control: two runs write the same names at once, so each sees the
-# other's deltas; a verifier that cannot fail would pass both.
+# 3. Negative control: two runs write the same series (same names, same
+# instances) at once, so each sees the other's deltas; a verifier that
+# cannot fail would pass both.
 rc_a=0; rc_b=0
 timeout 90 "$LOADGEN" -a "127.0.0.1:$PORT" --json -n 10 -d 2s -k "$KEY" --run-id "it_d$$_" \
   >"$WORK/dup_a.json" 2>&1 & pid_a=$!

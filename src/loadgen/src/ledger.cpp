@@ -8,11 +8,11 @@
 namespace metrics::loadgen {
 namespace {
 
-std::string show(const Observation<std::int64_t>& o) {
-  return o.value ? std::to_string(*o.value) : std::string("absent (404)");
+std::string show_counter(const Observation& o) {
+  return o.present ? std::to_string(o.total) : std::string("absent (404)");
 }
-std::string show(const Observation<double>& o) {
-  return o.value ? core::format_gauge(*o.value) : std::string("absent (404)");
+std::string show_gauge(const Observation& o) {
+  return o.present ? core::format_gauge(o.value) : std::string("absent (404)");
 }
 
 }  // namespace
@@ -44,25 +44,31 @@ bool CounterExpectation::accepts(std::optional<std::int64_t> observed) const noe
   return *observed >= acknowledged && *observed - acknowledged <= in_doubt;
 }
 
-Ledger::Ledger(Workload workload, std::uint32_t agents, unsigned shards)
-    : workload_(std::move(workload)), agents_(agents), shard_hot_(std::max(1u, shards)) {
+Ledger::Ledger(Workload workload, std::uint32_t agents)
+    : workload_(std::move(workload)), agents_(agents) {
   const std::size_t gauges = gauge_count(workload_.batch_size);
+  auto init = [this](Targets& t) {
+    for (auto& scope : t.baselines)
+      scope.fill(Observation::absent());
+    t.observed.assign(2 * workload_.batch_size, Observation::failed());
+  };
   for (auto& a : agents_) {
     a.last_acked.assign(gauges, 0);
-    a.observed_gauges.assign(gauges, {});
+    init(a.targets);
   }
+  init(shared_);
 }
 
-void Ledger::record(std::uint32_t agent, unsigned shard, std::uint64_t seq, Outcome outcome) {
+void Ledger::record(std::uint32_t agent, std::uint64_t seq, Outcome outcome) {
   AgentEntry& a = agents_[agent];
   const SlotRange slots = slots_of(workload_, seq);
   for (std::size_t s = slots.first; s < slots.first + slots.count; ++s) {
     switch (slot_kind(s)) {
       case SlotKind::agent_counter:
-        a.counter.add(agent_counter_delta(seq), outcome);
+        a.counters[0].add(agent_counter_delta(seq), outcome);
         break;
       case SlotKind::hot_counter:
-        shard_hot_[shard].hot.add(hot_counter_delta(seq), outcome);
+        a.counters[1].add(hot_counter_delta(seq), outcome);
         break;
       case SlotKind::gauge:
         if (outcome == Outcome::acknowledged)
@@ -73,30 +79,40 @@ void Ledger::record(std::uint32_t agent, unsigned shard, std::uint64_t seq, Outc
   if (outcome == Outcome::in_doubt) a.doubtful.push_back(seq);
 }
 
-void Ledger::set_baseline(std::uint32_t agent, Observation<std::int64_t> baseline) {
-  agents_[agent].baseline = baseline;
+Ledger::Targets& Ledger::targets_of(std::uint32_t agent, ReadTarget target) {
+  return shared_target(workload_, target) ? shared_ : agents_[agent].targets;
 }
-void Ledger::set_hot_baseline(Observation<std::int64_t> baseline) {
-  hot_baseline_ = baseline;
+
+void Ledger::set_baseline(std::uint32_t agent, ReadTarget target, Observation baseline) {
+  if (slot_kind(target.slot) == SlotKind::gauge) return;  // overwritten by the run
+  targets_of(agent, target).baselines[static_cast<std::size_t>(target.scope)][target.slot] =
+      baseline;
 }
-void Ledger::observe_counter(std::uint32_t agent, Observation<std::int64_t> observed) {
-  agents_[agent].observed_counter = observed;
-}
-void Ledger::observe_gauge(std::uint32_t agent, std::size_t slot, Observation<double> observed) {
-  agents_[agent].observed_gauges[slot - 2] = observed;
-}
-void Ledger::observe_hot(Observation<std::int64_t> observed) {
-  observed_hot_ = observed;
+void Ledger::observe(std::uint32_t agent, ReadTarget target, Observation observed) {
+  targets_of(agent, target).observed[index(target)] = observed;
 }
 void Ledger::exclude(std::uint32_t agent) {
   agents_[agent].excluded = true;
 }
 
-CounterExpectation Ledger::hot_expectation() const {
+CounterExpectation Ledger::total_expectation(std::size_t slot) const {
   CounterExpectation total;
-  for (const auto& s : shard_hot_)
-    total.merge(s.hot);
+  for (const auto& a : agents_)
+    total.merge(a.counters[slot]);
   return total;
+}
+
+bool Ledger::gauge_accepts(const AgentEntry& a, std::uint32_t agent, std::size_t slot, double value,
+                           bool& written) const {
+  const std::uint64_t acked = a.last_acked[slot - 2];
+  written = acked != 0;
+  bool ok = acked != 0 && value == gauge_value(agent, slot, acked);
+  for (std::uint64_t seq : a.doubtful) {
+    if (!slots_of(workload_, seq).contains(slot)) continue;
+    written = true;
+    ok = ok || value == gauge_value(agent, slot, seq);
+  }
+  return ok;
 }
 
 VerifyResult Ledger::check(std::size_t max_messages) const {
@@ -104,76 +120,133 @@ VerifyResult Ledger::check(std::size_t max_messages) const {
   auto note = [&](std::string message) {
     if (r.messages.size() < max_messages) r.messages.push_back(std::move(message));
   };
-  // Shared by the per-agent counters and the hot counter.
-  auto check_counter = [&](const std::string& name, const Observation<std::int64_t>& base,
-                           const Observation<std::int64_t>& seen, const CounterExpectation& e) {
+  // "counter r1_c{instance="loadgen-3",job="loadgen"}", "gauge r1_g0 (classic)".
+  auto name_of = [&](std::uint32_t agent, ReadTarget t) {
+    std::string name = slot_kind(t.slot) == SlotKind::gauge ? "gauge " : "counter ";
+    append_metric_name(name, workload_, agent, t.slot);
+    if (t.scope == Scope::classic)
+      name += " (classic)";
+    else
+      name += shared_target(workload_, t) ? std::string("{}")
+                                          : agent_labels(workload_, agent).to_string();
+    return name;
+  };
+  auto check_counter = [&](const std::string& name, const Observation& base,
+                           const Observation& seen, const CounterExpectation& e) {
     if (!base.read || !seen.read) {
       ++r.unverified;
-      note("counter " + name + ": could not be read back");
+      note(name + ": could not be read back");
       return;
     }
     ++r.checked;
+    if (seen.foreign) {
+      ++r.mismatches;
+      note(name + ": the server answered with another series");
+      return;
+    }
     std::optional<std::int64_t> delta;
-    if (seen.value) delta = *seen.value - base.value.value_or(0);
-    const bool vanished = !seen.value && base.value;
+    if (seen.present) delta = seen.total - (base.present ? base.total : 0);
+    const bool vanished = !seen.present && base.present;
     if (!vanished && e.accepts(delta)) return;
     ++r.mismatches;
     std::ostringstream m;
-    m << "counter " << name << ": server has " << show(seen) << ", expected "
-      << (base.value ? std::to_string(*base.value) + " (before the run) + " : std::string())
+    m << name << ": server has " << show_counter(seen) << ", expected "
+      << (base.present ? std::to_string(base.total) + " (before the run) + " : std::string())
       << e.acknowledged << " (acknowledged)";
     if (e.in_doubt_requests)
       m << " + up to " << e.in_doubt << " from " << e.in_doubt_requests << " requests in doubt";
     note(m.str());
   };
+  auto baseline = [](const Targets& t, ReadTarget target) -> const Observation& {
+    return t.baselines[static_cast<std::size_t>(target.scope)][target.slot];
+  };
+  auto unread = [&](const std::string& name) {
+    ++r.unverified;
+    note(name + ": could not be read back");
+  };
+  auto gauge_mismatch = [&](const std::string& name, const Observation& seen,
+                            const std::string& expected) {
+    ++r.mismatches;
+    note(name + ": server has " +
+         (seen.foreign ? std::string("another series") : show_gauge(seen)) + ", expected " +
+         expected);
+  };
 
+  // Each agent's own series (and, unlabelled, its own classic values).
   for (std::uint32_t id = 0; id < agents_.size(); ++id) {
     const AgentEntry& a = agents_[id];
     r.in_doubt_requests += a.doubtful.size();
     if (a.excluded) continue;
-    if (workload_.batch_size >= 1)
-      check_counter(metric_name(workload_.run_id, id, 0), a.baseline, a.observed_counter,
-                    a.counter);
-    for (std::size_t g = 0; g < a.last_acked.size(); ++g) {
-      const std::size_t slot = g + 2;
-      const std::uint64_t acked = a.last_acked[g];
-      bool written_in_doubt = false;
-      for (std::uint64_t seq : a.doubtful)
-        written_in_doubt = written_in_doubt || slots_of(workload_, seq).contains(slot);
-      if (acked == 0 && !written_in_doubt) continue;  // this run never wrote it
-      const Observation<double>& seen = a.observed_gauges[g];
-      const std::string name = metric_name(workload_.run_id, id, slot);
+    for (Scope scope : {Scope::series, Scope::classic}) {
+      for (std::size_t slot = 0; slot < workload_.batch_size; ++slot) {
+        const ReadTarget t{scope, slot};
+        if (shared_target(workload_, t)) continue;
+        const Observation& seen = a.targets.observed[index(t)];
+        if (slot_kind(slot) != SlotKind::gauge) {
+          check_counter(name_of(id, t), baseline(a.targets, t), seen, a.counters[slot]);
+          continue;
+        }
+        bool written = false;
+        const bool value_ok = gauge_accepts(a, id, slot, seen.value, written);
+        if (!written) continue;  // this run never wrote it
+        if (!seen.read) {
+          unread(name_of(id, t));
+          continue;
+        }
+        ++r.checked;
+        const std::uint64_t acked = a.last_acked[slot - 2];
+        const bool ok = !seen.foreign && (seen.present ? value_ok : acked == 0);
+        if (ok) continue;
+        std::string expected = acked ? core::format_gauge(gauge_value(id, slot, acked)) +
+                                           " (request " + std::to_string(acked) +
+                                           ", the last acknowledged)"
+                                     : std::string("absent");
+        if (std::any_of(a.doubtful.begin(), a.doubtful.end(),
+                        [&](std::uint64_t seq) { return slots_of(workload_, seq).contains(slot); }))
+          expected += " or the value of a request in doubt";
+        gauge_mismatch(name_of(id, t), seen, expected);
+      }
+    }
+  }
+
+  // Values of all agents together: the hot counter; labelled, every classic value.
+  for (Scope scope : {Scope::series, Scope::classic}) {
+    for (std::size_t slot = 0; slot < workload_.batch_size; ++slot) {
+      const ReadTarget t{scope, slot};
+      if (!shared_target(workload_, t)) continue;
+      const Observation& seen = shared_.observed[index(t)];
+      if (slot_kind(slot) != SlotKind::gauge) {
+        check_counter(name_of(0, t), baseline(shared_, t), seen, total_expectation(slot));
+        continue;
+      }
+      // The last write the server applied, of whichever agent: the final
+      // value of one of the series.
+      bool written = false;
+      bool any_acked = false;
+      bool value_ok = false;
+      std::uint32_t writers = 0;
+      for (std::uint32_t id = 0; id < agents_.size(); ++id) {
+        const AgentEntry& a = agents_[id];
+        if (a.excluded) continue;
+        bool w = false;
+        value_ok = gauge_accepts(a, id, slot, seen.value, w) || value_ok;
+        written = written || w;
+        writers += w ? 1 : 0;
+        any_acked = any_acked || a.last_acked[slot - 2] != 0;
+      }
+      if (!written) continue;
       if (!seen.read) {
-        ++r.unverified;
-        note("gauge " + name + ": could not be read back");
+        unread(name_of(0, t));
         continue;
       }
       ++r.checked;
-      bool ok = false;
-      if (!seen.value) {
-        ok = acked == 0;
-      } else {
-        ok = acked != 0 && *seen.value == gauge_value(id, slot, acked);
-        for (std::uint64_t seq : a.doubtful)
-          ok = ok || (slots_of(workload_, seq).contains(slot) &&
-                      *seen.value == gauge_value(id, slot, seq));
-      }
+      const bool ok = !seen.foreign && (seen.present ? value_ok : !any_acked);
       if (ok) continue;
-      ++r.mismatches;
-      std::ostringstream m;
-      m << "gauge " << name << ": server has " << show(seen) << ", expected ";
-      if (acked)
-        m << core::format_gauge(gauge_value(id, slot, acked)) << " (request " << acked
-          << ", the last acknowledged)";
-      else
-        m << "absent";
-      if (written_in_doubt) m << " or the value of a request in doubt";
-      note(m.str());
+      gauge_mismatch(name_of(0, t), seen,
+                     "the last value written to one of its " + std::to_string(writers) +
+                         " series (the last acknowledged or in doubt of one agent)");
     }
   }
-  if (workload_.batch_size >= 2)
-    check_counter(metric_name(workload_.run_id, 0, 1), hot_baseline_, observed_hot_,
-                  hot_expectation());
   return r;
 }
 

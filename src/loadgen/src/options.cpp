@@ -117,6 +117,14 @@ opt::Spec spec(Options& o, std::optional<std::string>& run_id) {
                .help = "batch: POST /updates/; json: POST /update/; text: "
                        "POST /update/{type}/{name}/{value}",
                .value = mode},
+              {.flags = {"--labels"},
+               .negations = {"--no-labels"},
+               .env = "LOADGEN_LABELS",
+               .keys = {"labels"},
+               .help = "each agent sends its own instance (loadgen-<N>) and job labels, in an "
+                       "envelope in batch mode, all agents sharing the names; --no-labels: "
+                       "unlabelled arrays with per-agent names (text mode is always unlabelled)",
+               .value = opt::boolean(o.workload.labels)},
               {.flags = {"-r", "--rate"},
                .env = "LOADGEN_RATE",
                .keys = {"rate"},

@@ -48,8 +48,9 @@ std::string format_text(const Report& r) {
   const Stats& s = r.stats;
   std::string out;
   appendf(
-      out, "metrics-loadgen: %u agents -> %s, mode %s, %zu metrics/agent%s%s, %s\n", o.agents,
+      out, "metrics-loadgen: %u agents -> %s, mode %s, %zu metrics/agent, %s%s%s, %s\n", o.agents,
       o.host_header.c_str(), std::string(to_string(o.workload.mode)).c_str(), o.workload.batch_size,
+      o.workload.labelled() ? "labelled (one instance per agent)" : "unlabelled",
       o.gzip ? ", gzip" : "", o.key.empty() ? "" : ", signed",
       o.rate > 0 ? ("paced " + std::to_string(o.rate) + " req/s/agent").c_str() : "closed loop");
   appendf(out, "  run id %s, %u generator thread(s), open-files limit %d\n",
@@ -93,8 +94,8 @@ std::string format_text(const Report& r) {
   if (r.verified) {
     const VerifyResult& v = r.verify;
     appendf(out,
-            "verify     %.2f s: %" PRIu64 " metrics checked, %" PRIu64 " mismatches, %" PRIu64
-            " unverifiable, %" PRIu64 " requests in doubt -> %s\n",
+            "verify     %.2f s: %" PRIu64 " series and classic values checked, %" PRIu64
+            " mismatches, %" PRIu64 " unverifiable, %" PRIu64 " requests in doubt -> %s\n",
             r.verify_seconds, v.checked, v.mismatches, v.unverified, v.in_doubt_requests,
             v.ok() ? "OK" : "FAILED");
     for (const auto& m : v.messages)
@@ -133,9 +134,12 @@ std::string format_json(const Report& r) {
   append_json_string(out, o.host_header);
   appendf(out, ",\"agents\":%u,\"duration_s\":%.3f,\"requests\":%" PRIu64, o.agents,
           std::chrono::duration<double>(o.duration).count(), o.requests);
-  appendf(out, ",\"mode\":\"%s\",\"batch_size\":%zu,\"gzip\":%s,\"signed\":%s,\"rate\":%.3f",
+  appendf(out,
+          ",\"mode\":\"%s\",\"batch_size\":%zu,\"labels\":%s,\"gzip\":%s,\"signed\":%s,"
+          "\"rate\":%.3f",
           std::string(to_string(o.workload.mode)).c_str(), o.workload.batch_size,
-          o.gzip ? "true" : "false", o.key.empty() ? "false" : "true", o.rate);
+          o.workload.labelled() ? "true" : "false", o.gzip ? "true" : "false",
+          o.key.empty() ? "false" : "true", o.rate);
   out += ",\"run_id\":";
   append_json_string(out, o.workload.run_id);
   appendf(out, ",\"threads\":%u}", o.threads);

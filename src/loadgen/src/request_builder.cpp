@@ -1,5 +1,6 @@
 #include "metrics/loadgen/request_builder.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include "detail/deflater.hpp"
@@ -17,11 +18,21 @@ void append_int(std::string& out, Int value) {
   out.append(buf, p);
 }
 
-// JSON of one slot's metric at request `seq`.
-void append_slot_json(std::string& out, std::string_view run_id, std::uint32_t agent,
-                      std::size_t slot, std::uint64_t seq) {
+// {"instance":"loadgen-7","job":"loadgen"}: both values need no escaping.
+void append_agent_labels_json(std::string& out, std::uint32_t agent) {
+  out += "{\"instance\":\"";
+  append_instance(out, agent);
+  out += "\",\"job\":\"";
+  out += kJob;
+  out += "\"}";
+}
+
+// JSON of one slot's metric at request `seq`; with the agent's labels when
+// `with_labels` (a single metric; in a batch the envelope carries them).
+void append_slot_json(std::string& out, const Workload& workload, std::uint32_t agent,
+                      std::size_t slot, std::uint64_t seq, bool with_labels) {
   out += "{\"id\":\"";
-  append_metric_name(out, run_id, agent, slot);
+  append_metric_name(out, workload, agent, slot);
   switch (slot_kind(slot)) {
     case SlotKind::agent_counter:
       out += "\",\"type\":\"counter\",\"delta\":";
@@ -35,6 +46,10 @@ void append_slot_json(std::string& out, std::string_view run_id, std::uint32_t a
       out += "\",\"type\":\"gauge\",\"value\":";
       core::append_gauge(out, gauge_value(agent, slot, seq));
       break;
+  }
+  if (with_labels) {
+    out += ",\"labels\":";
+    append_agent_labels_json(out, agent);
   }
   out += '}';
 }
@@ -70,31 +85,68 @@ bool valid_run_id(std::string_view run_id) noexcept {
   return true;
 }
 
-void append_metric_name(std::string& out, std::string_view run_id, std::uint32_t agent,
+void append_instance(std::string& out, std::uint32_t agent) {
+  out += "loadgen-";
+  append_int(out, agent);
+}
+
+core::Labels agent_labels(const Workload& workload, std::uint32_t agent) {
+  if (!workload.labelled()) return {};
+  std::string instance;
+  append_instance(instance, agent);
+  return core::Labels::make({{"instance", std::move(instance)}, {"job", std::string(kJob)}});
+}
+
+void append_metric_name(std::string& out, const Workload& workload, std::uint32_t agent,
                         std::size_t slot) {
-  out += run_id;
+  out += workload.run_id;
+  // Labelled, the instance label tells the agents apart, so the names are
+  // the same for all of them, as with real agents.
+  const bool own = !workload.labelled();
   switch (slot_kind(slot)) {
     case SlotKind::agent_counter:
-      out += 'a';
-      append_int(out, agent);
-      out += "_c";
+      if (own) {
+        out += 'a';
+        append_int(out, agent);
+        out += "_c";
+      } else {
+        out += 'c';
+      }
       break;
     case SlotKind::hot_counter:
       out += "loadgen_hot";
       break;
     case SlotKind::gauge:
-      out += 'a';
-      append_int(out, agent);
-      out += "_g";
+      if (own) {
+        out += 'a';
+        append_int(out, agent);
+        out += "_g";
+      } else {
+        out += 'g';
+      }
       append_int(out, slot - 2);
       break;
   }
 }
 
-std::string metric_name(std::string_view run_id, std::uint32_t agent, std::size_t slot) {
+std::string metric_name(const Workload& workload, std::uint32_t agent, std::size_t slot) {
   std::string out;
-  append_metric_name(out, run_id, agent, slot);
+  append_metric_name(out, workload, agent, slot);
   return out;
+}
+
+std::vector<ReadTarget> read_plan(const Workload& workload, bool baseline, bool with_shared) {
+  std::vector<ReadTarget> plan;
+  // Only counters have a baseline: a gauge is overwritten by the run.
+  const std::size_t slots =
+      baseline ? std::min<std::size_t>(workload.batch_size, 2) : workload.batch_size;
+  for (Scope scope : {Scope::series, Scope::classic}) {
+    for (std::size_t slot = 0; slot < slots; ++slot) {
+      const ReadTarget t{scope, slot};
+      if (!shared_target(workload, t) || with_shared) plan.push_back(t);
+    }
+  }
+  return plan;
 }
 
 SlotRange slots_of(const Workload& workload, std::uint64_t seq) noexcept {
@@ -117,16 +169,25 @@ void RequestBuilder::build_plain_body(std::uint32_t agent, std::uint64_t seq,
   out.clear();
   const SlotRange slots = slots_of(workload_, seq);
   switch (workload_.mode) {
-    case Mode::batch:
+    case Mode::batch: {
+      const bool labelled = workload_.labelled();
+      if (labelled) {
+        out += "{\"labels\":";
+        append_agent_labels_json(out, agent);
+        out += ",\"metrics\":";
+      }
       out += '[';
       for (std::size_t s = slots.first; s < slots.first + slots.count; ++s) {
         if (s != slots.first) out += ',';
-        append_slot_json(out, workload_.run_id, agent, s, seq);
+        append_slot_json(out, workload_, agent, s, seq, false);
       }
       out += ']';
+      if (labelled) out += '}';
       break;
+    }
     case Mode::json:
-      if (slots.count) append_slot_json(out, workload_.run_id, agent, slots.first, seq);
+      if (slots.count)
+        append_slot_json(out, workload_, agent, slots.first, seq, workload_.labelled());
       break;
     case Mode::text:
       break;
@@ -161,7 +222,7 @@ void RequestBuilder::build(std::uint32_t agent, std::uint64_t seq, RequestBytes&
       const std::size_t slot = slots.first;
       const bool gauge = slot_kind(slot) == SlotKind::gauge;
       scratch_ += gauge ? "/update/gauge/" : "/update/counter/";
-      append_metric_name(scratch_, workload_.run_id, agent, slot);
+      append_metric_name(scratch_, workload_, agent, slot);
       scratch_ += '/';
       if (gauge)
         core::append_gauge(scratch_, gauge_value(agent, slot, seq));
@@ -180,19 +241,33 @@ void RequestBuilder::build(std::uint32_t agent, std::uint64_t seq, RequestBytes&
   append_head(out.head, workload_.mode == Mode::batch ? "/updates/" : "/update/", out.body);
 }
 
-void RequestBuilder::build_read(std::uint32_t agent, std::size_t slot, std::string& out) const {
-  out += slot_kind(slot) == SlotKind::gauge ? "GET /value/gauge/" : "GET /value/counter/";
-  append_metric_name(out, workload_.run_id, agent, slot);
-  out += " HTTP/1.1\r\nHost: ";
+void RequestBuilder::build_read(std::uint32_t agent, ReadTarget target, std::string& out) const {
+  // {"id":"...","type":"...","labels":{...}}: the labels (even {}) make it a
+  // series read, their absence a classic one (API.md Part 2).
+  std::string body = "{\"id\":\"";
+  append_metric_name(body, workload_, agent, target.slot);
+  body += slot_kind(target.slot) == SlotKind::gauge ? "\",\"type\":\"gauge\""
+                                                    : "\",\"type\":\"counter\"";
+  if (target.scope == Scope::series) {
+    body += ",\"labels\":";
+    if (workload_.labelled() && !shared_target(workload_, target))
+      append_agent_labels_json(body, agent);
+    else
+      body += "{}";
+  }
+  body += '}';
+  out += "POST /value/ HTTP/1.1\r\nHost: ";
   out += host_;
+  out += "\r\nContent-Type: application/json\r\nContent-Length: ";
+  append_int(out, body.size());
   out += "\r\n\r\n";
+  out += body;
 }
 
-void RequestBuilder::build_reads(std::uint32_t agent, bool with_hot, std::string& out) const {
-  for (std::size_t slot = 0; slot < workload_.batch_size; ++slot) {
-    if (slot_kind(slot) == SlotKind::hot_counter && !with_hot) continue;
-    build_read(agent, slot, out);
-  }
+void RequestBuilder::build_reads(std::uint32_t agent, std::span<const ReadTarget> targets,
+                                 std::string& out) const {
+  for (const ReadTarget& t : targets)
+    build_read(agent, t, out);
 }
 
 }  // namespace metrics::loadgen

@@ -22,6 +22,7 @@
 #include <thread>
 #include <utility>
 
+#include "metrics/core/json_codec.hpp"
 #include "metrics/core/value_format.hpp"
 #include "metrics/loadgen/http_response.hpp"
 #include "metrics/loadgen/request_builder.hpp"
@@ -48,8 +49,7 @@ class Shard;
 
 // State shared by the shards: the phase barrier and what the transitions record.
 struct Shared {
-  Shared(const Options& o, unsigned shard_count)
-      : options(o), ledger(o.workload, o.agents, shard_count) {}
+  explicit Shared(const Options& o) : options(o), ledger(o.workload, o.agents) {}
 
   const Options& options;
   Ledger ledger;
@@ -119,8 +119,9 @@ class Shard {
   RequestBuilder builder;
   Stats stats;
   Phase phase = Phase::connect;
-  bool hot_baseline_taken = false;
-  bool hot_final_taken = false;
+  // Whether an agent of this shard has taken the shared targets' reads.
+  bool shared_baseline_taken = false;
+  bool shared_final_taken = false;
   std::uint32_t connected_agents = 0;
   std::uint32_t failed_agents = 0;
 
@@ -176,6 +177,8 @@ class Agent {
   void fail_exchange(bool timed_out);
   void exchange_done();
   void on_answer(unsigned status);
+  // What the answer to a read of `target` (in body_) says.
+  [[nodiscard]] Observation read_answer(ReadTarget target, unsigned status) const;
 
   // Load phase.
   void start_load();
@@ -232,7 +235,8 @@ class Agent {
 
   // Reads (baseline or final).
   Reading reading_ = Reading::none;
-  std::vector<std::size_t> read_slots_;
+  std::vector<ReadTarget> read_targets_;
+  core::Labels labels_;  // what a series read's answer must echo
   std::size_t read_index_ = 0;
   bool reads_complete_ = true;
   bool holds_read_slot_ = false;
@@ -544,37 +548,40 @@ void Agent::on_answer(unsigned status) {
     } else {
       ++sh_.stats.in_doubt;
     }
-    sh_.shared.ledger.record(id_, sh_.index, seq_, outcome);
+    sh_.shared.ledger.record(id_, seq_, outcome);
     return;
   }
   // A read: baseline or final.
-  const std::size_t slot = read_slots_[read_index_++];
-  const bool counter = slot_kind(slot) != SlotKind::gauge;
-  Observation<std::int64_t> c;
-  Observation<double> g;
-  if (status == 404) {
-    c.read = g.read = true;
-  } else if (status == 200) {
-    if (counter) {
-      c.value = core::parse_counter(body_);
-      c.read = c.value.has_value();
-    } else {
-      g.value = core::parse_gauge(body_);
-      g.read = g.value.has_value();
-    }
-  }
-  if (!(counter ? c.read : g.read)) reads_complete_ = false;
+  const ReadTarget target = read_targets_[read_index_++];
+  const Observation seen = read_answer(target, status);
+  if (!seen.read) reads_complete_ = false;
   Ledger& ledger = sh_.shared.ledger;
-  if (reading_ == Reading::baseline) {
-    if (slot == 0) ledger.set_baseline(id_, c);
-    if (slot == 1) ledger.set_hot_baseline(c);
-  } else if (slot == 0) {
-    ledger.observe_counter(id_, c);
-  } else if (slot == 1) {
-    ledger.observe_hot(c);
-  } else {
-    ledger.observe_gauge(id_, slot, g);
+  if (reading_ == Reading::baseline)
+    ledger.set_baseline(id_, target, seen);
+  else
+    ledger.observe(id_, target, seen);
+}
+
+Observation Agent::read_answer(ReadTarget target, unsigned status) const {
+  if (status == 404) return Observation::absent();
+  if (status != 200) return Observation::failed();
+  core::Update answer;
+  try {
+    answer = core::decode_update(body_);
+  } catch (const std::exception&) {
+    return Observation::failed();
   }
+  const bool gauge = slot_kind(target.slot) == SlotKind::gauge;
+  Observation seen = gauge ? Observation::gauge(answer.value) : Observation::counter(answer.delta);
+  // POST /value/ answers with the series it read: anything else is the
+  // server mixing series up, whatever the value.
+  const bool classic = target.scope == Scope::classic;
+  seen.foreign =
+      answer.id != metric_name(sh_.options.workload, id_, target.slot) ||
+      answer.type != (gauge ? core::MetricType::gauge : core::MetricType::counter) ||
+      !(classic || shared_target(sh_.options.workload, target) ? answer.labels.empty()
+                                                               : answer.labels == labels_);
+  return seen;
 }
 
 void Agent::fail_exchange(bool timed_out) {
@@ -591,7 +598,7 @@ void Agent::fail_exchange(bool timed_out) {
     ++sh_.stats.transport_errors;
   // No answer: the request may or may not have been applied.
   ++sh_.stats.in_doubt;
-  sh_.shared.ledger.record(id_, sh_.index, seq_, Outcome::in_doubt);
+  sh_.shared.ledger.record(id_, seq_, Outcome::in_doubt);
   if (Clock::now() >= sh_.shared.load_deadline) return finish();
   open();
 }
@@ -673,31 +680,26 @@ void Agent::send_next() {
 void Agent::start_reads(Reading reading) {
   reading_ = reading;
   read_attempts_ = 0;
-  read_slots_.clear();
-  const std::size_t slots = sh_.options.workload.batch_size;
-  bool with_hot = false;
-  if (slots >= 2 && sh_.index == 0) {
-    // The shared counter is read once, by the first agent of shard 0 to get here.
-    bool& taken = reading == Reading::baseline ? sh_.hot_baseline_taken : sh_.hot_final_taken;
-    with_hot = !taken;
+  const Workload& workload = sh_.options.workload;
+  // The targets of all agents together (the hot counter; labelled, every
+  // classic value) are read once, by the first agent of shard 0 to get here.
+  bool with_shared = false;
+  if (sh_.index == 0) {
+    bool& taken = reading == Reading::baseline ? sh_.shared_baseline_taken : sh_.shared_final_taken;
+    with_shared = !taken;
     taken = true;
   }
-  if (reading == Reading::baseline) {
-    read_slots_.push_back(0);
-    if (with_hot) read_slots_.push_back(1);
-  } else {
-    for (std::size_t s = 0; s < slots; ++s)
-      if (s != 1 || with_hot) read_slots_.push_back(s);
-  }
+  read_targets_ = read_plan(workload, reading == Reading::baseline, with_shared);
+  labels_ = agent_labels(workload, id_);
   if (reading == Reading::baseline) {
     // Unread until an answer says otherwise: a baseline that cannot be read
     // makes its counter unverifiable rather than silently assumed absent.
-    sh_.shared.ledger.set_baseline(id_, {false, std::nullopt});
-    if (with_hot) sh_.shared.ledger.set_hot_baseline({false, std::nullopt});
+    for (const ReadTarget& t : read_targets_)
+      sh_.shared.ledger.set_baseline(id_, t, Observation::failed());
   }
   reads_.clear();
-  for (std::size_t s : read_slots_)
-    sh_.builder.build_read(id_, s, reads_);
+  sh_.builder.build_reads(id_, read_targets_, reads_);
+  if (read_targets_.empty()) return reads_done();
   sh_.read_gate().acquire(this, &Agent::begin_reads);
 }
 
@@ -713,7 +715,7 @@ void Agent::send_reads() {
   capture_ = true;
   out_[0] = asio::buffer(reads_);
   out_[1] = asio::const_buffer();
-  start_exchange(static_cast<unsigned>(read_slots_.size()));
+  start_exchange(static_cast<unsigned>(read_targets_.size()));
 }
 
 void Agent::reads_done() {
@@ -794,7 +796,7 @@ Report run(const Options& options) {
                              std::to_string(report.nofile_limit) + "); raise ulimit -n");
 
   const unsigned threads = std::min<unsigned>(options.threads, options.agents);
-  Shared shared(options, threads);
+  Shared shared(options);
   shared.endpoint = tcp::endpoint(asio::ip::make_address_v4("127.0.0.1"), options.port);
 
   std::vector<std::vector<std::uint32_t>> ids(threads);

@@ -10,6 +10,13 @@
 namespace metrics::loadgen {
 namespace {
 
+core::options::EnvLookup env_of(std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
+    if (auto it = vars.find(name); it != vars.end()) return it->second;
+    return std::nullopt;
+  };
+}
+
 TEST(Options, Defaults) {
   const auto p = parse_options({});
   EXPECT_EQ(p.options.port, 8080);
@@ -70,6 +77,18 @@ TEST(Options, Flags) {
   EXPECT_EQ(o.threads, 2u);
 }
 
+TEST(Options, LabelsAreOnByDefaultAndCanBeTurnedOff) {
+  EXPECT_TRUE(parse_options({}).options.workload.labels);
+  EXPECT_TRUE(parse_options({}).options.workload.labelled());
+  EXPECT_FALSE(parse_options({"--no-labels"}).options.workload.labelled());
+  EXPECT_FALSE(parse_options({}, env_of({{"LOADGEN_LABELS", "false"}})).options.workload.labels);
+  // The environment wins over the flag, as for every option.
+  EXPECT_TRUE(
+      parse_options({"--no-labels"}, env_of({{"LOADGEN_LABELS", "true"}})).options.workload.labels);
+  // Text mode cannot carry labels: it stays unlabelled whatever the option says.
+  EXPECT_FALSE(parse_options({"-m", "text"}).options.workload.labelled());
+}
+
 TEST(Options, RetryAfterCanBeIgnored) {
   EXPECT_FALSE(parse_options({"--no-retry-after"}).options.honour_retry_after);
   EXPECT_TRUE(parse_options({"--retry-after"}).options.honour_retry_after);
@@ -92,13 +111,6 @@ TEST(Options, RejectsWhatWouldMisbehave) {
   EXPECT_THROW((void)parse_options({"--threads", "3"}), OptionsError);
   EXPECT_THROW((void)parse_options({"--rate", "-1"}), OptionsError);
   EXPECT_THROW((void)parse_options({"--unknown"}), OptionsError);
-}
-
-core::options::EnvLookup env_of(std::map<std::string, std::string> vars) {
-  return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
-    if (auto it = vars.find(name); it != vars.end()) return it->second;
-    return std::nullopt;
-  };
 }
 
 std::string write_file(const std::string& name, const std::string& text) {
@@ -172,6 +184,8 @@ TEST(Options, HelpShowsEachTypeAndDefault) {
   EXPECT_TRUE(has("-d, --duration duration")) << p.help;
   EXPECT_TRUE(has("default 10s")) << p.help;
   EXPECT_TRUE(has("--gzip, --no-gzip bool")) << p.help;
+  EXPECT_TRUE(has("--labels, --no-labels bool")) << p.help;
+  EXPECT_TRUE(has("env LOADGEN_LABELS; key labels; default true")) << p.help;
   EXPECT_TRUE(has("-r, --rate number")) << p.help;
   EXPECT_TRUE(has("default \"127.0.0.1:8080\"")) << p.help;
   EXPECT_TRUE(has("env LOADGEN_CONFIG")) << p.help;

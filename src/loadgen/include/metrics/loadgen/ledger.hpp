@@ -1,5 +1,5 @@
 // Integrity bookkeeping: what the server acknowledged, and whether what it
-// finally holds agrees.
+// finally holds agrees, for every series and every classic value.
 //
 // Each request ends in one of three outcomes. Acknowledged (200): it must be
 // in the final state. Rejected (4xx, 503): the contract says nothing of it
@@ -10,16 +10,28 @@
 // value of the last acknowledged request that wrote it, or of an in-doubt
 // one (which may have been applied late, after a reconnect).
 //
-//   Ledger ledger(workload, agents, shards);
-//   ledger.record(agent, shard, seq, Outcome::acknowledged);   // during the run
-//   ledger.observe_counter(agent, 42);                          // verify phase
-//   VerifyResult r = ledger.check();                            // at the end
+// What is read back (see request_builder.hpp for the names):
+// - every agent's series: its own deltas and its own last gauge values;
+// - every classic value. Unlabelled, an agent's classic value has one writer
+//   and must equal its series exactly. Labelled, every agent writes every
+//   name: a classic counter must be the exact sum over all agents; a classic
+//   gauge holds whichever agent's write the server applied last, an order
+//   the generator cannot know, so it must equal the final value one of the
+//   agents' series may hold (exact with a single agent). The hot counter is
+//   one value of all agents in both modes.
 //
-// Thread-safety: record/observe calls for one agent must come from one thread,
-// and `shard` must be that thread's own index; different agents and shards
-// may be written concurrently. check() only after those threads are joined.
+//   Ledger ledger(workload, agents);
+//   ledger.record(agent, seq, Outcome::acknowledged);              // during the run
+//   ledger.observe(agent, {Scope::series, 0}, Observation::counter(42));   // verify
+//   VerifyResult r = ledger.check();                               // at the end
+//
+// Thread-safety: record/observe/set_baseline calls for one agent must come
+// from one thread, and shared targets (shared_target()) from one thread;
+// different agents may be written concurrently. check() only after those
+// threads are joined.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -45,15 +57,28 @@ struct CounterExpectation {
   [[nodiscard]] bool accepts(std::optional<std::int64_t> observed) const noexcept;
 };
 
-// What the verify phase read back for one metric.
-template <typename T>
+// What a read gave back for one target.
 struct Observation {
-  bool read = false;       // false: the read itself failed (unverified)
-  std::optional<T> value;  // nullopt: 404
+  bool read = false;     // false: the read itself failed (unverified)
+  bool present = false;  // false: 404
+  // The answer named another series than the one asked for (its id, type
+  // or labels differ): a mismatch whatever its value.
+  bool foreign = false;
+  std::int64_t total = 0;  // counter
+  double value = 0;        // gauge
+
+  [[nodiscard]] static Observation failed() noexcept { return {}; }
+  [[nodiscard]] static Observation absent() noexcept { return {true, false, false, 0, 0}; }
+  [[nodiscard]] static Observation counter(std::int64_t total) noexcept {
+    return {true, true, false, total, 0};
+  }
+  [[nodiscard]] static Observation gauge(double value) noexcept {
+    return {true, true, false, 0, value};
+  }
 };
 
 struct VerifyResult {
-  std::uint64_t checked = 0;     // metrics compared
+  std::uint64_t checked = 0;     // series and classic values compared
   std::uint64_t mismatches = 0;  // compared and wrong
   std::uint64_t unverified = 0;  // could not be read back
   std::uint64_t in_doubt_requests = 0;
@@ -63,18 +88,16 @@ struct VerifyResult {
 
 class Ledger {
  public:
-  Ledger(Workload workload, std::uint32_t agents, unsigned shards);
+  Ledger(Workload workload, std::uint32_t agents);
 
-  void record(std::uint32_t agent, unsigned shard, std::uint64_t seq, Outcome outcome);
+  void record(std::uint32_t agent, std::uint64_t seq, Outcome outcome);
 
-  // The counter totals before the run (nullopt: absent), so a server that
-  // already holds these names still verifies exactly.
-  void set_baseline(std::uint32_t agent, Observation<std::int64_t> baseline);
-  void set_hot_baseline(Observation<std::int64_t> baseline);
-
-  void observe_counter(std::uint32_t agent, Observation<std::int64_t> observed);
-  void observe_gauge(std::uint32_t agent, std::size_t slot, Observation<double> observed);
-  void observe_hot(Observation<std::int64_t> observed);
+  // A counter's total before the run (absent by default), so a server that
+  // already holds these series still verifies exactly. For a shared target
+  // (shared_target()) `agent` is ignored.
+  void set_baseline(std::uint32_t agent, ReadTarget target, Observation baseline);
+  // What the verify phase read back; `agent` ignored for a shared target.
+  void observe(std::uint32_t agent, ReadTarget target, Observation observed);
 
   // Agents that never reached the server are not checked (no request of
   // theirs was sent), so a run cannot pass by reading nothing: the runner
@@ -83,33 +106,44 @@ class Ledger {
 
   [[nodiscard]] VerifyResult check(std::size_t max_messages = 20) const;
 
-  [[nodiscard]] CounterExpectation hot_expectation() const;
-  [[nodiscard]] const CounterExpectation& counter_expectation(std::uint32_t agent) const {
-    return agents_[agent].counter;
+  // Slot 0 or 1 of one agent.
+  [[nodiscard]] const CounterExpectation& counter_expectation(std::uint32_t agent,
+                                                              std::size_t slot) const {
+    return agents_[agent].counters[slot];
   }
+  // Slot 0 or 1 summed over all agents.
+  [[nodiscard]] CounterExpectation total_expectation(std::size_t slot) const;
 
  private:
-  struct AgentEntry {
-    CounterExpectation counter;
-    Observation<std::int64_t> baseline{true, std::nullopt};
-    Observation<std::int64_t> observed_counter;
+  // Read-back values: baselines[scope][counter slot], observed[index()].
+  struct Targets {
+    std::array<std::array<Observation, 2>, 2> baselines;
+    std::vector<Observation> observed;
+  };
+  // One per agent, on its own cache lines: agents of different generator
+  // threads never share one.
+  struct alignas(64) AgentEntry {
+    std::array<CounterExpectation, 2> counters;  // slots 0 and 1, this agent's deltas
     // Per gauge: number of the last acknowledged request that wrote it (0: none).
     std::vector<std::uint64_t> last_acked;
-    std::vector<Observation<double>> observed_gauges;
     // Requests in doubt; gauges may hold what any of them carried.
     std::vector<std::uint64_t> doubtful;
+    Targets targets;  // its per-agent targets (shared ones live in shared_)
     bool excluded = false;
   };
-  // Padded so that two threads' hot sums never share a cache line.
-  struct alignas(64) ShardHot {
-    CounterExpectation hot;
-  };
+
+  Targets& targets_of(std::uint32_t agent, ReadTarget target);
+  [[nodiscard]] std::size_t index(ReadTarget t) const noexcept {
+    return static_cast<std::size_t>(t.scope) * workload_.batch_size + t.slot;
+  }
+  // Whether `value` is what gauge `slot` of `agent` may hold; `written`
+  // tells whether this run wrote it at all.
+  [[nodiscard]] bool gauge_accepts(const AgentEntry& a, std::uint32_t agent, std::size_t slot,
+                                   double value, bool& written) const;
 
   Workload workload_;
   std::vector<AgentEntry> agents_;
-  std::vector<ShardHot> shard_hot_;
-  Observation<std::int64_t> hot_baseline_{true, std::nullopt};
-  Observation<std::int64_t> observed_hot_;
+  Targets shared_;
 };
 
 }  // namespace metrics::loadgen

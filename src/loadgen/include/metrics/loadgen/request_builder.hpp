@@ -1,11 +1,19 @@
 // What the simulated agents send, and the bytes of each request.
 //
-// Every agent owns `batch_size` metric slots: slot 0 is its own counter
-// (`<run>a<agent>_c`), slot 1 the counter every agent adds to
-// (`<run>loadgen_hot`), slots 2.. its gauges (`<run>a<agent>_g<i>`). The
+// Every agent owns `batch_size` metric slots: slot 0 a counter, slot 1 the
+// counter every agent adds to (`<run>loadgen_hot`), slots 2.. gauges. The
 // value of every slot at every request number is a pure function, so the
 // integrity check can recompute what a request carried from its number
 // alone, without keeping the requests.
+//
+// Labelled (the default, API.md Part 2): every agent is its own instance.
+// It sends `instance=loadgen-<agent>` and `job=loadgen` (in the envelope
+// `{"labels":{...},"metrics":[...]}` of POST /updates/, or as the metric's
+// "labels" with POST /update/), and all agents share the metric names
+// (`<run>c`, `<run>loadgen_hot`, `<run>g<i>`), as real agents do: one series
+// per agent and name, one classic value per name. Unlabelled (--no-labels,
+// and always in text mode, whose path has no room for labels): the arrays of
+// Part 1 with per-agent names (`<run>a<agent>_c`, `<run>a<agent>_g<i>`).
 //
 //   RequestBuilder builder(workload, "127.0.0.1:8080", key, /*gzip=*/true);
 //   RequestBytes bytes;
@@ -20,8 +28,12 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "metrics/core/labels.hpp"
 
 namespace metrics::loadgen {
 
@@ -40,7 +52,21 @@ struct Workload {
   std::string run_id;
   std::size_t batch_size = 29;
   Mode mode = Mode::batch;
+  // Send instance and job labels, with names shared by all agents (see the
+  // top of this file); false: unlabelled arrays with per-agent names.
+  bool labels = true;
+
+  // Whether requests actually carry labels: text mode cannot.
+  [[nodiscard]] constexpr bool labelled() const noexcept { return labels && mode != Mode::text; }
 };
+
+// The job label every simulated agent sends.
+inline constexpr std::string_view kJob = "loadgen";
+// "loadgen-<agent>": the agent's instance label.
+void append_instance(std::string& out, std::uint32_t agent);
+// The labels of the agent's series: instance and job when labelled, none
+// otherwise (allocates; not for the hot path).
+[[nodiscard]] core::Labels agent_labels(const Workload& workload, std::uint32_t agent);
 
 enum class SlotKind : std::uint8_t { agent_counter, hot_counter, gauge };
 
@@ -55,10 +81,35 @@ enum class SlotKind : std::uint8_t { agent_counter, hot_counter, gauge };
 // True when `run_id` may prefix metric names.
 [[nodiscard]] bool valid_run_id(std::string_view run_id) noexcept;
 
-void append_metric_name(std::string& out, std::string_view run_id, std::uint32_t agent,
+// The name of an agent's slot; labelled, it does not depend on the agent.
+void append_metric_name(std::string& out, const Workload& workload, std::uint32_t agent,
                         std::size_t slot);
-[[nodiscard]] std::string metric_name(std::string_view run_id, std::uint32_t agent,
+[[nodiscard]] std::string metric_name(const Workload& workload, std::uint32_t agent,
                                       std::size_t slot);
+
+// What a read-back asks for (API.md Part 2): the series (POST /value/ with
+// labels: the agent's, or {} when unlabelled) or the classic value (POST
+// /value/ without labels), which every write of that name also applies to.
+enum class Scope : std::uint8_t { series = 0, classic = 1 };
+struct ReadTarget {
+  Scope scope = Scope::series;
+  std::size_t slot = 0;
+  friend bool operator==(const ReadTarget&, const ReadTarget&) = default;
+};
+
+// True when a target is one value for the whole run rather than one per
+// agent: labelled, every classic value (all agents write each name);
+// unlabelled, the hot counter's series and classic value.
+[[nodiscard]] inline bool shared_target(const Workload& workload, ReadTarget t) noexcept {
+  return workload.labelled() ? t.scope == Scope::classic
+                             : slot_kind(t.slot) == SlotKind::hot_counter;
+}
+
+// The reads of one agent: at the baseline, the counters (their totals before
+// the run); at the end, every slot; both scopes. The shared targets only
+// when `with_shared` (one agent reads them for everybody).
+[[nodiscard]] std::vector<ReadTarget> read_plan(const Workload& workload, bool baseline,
+                                                bool with_shared);
 
 // Values carried by request `seq` (1-based, per agent). Deltas are positive
 // and vary, so a lost or doubled request changes the sum; gauges change with
@@ -111,12 +162,12 @@ class RequestBuilder {
   // pre-sizing buffers); empty in text mode.
   void build_plain_body(std::uint32_t agent, std::uint64_t seq, std::string& out) const;
 
-  // Pipelined GET /value/... requests reading `slots` of `agent`, appended
-  // to `out`. Slot 1 (the shared hot counter) is included only when
-  // `with_hot` is set, so it is read once, not once per agent.
-  void build_reads(std::uint32_t agent, bool with_hot, std::string& out) const;
-  // GET of one slot's metric.
-  void build_read(std::uint32_t agent, std::size_t slot, std::string& out) const;
+  // Pipelined POST /value/ requests reading `targets` of `agent`, appended
+  // to `out`.
+  void build_reads(std::uint32_t agent, std::span<const ReadTarget> targets,
+                   std::string& out) const;
+  // POST /value/ of one target, appended to `out`.
+  void build_read(std::uint32_t agent, ReadTarget target, std::string& out) const;
 
   [[nodiscard]] const Workload& workload() const noexcept { return workload_; }
 
