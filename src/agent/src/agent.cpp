@@ -74,6 +74,15 @@ std::string validate(const AgentConfig& config) noexcept {
 struct Agent::Impl {
   explicit Impl(AgentConfig c)
       : config(std::move(c)), pending(config.max_pending), failures(config.failure_log_interval) {}
+  // Joins the senders shutdown() did not wait for (see there).
+  ~Impl() {
+    if (main_thread.joinable()) main_thread.join();
+    for (auto& t : senders) {
+      if (t.joinable()) t.join();
+    }
+  }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
 
   void log(LogLevel level, std::string_view message) const noexcept {
     if (!config.log) return;
@@ -118,6 +127,7 @@ struct Agent::Impl {
   std::deque<std::vector<core::Metric>> jobs;
   unsigned busy = 0;
   unsigned slots = 0;  // sender threads; fixed before the main thread starts
+  unsigned senders_exited = 0;
   bool stopping = false;
   bool stopping_senders = false;
   std::uint64_t flush_requests = 0;
@@ -390,6 +400,9 @@ void Agent::Impl::sender_loop() {
     client.emplace(client_options());
   } catch (...) {
     log(LogLevel::error, "cannot create an HTTP sender");
+    const std::lock_guard lock(mu);
+    ++senders_exited;
+    done_cv.notify_all();
     return;
   }
   std::unique_lock lock(mu);
@@ -423,6 +436,7 @@ void Agent::Impl::sender_loop() {
     }
     done_cv.notify_all();
   }
+  ++senders_exited;
   done_cv.notify_all();
 }
 
@@ -483,15 +497,26 @@ bool Agent::Impl::shutdown(milliseconds timeout) noexcept {
   if (main_thread.joinable()) main_thread.join();
   abort_at.store(
       std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count());
+  bool senders_done = false;
   {
-    const std::lock_guard lock(mu);
+    std::unique_lock lock(mu);
     stopping_senders = true;
+    sender_cv.notify_all();
+    // A sender waiting for an answer notices abort_at only when libcurl
+    // next calls its progress function, up to a second late: the deadline
+    // is not extended for it. A sender still busy then is joined by the
+    // destructor (the preload library never runs it: the process exits).
+    senders_done = done_cv.wait_until(
+        lock, deadline, [&] { return senders_exited == static_cast<unsigned>(senders.size()); });
   }
-  sender_cv.notify_all();
-  for (auto& t : senders) {
-    if (t.joinable()) t.join();
+  if (senders_done) {
+    for (auto& t : senders) {
+      if (t.joinable()) t.join();
+    }
   }
-  const bool ok = final_send(deadline);
+  // With senders still busy the deadline has passed: final_send sends
+  // nothing, so RATE_LIMIT holds.
+  const bool ok = senders_done && final_send(deadline);
   shutdown_result = ok;
   done_cv.notify_all();
   return ok;
