@@ -4,6 +4,7 @@
 
 #include "http_sender.hpp"
 #include "metrics/core/options.hpp"
+#include "preload_config.hpp"
 
 namespace metrics::agent {
 namespace {
@@ -129,6 +130,88 @@ ConfigResult load_config(std::span<const std::string_view> args, const EnvLookup
 ConfigResult load_config_from_env(const EnvLookup& env) noexcept {
   return guarded({}, env);
 }
+
+namespace detail {
+namespace {
+
+// A comma-separated list of program names; blanks around names are dropped.
+opt::Value names(std::vector<std::string>& target) {
+  return {.type = "name,name,...",
+          .default_text = "",
+          .quote = true,
+          .boolean = false,
+          .secret = false,
+          .set =
+              [&target](std::string_view v) {
+                std::vector<std::string> out;
+                while (!v.empty()) {
+                  const std::size_t comma = v.find(',');
+                  std::string_view item = v.substr(0, comma);
+                  v.remove_prefix(comma == std::string_view::npos ? v.size() : comma + 1);
+                  while (!item.empty() && item.front() == ' ')
+                    item.remove_prefix(1);
+                  while (!item.empty() && item.back() == ' ')
+                    item.remove_suffix(1);
+                  if (item.empty()) continue;
+                  if (item.find('/') != std::string_view::npos) {
+                    throw opt::BadValue("'" + std::string(item) + "': a program name, not a path");
+                  }
+                  out.emplace_back(item);
+                }
+                target = std::move(out);
+              },
+          .show =
+              [&target] {
+                std::string out;
+                for (const auto& n : target)
+                  out += (out.empty() ? "" : ",") + n;
+                return out;
+              }};
+}
+
+}  // namespace
+
+bool excluded(const PreloadConfig& config, std::string_view program) noexcept {
+  for (const auto& name : config.exclude) {
+    if (name == program) return true;
+  }
+  return false;
+}
+
+PreloadConfigResult load_preload_config(const EnvLookup& env) noexcept {
+  PreloadConfigResult result;
+  try {
+    PreloadConfig& c = result.config;
+    opt::Spec table{
+        .program = "libmetrics-agent-preload.so",
+        .summary = "The preload library's own settings (environment only).",
+        .options =
+            {
+                {.env = "METRICS_AGENT_EXIT_TIMEOUT",
+                 .help = "the most the program's exit waits for the last report",
+                 .value = opt::duration(c.exit_timeout)},
+                {.env = "METRICS_AGENT_CHILDREN",
+                 .help = "programs the host executes report too (false: removed from LD_PRELOAD)",
+                 .value = opt::boolean(c.children)},
+                {.env = "METRICS_AGENT_EXCLUDE",
+                 .help = "comma-separated program names that report nothing of their own",
+                 .value = names(c.exclude)},
+            },
+        .config_flags = {},
+        .config_env = {},
+    };
+    (void)opt::load(table, {}, adapt(env));
+  } catch (const std::exception& e) {
+    result = PreloadConfigResult{};
+    result.error = e.what();
+  } catch (...) {
+    result = PreloadConfigResult{};
+    result.error = "configuration: unexpected error";
+  }
+  return result;
+}
+
+}  // namespace detail
 
 std::string usage(std::string_view program) {
   AgentConfig defaults;

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "preload_config.hpp"
+
 namespace metrics::agent {
 namespace {
 
@@ -185,6 +187,58 @@ TEST(ConfigTest, HelpShowsEachTypeAndDefault) {
   EXPECT_TRUE(has("--send-mode batch|json|text")) << u;
   EXPECT_TRUE(has("env SEND_MODE; key send_mode; default batch")) << u;
   EXPECT_TRUE(has("env ADDRESS; key address; default \"localhost:8080\"")) << u;
+}
+
+}  // namespace
+}  // namespace metrics::agent
+
+namespace metrics::agent {
+namespace {
+
+using namespace std::chrono_literals;
+
+detail::PreloadConfigResult load_preload(std::map<std::string, std::string> vars) {
+  const EnvLookup env = [&vars](const char* name) -> const char* {
+    const auto it = vars.find(name);
+    return it == vars.end() ? nullptr : it->second.c_str();
+  };
+  return detail::load_preload_config(env);
+}
+
+TEST(PreloadConfigTest, Defaults) {
+  const auto r = load_preload({});
+  ASSERT_EQ(r.error, "");
+  EXPECT_EQ(r.config.exit_timeout, 200ms);
+  EXPECT_TRUE(r.config.children);
+  EXPECT_TRUE(r.config.exclude.empty());
+  EXPECT_FALSE(detail::excluded(r.config, "timeout"));
+}
+
+TEST(PreloadConfigTest, FromTheEnvironment) {
+  const auto r = load_preload({{"METRICS_AGENT_EXIT_TIMEOUT", "50ms"},
+                               {"METRICS_AGENT_CHILDREN", "0"},
+                               {"METRICS_AGENT_EXCLUDE", "timeout, nice,,"}});
+  ASSERT_EQ(r.error, "");
+  EXPECT_EQ(r.config.exit_timeout, 50ms);
+  EXPECT_FALSE(r.config.children);
+  EXPECT_EQ(r.config.exclude, (std::vector<std::string>{"timeout", "nice"}));
+  EXPECT_TRUE(detail::excluded(r.config, "nice"));
+  EXPECT_FALSE(detail::excluded(r.config, "nic"));
+  EXPECT_TRUE(load_preload({{"METRICS_AGENT_CHILDREN", "true"}}).config.children);
+  // Zero: the exit sends nothing.
+  EXPECT_EQ(load_preload({{"METRICS_AGENT_EXIT_TIMEOUT", "0"}}).config.exit_timeout, 0ms);
+}
+
+TEST(PreloadConfigTest, ErrorsNameTheVariable) {
+  EXPECT_NE(load_preload({{"METRICS_AGENT_EXIT_TIMEOUT", "soon"}})
+                .error.find("METRICS_AGENT_EXIT_TIMEOUT"),
+            std::string::npos);
+  EXPECT_NE(
+      load_preload({{"METRICS_AGENT_CHILDREN", "maybe"}}).error.find("METRICS_AGENT_CHILDREN"),
+      std::string::npos);
+  const auto path = load_preload({{"METRICS_AGENT_EXCLUDE", "/usr/bin/timeout"}});
+  EXPECT_NE(path.error.find("METRICS_AGENT_EXCLUDE"), std::string::npos);
+  EXPECT_NE(path.error.find("not a path"), std::string::npos);
 }
 
 }  // namespace
