@@ -201,7 +201,7 @@ ConfigResult guarded(std::span<const std::string_view> args, const EnvLookup& en
     result.config.labels = labels.resolve(file_sets(loaded.config_path, "labels"),
                                           labels_env.has_value() && !labels_env->empty());
     for (auto& o : loaded.origins) {
-      if (o.name == "label") o.value = show_labels(result.config.labels);
+      if (o.name == "labels") o.value = show_labels(result.config.labels);
       result.origins.push_back(o.text());
     }
     if (std::string why = validate(result.config); !why.empty()) result.error = std::move(why);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -171,6 +172,64 @@ TEST(ConfigTest, FromEnvironmentOnly) {
   EXPECT_EQ(r.config.address, "127.0.0.1:1234");
   EXPECT_EQ(r.config.report_interval, 250ms);
   EXPECT_EQ(r.config.key, "k");
+}
+
+TEST(ConfigTest, IdentityOptions) {
+  auto r = load({});
+  EXPECT_EQ(r.config.instance, "");  // <hostname>:<pid>, filled in at start
+  EXPECT_EQ(r.config.job, "");       // the program's name
+  EXPECT_TRUE(r.config.labels.empty());
+  r = load({"--instance", "web-1", "--job=api", "--label", "env=prod", "--label=zone=a,rack=r7"});
+  ASSERT_EQ(r.error, "");
+  EXPECT_EQ(r.config.instance, "web-1");
+  EXPECT_EQ(r.config.job, "api");
+  // Repeated flags add up; one value may carry a list.
+  EXPECT_EQ(r.config.labels, (std::vector<Label>{{"env", "prod"}, {"zone", "a"}, {"rack", "r7"}}));
+  EXPECT_NE(std::find(r.origins.begin(), r.origins.end(),
+                      "labels=env=prod,zone=a,rack=r7 (from flag --label)"),
+            r.origins.end());
+  // The environment's list replaces the flags'.
+  Env env;
+  env.vars = {{"INSTANCE", "h:9"}, {"JOB", "batch"}, {"LABELS", "env=dev,team=core"}};
+  r = load({"--instance", "web-1", "--label", "env=prod", "--label", "x=1"}, env);
+  ASSERT_EQ(r.error, "");
+  EXPECT_EQ(r.config.instance, "h:9");
+  EXPECT_EQ(r.config.job, "batch");
+  EXPECT_EQ(r.config.labels, (std::vector<Label>{{"env", "dev"}, {"team", "core"}}));
+}
+
+TEST(ConfigTest, LabelsFromTheFileAreReplacedByFlags) {
+  const auto path = write_file("labels.json", R"({"labels": "env=file,a=1", "job": "j"})");
+  auto r = load({"-c", path});
+  ASSERT_EQ(r.error, "");
+  EXPECT_EQ(r.config.labels, (std::vector<Label>{{"env", "file"}, {"a", "1"}}));
+  EXPECT_EQ(r.config.job, "j");
+  r = load({"-c", path, "--label", "env=flag"});
+  ASSERT_EQ(r.error, "");
+  EXPECT_EQ(r.config.labels, (std::vector<Label>{{"env", "flag"}}));
+}
+
+TEST(ConfigTest, BadLabelsStopTheStartNamingTheLabel) {
+  auto r = load({"--label", "9lives=x"});
+  EXPECT_NE(r.error.find("9lives"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("--label"), std::string::npos) << r.error;
+  r = load({"--label", "__reserved=x"});
+  EXPECT_NE(r.error.find("__reserved"), std::string::npos) << r.error;
+  r = load({"--label", "novalue"});
+  EXPECT_NE(r.error.find("expected name=value"), std::string::npos) << r.error;
+  Env env;
+  env.vars = {{"LABELS", "ok=1,bad-name=2"}};
+  r = load({}, env);
+  EXPECT_NE(r.error.find("bad-name"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("LABELS"), std::string::npos) << r.error;
+  // instance and job have options of their own.
+  r = load({"--label", "instance=x"});
+  EXPECT_NE(r.error.find("\"instance\""), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("--instance"), std::string::npos) << r.error;
+  r = load({"--label", "a=1", "--label", "a=2"});
+  EXPECT_NE(r.error.find("\"a\" is given twice"), std::string::npos) << r.error;
+  r = load({"--instance", std::string(1025, 'x')});
+  EXPECT_NE(r.error.find("--instance"), std::string::npos) << r.error;
 }
 
 TEST(ConfigTest, HelpShowsEachTypeAndDefault) {

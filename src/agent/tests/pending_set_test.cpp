@@ -55,6 +55,27 @@ TEST(PendingSetTest, AtTheBoundNewNamesAreDroppedButHeldCountersStayExact) {
   EXPECT_EQ(all[0], Update::counter("a", 142));
 }
 
+TEST(PendingSetTest, EachLabelSetIsASeriesOfItsOwn) {
+  PendingSet set(8);
+  const auto a = core::Labels::make({{"route", "/a"}});
+  const auto b = core::Labels::make({{"route", "/b"}});
+  set.merge(Update::counter("r", 1, a));
+  set.merge(Update::counter("r", 2, b));
+  set.merge(Update::counter("r", 4));
+  set.merge(Update::counter("r", 8, a));
+  set.merge(Update::gauge("g", 1, a));
+  set.merge(Update::gauge("g", 2, b));
+  set.merge(Update::gauge("g", 3, a));
+  set.restore(std::vector<Update>{Update::counter("r", 16, b), Update::gauge("g", 0, b)});
+  const auto all = set.take();
+  ASSERT_EQ(all.size(), 5U);
+  EXPECT_EQ(all[0], Update::counter("r", 9, a));
+  EXPECT_EQ(all[1], Update::counter("r", 18, b));
+  EXPECT_EQ(all[2], Update::counter("r", 4));
+  EXPECT_EQ(all[3], Update::gauge("g", 3, a));
+  EXPECT_EQ(all[4], Update::gauge("g", 2, b));  // the held gauge is newer than the restored one
+}
+
 TEST(PendingSetTest, OverflowingDeltaIsDroppedNotWrapped) {
   PendingSet set(4);
   set.merge(Update::counter("c", INT64_MAX - 1));
