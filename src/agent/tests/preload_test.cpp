@@ -17,6 +17,8 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,6 +37,7 @@ struct Outcome {
   std::string out;
   int status = -1;
   std::chrono::milliseconds took{0};
+  pid_t pid = 0;  // of the process started (a wrapper that execs keeps it)
 };
 
 // Runs argv with extra environment entries, feeding `input` on stdin;
@@ -79,6 +82,7 @@ Outcome run(const std::vector<std::string>& argv, const std::vector<std::string>
   ::close(out_pipe[1]);
   ::close(in_pipe[0]);
   Outcome result;
+  result.pid = pid;
   if (rc != 0) {
     ::close(out_pipe[0]);
     ::close(in_pipe[1]);
@@ -117,6 +121,23 @@ Outcome run(const std::vector<std::string>& argv, const std::vector<std::string>
 std::vector<std::string> agent_env(const FakeServer& server) {
   return {std::string("LD_PRELOAD=") + METRICS_AGENT_PRELOAD_LIB, "ADDRESS=" + server.address(),
           "POLL_INTERVAL=20ms", "REPORT_INTERVAL=50ms"};
+}
+
+// "<hostname>:<pid>": the instance the agent in process `pid` sends.
+std::string instance_of(pid_t pid) {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return std::string(host) + ":" + std::to_string(pid);
+}
+
+// Every (instance, job) that sent something.
+std::set<std::pair<std::string, std::string>> senders(const FakeServer& server) {
+  std::set<std::pair<std::string, std::string>> out;
+  for (const auto& r : server.requests()) {
+    for (const auto& m : testing::decode_request(r))
+      out.emplace(m.label("instance"), m.label("job"));
+  }
+  return out;
 }
 
 double last_gauge(const FakeServer& server, const std::string& id) {
@@ -161,6 +182,9 @@ TEST(PreloadTest, AllocatingProgramRunsUnchangedAndReports) {
   const auto polls = testing::acknowledged_counter_sum(server.requests(), "PollCount");
   EXPECT_GE(polls, 5);
   EXPECT_LE(polls, 300 / 20 + 10);
+  // One sender: the program itself, under its own name.
+  EXPECT_EQ(senders(server), (std::set<std::pair<std::string, std::string>>{
+                                 {instance_of(preloaded.pid), "agent_alloc_program"}}));
 }
 
 TEST(PreloadTest, ChildrenOffRemovesTheLibraryFromLdPreload) {
@@ -228,7 +252,36 @@ TEST(PreloadTest, ProgramStartedThroughAWrapperReports) {
     const auto polls = testing::acknowledged_counter_sum(server.requests(), "PollCount");
     EXPECT_GE(polls, 5) << w.name;
     EXPECT_LE(polls, 300 / 20 + 10) << w.name;
+    // Every report is the program's, under its own name; after an exec the
+    // pid is the one started, so the instance is too. timeout forks it.
+    const auto from = senders(server);
+    ASSERT_EQ(from.size(), 1U) << w.name;
+    EXPECT_EQ(from.begin()->second, "agent_alloc_program") << w.name;
+    if (w.name == "timeout") {
+      EXPECT_NE(from.begin()->first, instance_of(r.pid)) << w.name;
+    } else {
+      EXPECT_EQ(from.begin()->first, instance_of(r.pid)) << w.name;
+    }
   }
+}
+
+TEST(PreloadTest, ForkingWrapperReportsAsAnInstanceOfItsOwn) {
+  // Not excluded, timeout (which forks the program and waits for it) is a
+  // process the library landed in: it reports, as itself, never mixed into
+  // the program's series.
+  FakeServer server;
+  const Outcome r =
+      run({"/usr/bin/timeout", "30", METRICS_AGENT_ALLOC_PROGRAM, "300"}, agent_env(server));
+  EXPECT_EQ(WEXITSTATUS(r.status), 3);
+  const auto from = senders(server);
+  ASSERT_EQ(from.size(), 2U);
+  EXPECT_TRUE(from.contains({instance_of(r.pid), "timeout"}));
+  std::string program_instance;
+  for (const auto& [instance, job] : from) {
+    if (job == "agent_alloc_program") program_instance = instance;
+  }
+  EXPECT_FALSE(program_instance.empty());
+  EXPECT_NE(program_instance, instance_of(r.pid));
 }
 
 TEST(PreloadTest, ShortLivedProgramSendsItsOneFinalReport) {
@@ -240,6 +293,31 @@ TEST(PreloadTest, ShortLivedProgramSendsItsOneFinalReport) {
   EXPECT_EQ(WEXITSTATUS(r.status), 0);
   ASSERT_EQ(server.request_count(), 1U);
   EXPECT_EQ(testing::acknowledged_counter_sum(server.requests(), "PollCount"), 1);
+  EXPECT_EQ(
+      senders(server),
+      (std::set<std::pair<std::string, std::string>>{{instance_of(r.pid), "agent_true_program"}}));
+}
+
+TEST(PreloadTest, IdentityFromTheEnvironment) {
+  FakeServer server;
+  const Outcome r =
+      run({METRICS_AGENT_TRUE_PROGRAM},
+          {std::string("LD_PRELOAD=") + METRICS_AGENT_PRELOAD_LIB, "ADDRESS=" + server.address(),
+           "INSTANCE=box-7", "JOB=batch", "LABELS=env=ci,team=agent"});
+  EXPECT_EQ(WEXITSTATUS(r.status), 0);
+  ASSERT_EQ(server.request_count(), 1U);
+  for (const auto& m : testing::decode_request(server.requests()[0])) {
+    EXPECT_EQ(m.labels,
+              (std::map<std::string, std::string>{
+                  {"env", "ci"}, {"instance", "box-7"}, {"job", "batch"}, {"team", "agent"}}));
+  }
+  // A bad label: the program runs without the agent, the line names it.
+  FakeServer bad;
+  const Outcome b =
+      run({"/bin/sh", "-c", "echo ok"}, {std::string("LD_PRELOAD=") + METRICS_AGENT_PRELOAD_LIB,
+                                         "ADDRESS=" + bad.address(), "LABELS=bad-name=1"});
+  EXPECT_EQ(b.out, "ok\n");
+  EXPECT_EQ(bad.request_count(), 0U);
 }
 
 TEST(PreloadTest, WrapperThatOnlyExecsSendsNothingOfItsOwn) {
@@ -258,6 +336,11 @@ TEST(PreloadTest, WrapperThatOnlyExecsSendsNothingOfItsOwn) {
     // and exec ended it before its first report interval.
     EXPECT_EQ(server.request_count(), 1U) << w.name;
     EXPECT_EQ(testing::acknowledged_counter_sum(server.requests(), "PollCount"), 1) << w.name;
+    const auto from = senders(server);
+    ASSERT_EQ(from.size(), 1U) << w.name;
+    EXPECT_EQ(from.begin()->second, "agent_true_program") << w.name;
+    // The instance continues across the exec: same pid, the new job name.
+    if (w.name != "timeout") EXPECT_EQ(from.begin()->first, instance_of(r.pid)) << w.name;
   }
 }
 
