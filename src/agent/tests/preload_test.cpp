@@ -340,7 +340,9 @@ TEST(PreloadTest, WrapperThatOnlyExecsSendsNothingOfItsOwn) {
     ASSERT_EQ(from.size(), 1U) << w.name;
     EXPECT_EQ(from.begin()->second, "agent_true_program") << w.name;
     // The instance continues across the exec: same pid, the new job name.
-    if (w.name != "timeout") EXPECT_EQ(from.begin()->first, instance_of(r.pid)) << w.name;
+    if (w.name != "timeout") {
+      EXPECT_EQ(from.begin()->first, instance_of(r.pid)) << w.name;
+    }
   }
 }
 
