@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -75,6 +76,12 @@ int main(int argc, char** argv) {
   if (!agent.running()) {
     logger->error("cannot start: {}", agent.error());
     return 1;
+  }
+  {
+    std::string identity;
+    for (const auto& l : agent.identity())
+      identity += (identity.empty() ? "" : ",") + l.name + "=" + l.value;
+    logger->info("identity: {}", identity);
   }
   int signal = 0;
   sigwait(&stop_signals, &signal);

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   config.poll_interval = 50ms;
   config.report_interval = 100ms;
   config.retry_backoff = {10ms};
+  config.labels = {{"example", "link-agent"}};  // instance and job are set by default
   metrics::agent::Agent agent(config);
   if (!agent.running()) {
     std::fprintf(stderr, "agent did not start: %s\n", agent.error().c_str());
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   }
   agent.set_gauge("ExampleTemperature", 21.5);
   agent.add_counter("ExampleRequests", 3);
+  agent.add_counter("ExampleRequests", 1, {{"route", "/api"}});  // a labelled series
   const bool sent = agent.shutdown(500ms);
   std::printf("agent ok: polls=%llu sent=%s\n",
               static_cast<unsigned long long>(agent.stats().polls), sent ? "yes" : "no");

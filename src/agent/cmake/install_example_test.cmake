@@ -52,7 +52,7 @@ endif()
 separate_arguments(extra UNIX_COMMAND "${flags}")
 run(${CXX_COMPILER} -std=c++20 ${extra} ${EXAMPLE_DIR}/main.cpp ${pc_flags}
   -o ${WORK_DIR}/link-agent-pc)
-# No LD_LIBRARY_PATH: the consumer finds libmetrics-agent.so.0 by the rpath
+# No LD_LIBRARY_PATH: the consumer finds libmetrics-agent.so.1 by the rpath
 # that the .pc file gave it, or does not start.
 run(${CMAKE_COMMAND} -E env --unset=LD_LIBRARY_PATH ${WORK_DIR}/link-agent-pc)
 message(STATUS "pkg-config build: ${last_output}")

@@ -1,9 +1,13 @@
 #include "metrics/agent/agent.hpp"
 
+#include <errno.h>  // program_invocation_short_name
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <exception>
 #include <limits>
@@ -13,6 +17,7 @@
 #include <unordered_map>
 
 #include "http_sender.hpp"
+#include "metrics/core/errors.hpp"
 #include "metrics/outbound/client.hpp"
 #include "metrics/outbound/failure_log.hpp"
 #include "metrics/outbound/retry.hpp"
@@ -35,6 +40,43 @@ std::string_view to_string(SendMode mode) noexcept {
   }
   return "batch";
 }
+
+namespace {
+
+// "<hostname>:<pid>", the pid read now.
+std::string default_instance() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') {
+    std::snprintf(host, sizeof host, "localhost");
+  }
+  return std::string(host) + ":" + std::to_string(::getpid());
+}
+
+std::vector<core::Label> to_core(std::span<const Label> labels) {
+  std::vector<core::Label> out;
+  out.reserve(labels.size());
+  for (const auto& l : labels)
+    out.push_back({l.name, l.value});
+  return out;
+}
+
+// The identity labels: instance, job and the extra ones. Throws
+// core::InvalidInput naming the label.
+core::Labels identity_labels(const AgentConfig& config) {
+  for (const auto& l : config.labels) {
+    if (l.name == "instance" || l.name == "job") {
+      throw core::InvalidInput("label \"" + l.name + "\": set it with --" + l.name + " (the " +
+                               l.name + " field), not as an extra label");
+    }
+  }
+  auto all = to_core(config.labels);
+  all.push_back({"instance", config.instance.empty() ? default_instance() : config.instance});
+  all.push_back(
+      {"job", config.job.empty() ? std::string(program_invocation_short_name) : config.job});
+  return core::Labels::make(std::move(all));
+}
+
+}  // namespace
 
 bool parse_send_mode(std::string_view text, SendMode& mode) noexcept {
   for (const SendMode m : {SendMode::batch, SendMode::json, SendMode::text}) {
@@ -65,6 +107,11 @@ std::string validate(const AgentConfig& config) noexcept {
     for (const auto& d : config.retry_backoff) {
       if (d < milliseconds::zero()) return "retry backoff: waits must not be negative";
     }
+    try {
+      (void)identity_labels(config);
+    } catch (const core::InvalidInput& e) {
+      return std::string("labels: ") + e.what();
+    }
     return {};
   } catch (...) {
     return "out of memory";
@@ -74,6 +121,15 @@ std::string validate(const AgentConfig& config) noexcept {
 struct Agent::Impl {
   explicit Impl(AgentConfig c)
       : config(std::move(c)), pending(config.max_pending), failures(config.failure_log_interval) {}
+  // Joins the senders shutdown() did not wait for (see there).
+  ~Impl() {
+    if (main_thread.joinable()) main_thread.join();
+    for (auto& t : senders) {
+      if (t.joinable()) t.join();
+    }
+  }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
 
   void log(LogLevel level, std::string_view message) const noexcept {
     if (!config.log) return;
@@ -94,19 +150,20 @@ struct Agent::Impl {
   // loop; returns how many metrics from the front are done (acknowledged, or
   // refused and dropped, counted in *rejected). It stops at the first request
   // that gives up: the rest was not sent.
-  std::size_t deliver(outbound::Transporter& transport, std::span<const core::Metric> job,
+  std::size_t deliver(outbound::Transporter& transport, std::span<const core::Update> job,
                       const outbound::WaitFn& wait, std::size_t* rejected);
   // Every attempt's statistics and log lines.
   void observe(const outbound::Response& response, const outbound::Classification& c);
   // Sends one job from a sender thread; what is not done goes back into the
   // pending set.
-  void send_job(outbound::Client& client, std::vector<core::Metric> job);
+  void send_job(outbound::Client& client, std::vector<core::Update> job);
   bool final_send(Clock::time_point deadline) noexcept;
   [[nodiscard]] outbound::ClientOptions client_options() const;
   bool shutdown(milliseconds timeout) noexcept;
 
   AgentConfig config;
-  std::string url;  // the server's base URL
+  std::string url;        // the server's base URL
+  core::Labels identity;  // fixed at start
   std::string error;
   std::optional<detail::Sampler> sampler;
 
@@ -115,9 +172,10 @@ struct Agent::Impl {
   std::condition_variable sender_cv;
   std::condition_variable done_cv;
   detail::PendingSet pending;
-  std::deque<std::vector<core::Metric>> jobs;
+  std::deque<std::vector<core::Update>> jobs;
   unsigned busy = 0;
   unsigned slots = 0;  // sender threads; fixed before the main thread starts
+  unsigned senders_exited = 0;
   bool stopping = false;
   bool stopping_senders = false;
   std::uint64_t flush_requests = 0;
@@ -132,8 +190,10 @@ struct Agent::Impl {
   std::atomic<bool> accepting{false};
 
   std::mutex host_mu;
-  std::unordered_map<std::string, double> host_gauges;
-  std::unordered_map<std::string, std::int64_t> host_counters;
+  // Keyed by series: the same name with other labels is another entry.
+  std::unordered_map<core::SeriesKey, double, core::SeriesHash, core::SeriesEqual> host_gauges;
+  std::unordered_map<core::SeriesKey, std::int64_t, core::SeriesHash, core::SeriesEqual>
+      host_counters;
 
   std::thread main_thread;
   std::vector<std::thread> senders;
@@ -168,10 +228,10 @@ void Agent::Impl::take_sample() noexcept {
     sampler->sample(sample);
     {
       const std::lock_guard host_lock(host_mu);
-      for (const auto& [name, value] : host_gauges)
-        sample.push_back(core::Metric::gauge(name, value));
-      for (auto& [name, delta] : host_counters) {
-        if (delta != 0) sample.push_back(core::Metric::counter(name, delta));
+      for (const auto& [key, value] : host_gauges)
+        sample.push_back(core::Update::gauge(key.id, value, key.labels));
+      for (auto& [key, delta] : host_counters) {
+        if (delta != 0) sample.push_back(core::Update::counter(key.id, delta, key.labels));
       }
       host_counters.clear();
     }
@@ -307,7 +367,7 @@ void Agent::Impl::observe(const outbound::Response& response, const outbound::Cl
 }
 
 std::size_t Agent::Impl::deliver(outbound::Transporter& transport,
-                                 std::span<const core::Metric> job, const outbound::WaitFn& wait,
+                                 std::span<const core::Update> job, const outbound::WaitFn& wait,
                                  std::size_t* rejected) {
   const auto observer = [this](const outbound::Response& r, const outbound::Classification& c) {
     observe(r, c);
@@ -323,11 +383,11 @@ std::size_t Agent::Impl::deliver(outbound::Transporter& transport,
     switch (config.send_mode) {
       case SendMode::batch:
         request.url = url + "/updates/";
-        body = detail::encode_body(unit);
+        body = detail::encode_body(identity, unit);
         break;
       case SendMode::json:
         request.url = url + "/update/";
-        body = detail::encode_metric_body(unit.front());
+        body = detail::encode_metric_body(identity, unit.front());
         break;
       case SendMode::text:
         request.url = url + detail::text_update_path(unit.front());
@@ -365,7 +425,7 @@ std::size_t Agent::Impl::deliver(outbound::Transporter& transport,
   return done;
 }
 
-void Agent::Impl::send_job(outbound::Client& client, std::vector<core::Metric> job) {
+void Agent::Impl::send_job(outbound::Client& client, std::vector<core::Update> job) {
   CountingTransport transport(client, posts_in_flight, max_in_flight);
   const auto wait = [this](milliseconds delay) {
     std::unique_lock lock(mu);
@@ -379,7 +439,7 @@ void Agent::Impl::send_job(outbound::Client& client, std::vector<core::Metric> j
   }
   if (done == job.size()) return;
   const std::lock_guard lock(mu);
-  pending.restore(std::span<const core::Metric>(job).subspan(done));
+  pending.restore(std::span<const core::Update>(job).subspan(done));
   ++stats.batches_requeued;
   stats.metrics_dropped = pending.dropped();
 }
@@ -390,6 +450,9 @@ void Agent::Impl::sender_loop() {
     client.emplace(client_options());
   } catch (...) {
     log(LogLevel::error, "cannot create an HTTP sender");
+    const std::lock_guard lock(mu);
+    ++senders_exited;
+    done_cv.notify_all();
     return;
   }
   std::unique_lock lock(mu);
@@ -423,12 +486,13 @@ void Agent::Impl::sender_loop() {
     }
     done_cv.notify_all();
   }
+  ++senders_exited;
   done_cv.notify_all();
 }
 
 bool Agent::Impl::final_send(Clock::time_point deadline) noexcept {
   try {
-    std::vector<core::Metric> all;
+    std::vector<core::Update> all;
     {
       const std::lock_guard lock(mu);
       all = pending.take();
@@ -459,7 +523,7 @@ bool Agent::Impl::final_send(Clock::time_point deadline) noexcept {
       log(LogLevel::warn,
           "final report failed; " + std::to_string(all.size() - done) + " metrics not sent");
       const std::lock_guard lock(mu);
-      pending.restore(std::span<const core::Metric>(all).subspan(done));
+      pending.restore(std::span<const core::Update>(all).subspan(done));
       return false;
     }
     return rejected == 0;
@@ -483,15 +547,26 @@ bool Agent::Impl::shutdown(milliseconds timeout) noexcept {
   if (main_thread.joinable()) main_thread.join();
   abort_at.store(
       std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count());
+  bool senders_done = false;
   {
-    const std::lock_guard lock(mu);
+    std::unique_lock lock(mu);
     stopping_senders = true;
+    sender_cv.notify_all();
+    // A sender waiting for an answer notices abort_at only when libcurl
+    // next calls its progress function, up to a second late: the deadline
+    // is not extended for it. A sender still busy then is joined by the
+    // destructor (the preload library never runs it: the process exits).
+    senders_done = done_cv.wait_until(
+        lock, deadline, [&] { return senders_exited == static_cast<unsigned>(senders.size()); });
   }
-  sender_cv.notify_all();
-  for (auto& t : senders) {
-    if (t.joinable()) t.join();
+  if (senders_done) {
+    for (auto& t : senders) {
+      if (t.joinable()) t.join();
+    }
   }
-  const bool ok = final_send(deadline);
+  // With senders still busy the deadline has passed: final_send sends
+  // nothing, so RATE_LIMIT holds.
+  const bool ok = senders_done && final_send(deadline);
   shutdown_result = ok;
   done_cv.notify_all();
   return ok;
@@ -503,6 +578,9 @@ Agent::Agent(AgentConfig config) noexcept {
     impl_->error = validate(impl_->config);
     if (!impl_->error.empty()) return;
     impl_->url = *detail::base_url(impl_->config.address);
+    // Here, not at the first report: the pid is this program's, also right
+    // after an exec.
+    impl_->identity = identity_labels(impl_->config);
     outbound::ensure_global_init();
     impl_->start();
   } catch (const std::exception& e) {
@@ -535,34 +613,60 @@ std::string Agent::error() const noexcept {
   }
 }
 
+std::vector<Label> Agent::identity() const noexcept {
+  try {
+    if (!running()) return {};
+    std::vector<Label> out;
+    for (const core::LabelView l : impl_->identity)
+      out.push_back({std::string(l.name), std::string(l.value)});
+    return out;
+  } catch (...) {
+    return {};
+  }
+}
+
 bool Agent::set_gauge(std::string_view name, double value) noexcept {
+  return set_gauge(name, value, std::span<const Label>{});
+}
+
+bool Agent::set_gauge(std::string_view name, double value, std::span<const Label> labels) noexcept {
   if (!running() || !std::isfinite(value)) return false;
   try {
     if (core::validate_name(name)) return false;
+    core::SeriesKey key{core::MetricType::gauge, std::string(name),
+                        labels.empty() ? core::Labels{} : core::Labels::make(to_core(labels))};
     const std::lock_guard lock(impl_->host_mu);
     auto& gauges = impl_->host_gauges;
-    if (auto it = gauges.find(std::string(name)); it != gauges.end()) {
+    if (auto it = gauges.find(core::SeriesView(key)); it != gauges.end()) {
       it->second = value;
       return true;
     }
     if (gauges.size() + impl_->host_counters.size() >= impl_->config.max_pending) return false;
-    gauges.emplace(std::string(name), value);
+    gauges.emplace(std::move(key), value);
     return true;
   } catch (...) {
+    // An invalid label (core::InvalidInput) or no memory.
     return false;
   }
 }
 
 bool Agent::add_counter(std::string_view name, std::int64_t delta) noexcept {
+  return add_counter(name, delta, std::span<const Label>{});
+}
+
+bool Agent::add_counter(std::string_view name, std::int64_t delta,
+                        std::span<const Label> labels) noexcept {
   if (!running()) return false;
   try {
     if (core::validate_name(name)) return false;
+    core::SeriesKey key{core::MetricType::counter, std::string(name),
+                        labels.empty() ? core::Labels{} : core::Labels::make(to_core(labels))};
     const std::lock_guard lock(impl_->host_mu);
     auto& counters = impl_->host_counters;
-    auto it = counters.find(std::string(name));
+    auto it = counters.find(core::SeriesView(key));
     if (it == counters.end()) {
       if (impl_->host_gauges.size() + counters.size() >= impl_->config.max_pending) return false;
-      counters.emplace(std::string(name), delta);
+      counters.emplace(std::move(key), delta);
       return true;
     }
     const auto sum = core::checked_add(it->second, delta);

@@ -9,7 +9,7 @@ namespace metrics::agent::detail {
 namespace {
 
 void gauge(Metrics& out, const char* name, std::uint64_t value) {
-  out.push_back(core::Metric::gauge(name, static_cast<double>(value)));
+  out.push_back(core::Update::gauge(name, static_cast<double>(value)));
 }
 
 template <typename T>

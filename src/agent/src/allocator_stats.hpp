@@ -19,7 +19,7 @@
 
 namespace metrics::agent::detail {
 
-using Metrics = std::vector<core::Metric>;
+using Metrics = std::vector<core::Update>;
 
 using MallctlFn = int (*)(const char*, void*, std::size_t*, void*, std::size_t);
 using TcmallocPropertyFn = int (*)(const char*, std::size_t*);

@@ -1,9 +1,14 @@
 #include "metrics/agent/config.hpp"
 
+#include <boost/json.hpp>
+#include <fstream>
 #include <optional>
+#include <sstream>
 
 #include "http_sender.hpp"
+#include "metrics/core/labels.hpp"
 #include "metrics/core/options.hpp"
+#include "preload_config.hpp"
 
 namespace metrics::agent {
 namespace {
@@ -25,8 +30,82 @@ opt::Value send_mode(SendMode& target) {
           .show = [&target] { return std::string(to_string(target)); }};
 }
 
+// A label value checked against the contract (instance, job).
+std::function<void(std::string_view)> label_value(std::string name) {
+  return [name = std::move(name)](std::string_view v) {
+    if (auto why = core::validate_label_value(name, v)) throw opt::BadValue(*why);
+  };
+}
+
+// "name=value[,name=value...]" into labels, each checked; throws BadValue.
+std::vector<Label> parse_labels(std::string_view v) {
+  std::vector<Label> out;
+  while (!v.empty()) {
+    const std::size_t comma = v.find(',');
+    const std::string_view item = v.substr(0, comma);
+    v.remove_prefix(comma == std::string_view::npos ? v.size() : comma + 1);
+    if (item.empty()) continue;
+    const std::size_t eq = item.find('=');
+    if (eq == std::string_view::npos) {
+      throw opt::BadValue("'" + std::string(item) + "': expected name=value");
+    }
+    Label l{std::string(item.substr(0, eq)), std::string(item.substr(eq + 1))};
+    if (auto why = core::validate_label_name(l.name)) throw opt::BadValue(*why);
+    if (auto why = core::validate_label_value(l.name, l.value)) throw opt::BadValue(*why);
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
+std::string show_labels(const std::vector<Label>& labels) {
+  std::string out;
+  for (const auto& l : labels)
+    out += (out.empty() ? "" : ",") + l.name + "=" + l.value;
+  return out;
+}
+
+// The repeatable --label row. The options layer calls set() once per value
+// given, in precedence order: the file's (at most one), each flag's, the
+// environment's (at most one). Every value is recorded here; resolve()
+// keeps the highest source's, all of the flags' together.
+struct LabelRow {
+  std::vector<std::vector<Label>> given;
+  opt::Value value() {
+    return {.type = "name=value",
+            .default_text = "",
+            .quote = true,
+            .boolean = false,
+            .secret = false,
+            .set = [this](std::string_view v) { given.push_back(parse_labels(v)); },
+            .show = [this] { return given.empty() ? std::string() : show_labels(given.back()); }};
+  }
+  std::vector<Label> resolve(bool from_file, bool from_env) const {
+    if (given.empty()) return {};
+    if (from_env) return given.back();
+    const std::size_t first = from_file ? 1 : 0;
+    if (given.size() <= first) return given.front();  // the file's only
+    std::vector<Label> out;
+    for (std::size_t i = first; i < given.size(); ++i)
+      out.insert(out.end(), given[i].begin(), given[i].end());
+    return out;
+  }
+};
+
+// Whether the config file sets `key` (it has been read and checked by then).
+bool file_sets(const std::string& path, std::string_view key) {
+  if (path.empty()) return false;
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  boost::system::error_code ec;
+  const auto doc = boost::json::parse(text.str(), ec);
+  if (ec || !doc.is_object()) return false;
+  const auto* v = doc.get_object().if_contains(key);
+  return v != nullptr && !v->is_null();
+}
+
 // The agent's options: one row each.
-opt::Spec spec(AgentConfig& c, std::string_view program) {
+opt::Spec spec(AgentConfig& c, std::string_view program, LabelRow& labels) {
   const auto interval = [](std::chrono::milliseconds& target) {
     return opt::duration(target, std::chrono::nanoseconds{1});
   };
@@ -76,6 +155,22 @@ opt::Spec spec(AgentConfig& c, std::string_view program) {
                .help = "batch: POST /updates/; json: one POST /update/ per metric; text: "
                        "POST /update/{type}/{name}/{value}",
                .value = send_mode(c.send_mode)},
+              {.flags = {"--instance"},
+               .env = "INSTANCE",
+               .keys = {"instance"},
+               .help = "the instance label sent with every report; empty: <hostname>:<pid>",
+               .value = opt::text(c.instance, label_value("instance"))},
+              {.flags = {"--job"},
+               .env = "JOB",
+               .keys = {"job"},
+               .help = "the job label sent with every report; empty: the program's name",
+               .value = opt::text(c.job, label_value("job"))},
+              {.flags = {"--label"},
+               .env = "LABELS",
+               .keys = {"labels"},
+               .help = "an extra label name=value sent with every report; repeatable; the "
+                       "environment and the file take name=value,name2=value2",
+               .value = labels.value()},
           },
   };
 }
@@ -93,14 +188,20 @@ ConfigResult guarded(std::span<const std::string_view> args, const EnvLookup& en
   ConfigResult result;
   try {
     const std::vector<std::string> owned(args.begin(), args.end());
-    const auto table = spec(result.config, "metrics-agent");
-    const auto loaded = opt::load(table, owned, adapt(env));
+    LabelRow labels;
+    const auto table = spec(result.config, "metrics-agent", labels);
+    const auto lookup = adapt(env);
+    auto loaded = opt::load(table, owned, lookup);
     if (loaded.help) {
       result = ConfigResult{};
       result.help = true;
       return result;
     }
-    for (const auto& o : loaded.origins) {
+    const auto labels_env = lookup("LABELS");
+    result.config.labels = labels.resolve(file_sets(loaded.config_path, "labels"),
+                                          labels_env.has_value() && !labels_env->empty());
+    for (auto& o : loaded.origins) {
+      if (o.name == "labels") o.value = show_labels(result.config.labels);
       result.origins.push_back(o.text());
     }
     if (std::string why = validate(result.config); !why.empty()) result.error = std::move(why);
@@ -130,9 +231,92 @@ ConfigResult load_config_from_env(const EnvLookup& env) noexcept {
   return guarded({}, env);
 }
 
+namespace detail {
+namespace {
+
+// A comma-separated list of program names; blanks around names are dropped.
+opt::Value names(std::vector<std::string>& target) {
+  return {.type = "name,name,...",
+          .default_text = "",
+          .quote = true,
+          .boolean = false,
+          .secret = false,
+          .set =
+              [&target](std::string_view v) {
+                std::vector<std::string> out;
+                while (!v.empty()) {
+                  const std::size_t comma = v.find(',');
+                  std::string_view item = v.substr(0, comma);
+                  v.remove_prefix(comma == std::string_view::npos ? v.size() : comma + 1);
+                  while (!item.empty() && item.front() == ' ')
+                    item.remove_prefix(1);
+                  while (!item.empty() && item.back() == ' ')
+                    item.remove_suffix(1);
+                  if (item.empty()) continue;
+                  if (item.find('/') != std::string_view::npos) {
+                    throw opt::BadValue("'" + std::string(item) + "': a program name, not a path");
+                  }
+                  out.emplace_back(item);
+                }
+                target = std::move(out);
+              },
+          .show =
+              [&target] {
+                std::string out;
+                for (const auto& n : target)
+                  out += (out.empty() ? "" : ",") + n;
+                return out;
+              }};
+}
+
+}  // namespace
+
+bool excluded(const PreloadConfig& config, std::string_view program) noexcept {
+  for (const auto& name : config.exclude) {
+    if (name == program) return true;
+  }
+  return false;
+}
+
+PreloadConfigResult load_preload_config(const EnvLookup& env) noexcept {
+  PreloadConfigResult result;
+  try {
+    PreloadConfig& c = result.config;
+    opt::Spec table{
+        .program = "libmetrics-agent-preload.so",
+        .summary = "The preload library's own settings (environment only).",
+        .options =
+            {
+                {.env = "METRICS_AGENT_EXIT_TIMEOUT",
+                 .help = "the most the program's exit waits for the last report",
+                 .value = opt::duration(c.exit_timeout)},
+                {.env = "METRICS_AGENT_CHILDREN",
+                 .help = "programs the host executes report too (false: removed from LD_PRELOAD)",
+                 .value = opt::boolean(c.children)},
+                {.env = "METRICS_AGENT_EXCLUDE",
+                 .help = "comma-separated program names that report nothing of their own",
+                 .value = names(c.exclude)},
+            },
+        .config_flags = {},
+        .config_env = {},
+    };
+    (void)opt::load(table, {}, adapt(env));
+  } catch (const std::exception& e) {
+    result = PreloadConfigResult{};
+    result.error = e.what();
+  } catch (...) {
+    result = PreloadConfigResult{};
+    result.error = "configuration: unexpected error";
+  }
+  return result;
+}
+
+}  // namespace detail
+
 std::string usage(std::string_view program) {
   AgentConfig defaults;
-  return opt::help(spec(defaults, program));
+  LabelRow labels;
+  return opt::help(spec(defaults, program, labels));
 }
 
 }  // namespace metrics::agent

@@ -93,17 +93,29 @@ std::optional<std::string> updates_url(std::string_view address, std::string* er
   return base;
 }
 
-std::string encode_body(std::span<const core::Metric> batch) {
+std::string encode_body(const core::Labels& identity, std::span<const core::Update> batch) {
   // Level 1: agent batches are small and repetitive; the fastest level
   // already compresses them ~5x and keeps the sample cost low.
-  return core::gzip_compress(core::encode_batch(batch), 1);
+  return core::gzip_compress(core::encode_envelope(identity, batch), 1);
 }
 
-std::string encode_metric_body(const core::Metric& metric) {
-  return core::gzip_compress(core::encode_metric(metric), 1);
+std::string encode_metric_body(const core::Labels& identity, const core::Update& metric) {
+  if (metric.labels.empty()) {
+    core::Update labelled = metric;
+    labelled.labels = identity;
+    return core::gzip_compress(core::encode_update(labelled), 1);
+  }
+  // The metric's own labels win over the identity's, as in an envelope.
+  std::vector<core::Label> own;
+  own.reserve(metric.labels.size());
+  for (const core::LabelView l : metric.labels)
+    own.push_back({std::string(l.name), std::string(l.value)});
+  core::Update labelled = metric;
+  labelled.labels = core::Labels::merge(identity, own);
+  return core::gzip_compress(core::encode_update(labelled), 1);
 }
 
-std::string text_update_path(const core::Metric& metric) {
+std::string text_update_path(const core::Update& metric) {
   std::string path = "/update/";
   path += core::to_string(metric.type);
   path += '/';

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "metrics/core/labels.hpp"
 #include "metrics/core/metric.hpp"
 
 namespace metrics::agent::detail {
@@ -23,13 +24,18 @@ namespace metrics::agent::detail {
 [[nodiscard]] std::optional<std::string> updates_url(std::string_view address,
                                                      std::string* error = nullptr);
 
-// The request body as sent: the JSON array, gzip'd.
-[[nodiscard]] std::string encode_body(std::span<const core::Metric> batch);
+// The request body as sent: the envelope {"labels":{identity},"metrics":[...]}
+// (each metric with its own labels, which add to the envelope's), gzip'd.
+[[nodiscard]] std::string encode_body(const core::Labels& identity,
+                                      std::span<const core::Update> batch);
 
 // The single-metric request bodies and paths of the json and text modes:
-// the metric's JSON object gzip'd, and "/update/{type}/{name}/{value}" with
-// the name percent-encoded.
-[[nodiscard]] std::string encode_metric_body(const core::Metric& metric);
-[[nodiscard]] std::string text_update_path(const core::Metric& metric);
+// the metric's JSON object with `identity` merged under its own labels,
+// gzip'd; and "/update/{type}/{name}/{value}" with the name percent-encoded
+// (text mode cannot carry labels: it writes the classic value and the
+// unlabelled series only).
+[[nodiscard]] std::string encode_metric_body(const core::Labels& identity,
+                                             const core::Update& metric);
+[[nodiscard]] std::string text_update_path(const core::Update& metric);
 
 }  // namespace metrics::agent::detail

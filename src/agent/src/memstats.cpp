@@ -27,7 +27,7 @@ std::string_view trim_end(std::string_view s) noexcept {
   return s;
 }
 
-const core::Metric* find_gauge(const Metrics& out, std::string_view name) noexcept {
+const core::Update* find_gauge(const Metrics& out, std::string_view name) noexcept {
   for (const auto& m : out) {
     if (m.type == core::MetricType::gauge && m.id == name) return &m;
   }
@@ -35,7 +35,7 @@ const core::Metric* find_gauge(const Metrics& out, std::string_view name) noexce
 }
 
 double gauge_or_zero(const Metrics& out, std::string_view name) noexcept {
-  const core::Metric* m = find_gauge(out, name);
+  const core::Update* m = find_gauge(out, name);
   return m != nullptr ? m->value : 0.0;
 }
 
@@ -193,7 +193,7 @@ ThreadStacks StackMeter::measure(std::chrono::steady_clock::time_point now) {
 void complete_memstats(const ThreadStacks& stacks, Metrics& out) {
   const auto add_if_absent = [&](std::string_view name, double value) {
     if (find_gauge(out, name) == nullptr)
-      out.push_back(core::Metric::gauge(std::string(name), value));
+      out.push_back(core::Update::gauge(std::string(name), value));
   };
   add_if_absent("StackSys", static_cast<double>(stacks.mapped));
   add_if_absent("StackInuse", static_cast<double>(stacks.resident));

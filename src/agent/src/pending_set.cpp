@@ -4,23 +4,24 @@
 
 namespace metrics::agent::detail {
 
-core::Metric* PendingSet::find_or_insert(const core::Metric& metric, bool& inserted) {
+core::Update* PendingSet::find_or_insert(const core::Update& metric, bool& inserted) {
   inserted = false;
-  core::MetricKey key{metric.type, metric.id};
-  if (const auto it = index_.find(key); it != index_.end()) return &items_[it->second];
+  if (const auto it = index_.find(core::SeriesView(metric)); it != index_.end()) {
+    return &items_[it->second];
+  }
   if (items_.size() >= max_size_) {
     ++dropped_;
     return nullptr;
   }
-  index_.emplace(std::move(key), items_.size());
+  index_.emplace(core::SeriesKey::of(metric), items_.size());
   items_.push_back(metric);
   inserted = true;
   return &items_.back();
 }
 
-void PendingSet::merge(const core::Metric& metric) {
+void PendingSet::merge(const core::Update& metric) {
   bool inserted = false;
-  core::Metric* held = find_or_insert(metric, inserted);
+  core::Update* held = find_or_insert(metric, inserted);
   if (held == nullptr || inserted) return;
   if (metric.type == core::MetricType::gauge) {
     held->value = metric.value;
@@ -33,10 +34,10 @@ void PendingSet::merge(const core::Metric& metric) {
   }
 }
 
-void PendingSet::restore(std::span<const core::Metric> older) {
+void PendingSet::restore(std::span<const core::Update> older) {
   for (const auto& metric : older) {
     bool inserted = false;
-    core::Metric* held = find_or_insert(metric, inserted);
+    core::Update* held = find_or_insert(metric, inserted);
     if (held == nullptr || inserted || metric.type == core::MetricType::gauge) continue;
     if (const auto sum = core::checked_add(held->delta, metric.delta)) {
       held->delta = *sum;
@@ -46,7 +47,7 @@ void PendingSet::restore(std::span<const core::Metric> older) {
   }
 }
 
-std::vector<core::Metric> PendingSet::take() {
+std::vector<core::Update> PendingSet::take() {
   index_.clear();
   return std::exchange(items_, {});
 }

@@ -3,18 +3,34 @@
 // (configured from the environment, as metrics-agent is) and counts its
 // allocations with the shim linked into this library.
 //
+// Every process the library lands in reports as its own instance, and the
+// library stays in LD_PRELOAD, so a program started through `nice`, `env`,
+// `nohup`, `timeout` or a shell-script shim that execs it reports itself
+// (METRICS_AGENT_CHILDREN=0 removes the library from LD_PRELOAD at start, as
+// before). A wrapper that only execs reports nothing of its own: nothing is
+// sent before the first report interval, and exec ends the agent's threads
+// without running any exit code; the program after exec has the same pid
+// and starts a fresh agent from this constructor.
+//
 // What keeps the host unchanged:
 // - the agent starts from this library's constructor, before main, and
 //   never from inside malloc;
 // - only the process that loaded the library reports: a fork child never
 //   touches the parent's agent (whose mutexes may be held by threads that do
-//   not exist in the child), and the library removes itself from LD_PRELOAD
-//   so that programs the host executes run without it;
+//   not exist in the child); if it execs, the new program loads the library
+//   afresh;
 // - at exit the agent sends what it holds within METRICS_AGENT_EXIT_TIMEOUT
-//   (default 2s), then the process exits as it would have;
+//   (default 200ms, connect and send), then the process exits as it would
+//   have, also when the server is unreachable;
+// - METRICS_AGENT_EXCLUDE=timeout,... names programs (argv[0]'s base name)
+//   that start no agent, for wrappers that fork the program and wait;
 // - a configuration error prints one line on stderr and the program runs
 //   without an agent.
+//
+// Thread-safety: the constructor and destructor run once per process image,
+// on the thread that loads or exits; nothing here is called concurrently.
 #include <dlfcn.h>
+#include <errno.h>  // program_invocation_short_name
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -28,7 +44,7 @@
 
 #include "metrics/agent/agent.hpp"
 #include "metrics/agent/config.hpp"
-#include "metrics/core/duration.hpp"
+#include "preload_config.hpp"
 
 namespace {
 
@@ -36,7 +52,7 @@ pid_t g_owner = 0;
 // Deliberately never deleted: other threads of the host may still run while
 // the process exits, and a child must not run the parent's destructor.
 metrics::agent::Agent* g_agent = nullptr;
-std::chrono::milliseconds g_exit_timeout{2000};
+std::chrono::milliseconds g_exit_timeout{metrics::agent::detail::PreloadConfig{}.exit_timeout};
 
 void forked_child() noexcept {
   g_agent = nullptr;
@@ -74,17 +90,20 @@ void remove_self_from_ld_preload() {
 __attribute__((constructor)) void preload_start() {
   try {
     g_owner = getpid();
-    remove_self_from_ld_preload();
+    const auto env = [](const char* name) { return static_cast<const char*>(std::getenv(name)); };
+    const auto own = metrics::agent::detail::load_preload_config(env);
+    if (!own.error.empty()) {
+      std::fprintf(stderr, "metrics-agent-preload: %s; running without the agent\n",
+                   own.error.c_str());
+      return;
+    }
+    if (!own.config.children) remove_self_from_ld_preload();
+    if (metrics::agent::detail::excluded(own.config, program_invocation_short_name)) return;
+    g_exit_timeout = own.config.exit_timeout;
     // OpenSSL would otherwise register an atexit cleanup that runs before
     // this library's destructor and leave the final report without HMAC.
     OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, nullptr);
     pthread_atfork(nullptr, nullptr, &forked_child);
-    const auto env = [](const char* name) { return static_cast<const char*>(std::getenv(name)); };
-    if (const char* t = env("METRICS_AGENT_EXIT_TIMEOUT"); t != nullptr && *t != '\0') {
-      if (const auto d = metrics::core::parse_duration(t)) {
-        g_exit_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
-      }
-    }
     auto parsed = metrics::agent::load_config_from_env(env);
     if (!parsed.error.empty()) {
       std::fprintf(stderr, "metrics-agent-preload: %s; running without the agent\n",

@@ -12,7 +12,7 @@ namespace metrics::agent::detail {
 namespace {
 
 void gauge(Metrics& out, std::string name, double value) {
-  out.push_back(core::Metric::gauge(std::move(name), value));
+  out.push_back(core::Update::gauge(std::move(name), value));
 }
 
 template <typename T>
@@ -74,7 +74,7 @@ void Sampler::sample(Metrics& out) {
   }
   if (process_on_) sample_process(out);
   if (system_on_) sample_system(out);
-  out.push_back(core::Metric::counter("PollCount", 1));
+  out.push_back(core::Update::counter("PollCount", 1));
   gauge(out, "RandomValue", std::uniform_real_distribution<double>(0.0, 1.0)(random_));
 }
 

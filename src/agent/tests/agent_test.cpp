@@ -3,7 +3,9 @@
 // milliseconds and every wait is bounded.
 #include "metrics/agent/agent.hpp"
 
+#include <errno.h>  // program_invocation_short_name
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cmath>
@@ -48,6 +50,27 @@ bool wait_until(Pred pred, std::chrono::milliseconds timeout) {
 
 std::int64_t counter_sum(const FakeServer& server, const std::string& id) {
   return testing::acknowledged_counter_sum(server.requests(), id);
+}
+
+// "<hostname>:<pid>" of this process: the default instance.
+std::string own_instance() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return std::string(host) + ":" + std::to_string(::getpid());
+}
+
+// Sum of a counter over the acknowledged requests, for one label set
+// (labels compared in full: the identity included).
+std::int64_t series_sum(const FakeServer& server, const std::string& id,
+                        const std::map<std::string, std::string>& labels) {
+  std::int64_t sum = 0;
+  for (const auto& r : server.requests()) {
+    if (r.answered_status < 200 || r.answered_status >= 300) continue;
+    for (const auto& m : testing::decode_request(r)) {
+      if (m.type == "counter" && m.id == id && m.labels == labels) sum += m.delta;
+    }
+  }
+  return sum;
 }
 
 TEST(AgentTest, BatchesArriveGzippedSignedAndComplete) {
@@ -143,7 +166,9 @@ TEST(AgentTest, BackoffScheduleIsFollowed) {
   EXPECT_GE(gap(1), 145ms);
   EXPECT_GE(gap(2), 245ms);
   EXPECT_LT(gap(2), 2s);
-  agent.shutdown(0ms);
+  // Time enough for the sender to put the batch back (shutdown waits for a
+  // busy sender only until its deadline).
+  agent.shutdown(5s);
   EXPECT_GE(agent.stats().batches_requeued, 1U);
 }
 
@@ -346,6 +371,104 @@ TEST(AgentTest, HostMetricsAreValidated) {
   agent.shutdown(5s);
 }
 
+TEST(AgentTest, EveryBatchIsAnEnvelopeWithTheIdentity) {
+  FakeServer server;
+  auto config = fast_config(server);
+  config.labels = {{"env", "test"}, {"zone", "z1"}};
+  Agent agent(config);
+  ASSERT_TRUE(agent.running()) << agent.error();
+  EXPECT_EQ(agent.identity(), (std::vector<Label>{{"env", "test"},
+                                                  {"instance", own_instance()},
+                                                  {"job", program_invocation_short_name},
+                                                  {"zone", "z1"}}));
+  ASSERT_TRUE(server.wait_for_requests(2, 10s));
+  ASSERT_TRUE(agent.shutdown(5s));
+  const std::map<std::string, std::string> identity{
+      {"env", "test"}, {"instance", own_instance()}, {"job", "agent_test"}, {"zone", "z1"}};
+  for (const auto& r : server.requests()) {
+    EXPECT_EQ(r.path, "/updates/");
+    for (const auto& m : testing::decode_request(r)) {
+      EXPECT_TRUE(m.envelope);
+      EXPECT_EQ(m.labels, identity) << m.id;
+    }
+  }
+  EXPECT_EQ(series_sum(server, "PollCount", identity),
+            static_cast<std::int64_t>(agent.stats().polls));
+}
+
+TEST(AgentTest, IdentityCanBeSet) {
+  FakeServer server;
+  auto config = fast_config(server);
+  config.instance = "web-1";
+  config.job = "api";
+  Agent agent(config);
+  ASSERT_TRUE(agent.running()) << agent.error();
+  ASSERT_TRUE(agent.flush(5s));
+  ASSERT_TRUE(agent.shutdown(5s));
+  const auto sent = testing::decode_request(server.requests().at(0));
+  ASSERT_FALSE(sent.empty());
+  EXPECT_EQ(sent[0].labels,
+            (std::map<std::string, std::string>{{"instance", "web-1"}, {"job", "api"}}));
+}
+
+TEST(AgentTest, LabelledHostMetricsAreSeriesOfTheirOwn) {
+  FakeServer server;
+  auto config = fast_config(server);
+  config.instance = "i";
+  config.job = "j";
+  config.report_interval = 1h;
+  Agent agent(config);
+  ASSERT_TRUE(agent.running()) << agent.error();
+  for (int i = 0; i < 3; ++i)
+    EXPECT_TRUE(agent.add_counter("Requests", 1, {{"route", "/a"}}));
+  EXPECT_TRUE(agent.add_counter("Requests", 2, {{"route", "/b"}}));
+  EXPECT_TRUE(agent.add_counter("Requests", 5));
+  const std::vector<Label> own{{"route", "/a"}, {"code", "200"}};
+  EXPECT_TRUE(agent.add_counter("Requests", 11, own));
+  // The own label wins over the identity's.
+  EXPECT_TRUE(agent.add_counter("Moved", 1, {{"job", "other"}}));
+  EXPECT_TRUE(agent.set_gauge("Depth", 1.5, {{"queue", "x"}}));
+  EXPECT_TRUE(agent.set_gauge("Depth", 2.5, {{"queue", "y"}}));
+  EXPECT_TRUE(agent.set_gauge("Depth", 3.5, {{"queue", "x"}}));
+  // Invalid labels are refused, nothing is held for them.
+  EXPECT_FALSE(agent.add_counter("Requests", 1, {{"bad-name", "x"}}));
+  EXPECT_FALSE(agent.add_counter("Requests", 1, {{"__reserved", "x"}}));
+  EXPECT_FALSE(agent.set_gauge("Depth", 1, {{"q", std::string(1025, 'v')}}));
+  EXPECT_FALSE(agent.set_gauge("Depth", 1, {{"q", "1"}, {"q", "2"}}));
+  ASSERT_TRUE(agent.flush(5s));
+  ASSERT_TRUE(agent.shutdown(5s));
+  using L = std::map<std::string, std::string>;
+  EXPECT_EQ(series_sum(server, "Requests", L{{"instance", "i"}, {"job", "j"}, {"route", "/a"}}), 3);
+  EXPECT_EQ(series_sum(server, "Requests", L{{"instance", "i"}, {"job", "j"}, {"route", "/b"}}), 2);
+  EXPECT_EQ(series_sum(server, "Requests", L{{"instance", "i"}, {"job", "j"}}), 5);
+  EXPECT_EQ(series_sum(server, "Requests",
+                       L{{"code", "200"}, {"instance", "i"}, {"job", "j"}, {"route", "/a"}}),
+            11);
+  EXPECT_EQ(series_sum(server, "Moved", L{{"instance", "i"}, {"job", "other"}}), 1);
+  EXPECT_EQ(counter_sum(server, "Requests"), 21);  // nothing of the refused ones
+  std::map<std::string, double> depth;
+  for (const auto& r : server.requests()) {
+    for (const auto& m : testing::decode_request(r)) {
+      if (m.id == "Depth") depth[m.label("queue")] = m.value;
+    }
+  }
+  EXPECT_EQ(depth, (std::map<std::string, double>{{"x", 3.5}, {"y", 2.5}}));
+}
+
+TEST(AgentTest, InvalidLabelsDoNotStartNamingTheLabel) {
+  AgentConfig config;
+  config.labels = {{"bad name", "x"}};
+  Agent agent(config);
+  EXPECT_FALSE(agent.running());
+  EXPECT_NE(agent.error().find("\"bad name\""), std::string::npos) << agent.error();
+  EXPECT_TRUE(agent.identity().empty());
+  config.labels = {{"job", "x"}};
+  EXPECT_NE(validate(config).find("--job"), std::string::npos) << validate(config);
+  config.labels = {};
+  config.instance = std::string(1025, 'i');
+  EXPECT_NE(validate(config).find("\"instance\""), std::string::npos) << validate(config);
+}
+
 TEST(AgentTest, ConcurrentHostUpdatesAreSummedExactly) {
   FakeServer server;
   Agent agent(fast_config(server));
@@ -535,7 +658,17 @@ TEST_P(SendModeTest, OneSignedRequestPerMetric) {
           << r.path;
       EXPECT_TRUE(r.body.empty());
     }
-    EXPECT_EQ(testing::decode_request(r).size(), 1U);
+    const auto sent = testing::decode_request(r);
+    ASSERT_EQ(sent.size(), 1U);
+    if (GetParam() == SendMode::json) {
+      // The identity on each metric, no envelope.
+      EXPECT_FALSE(sent[0].envelope);
+      EXPECT_EQ(sent[0].label("instance"), own_instance());
+      EXPECT_EQ(sent[0].label("job"), program_invocation_short_name);
+    } else {
+      // Text mode cannot carry labels: classic values only.
+      EXPECT_TRUE(sent[0].labels.empty());
+    }
   }
   EXPECT_EQ(counter_sum(server, "Odd Name %"), 7);
   EXPECT_EQ(counter_sum(server, "PollCount"), static_cast<std::int64_t>(agent.stats().polls));

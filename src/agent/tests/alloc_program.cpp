@@ -42,7 +42,8 @@ int main(int argc, char** argv) {
   waitpid(child, &status, 0);
   std::printf("child exit=%d\n", WEXITSTATUS(status));
   std::fflush(stdout);
-  const int rc = std::system("echo from-shell; test -z \"$LD_PRELOAD\" && echo clean-env");
+  const int rc =
+      std::system("echo from-shell; if test -z \"$LD_PRELOAD\"; then echo clean-env; fi");
   std::printf("shell exit=%d\n", WEXITSTATUS(rc));
   if (argc > 1) std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(argv[1])));
   return 3;

@@ -2,11 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <string>
 #include <vector>
+
+#include "preload_config.hpp"
 
 namespace metrics::agent {
 namespace {
@@ -171,6 +174,64 @@ TEST(ConfigTest, FromEnvironmentOnly) {
   EXPECT_EQ(r.config.key, "k");
 }
 
+TEST(ConfigTest, IdentityOptions) {
+  auto r = load({});
+  EXPECT_EQ(r.config.instance, "");  // <hostname>:<pid>, filled in at start
+  EXPECT_EQ(r.config.job, "");       // the program's name
+  EXPECT_TRUE(r.config.labels.empty());
+  r = load({"--instance", "web-1", "--job=api", "--label", "env=prod", "--label=zone=a,rack=r7"});
+  ASSERT_EQ(r.error, "");
+  EXPECT_EQ(r.config.instance, "web-1");
+  EXPECT_EQ(r.config.job, "api");
+  // Repeated flags add up; one value may carry a list.
+  EXPECT_EQ(r.config.labels, (std::vector<Label>{{"env", "prod"}, {"zone", "a"}, {"rack", "r7"}}));
+  EXPECT_NE(std::find(r.origins.begin(), r.origins.end(),
+                      "labels=env=prod,zone=a,rack=r7 (from flag --label)"),
+            r.origins.end());
+  // The environment's list replaces the flags'.
+  Env env;
+  env.vars = {{"INSTANCE", "h:9"}, {"JOB", "batch"}, {"LABELS", "env=dev,team=core"}};
+  r = load({"--instance", "web-1", "--label", "env=prod", "--label", "x=1"}, env);
+  ASSERT_EQ(r.error, "");
+  EXPECT_EQ(r.config.instance, "h:9");
+  EXPECT_EQ(r.config.job, "batch");
+  EXPECT_EQ(r.config.labels, (std::vector<Label>{{"env", "dev"}, {"team", "core"}}));
+}
+
+TEST(ConfigTest, LabelsFromTheFileAreReplacedByFlags) {
+  const auto path = write_file("labels.json", R"({"labels": "env=file,a=1", "job": "j"})");
+  auto r = load({"-c", path});
+  ASSERT_EQ(r.error, "");
+  EXPECT_EQ(r.config.labels, (std::vector<Label>{{"env", "file"}, {"a", "1"}}));
+  EXPECT_EQ(r.config.job, "j");
+  r = load({"-c", path, "--label", "env=flag"});
+  ASSERT_EQ(r.error, "");
+  EXPECT_EQ(r.config.labels, (std::vector<Label>{{"env", "flag"}}));
+}
+
+TEST(ConfigTest, BadLabelsStopTheStartNamingTheLabel) {
+  auto r = load({"--label", "9lives=x"});
+  EXPECT_NE(r.error.find("9lives"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("--label"), std::string::npos) << r.error;
+  r = load({"--label", "__reserved=x"});
+  EXPECT_NE(r.error.find("__reserved"), std::string::npos) << r.error;
+  r = load({"--label", "novalue"});
+  EXPECT_NE(r.error.find("expected name=value"), std::string::npos) << r.error;
+  Env env;
+  env.vars = {{"LABELS", "ok=1,bad-name=2"}};
+  r = load({}, env);
+  EXPECT_NE(r.error.find("bad-name"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("LABELS"), std::string::npos) << r.error;
+  // instance and job have options of their own.
+  r = load({"--label", "instance=x"});
+  EXPECT_NE(r.error.find("\"instance\""), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("--instance"), std::string::npos) << r.error;
+  r = load({"--label", "a=1", "--label", "a=2"});
+  EXPECT_NE(r.error.find("\"a\" is given twice"), std::string::npos) << r.error;
+  r = load({"--instance", std::string(1025, 'x')});
+  EXPECT_NE(r.error.find("--instance"), std::string::npos) << r.error;
+}
+
 TEST(ConfigTest, HelpShowsEachTypeAndDefault) {
   EXPECT_TRUE(load({"-h"}).help);
   EXPECT_TRUE(load({"--help"}).help);
@@ -185,6 +246,58 @@ TEST(ConfigTest, HelpShowsEachTypeAndDefault) {
   EXPECT_TRUE(has("--send-mode batch|json|text")) << u;
   EXPECT_TRUE(has("env SEND_MODE; key send_mode; default batch")) << u;
   EXPECT_TRUE(has("env ADDRESS; key address; default \"localhost:8080\"")) << u;
+}
+
+}  // namespace
+}  // namespace metrics::agent
+
+namespace metrics::agent {
+namespace {
+
+using namespace std::chrono_literals;
+
+detail::PreloadConfigResult load_preload(std::map<std::string, std::string> vars) {
+  const EnvLookup env = [&vars](const char* name) -> const char* {
+    const auto it = vars.find(name);
+    return it == vars.end() ? nullptr : it->second.c_str();
+  };
+  return detail::load_preload_config(env);
+}
+
+TEST(PreloadConfigTest, Defaults) {
+  const auto r = load_preload({});
+  ASSERT_EQ(r.error, "");
+  EXPECT_EQ(r.config.exit_timeout, 200ms);
+  EXPECT_TRUE(r.config.children);
+  EXPECT_TRUE(r.config.exclude.empty());
+  EXPECT_FALSE(detail::excluded(r.config, "timeout"));
+}
+
+TEST(PreloadConfigTest, FromTheEnvironment) {
+  const auto r = load_preload({{"METRICS_AGENT_EXIT_TIMEOUT", "50ms"},
+                               {"METRICS_AGENT_CHILDREN", "0"},
+                               {"METRICS_AGENT_EXCLUDE", "timeout, nice,,"}});
+  ASSERT_EQ(r.error, "");
+  EXPECT_EQ(r.config.exit_timeout, 50ms);
+  EXPECT_FALSE(r.config.children);
+  EXPECT_EQ(r.config.exclude, (std::vector<std::string>{"timeout", "nice"}));
+  EXPECT_TRUE(detail::excluded(r.config, "nice"));
+  EXPECT_FALSE(detail::excluded(r.config, "nic"));
+  EXPECT_TRUE(load_preload({{"METRICS_AGENT_CHILDREN", "true"}}).config.children);
+  // Zero: the exit sends nothing.
+  EXPECT_EQ(load_preload({{"METRICS_AGENT_EXIT_TIMEOUT", "0"}}).config.exit_timeout, 0ms);
+}
+
+TEST(PreloadConfigTest, ErrorsNameTheVariable) {
+  EXPECT_NE(load_preload({{"METRICS_AGENT_EXIT_TIMEOUT", "soon"}})
+                .error.find("METRICS_AGENT_EXIT_TIMEOUT"),
+            std::string::npos);
+  EXPECT_NE(
+      load_preload({{"METRICS_AGENT_CHILDREN", "maybe"}}).error.find("METRICS_AGENT_CHILDREN"),
+      std::string::npos);
+  const auto path = load_preload({{"METRICS_AGENT_EXCLUDE", "/usr/bin/timeout"}});
+  EXPECT_NE(path.error.find("METRICS_AGENT_EXCLUDE"), std::string::npos);
+  EXPECT_NE(path.error.find("not a path"), std::string::npos);
 }
 
 }  // namespace

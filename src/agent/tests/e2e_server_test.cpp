@@ -142,6 +142,24 @@ std::pair<long, std::string> get(const std::string& url, const std::string& ca_f
   return result;
 }
 
+// POST url with a JSON body; returns {status, body}.
+std::pair<long, std::string> post_json(const std::string& url, const std::string& json) {
+  std::pair<long, std::string> result{0, {}};
+  CURL* h = curl_easy_init();
+  curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
+  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(h, CURLOPT_POSTFIELDS, json.c_str());
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 2000L);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &collect);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &result.second);
+  if (curl_easy_perform(h) == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &result.first);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(h);
+  return result;
+}
+
 class E2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -193,6 +211,44 @@ TEST_F(E2eTest, LibraryCountersArriveExactly) {
   EXPECT_EQ(value("gauge", "E2eGauge"), "2.5");
   EXPECT_EQ(value("counter", "PollCount"), std::to_string(agent.stats().polls));
   EXPECT_EQ(agent.stats().requests_failed, 0U);
+}
+
+// The envelope's identity and the host's own labels reach the server as
+// series; the classic value still sums every write (API.md Part 2).
+TEST_F(E2eTest, LabelledSeriesArriveWithTheIdentity) {
+  metrics::agent::AgentConfig config;
+  config.address = address();
+  config.key = "secret";
+  config.instance = "e2e-1";
+  config.job = "e2e";
+  config.labels = {{"env", "test"}};
+  config.poll_interval = 20ms;
+  config.report_interval = 50ms;
+  config.retry_backoff = {20ms, 20ms};
+  metrics::agent::Agent agent(config);
+  ASSERT_TRUE(agent.running()) << agent.error();
+  for (int i = 0; i < 10; ++i) {
+    agent.add_counter("E2eRoutes", 1, {{"route", "/a"}});
+    agent.add_counter("E2eRoutes", 2, {{"route", "/b"}});
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_TRUE(agent.shutdown(5s));
+  EXPECT_EQ(agent.stats().requests_failed, 0U);
+  const std::string labels = R"("env":"test","instance":"e2e-1","job":"e2e")";
+  const auto a = post_json(base() + "/value/", R"({"id":"E2eRoutes","type":"counter","labels":{)" +
+                                                   labels + R"(,"route":"/a"}})");
+  EXPECT_EQ(a.first, 200) << a.second;
+  EXPECT_NE(a.second.find(R"("delta":10)"), std::string::npos) << a.second;
+  const auto b = post_json(base() + "/value/", R"({"id":"E2eRoutes","type":"counter","labels":{)" +
+                                                   labels + R"(,"route":"/b"}})");
+  EXPECT_NE(b.second.find(R"("delta":20)"), std::string::npos) << b.second;
+  // The agent's own metrics are series of this instance.
+  const auto polls = post_json(base() + "/value/",
+                               R"({"id":"PollCount","type":"counter","labels":{)" + labels + "}}");
+  EXPECT_NE(polls.second.find("\"delta\":" + std::to_string(agent.stats().polls)),
+            std::string::npos)
+      << polls.second;
+  EXPECT_EQ(value("counter", "E2eRoutes"), "30");
 }
 
 TEST_F(E2eTest, WrongKeyIsRefusedAndKept) {

@@ -262,7 +262,19 @@ std::vector<Sent> decode_request(const Request& request) {
   }
   std::vector<Sent> out;
   boost::json::value doc = boost::json::parse(json);
-  if (doc.is_object()) {
+  // The envelope of POST /updates/: its labels apply to every metric, a
+  // metric's own add to them and win (an empty value removes one).
+  std::map<std::string, std::string> envelope;
+  bool is_envelope = false;
+  if (doc.is_object() && doc.as_object().contains("metrics")) {
+    is_envelope = true;
+    if (const auto* l = doc.as_object().if_contains("labels")) {
+      for (const auto& [k, v] : l->as_object())
+        envelope[std::string(k)] = std::string(v.as_string());
+    }
+    boost::json::value metrics = doc.as_object().at("metrics");
+    doc = std::move(metrics);
+  } else if (doc.is_object()) {
     // JSON mode: one object per request.
     boost::json::array one;
     one.push_back(std::move(doc));
@@ -277,6 +289,18 @@ std::vector<Sent> decode_request(const Request& request) {
       s.delta = o.at("delta").to_number<std::int64_t>();
     } else {
       s.value = o.at("value").to_number<double>();
+    }
+    s.envelope = is_envelope;
+    s.labels = envelope;
+    if (const auto* l = o.if_contains("labels")) {
+      for (const auto& [k, lv] : l->as_object()) {
+        const std::string value(lv.as_string());
+        if (value.empty()) {
+          s.labels.erase(std::string(k));
+        } else {
+          s.labels[std::string(k)] = value;
+        }
+      }
     }
     out.push_back(std::move(s));
   }

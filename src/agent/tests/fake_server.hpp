@@ -94,8 +94,17 @@ struct Sent {
   std::string type;
   std::int64_t delta = 0;
   double value = 0;
+  // The series' labels as the server reads them: the envelope's with the
+  // metric's own on top (text mode: none).
+  std::map<std::string, std::string> labels;
+  bool envelope = false;  // it came in a {"labels":..,"metrics":[..]} envelope
+  [[nodiscard]] std::string label(const std::string& name) const {
+    const auto it = labels.find(name);
+    return it == labels.end() ? std::string() : it->second;
+  }
 };
-// gunzips (when Content-Encoding says so) and parses a batch; throws on junk.
+// gunzips (when Content-Encoding says so) and parses a batch (an array, an
+// envelope, or one JSON metric) or a text path; throws on junk.
 std::vector<Sent> decode_request(const Request& request);
 // Sum of a counter over the acknowledged (2xx) requests.
 std::int64_t acknowledged_counter_sum(const std::vector<Request>& requests, const std::string& id);

@@ -56,8 +56,8 @@ TEST(MemStatsTest, StackRangesAreTheMainStackAndTheMappingsHoldingAStackPointer)
 }
 
 TEST(MemStatsTest, CompletionAddsEveryNameOnceAndKeepsMeasuredOnes) {
-  Metrics out{core::Metric::gauge("HeapSys", 1000), core::Metric::gauge("Alloc", 400),
-              core::Metric::gauge("MSpanSys", 30), core::Metric::gauge("ProcessRSS", 5)};
+  Metrics out{core::Update::gauge("HeapSys", 1000), core::Update::gauge("Alloc", 400),
+              core::Update::gauge("MSpanSys", 30), core::Update::gauge("ProcessRSS", 5)};
   complete_memstats(ThreadStacks{.mapped = 8192, .resident = 4096, .threads_seen = 1}, out);
   for (const auto name : kMemStatsNames)
     find(out, name);  // exactly once each

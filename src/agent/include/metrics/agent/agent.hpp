@@ -1,12 +1,15 @@
 // The in-process metrics agent: samples allocator, process and machine
 // figures of the process it lives in and pushes them to a metrics server
-// (POST <address>/updates/, gzip'd JSON batches, or one request per metric,
-// HMAC-signed when a key is set), from its own background threads.
+// (POST <address>/updates/, gzip'd JSON envelopes that carry the process's
+// identity labels, or one request per metric, HMAC-signed when a key is
+// set), from its own background threads.
 //
 //   metrics::agent::AgentConfig config;
 //   config.address = "localhost:8080";
+//   config.labels = {{"env", "prod"}};          // instance and job are set by default
 //   metrics::agent::Agent agent(config);       // starts sampling and reporting
 //   agent.add_counter("RequestsServed", 1);    // the host's own metrics
+//   agent.add_counter("Requests", 1, {{"route", "/api"}});  // a labelled series
 //   agent.set_gauge("QueueDepth", 17.0);
 //   ...
 //   agent.shutdown(std::chrono::seconds{2});    // sends what is left; the destructor does it too
@@ -29,7 +32,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +53,16 @@ enum class SendMode : std::uint8_t { batch, json, text };
 // Parses the names above (exact, lowercase); false for anything else.
 [[nodiscard]] bool parse_send_mode(std::string_view text, SendMode& mode) noexcept;
 
+// One label, name=value (API.md Part 2): names match
+// [a-zA-Z_][a-zA-Z0-9_]*, at most 128 bytes, and may not start with "__";
+// values are UTF-8, at most 1024 bytes; a label with an empty value is
+// ignored. At most 32 labels per series.
+struct Label {
+  std::string name;
+  std::string value;
+  friend bool operator==(const Label&, const Label&) = default;
+};
+
 struct AgentConfig {
   // "host:port" (sent as http://host:port) or a full http:// or https:// URL;
   // batches go to <address>/updates/.
@@ -65,6 +80,17 @@ struct AgentConfig {
   unsigned rate_limit = 1;
   // One request per batch (default) or per metric (SEND_MODE).
   SendMode send_mode = SendMode::batch;
+  // The process's identity, sent as the labels `instance` and `job` in the
+  // envelope of every batch (in json mode on every metric; text mode cannot
+  // carry labels and writes unlabelled, classic values only). Empty
+  // instance: "<hostname>:<pid>", with the pid read when the agent starts
+  // (so it is the new program's after an exec); empty job: the program's
+  // name (program_invocation_short_name, argv[0]'s base name).
+  std::string instance;
+  std::string job;
+  // Extra identity labels (--label name=value, LABELS=k=v,k2=v2). `instance`
+  // and `job` are set by the fields above, not here.
+  std::vector<Label> labels;
   // Most distinct metrics kept while they cannot be sent. At the bound, new
   // names are dropped (and counted); known names are still merged, so counters
   // already held stay exact.
@@ -94,8 +120,9 @@ struct AgentConfig {
 };
 
 // Returns a message naming the offending field when the configuration cannot
-// work (empty or malformed address, zero intervals, rate limit 0, ...), an
-// empty string when it is fine.
+// work (empty or malformed address, zero intervals, rate limit 0, a label
+// that breaks a rule above: the message names the label, ...), an empty
+// string when it is fine.
 [[nodiscard]] std::string validate(const AgentConfig& config) noexcept;
 
 // Counts since the agent started; a snapshot, safe to read at any time.
@@ -125,21 +152,40 @@ class Agent {
   [[nodiscard]] bool running() const noexcept;
   [[nodiscard]] std::string error() const noexcept;
 
+  // The identity labels sent with every report (instance, job and the
+  // extra labels), sorted by name; empty when the agent does not run.
+  [[nodiscard]] std::vector<Label> identity() const noexcept;
+
   // Sets a gauge of the host's own; it is sent with every report from now on.
   // False for an invalid name (see core::validate_name), a non-finite value,
-  // or a stopped agent.
+  // an invalid label, or a stopped agent. With labels it is the series of
+  // that name and those labels (added to the identity's, winning on a
+  // clash); each series is held and sent on its own.
   bool set_gauge(std::string_view name, double value) noexcept;
+  bool set_gauge(std::string_view name, double value, std::span<const Label> labels) noexcept;
+  bool set_gauge(std::string_view name, double value,
+                 std::initializer_list<Label> labels) noexcept {
+    return set_gauge(name, value, std::span<const Label>(labels.begin(), labels.size()));
+  }
   // Adds to a counter of the host's own; the sum of the deltas since the last
-  // sample is sent. False for an invalid name, an overflowing sum, or a
-  // stopped agent.
+  // sample is sent. False for an invalid name, an overflowing sum, an invalid
+  // label, or a stopped agent. Labels as for set_gauge.
   bool add_counter(std::string_view name, std::int64_t delta) noexcept;
+  bool add_counter(std::string_view name, std::int64_t delta,
+                   std::span<const Label> labels) noexcept;
+  bool add_counter(std::string_view name, std::int64_t delta,
+                   std::initializer_list<Label> labels) noexcept {
+    return add_counter(name, delta, std::span<const Label>(labels.begin(), labels.size()));
+  }
 
   // Samples now and sends everything held; true when all of it was
   // acknowledged before the timeout.
   bool flush(std::chrono::milliseconds timeout) noexcept;
   // Stops sampling, samples one last time and sends what is held within the
   // timeout, then stops the threads. True when nothing was left unsent.
-  // Later calls return the first result at once.
+  // Later calls return the first result at once. It returns by the
+  // deadline even when a sender still waits for an answer (libcurl notices
+  // the abort up to a second later); the destructor joins that thread.
   bool shutdown(std::chrono::milliseconds timeout) noexcept;
 
   [[nodiscard]] AgentStats stats() const noexcept;
