@@ -30,26 +30,38 @@ namespace metrics::storage {
 namespace {
 
 namespace pg = detail::pg;
-using core::Metric;
-using core::MetricType;
+using core::Point;
 using detail::complete;
 
 struct ApplyReq {
-  std::vector<Metric> batch;
-  Callback<std::vector<Metric>> done;
+  std::vector<core::Update> batch;
+  std::int64_t received_ms = 0;
+  Callback<Applied> done;
 };
 struct GetReq {
+  core::SeriesKey key;
+  Callback<std::optional<Point>> done;
+};
+struct GetClassicReq {
   core::MetricKey key;
-  Callback<std::optional<Metric>> done;
+  Callback<std::optional<Point>> done;
 };
 struct ListReq {
-  Callback<std::vector<Metric>> done;
+  Callback<std::vector<Point>> done;
+};
+struct ListSeriesReq {
+  Callback<std::vector<Point>> done;
+};
+// A write, but one statement on its own: served like a read.
+struct ExpireReq {
+  std::int64_t cutoff_ms = 0;
+  Callback<std::vector<core::SeriesKey>> done;
 };
 // ping() and health(): one real round trip.
 struct HealthReq {
   Callback<Health> done;
 };
-using ReadReq = std::variant<GetReq, ListReq, HealthReq>;
+using ReadReq = std::variant<GetReq, GetClassicReq, ListReq, ListSeriesReq, ExpireReq, HealthReq>;
 
 std::exception_ptr unavailable(const std::string& why) {
   return std::make_exception_ptr(core::StorageUnavailable("PostgreSQL: " + why));
@@ -107,8 +119,8 @@ class PostgresRepository::Impl {
 
   ~Impl() { close(); }
 
-  void apply(std::vector<Metric> batch, Callback<std::vector<Metric>> done) {
-    ApplyReq req{std::move(batch), std::move(done)};
+  void apply(std::vector<core::Update> batch, std::int64_t received_ms, Callback<Applied> done) {
+    ApplyReq req{std::move(batch), received_ms, std::move(done)};
     std::exception_ptr err;
     {
       std::lock_guard lock(mu_);
@@ -309,11 +321,9 @@ class PostgresRepository::Impl {
     return health_.down();
   }
 
-  static void fail_read(GetReq& req, const std::exception_ptr& err) {
-    complete(req.done, err, std::optional<Metric>{});
-  }
-  static void fail_read(ListReq& req, const std::exception_ptr& err) {
-    complete(req.done, err, std::vector<Metric>{});
+  template <class Req>
+  static void fail_read(Req& req, const std::exception_ptr& err) {
+    complete(req.done, err, {});
   }
   static void fail_read(HealthReq& req, const std::exception_ptr& err) {
     complete(req.done, err, Health{});
@@ -433,14 +443,14 @@ class PostgresRepository::Impl {
 
   void apply_group(Worker& w, std::vector<ApplyReq>& group) {
     const std::size_t n = group.size();
-    std::vector<std::vector<Metric>> answers(n);
+    std::vector<Applied> answers(n);
     std::vector<std::exception_ptr> errors(n);
     const auto group_id = next_group_id();
     const auto id_param = pg::group_id_param(group_id);
     pg::Group batches;
     batches.reserve(n);
     for (const auto& req : group)
-      batches.push_back(&req.batch);
+      batches.push_back({&req.batch, req.received_ms});
     Doubt doubt;
 
     with_retry(
@@ -474,7 +484,7 @@ class PostgresRepository::Impl {
         [&](const std::exception_ptr& err) { std::fill(errors.begin(), errors.end(), err); },
         &doubt);
     for (std::size_t i = 0; i < n; ++i) {
-      if (errors[i]) answers[i].clear();
+      if (errors[i]) answers[i] = {};
       complete(group[i].done, std::move(errors[i]), std::move(answers[i]));
     }
     prune(w);
@@ -496,22 +506,32 @@ class PostgresRepository::Impl {
     }
   }
 
-  void serve(Worker& w, GetReq& req) {
-    std::optional<Metric> out;
+  // One statement with the retry policy; `run` returns the request's result.
+  template <class Req, class Run>
+  void serve_one(Worker& w, Req& req, Run&& run) {
+    decltype(run(static_cast<PGconn*>(nullptr))) out{};
     std::exception_ptr err;
     with_retry(
-        w, [&](PGconn* conn, std::size_t) { out = pg::get(conn, req.key); },
+        w, [&](PGconn* conn, std::size_t) { out = run(conn); },
         [&](const std::exception_ptr& e) { err = e; });
+    if (err) out = {};
     complete(req.done, std::move(err), std::move(out));
   }
 
+  void serve(Worker& w, GetReq& req) {
+    serve_one(w, req, [&](PGconn* conn) { return pg::get(conn, req.key); });
+  }
+  void serve(Worker& w, GetClassicReq& req) {
+    serve_one(w, req, [&](PGconn* conn) { return pg::get_classic(conn, req.key); });
+  }
   void serve(Worker& w, ListReq& req) {
-    std::vector<Metric> out;
-    std::exception_ptr err;
-    with_retry(
-        w, [&](PGconn* conn, std::size_t) { out = pg::list(conn); },
-        [&](const std::exception_ptr& e) { err = e; });
-    complete(req.done, std::move(err), std::move(out));
+    serve_one(w, req, [&](PGconn* conn) { return pg::list(conn); });
+  }
+  void serve(Worker& w, ListSeriesReq& req) {
+    serve_one(w, req, [&](PGconn* conn) { return pg::list_series(conn); });
+  }
+  void serve(Worker& w, ExpireReq& req) {
+    serve_one(w, req, [&](PGconn* conn) { return pg::expire(conn, req.cutoff_ms); });
   }
 
   // A real round trip with no backoff: the health check reports the state
@@ -564,16 +584,30 @@ PostgresRepository::PostgresRepository(PostgresOptions options)
 
 PostgresRepository::~PostgresRepository() = default;
 
-void PostgresRepository::apply(std::vector<Metric> batch, Callback<std::vector<Metric>> done) {
-  impl_->apply(std::move(batch), std::move(done));
+void PostgresRepository::apply(std::vector<core::Update> batch, std::int64_t received_ms,
+                               Callback<Applied> done) {
+  impl_->apply(std::move(batch), received_ms, std::move(done));
 }
 
-void PostgresRepository::get(core::MetricKey key, Callback<std::optional<Metric>> done) {
+void PostgresRepository::get(core::SeriesKey key, Callback<std::optional<Point>> done) {
   impl_->read(GetReq{std::move(key), done}, done);
 }
 
-void PostgresRepository::list(Callback<std::vector<Metric>> done) {
+void PostgresRepository::get_classic(core::MetricKey key, Callback<std::optional<Point>> done) {
+  impl_->read(GetClassicReq{std::move(key), done}, done);
+}
+
+void PostgresRepository::list(Callback<std::vector<Point>> done) {
   impl_->read(ListReq{done}, done);
+}
+
+void PostgresRepository::list_series(Callback<std::vector<Point>> done) {
+  impl_->read(ListSeriesReq{done}, done);
+}
+
+void PostgresRepository::expire(std::int64_t cutoff_ms,
+                                Callback<std::vector<core::SeriesKey>> done) {
+  impl_->read(ExpireReq{cutoff_ms, done}, done);
 }
 
 void PostgresRepository::ping(Callback<bool> done) {

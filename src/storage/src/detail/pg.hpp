@@ -74,6 +74,7 @@ inline constexpr std::uint32_t kInt2Oid = 21;
 inline constexpr std::uint32_t kInt8Oid = 20;
 inline constexpr std::uint32_t kFloat8Oid = 701;
 inline constexpr std::uint32_t kTextOid = 25;
+inline constexpr std::uint32_t kByteaOid = 17;
 
 // Builds a one-dimensional binary array parameter without nulls.
 class ArrayBuilder {
@@ -83,6 +84,8 @@ class ArrayBuilder {
   void add_int8(std::int64_t v);
   void add_float8(double v);
   void add_text(std::string_view v);
+  // Raw bytes, for a bytea array (the same wire form as text).
+  void add_bytes(std::string_view v) { add_text(v); }
   [[nodiscard]] const std::string& bytes() const noexcept { return data_; }
 
  private:
@@ -94,6 +97,10 @@ class ArrayBuilder {
 [[nodiscard]] std::int64_t get_int8(const PGresult* res, int row, int col);
 [[nodiscard]] double get_float8(const PGresult* res, int row, int col);
 [[nodiscard]] std::string_view get_text(const PGresult* res, int row, int col);
+// A binary bytea field is its raw bytes.
+[[nodiscard]] inline std::string_view get_bytes(const PGresult* res, int row, int col) {
+  return get_text(res, row, col);
+}
 [[nodiscard]] inline bool is_null(const PGresult* res, int row, int col) {
   return PQgetisnull(res, row, col) != 0;
 }

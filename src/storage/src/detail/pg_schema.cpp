@@ -30,6 +30,26 @@ constexpr Migration kMigrations[] = {
      R"(CREATE TABLE applied_groups (
           id         bigint PRIMARY KEY,
           applied_at timestamptz NOT NULL DEFAULT now()))"},
+    // The classic table (metrics) keeps its rows. Every one of them was
+    // written without labels, so it also is the value of the series with no
+    // labels: copied there, as if written now, so that it expires only after
+    // a full TTL without writes.
+    {3, "series: values by type, name and labels, with the time of their last write",
+     R"(CREATE TABLE series (
+          type        smallint NOT NULL CHECK (type IN (0, 1)),  -- 0 gauge, 1 counter
+          name        text NOT NULL CHECK (octet_length(name) BETWEEN 1 AND 255),
+          labels      bytea NOT NULL,  -- core::Labels::encoded(): name 0xFF value 0xFF ..., sorted
+          labels_json jsonb NOT NULL,  -- the same labels for people: {"job": "api"}
+          total       bigint,            -- counters: the total
+          value       double precision,  -- gauges: the value
+          updated_at  bigint NOT NULL,   -- server receive time of the last write, ms since 1970
+          PRIMARY KEY (type, name, labels),
+          CHECK ((type = 1) = (total IS NOT NULL) AND (type = 0) = (value IS NOT NULL)));
+        CREATE INDEX series_updated_at ON series (updated_at);
+        INSERT INTO series (type, name, labels, labels_json, total, value, updated_at)
+          SELECT type, name, ''::bytea, '{}'::jsonb, delta, value,
+                 (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+          FROM metrics)"},
 };
 
 // Any constant shared by every server: migrations run one at a time.

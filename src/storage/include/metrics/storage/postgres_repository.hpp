@@ -3,11 +3,15 @@
 // A bounded pool of connections, each owned by one worker thread; no libpq
 // call ever runs on the caller's thread: every call is queued (a full queue
 // completes at once with core::Overloaded) and completed on a worker.
+// Two tables: `series` (type, name, labels as core::Labels::encoded() bytes
+// with a jsonb copy for people, total or value, updated_at in ms) and the
+// classic table `metrics` of Part 1 (type, name, total or value).
 // Concurrent apply() calls are group-committed: a worker takes every queued
-// batch (up to max_group) and stores them in one transaction, acknowledging
-// each only after the COMMIT; counters are summed by PostgreSQL itself, so
-// several servers can share one database and still sum exactly. A batch
-// whose counter would overflow fails alone with core::InvalidInput.
+// batch (up to max_group) and stores them, in both tables, in one
+// transaction, acknowledging each only after the COMMIT; counters are summed
+// by PostgreSQL itself, in both tables, so several servers can share one
+// database and still sum exactly. A batch whose counter total (of a series
+// or of a classic value) would overflow fails alone with core::InvalidInput.
 // Transient failures (lost connection, SQLSTATE class 08, 40001, 40P01,
 // 57P01-57P03) are retried after 1 s, 3 s and 5 s, then the requests fail
 // with core::StorageUnavailable and nothing of them is stored. Once a
@@ -29,12 +33,13 @@
 // migration throws core::Error.
 //
 //   storage::PostgresRepository repo({.dsn = "postgres://u:p@127.0.0.1/metrics"});
-//   repo.apply(batch, done);  // done runs on a worker thread after COMMIT
+//   repo.apply(batch, now_ms, done);  // done runs on a worker thread after COMMIT
 //
 // Thread-safe.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -75,9 +80,15 @@ class PostgresRepository final : public Repository {
   explicit PostgresRepository(PostgresOptions options);
   ~PostgresRepository() override;  // calls close()
 
-  void apply(std::vector<core::Metric> batch, Callback<std::vector<core::Metric>> done) override;
-  void get(core::MetricKey key, Callback<std::optional<core::Metric>> done) override;
-  void list(Callback<std::vector<core::Metric>> done) override;
+  void apply(std::vector<core::Update> batch, std::int64_t received_ms,
+             Callback<Applied> done) override;
+  void get(core::SeriesKey key, Callback<std::optional<core::Point>> done) override;
+  void get_classic(core::MetricKey key, Callback<std::optional<core::Point>> done) override;
+  void list(Callback<std::vector<core::Point>> done) override;
+  void list_series(Callback<std::vector<core::Point>> done) override;
+  // One DELETE ... RETURNING: a series another server writes meanwhile
+  // keeps its newer time and stays.
+  void expire(std::int64_t cutoff_ms, Callback<std::vector<core::SeriesKey>> done) override;
   // One real round trip (SELECT 1), never retried.
   void ping(Callback<bool> done) override;
   // The same round trip; when it fails, why: `PostgreSQL authentication
