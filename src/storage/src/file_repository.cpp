@@ -28,16 +28,28 @@ class FileRepository::Impl {
     }
   }
 
-  void apply(std::vector<core::Metric> batch, Callback<std::vector<core::Metric>> done) {
-    mode_->apply(std::move(batch), std::move(done));
+  void apply(std::vector<core::Update> batch, std::int64_t received_ms, Callback<Applied> done) {
+    mode_->apply(std::move(batch), received_ms, std::move(done));
   }
 
-  void get(const core::MetricKey& key, const Callback<std::optional<core::Metric>>& done) {
+  void expire(std::int64_t cutoff_ms, Callback<std::vector<core::SeriesKey>> done) {
+    mode_->expire(cutoff_ms, std::move(done));
+  }
+
+  void get(const core::SeriesKey& key, const Callback<std::optional<core::Point>>& done) {
     complete(done, nullptr, mem_.get_now(key));
   }
 
-  void list(const Callback<std::vector<core::Metric>>& done) {
+  void get_classic(const core::MetricKey& key, const Callback<std::optional<core::Point>>& done) {
+    complete(done, nullptr, mem_.get_classic_now(key));
+  }
+
+  void list(const Callback<std::vector<core::Point>>& done) {
     complete(done, nullptr, mem_.list_now());
+  }
+
+  void list_series(const Callback<std::vector<core::Point>>& done) {
+    complete(done, nullptr, mem_.list_series_now());
   }
 
   [[nodiscard]] Health health() const {
@@ -60,17 +72,29 @@ FileRepository::~FileRepository() {
   impl_->close();
 }
 
-void FileRepository::apply(std::vector<core::Metric> batch,
-                           Callback<std::vector<core::Metric>> done) {
-  impl_->apply(std::move(batch), std::move(done));
+void FileRepository::apply(std::vector<core::Update> batch, std::int64_t received_ms,
+                           Callback<Applied> done) {
+  impl_->apply(std::move(batch), received_ms, std::move(done));
 }
 
-void FileRepository::get(core::MetricKey key, Callback<std::optional<core::Metric>> done) {
+void FileRepository::get(core::SeriesKey key, Callback<std::optional<core::Point>> done) {
   impl_->get(key, done);
 }
 
-void FileRepository::list(Callback<std::vector<core::Metric>> done) {
+void FileRepository::get_classic(core::MetricKey key, Callback<std::optional<core::Point>> done) {
+  impl_->get_classic(key, done);
+}
+
+void FileRepository::list(Callback<std::vector<core::Point>> done) {
   impl_->list(done);
+}
+
+void FileRepository::list_series(Callback<std::vector<core::Point>> done) {
+  impl_->list_series(done);
+}
+
+void FileRepository::expire(std::int64_t cutoff_ms, Callback<std::vector<core::SeriesKey>> done) {
+  impl_->expire(cutoff_ms, std::move(done));
 }
 
 void FileRepository::ping(Callback<bool> done) {

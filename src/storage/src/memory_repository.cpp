@@ -8,6 +8,7 @@
 #include <cstring>
 #include <exception>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <random>
 #include <string>
@@ -16,6 +17,7 @@
 #include <utility>
 
 #include "metrics/core/errors.hpp"
+#include "metrics/core/labels.hpp"
 
 namespace metrics::storage {
 namespace {
@@ -31,7 +33,7 @@ constexpr std::size_t kInlineMetrics = 64;
 const std::uint64_t kHashSeed = std::random_device{}() * 0x9E3779B97F4A7C15ULL;
 
 // Metric names are short; hashing them eight bytes at a time costs a
-// fraction of std::hash's byte-oriented Murmur, and every metric of every
+// fraction of std::hash's byte-oriented Murmur, and every update of every
 // batch is hashed twice (shard, then map).
 struct NameHash {
   using is_transparent = void;
@@ -78,17 +80,6 @@ class Scratch {
   T* data_ = nullptr;
 };
 
-// What it takes to undo one applied metric. Trivial on purpose, so that the
-// inline scratch array is not zeroed for every batch.
-struct Undo {
-  bool inserted;
-  // The value changed in place and what it was, when not inserted.
-  double* gauge;
-  double old_gauge;
-  std::int64_t* counter;
-  std::int64_t old_counter;
-};
-
 // A futex-based mutex (Drepper's "mutex3": 0 free, 1 locked, 2 locked with
 // waiters), used instead of std::mutex for one reason: list() and reset()
 // hold every shard at once, and ThreadSanitizer's deadlock detector aborts a
@@ -127,13 +118,107 @@ class ShardLock {
 
 }  // namespace
 
-// Gauges and counters live in separate maps so that lookups need no
-// composite key (and no allocation): the type picks the map, the name is
-// looked up as a string_view.
+namespace {
+
+// A value as 8 bytes: a counter's total, or a gauge's double by its bits.
+// One field instead of two keeps every series 8 bytes smaller.
+std::int64_t bits_of(double v) noexcept {
+  return std::bit_cast<std::int64_t>(v);
+}
+double double_of(std::int64_t bits) noexcept {
+  return std::bit_cast<double>(bits);
+}
+
+// The classic value of one type and name, with the series of that name
+// without labels beside it: an unlabelled update (the Part 1 path) finds
+// both with one lookup, as it found its one value before series existed.
+struct ClassicEntry {
+  std::int64_t bits = 0;
+  std::int64_t series_bits = 0;
+  std::int64_t series_ms = 0;
+  bool has_series = false;
+};
+
+using ClassicMap = std::unordered_map<std::string, ClassicEntry, NameHash, std::equal_to<>>;
+using ClassicNode = ClassicMap::value_type;
+
+// A labelled series is keyed by its classic entry (which holds the name,
+// so the name is stored once however many series share it, and which an
+// update of the series must change too) and its labels.
+struct SeriesId {
+  ClassicNode* owner;
+  core::Labels labels;
+};
+struct SeriesLookup {
+  std::string_view name;
+  const core::Labels* labels;
+};
+struct SeriesCell {
+  std::int64_t bits = 0;
+  std::int64_t ms = 0;
+};
+
+std::size_t mix(std::size_t name_hash, const core::Labels& labels) noexcept {
+  return name_hash ^ (labels.hash() + 0x9e3779b97f4a7c15ULL + (name_hash << 6) + (name_hash >> 2));
+}
+struct SeriesIdHash {
+  using is_transparent = void;
+  std::size_t operator()(const SeriesId& k) const noexcept {
+    return mix(NameHash{}(k.owner->first), k.labels);
+  }
+  std::size_t operator()(const SeriesLookup& k) const noexcept {
+    return mix(NameHash{}(k.name), *k.labels);
+  }
+};
+struct SeriesIdEqual {
+  using is_transparent = void;
+  static std::string_view name(const SeriesId& k) noexcept { return k.owner->first; }
+  static std::string_view name(const SeriesLookup& k) noexcept { return k.name; }
+  static const core::Labels& labels(const SeriesId& k) noexcept { return k.labels; }
+  static const core::Labels& labels(const SeriesLookup& k) noexcept { return *k.labels; }
+  template <class A, class B>
+  bool operator()(const A& a, const B& b) const noexcept {
+    return labels(a) == labels(b) && name(a) == name(b);
+  }
+};
+using SeriesMap = std::unordered_map<SeriesId, SeriesCell, SeriesIdHash, SeriesIdEqual>;
+
+std::size_t type_index(core::MetricType type) noexcept {
+  return static_cast<std::size_t>(type);
+}
+
+core::Point make_point(core::MetricType type, std::string id, core::Labels labels,
+                       std::int64_t bits, std::int64_t ms) {
+  core::Point p{std::move(id), type, std::move(labels), 0, 0, ms};
+  if (type == core::MetricType::counter) {
+    p.total = bits;
+  } else {
+    p.value = double_of(bits);
+  }
+  return p;
+}
+
+void fill_point(core::Point& p, core::MetricType type, std::int64_t bits) noexcept {
+  p.type = type;
+  if (type == core::MetricType::counter) {
+    p.total = bits;
+  } else {
+    p.value = double_of(bits);
+  }
+}
+
+std::int64_t bits_of(const core::Point& p) noexcept {
+  return p.type == core::MetricType::counter ? p.total : bits_of(p.value);
+}
+
+}  // namespace
+
+// Indexed by type: the type picks the map, so lookups need no composite
+// key and no allocation (the name is looked up as a string_view).
 struct MemoryRepository::Shard {
   mutable ShardLock mu;
-  NameMap<double> gauges;
-  NameMap<std::int64_t> counters;
+  std::array<ClassicMap, 2> classic;
+  std::array<SeriesMap, 2> series;
 };
 
 namespace {
@@ -195,77 +280,189 @@ class LockSet {
   Mask locked_{};
 };
 
-[[noreturn]] void throw_overflow(const core::Metric& m) {
-  throw core::InvalidInput("counter \"" + m.id + "\" would overflow int64");
+[[noreturn]] void throw_overflow(const core::Update& u) {
+  std::string what = "counter \"" + u.id + "\"";
+  if (!u.labels.empty()) what += u.labels.to_string();
+  throw core::InvalidInput(what + " would overflow int64");
 }
 
-// Applies the batch in place (each counter's delta becomes its new total)
-// while holding every shard it touches. Metrics are applied one by one with
-// an undo record, so that an overflow anywhere (also one that only arises
-// from a repeat inside an unmerged batch) rolls everything back.
+// What it takes to undo one applied update, and what it left behind.
+// Trivial on purpose, so that the inline scratch array is not zeroed for
+// every batch.
+struct Step {
+  ClassicNode* classic;
+  SeriesCell* cell;  // the labelled series; null for the unlabelled one
+  std::int64_t old_classic;
+  std::int64_t old_bits;
+  std::int64_t old_ms;
+  std::int64_t series_after;  // the series value this update left
+  bool classic_inserted;
+  bool series_inserted;
+  bool old_has;
+};
+
+// Applies one update to its classic entry and series; throws on overflow
+// before changing anything of this update.
+void apply_one(ClassicMap& classic, SeriesMap& series, const core::Update& u,
+               std::int64_t received_ms, Step& s) {
+  s.cell = nullptr;
+  s.classic_inserted = false;
+  s.series_inserted = false;
+  const bool counter = u.type == core::MetricType::counter;
+  const std::int64_t delta = counter ? u.delta : 0;
+  const std::int64_t gauge_bits = counter ? 0 : bits_of(u.value);
+  if (u.labels.empty()) {
+    auto it = classic.find(std::string_view(u.id));
+    if (it == classic.end()) {
+      it = classic.emplace(u.id, ClassicEntry{}).first;
+      s.classic_inserted = true;
+    }
+    ClassicEntry& e = it->second;
+    s.classic = &*it;
+    s.old_classic = e.bits;
+    s.old_bits = e.series_bits;
+    s.old_ms = e.series_ms;
+    s.old_has = e.has_series;
+    std::int64_t classic_after = gauge_bits;
+    std::int64_t series_after = gauge_bits;
+    if (counter) {
+      const auto c = core::checked_add(e.bits, delta);
+      const auto v = core::checked_add(e.series_bits, delta);
+      if (!c || !v) {
+        if (s.classic_inserted) classic.erase(it);
+        throw_overflow(u);
+      }
+      classic_after = *c;
+      series_after = *v;
+    }
+    e.bits = classic_after;
+    e.series_bits = series_after;
+    e.series_ms = received_ms;
+    e.has_series = true;
+    s.series_after = series_after;
+    return;
+  }
+  auto it = series.find(SeriesLookup{u.id, &u.labels});
+  if (it == series.end()) {
+    auto cit = classic.find(std::string_view(u.id));
+    if (cit == classic.end()) {
+      cit = classic.emplace(u.id, ClassicEntry{}).first;
+      s.classic_inserted = true;
+    }
+    try {
+      it = series.emplace(SeriesId{&*cit, u.labels}, SeriesCell{}).first;
+    } catch (...) {
+      if (s.classic_inserted) classic.erase(cit);
+      throw;
+    }
+    s.series_inserted = true;
+  }
+  ClassicNode* owner = it->first.owner;
+  SeriesCell& cell = it->second;
+  s.classic = owner;
+  s.cell = &cell;
+  s.old_classic = owner->second.bits;
+  s.old_bits = cell.bits;
+  s.old_ms = cell.ms;
+  s.old_has = true;
+  std::int64_t classic_after = gauge_bits;
+  std::int64_t series_after = gauge_bits;
+  if (counter) {
+    const auto c = core::checked_add(owner->second.bits, delta);
+    const auto v = core::checked_add(cell.bits, delta);
+    if (!c || !v) {
+      if (s.series_inserted) series.erase(it);
+      if (s.classic_inserted) classic.erase(classic.find(std::string_view(u.id)));
+      throw_overflow(u);
+    }
+    classic_after = *c;
+    series_after = *v;
+  }
+  owner->second.bits = classic_after;
+  cell.bits = series_after;
+  cell.ms = received_ms;
+  s.series_after = series_after;
+}
+
+void undo_one(ClassicMap& classic, SeriesMap& series, const core::Update& u, const Step& s) {
+  if (s.cell != nullptr) {
+    if (s.series_inserted) {
+      series.erase(series.find(SeriesLookup{u.id, &u.labels}));
+    } else {
+      s.cell->bits = s.old_bits;
+      s.cell->ms = s.old_ms;
+    }
+  } else {
+    s.classic->second.series_bits = s.old_bits;
+    s.classic->second.series_ms = s.old_ms;
+    s.classic->second.has_series = s.old_has;
+  }
+  if (s.classic_inserted) {
+    classic.erase(classic.find(std::string_view(u.id)));
+  } else {
+    s.classic->second.bits = s.old_classic;
+  }
+}
+
+// Applies the batch while holding every shard it touches and answers it.
+// Updates are applied one by one with an undo record, so that an overflow
+// anywhere (also one that only arises from a repeat inside an unmerged
+// batch, or from two series of one name in one batch) rolls everything
+// back.
 template <class Shards>
-void apply_locked(const Shards& shards, std::vector<core::Metric>& batch) {
+Applied apply_locked(const Shards& shards, std::vector<core::Update>& batch,
+                     std::int64_t received_ms) {
   const std::size_t n = batch.size();
   Scratch<std::size_t> shard_of(n);
-  LockSet<Shards> locks(shards);
+  Scratch<Step> steps(n);
+  Applied out;
+  {
+    LockSet<Shards> locks(shards);
+    for (std::size_t i = 0; i < n; ++i) {
+      shard_of[i] = shard_index(batch[i].id, batch[i].type, shards.size());
+      locks.add(shard_of[i]);
+    }
+    locks.lock();
+
+    std::size_t applied = 0;
+    try {
+      for (; applied < n; ++applied) {
+        const core::Update& u = batch[applied];
+        auto& shard = *shards[shard_of[applied]];
+        const auto t = type_index(u.type);
+        apply_one(shard.classic[t], shard.series[t], u, received_ms, steps[applied]);
+      }
+    } catch (...) {
+      while (applied > 0) {
+        --applied;
+        const core::Update& u = batch[applied];
+        auto& shard = *shards[shard_of[applied]];
+        const auto t = type_index(u.type);
+        undo_one(shard.classic[t], shard.series[t], u, steps[applied]);
+      }
+      throw;
+    }
+    // Read under the locks: the classic value after the whole batch.
+    out.classic.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const core::Update& u = batch[i];
+      fill_point(out.classic[i], u.type, steps[i].classic->second.bits);
+      out.classic[i].id = u.id;
+    }
+  }
+  // The answer's series take the batch's own names and labels: no copies.
+  // Built in place, and empty labels left alone: this runs for every
+  // update, and moving a short string is a copy.
+  out.series.resize(n);
   for (std::size_t i = 0; i < n; ++i) {
-    shard_of[i] = shard_index(batch[i].id, batch[i].type, shards.size());
-    locks.add(shard_of[i]);
+    core::Update& u = batch[i];
+    core::Point& p = out.series[i];
+    fill_point(p, u.type, steps[i].series_after);
+    p.timestamp_ms = received_ms;
+    p.id = std::move(u.id);
+    if (!u.labels.empty()) p.labels = std::move(u.labels);
   }
-  locks.lock();
-
-  Scratch<Undo> undo(n);
-  std::size_t applied = 0;
-  const auto rollback = [&] {
-    while (applied > 0) {
-      --applied;
-      const core::Metric& m = batch[applied];
-      auto& shard = *shards[shard_of[applied]];
-      const Undo& u = undo[applied];
-      if (m.type == core::MetricType::gauge) {
-        if (u.inserted) {
-          shard.gauges.erase(shard.gauges.find(std::string_view(m.id)));
-        } else {
-          *u.gauge = u.old_gauge;
-        }
-      } else if (u.inserted) {
-        shard.counters.erase(shard.counters.find(std::string_view(m.id)));
-      } else {
-        *u.counter = u.old_counter;
-      }
-    }
-  };
-
-  try {
-    for (; applied < n; ++applied) {
-      core::Metric& m = batch[applied];
-      auto& shard = *shards[shard_of[applied]];
-      Undo& u = undo[applied];
-      if (m.type == core::MetricType::gauge) {
-        if (auto it = shard.gauges.find(std::string_view(m.id)); it != shard.gauges.end()) {
-          u = Undo{false, &it->second, it->second, nullptr, 0};
-          it->second = m.value;
-        } else {
-          shard.gauges.emplace(m.id, m.value);
-          u = Undo{true, nullptr, 0, nullptr, 0};
-        }
-        continue;
-      }
-      if (auto it = shard.counters.find(std::string_view(m.id)); it != shard.counters.end()) {
-        const auto total = core::checked_add(it->second, m.delta);
-        if (!total) throw_overflow(m);
-        u = Undo{false, nullptr, 0, &it->second, it->second};
-        it->second = *total;
-        m.delta = *total;
-      } else {
-        shard.counters.emplace(m.id, m.delta);
-        u = Undo{true, nullptr, 0, nullptr, 0};
-      }
-    }
-  } catch (...) {
-    rollback();
-    throw;
-  }
+  return out;
 }
 
 template <class F, class T>
@@ -282,6 +479,10 @@ void complete(const Callback<T>& done, F&& produce) {
   done(error, std::move(result));
 }
 
+core::MetricType type_at(std::size_t t) noexcept {
+  return static_cast<core::MetricType>(t);
+}
+
 }  // namespace
 
 MemoryRepository::MemoryRepository(std::size_t shards) {
@@ -293,86 +494,246 @@ MemoryRepository::MemoryRepository(std::size_t shards) {
 
 MemoryRepository::~MemoryRepository() = default;
 
-void MemoryRepository::apply(std::vector<core::Metric> batch,
-                             Callback<std::vector<core::Metric>> done) {
-  complete(done, [&] {
-    apply_locked(shards_, batch);
-    return std::move(batch);
-  });
+void MemoryRepository::apply(std::vector<core::Update> batch, std::int64_t received_ms,
+                             Callback<Applied> done) {
+  complete(done, [&] { return apply_locked(shards_, batch, received_ms); });
 }
 
-void MemoryRepository::get(core::MetricKey key, Callback<std::optional<core::Metric>> done) {
+void MemoryRepository::get(core::SeriesKey key, Callback<std::optional<core::Point>> done) {
   complete(done, [&] { return get_now(key); });
 }
 
-void MemoryRepository::list(Callback<std::vector<core::Metric>> done) {
+void MemoryRepository::get_classic(core::MetricKey key, Callback<std::optional<core::Point>> done) {
+  complete(done, [&] { return get_classic_now(key); });
+}
+
+void MemoryRepository::list(Callback<std::vector<core::Point>> done) {
   complete(done, [&] { return list_now(); });
+}
+
+void MemoryRepository::list_series(Callback<std::vector<core::Point>> done) {
+  complete(done, [&] { return list_series_now(); });
+}
+
+void MemoryRepository::expire(std::int64_t cutoff_ms, Callback<std::vector<core::SeriesKey>> done) {
+  complete(done, [&] { return expire_now(cutoff_ms); });
 }
 
 void MemoryRepository::ping(Callback<bool> done) {
   complete(done, [] { return true; });
 }
 
-std::vector<core::Metric> MemoryRepository::apply_now(const std::vector<core::Metric>& batch) {
-  std::vector<core::Metric> stored = batch;
-  apply_locked(shards_, stored);
-  return stored;
+Applied MemoryRepository::apply_now(std::vector<core::Update> batch, std::int64_t received_ms) {
+  return apply_locked(shards_, batch, received_ms);
 }
 
-std::optional<core::Metric> MemoryRepository::get_now(const core::MetricKey& key) const {
+std::optional<core::Point> MemoryRepository::get_now(const core::SeriesKey& key) const {
   const Shard& shard = *shards_[shard_index(key.id, key.type, shards_.size())];
+  const auto t = type_index(key.type);
   const std::lock_guard lock(shard.mu);
-  if (key.type == core::MetricType::gauge) {
-    const auto it = shard.gauges.find(std::string_view(key.id));
-    if (it == shard.gauges.end()) return std::nullopt;
-    return core::Metric::gauge(it->first, it->second);
+  if (key.labels.empty()) {
+    const auto it = shard.classic[t].find(std::string_view(key.id));
+    if (it == shard.classic[t].end() || !it->second.has_series) return std::nullopt;
+    return make_point(key.type, it->first, {}, it->second.series_bits, it->second.series_ms);
   }
-  const auto it = shard.counters.find(std::string_view(key.id));
-  if (it == shard.counters.end()) return std::nullopt;
-  return core::Metric::counter(it->first, it->second);
+  const auto it = shard.series[t].find(SeriesLookup{key.id, &key.labels});
+  if (it == shard.series[t].end()) return std::nullopt;
+  return make_point(key.type, it->first.owner->first, it->first.labels, it->second.bits,
+                    it->second.ms);
 }
 
-std::vector<core::Metric> MemoryRepository::list_now() const {
-  std::vector<core::Metric> out;
+std::optional<core::Point> MemoryRepository::get_classic_now(const core::MetricKey& key) const {
+  const Shard& shard = *shards_[shard_index(key.id, key.type, shards_.size())];
+  const auto t = type_index(key.type);
+  const std::lock_guard lock(shard.mu);
+  const auto it = shard.classic[t].find(std::string_view(key.id));
+  if (it == shard.classic[t].end()) return std::nullopt;
+  return make_point(key.type, it->first, {}, it->second.bits, 0);
+}
+
+namespace {
+
+// Copies the tables asked for while holding every shard at once: a
+// consistent snapshot never shows half a batch.
+template <class Shards>
+void collect(const Shards& shards, std::vector<core::Point>* classic,
+             std::vector<core::Point>* series) {
   {
-    // Every shard at once: a consistent snapshot never shows half a batch.
-    LockSet locks(shards_);
+    LockSet locks(shards);
     locks.add_all();
     locks.lock();
-    std::size_t total = 0;
-    for (const auto& shard : shards_)
-      total += shard->gauges.size() + shard->counters.size();
-    out.reserve(total);
-    for (const auto& shard : shards_) {
-      for (const auto& [name, value] : shard->gauges)
-        out.push_back(core::Metric::gauge(name, value));
-      for (const auto& [name, delta] : shard->counters) {
-        out.push_back(core::Metric::counter(name, delta));
+    std::size_t names = 0;
+    std::size_t labelled = 0;
+    for (const auto& shard : shards) {
+      names += shard->classic[0].size() + shard->classic[1].size();
+      labelled += shard->series[0].size() + shard->series[1].size();
+    }
+    if (classic != nullptr) classic->reserve(names);
+    if (series != nullptr) series->reserve(names + labelled);
+    for (const auto& shard : shards) {
+      for (std::size_t t = 0; t < 2; ++t) {
+        for (const auto& [name, e] : shard->classic[t]) {
+          if (classic != nullptr) classic->push_back(make_point(type_at(t), name, {}, e.bits, 0));
+          if (series != nullptr && e.has_series) {
+            series->push_back(make_point(type_at(t), name, {}, e.series_bits, e.series_ms));
+          }
+        }
+        if (series == nullptr) continue;
+        for (const auto& [id, cell] : shard->series[t])
+          series->push_back(make_point(type_at(t), id.owner->first, id.labels, cell.bits, cell.ms));
       }
     }
   }
-  std::sort(out.begin(), out.end(), core::metric_less);
+  if (classic != nullptr) std::sort(classic->begin(), classic->end(), core::point_less);
+  if (series != nullptr) std::sort(series->begin(), series->end(), core::point_less);
+}
+
+}  // namespace
+
+std::vector<core::Point> MemoryRepository::list_now() const {
+  std::vector<core::Point> out;
+  collect(shards_, &out, nullptr);
   return out;
 }
 
-void MemoryRepository::reset(const std::vector<core::Metric>& metrics) {
-  // Built aside first, so that a failure (out of memory) leaves the old
-  // content intact and readers never see a half-restored state.
-  std::vector<Shard> fresh(shards_.size());
-  for (const core::Metric& m : metrics) {
-    Shard& shard = fresh[shard_index(m.id, m.type, shards_.size())];
-    if (m.type == core::MetricType::gauge) {
-      shard.gauges.insert_or_assign(m.id, m.value);
-    } else {
-      shard.counters.insert_or_assign(m.id, m.delta);
+std::vector<core::Point> MemoryRepository::list_series_now() const {
+  std::vector<core::Point> out;
+  collect(shards_, nullptr, &out);
+  return out;
+}
+
+MemoryRepository::Contents MemoryRepository::contents_now() const {
+  Contents out;
+  collect(shards_, &out.classic, &out.series);
+  return out;
+}
+
+std::vector<core::SeriesKey> MemoryRepository::expired_keys_now(std::int64_t cutoff_ms) const {
+  std::vector<core::SeriesKey> out;
+  // One shard at a time: expiry must not stall every writer at once.
+  for (const auto& shard : shards_) {
+    const std::lock_guard lock(shard->mu);
+    for (std::size_t t = 0; t < 2; ++t) {
+      for (const auto& [name, e] : shard->classic[t]) {
+        if (e.has_series && e.series_ms < cutoff_ms) out.push_back({type_at(t), name, {}});
+      }
+      for (const auto& [id, cell] : shard->series[t]) {
+        if (cell.ms < cutoff_ms) out.push_back({type_at(t), id.owner->first, id.labels});
+      }
     }
   }
+  return out;
+}
+
+std::vector<core::SeriesKey> MemoryRepository::expire_now(std::int64_t cutoff_ms) {
+  std::vector<core::SeriesKey> out;
+  for (const auto& shard : shards_) {
+    const std::lock_guard lock(shard->mu);
+    for (std::size_t t = 0; t < 2; ++t) {
+      for (auto& [name, e] : shard->classic[t]) {
+        if (e.has_series && e.series_ms < cutoff_ms) {
+          out.push_back({type_at(t), name, {}});
+          // Written again later, the series starts from nothing.
+          e = ClassicEntry{e.bits, 0, 0, false};
+        }
+      }
+      auto& series = shard->series[t];
+      for (auto it = series.begin(); it != series.end();) {
+        if (it->second.ms < cutoff_ms) {
+          out.push_back({type_at(t), it->first.owner->first, it->first.labels});
+          it = series.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+void MemoryRepository::remove_now(std::span<const core::SeriesKey> keys) {
+  for (const auto& key : keys) {
+    Shard& shard = *shards_[shard_index(key.id, key.type, shards_.size())];
+    const auto t = type_index(key.type);
+    const std::lock_guard lock(shard.mu);
+    if (key.labels.empty()) {
+      const auto it = shard.classic[t].find(std::string_view(key.id));
+      if (it != shard.classic[t].end()) it->second = ClassicEntry{it->second.bits, 0, 0, false};
+      continue;
+    }
+    const auto it = shard.series[t].find(SeriesLookup{key.id, &key.labels});
+    if (it != shard.series[t].end()) shard.series[t].erase(it);
+  }
+}
+
+namespace {
+
+ClassicEntry& classic_entry(ClassicMap& classic, std::string_view id) {
+  auto it = classic.find(id);
+  if (it == classic.end()) it = classic.emplace(std::string(id), ClassicEntry{}).first;
+  return it->second;
+}
+
+// Sets one series as given in a shard's maps (no locking). Its classic
+// entry is created when missing: every series has one.
+template <class Shard>
+void store_series(Shard& shard, const core::Point& p) {
+  const auto t = type_index(p.type);
+  if (p.labels.empty()) {
+    ClassicEntry& e = classic_entry(shard.classic[t], p.id);
+    e.series_bits = bits_of(p);
+    e.series_ms = p.timestamp_ms;
+    e.has_series = true;
+    return;
+  }
+  auto it = shard.series[t].find(SeriesLookup{p.id, &p.labels});
+  if (it == shard.series[t].end()) {
+    auto cit = shard.classic[t].find(std::string_view(p.id));
+    if (cit == shard.classic[t].end()) cit = shard.classic[t].emplace(p.id, ClassicEntry{}).first;
+    it = shard.series[t].emplace(SeriesId{&*cit, p.labels}, SeriesCell{}).first;
+  }
+  it->second = SeriesCell{bits_of(p), p.timestamp_ms};
+}
+
+}  // namespace
+
+void MemoryRepository::store_now(std::span<const core::Point> series,
+                                 std::span<const core::Point> classic) {
+  LockSet locks(shards_);
+  for (const auto& p : series)
+    locks.add(shard_index(p.id, p.type, shards_.size()));
+  for (const auto& p : classic)
+    locks.add(shard_index(p.id, p.type, shards_.size()));
+  locks.lock();
+  // Classic entries first: a labelled series points at its entry.
+  for (const auto& p : classic) {
+    Shard& shard = *shards_[shard_index(p.id, p.type, shards_.size())];
+    classic_entry(shard.classic[type_index(p.type)], p.id).bits = bits_of(p);
+  }
+  for (const auto& p : series)
+    store_series(*shards_[shard_index(p.id, p.type, shards_.size())], p);
+}
+
+void MemoryRepository::reset(std::span<const core::Point> classic,
+                             std::span<const core::Point> series) {
+  // Built aside first, so that a failure (out of memory) leaves the old
+  // content intact and readers never see a half-restored state. The maps
+  // move node by node pointers intact (swap), so series keep their owners.
+  std::vector<Shard> fresh(shards_.size());
+  for (const core::Point& p : classic) {
+    Shard& shard = fresh[shard_index(p.id, p.type, shards_.size())];
+    classic_entry(shard.classic[type_index(p.type)], p.id).bits = bits_of(p);
+  }
+  for (const core::Point& p : series)
+    store_series(fresh[shard_index(p.id, p.type, shards_.size())], p);
   LockSet locks(shards_);
   locks.add_all();
   locks.lock();
   for (std::size_t i = 0; i < shards_.size(); ++i) {
-    shards_[i]->gauges.swap(fresh[i].gauges);
-    shards_[i]->counters.swap(fresh[i].counters);
+    for (std::size_t t = 0; t < 2; ++t) {
+      shards_[i]->classic[t].swap(fresh[i].classic[t]);
+      shards_[i]->series[t].swap(fresh[i].series[t]);
+    }
   }
 }
 

@@ -3,6 +3,7 @@
 #include <simdjson.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <charconv>
@@ -11,13 +12,15 @@
 #include <stdexcept>
 
 #include "metrics/core/json_codec.hpp"
+#include "metrics/core/labels.hpp"
 
 namespace metrics::storage::detail {
 namespace {
 
 constexpr std::string_view kFormatName = "metrics-snapshot";
-constexpr std::int64_t kFormatVersion = 1;
-constexpr std::string_view kLogMagic = "MTRCWAL1";
+constexpr std::int64_t kFormatVersion = 2;
+constexpr std::string_view kLogMagicV1 = "MTRCWAL1";
+constexpr std::string_view kLogMagic = "MTRCWAL2";
 // A record larger than this is treated as damage, not as a real record.
 constexpr std::uint32_t kMaxRecordPayload = 1U << 30;
 
@@ -65,9 +68,11 @@ std::string hex64(std::uint64_t v) {
   return out;
 }
 
-core::Metric decode_metric(simdjson::dom::element el, std::size_t index) {
-  const auto where = [index](std::string_view what) {
-    return std::runtime_error("metric #" + std::to_string(index) + ": " + std::string(what));
+// One entry of "metrics" (a classic value) or, with_labels, of "series".
+core::Point decode_point(simdjson::dom::element el, std::size_t index, bool with_labels) {
+  const auto where = [index, with_labels](std::string_view what) {
+    return std::runtime_error((with_labels ? "series #" : "metric #") + std::to_string(index) +
+                              ": " + std::string(what));
   };
   simdjson::dom::object obj;
   if (el.get_object().get(obj)) throw where("not an object");
@@ -78,14 +83,34 @@ core::Metric decode_metric(simdjson::dom::element el, std::size_t index) {
   if (obj["type"].get_string().get(type_text)) throw where("missing or non-string \"type\"");
   const auto type = core::parse_type(type_text);
   if (!type) throw where("unknown type \"" + std::string(type_text) + "\"");
-  if (*type == core::MetricType::counter) {
-    std::int64_t delta = 0;
-    if (obj["delta"].get_int64().get(delta)) throw where("counter without an int64 \"delta\"");
-    return core::Metric::counter(std::string(id), delta);
+  core::Point p;
+  p.id = std::string(id);
+  p.type = *type;
+  if (with_labels) {
+    simdjson::dom::object labels;
+    if (obj["labels"].get_object().get(labels)) throw where("missing or non-object \"labels\"");
+    std::vector<core::Label> list;
+    for (auto field : labels) {
+      std::string_view value;
+      if (field.value.get_string().get(value)) throw where("a label value is not a string");
+      if (value.empty()) throw where("a label has an empty value");
+      list.push_back({std::string(field.key), std::string(value)});
+    }
+    try {
+      p.labels = core::Labels::make(std::move(list));
+    } catch (const std::exception& e) {
+      throw where(e.what());
+    }
+    if (obj["timestamp_ms"].get_int64().get(p.timestamp_ms)) {
+      throw where("missing or non-integer \"timestamp_ms\"");
+    }
   }
-  double value = 0;
-  if (obj["value"].get_double().get(value)) throw where("gauge without a numeric \"value\"");
-  return core::Metric::gauge(std::string(id), value);
+  if (*type == core::MetricType::counter) {
+    if (obj["delta"].get_int64().get(p.total)) throw where("counter without an int64 \"delta\"");
+    return p;
+  }
+  if (obj["value"].get_double().get(p.value)) throw where("gauge without a numeric \"value\"");
+  return p;
 }
 
 void append_double(std::string& out, double v) {
@@ -101,12 +126,23 @@ void append_double(std::string& out, double v) {
   if (text.find_first_of(".e") == std::string_view::npos) out += ".0";
 }
 
+void append_value(std::string& out, const core::Point& p) {
+  if (p.type == core::MetricType::counter) {
+    out += ",\"type\":\"counter\",\"delta\":";
+    out += std::to_string(p.total);
+  } else {
+    out += ",\"type\":\"gauge\",\"value\":";
+    append_double(out, p.value);
+  }
+}
+
 }  // namespace
 
-std::string encode_snapshot(std::span<const core::Metric> metrics,
+std::string encode_snapshot(std::span<const core::Point> classic,
+                            std::span<const core::Point> series,
                             std::optional<std::uint64_t> log_id, std::uint64_t seq) {
   std::string out;
-  out.reserve(128 + metrics.size() * 48);
+  out.reserve(128 + classic.size() * 48 + series.size() * 96);
   out += "{\"format\":\"";
   out += kFormatName;
   out += "\",\"version\":";
@@ -119,18 +155,26 @@ std::string encode_snapshot(std::span<const core::Metric> metrics,
   }
   out += ",\"metrics\":[";
   bool first = true;
-  for (const auto& m : metrics) {
+  for (const auto& p : classic) {
     out += first ? "\n" : ",\n";
     first = false;
     out += "{\"id\":";
-    core::append_json_string(out, m.id);
-    if (m.type == core::MetricType::counter) {
-      out += ",\"type\":\"counter\",\"delta\":";
-      out += std::to_string(m.delta);
-    } else {
-      out += ",\"type\":\"gauge\",\"value\":";
-      append_double(out, m.value);
-    }
+    core::append_json_string(out, p.id);
+    append_value(out, p);
+    out += '}';
+  }
+  out += "\n],\"series\":[";
+  first = true;
+  for (const auto& p : series) {
+    out += first ? "\n" : ",\n";
+    first = false;
+    out += "{\"id\":";
+    core::append_json_string(out, p.id);
+    append_value(out, p);
+    out += ",\"labels\":";
+    core::append_labels_json(out, p.labels);
+    out += ",\"timestamp_ms\":";
+    out += std::to_string(p.timestamp_ms);
     out += '}';
   }
   out += "\n]}\n";
@@ -146,8 +190,10 @@ Snapshot decode_snapshot(std::string_view json) {
   }
   Snapshot snap;
   simdjson::dom::array metrics;
+  simdjson::dom::array series;
   if (root.is_array()) {
     metrics = root.get_array().value_unsafe();  // the Go server's format: a bare array
+    snap.version = 0;
   } else {
     simdjson::dom::object obj;
     if (root.get_object().get(obj)) throw std::runtime_error("neither an object nor an array");
@@ -156,11 +202,16 @@ Snapshot decode_snapshot(std::string_view json) {
       throw std::runtime_error("not a metrics snapshot (\"format\" is not \"metrics-snapshot\")");
     }
     std::int64_t version = 0;
-    if (obj["version"].get_int64().get(version) || version != kFormatVersion) {
-      throw std::runtime_error("unsupported snapshot version (this program reads version 1)");
+    if (obj["version"].get_int64().get(version) || version < 1 || version > kFormatVersion) {
+      throw std::runtime_error(
+          "unsupported snapshot version (this program reads versions 1 and 2)");
     }
+    snap.version = static_cast<int>(version);
     if (obj["metrics"].get_array().get(metrics)) {
       throw std::runtime_error("missing \"metrics\" array");
+    }
+    if (version >= 2 && obj["series"].get_array().get(series)) {
+      throw std::runtime_error("missing \"series\" array");
     }
     std::string_view log_id;
     if (!obj["log_id"].get_string().get(log_id)) {
@@ -175,7 +226,15 @@ Snapshot decode_snapshot(std::string_view json) {
   }
   std::size_t index = 0;
   for (auto el : metrics)
-    snap.metrics.push_back(decode_metric(el, index++));
+    snap.classic.push_back(decode_point(el, index++, false));
+  if (snap.version < 2) {
+    // Before series: each value was also its name's only series, of unknown time.
+    snap.series = snap.classic;
+    return snap;
+  }
+  index = 0;
+  for (auto el : series)
+    snap.series.push_back(decode_point(el, index++, true));
   return snap;
 }
 
@@ -185,35 +244,159 @@ std::string encode_log_header(std::uint64_t log_id) {
   return out;
 }
 
-std::optional<std::uint64_t> decode_log_header(std::string_view data) {
-  if (data.size() < kLogHeaderSize) {
-    if (kLogMagic.substr(0, data.size()) != data.substr(0, kLogMagic.size())) {
-      throw std::runtime_error("not a metrics write-ahead log (bad magic)");
-    }
-    return std::nullopt;
-  }
-  if (data.substr(0, kLogMagic.size()) != kLogMagic) {
-    throw std::runtime_error("not a metrics write-ahead log (bad magic)");
-  }
-  return get_le(data, kLogMagic.size(), 8);
+std::optional<LogHeader> decode_log_header(std::string_view data) {
+  const auto prefix = data.substr(0, std::min(data.size(), kLogMagic.size()));
+  const bool v1 = kLogMagicV1.substr(0, prefix.size()) == prefix;
+  const bool v2 = kLogMagic.substr(0, prefix.size()) == prefix;
+  if (!v1 && !v2) throw std::runtime_error("not a metrics write-ahead log (bad magic)");
+  if (data.size() < kLogHeaderSize) return std::nullopt;
+  return LogHeader{get_le(data, kLogMagic.size(), 8), v2 ? 2 : 1};
 }
 
+namespace {
+
+void put_name(std::string& out, core::MetricType type, std::string_view id) {
+  // Names are validated to 255 bytes long before they get here; a longer
+  // one would not fit its u16 length and must not corrupt the record.
+  if (id.size() > 0xffff) throw std::length_error("metric name too long for the log");
+  out.push_back(static_cast<char>(type));
+  put_u16(out, static_cast<std::uint16_t>(id.size()));
+  out += id;
+}
+
+void put_labels(std::string& out, const core::Labels& labels) {
+  put_u32(out, static_cast<std::uint32_t>(labels.encoded().size()));
+  out += labels.encoded();
+}
+
+std::uint64_t bits_of(const core::Point& p) {
+  return p.type == core::MetricType::counter ? static_cast<std::uint64_t>(p.total)
+                                             : std::bit_cast<std::uint64_t>(p.value);
+}
+
+void set_value(core::Point& p, std::uint64_t bits) {
+  if (p.type == core::MetricType::counter) {
+    p.total = static_cast<std::int64_t>(bits);
+  } else {
+    p.value = std::bit_cast<double>(bits);
+  }
+}
+
+// Reads a record's body; false when it is malformed.
+class BodyReader {
+ public:
+  explicit BodyReader(std::string_view payload) : payload_(payload) {}
+  bool u8(unsigned& v) {
+    if (left() < 1) return false;
+    v = static_cast<unsigned char>(payload_[at_++]);
+    return true;
+  }
+  bool le(std::uint64_t& v, std::size_t bytes) {
+    if (left() < bytes) return false;
+    v = get_le(payload_, at_, bytes);
+    at_ += bytes;
+    return true;
+  }
+  bool bytes(std::string_view& v, std::size_t n) {
+    if (left() < n) return false;
+    v = payload_.substr(at_, n);
+    at_ += n;
+    return true;
+  }
+  [[nodiscard]] bool done() const { return at_ == payload_.size(); }
+
+ private:
+  [[nodiscard]] std::size_t left() const { return payload_.size() - at_; }
+  std::string_view payload_;
+  std::size_t at_ = 0;
+};
+
+bool read_name(BodyReader& r, core::Point& p) {
+  unsigned type = 0;
+  std::uint64_t len = 0;
+  std::string_view name;
+  if (!r.u8(type) || type > 1 || !r.le(len, 2) || !r.bytes(name, len)) return false;
+  p.type = static_cast<core::MetricType>(type);
+  p.id = std::string(name);
+  return true;
+}
+
+bool decode_v1(std::string_view payload, std::vector<LogChange>& out) {
+  BodyReader r(payload);
+  std::uint64_t count = 0;
+  if (!r.le(count, 4)) return false;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    LogChange c{LogChange::Kind::classic, {}};
+    std::uint64_t bits = 0;
+    if (!read_name(r, c.point) || !r.le(bits, 8)) return false;
+    set_value(c.point, bits);
+    out.push_back(c);
+    c.kind = LogChange::Kind::series;
+    out.push_back(std::move(c));
+  }
+  return r.done();
+}
+
+bool decode_v2(std::string_view payload, std::vector<LogChange>& out) {
+  BodyReader r(payload);
+  std::uint64_t count = 0;
+  if (!r.le(count, 4)) return false;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    unsigned kind = 0;
+    if (!r.u8(kind) || kind > 2) return false;
+    LogChange c{static_cast<LogChange::Kind>(kind), {}};
+    if (!read_name(r, c.point)) return false;
+    if (c.kind != LogChange::Kind::classic) {
+      std::uint64_t len = 0;
+      std::string_view encoded;
+      if (!r.le(len, 4) || !r.bytes(encoded, len)) return false;
+      auto labels = core::Labels::from_encoded(encoded);
+      if (!labels) return false;
+      c.point.labels = std::move(*labels);
+    }
+    if (c.kind != LogChange::Kind::removed) {
+      std::uint64_t bits = 0;
+      if (!r.le(bits, 8)) return false;
+      set_value(c.point, bits);
+    }
+    if (c.kind == LogChange::Kind::series) {
+      std::uint64_t ms = 0;
+      if (!r.le(ms, 8)) return false;
+      c.point.timestamp_ms = static_cast<std::int64_t>(ms);
+    }
+    out.push_back(std::move(c));
+  }
+  return r.done();
+}
+
+}  // namespace
+
 void append_log_record(std::string& out, std::uint64_t log_id, std::uint64_t seq,
-                       std::span<const core::Metric> metrics) {
+                       std::span<const core::Point> series, std::span<const core::Point> classic,
+                       std::span<const core::SeriesKey> removed) {
   const auto start = out.size();
   put_u32(out, 0);  // length and crc, filled in below
   put_u32(out, 0);
   put_u64(out, seq);
-  put_u32(out, static_cast<std::uint32_t>(metrics.size()));
-  for (const auto& m : metrics) {
-    // Names are validated to 255 bytes long before they get here; a longer
-    // one would not fit its u16 length and must not corrupt the record.
-    if (m.id.size() > 0xffff) throw std::length_error("metric name too long for the log");
-    out.push_back(static_cast<char>(m.type));
-    put_u16(out, static_cast<std::uint16_t>(m.id.size()));
-    out += m.id;
-    put_u64(out, m.type == core::MetricType::counter ? static_cast<std::uint64_t>(m.delta)
-                                                     : std::bit_cast<std::uint64_t>(m.value));
+  put_u32(out, static_cast<std::uint32_t>(series.size() + classic.size() + removed.size()));
+  // Removals first: a series removed and written again in one group
+  // (expiry, then a write) must end up written.
+  for (const auto& k : removed) {
+    out.push_back(static_cast<char>(LogChange::Kind::removed));
+    put_name(out, k.type, k.id);
+    put_labels(out, k.labels);
+  }
+  for (const auto& p : classic) {
+    out.push_back(static_cast<char>(LogChange::Kind::classic));
+    put_name(out, p.type, p.id);
+    put_u64(out, bits_of(p));
+  }
+  for (const auto& p : series) {
+    out.push_back(static_cast<char>(LogChange::Kind::series));
+    put_name(out, p.type, p.id);
+    put_labels(out, p.labels);
+    put_u64(out, bits_of(p));
+    put_u64(out, static_cast<std::uint64_t>(p.timestamp_ms));
   }
   const auto payload = out.size() - start - kLogRecordHeaderSize;
   set_u32(out, start, static_cast<std::uint32_t>(payload));
@@ -221,52 +404,30 @@ void append_log_record(std::string& out, std::uint64_t log_id, std::uint64_t seq
   set_u32(out, start + 4, crc_of(log_id, std::string_view(out).substr(start + 8)));
 }
 
-ReplayResult replay_log(std::string_view records, std::uint64_t log_id, std::uint64_t min_seq,
-                        const std::function<void(core::Metric)>& apply) {
+ReplayResult replay_log(std::string_view records, const LogHeader& header, std::uint64_t min_seq,
+                        const std::function<void(LogChange)>& apply) {
   ReplayResult result;
   std::size_t pos = 0;
   std::uint64_t prev_seq = 0;
-  std::vector<core::Metric> decoded;
+  std::vector<LogChange> decoded;
   while (records.size() - pos >= kLogRecordHeaderSize) {
     const auto len = static_cast<std::uint32_t>(get_le(records, pos, 4));
     const auto crc = static_cast<std::uint32_t>(get_le(records, pos + 4, 4));
     const auto seq = get_le(records, pos + 8, 8);
     if (len > kMaxRecordPayload || records.size() - pos - kLogRecordHeaderSize < len) break;
-    if (crc_of(log_id, records.substr(pos + 8, 8 + len)) != crc) break;
+    if (crc_of(header.log_id, records.substr(pos + 8, 8 + len)) != crc) break;
     if (result.records > 0 && seq <= prev_seq) break;
     // Decode fully before applying anything, so a malformed record changes nothing.
     const auto payload = records.substr(pos + kLogRecordHeaderSize, len);
     decoded.clear();
-    bool ok = payload.size() >= 4;
-    std::size_t at = 4;
-    const auto count = ok ? get_le(payload, 0, 4) : 0;
-    for (std::uint64_t i = 0; ok && i < count; ++i) {
-      if (payload.size() - at < 3) {
-        ok = false;
-        break;
-      }
-      const auto type = static_cast<unsigned char>(payload[at]);
-      const auto name_len = static_cast<std::size_t>(get_le(payload, at + 1, 2));
-      at += 3;
-      if (type > 1 || payload.size() - at < name_len + 8) {
-        ok = false;
-        break;
-      }
-      std::string name(payload.substr(at, name_len));
-      at += name_len;
-      const auto bits = get_le(payload, at, 8);
-      at += 8;
-      decoded.push_back(
-          type == 1 ? core::Metric::counter(std::move(name), static_cast<std::int64_t>(bits))
-                    : core::Metric::gauge(std::move(name), std::bit_cast<double>(bits)));
-    }
-    if (!ok || at != payload.size()) {
+    const bool ok = header.version == 1 ? decode_v1(payload, decoded) : decode_v2(payload, decoded);
+    if (!ok) {
       throw std::runtime_error("write-ahead log record " + std::to_string(seq) +
                                " has a valid checksum but a malformed body");
     }
     if (seq > min_seq) {
-      for (auto& m : decoded)
-        apply(std::move(m));
+      for (auto& c : decoded)
+        apply(std::move(c));
     }
     prev_seq = seq;
     result.last_seq = seq;

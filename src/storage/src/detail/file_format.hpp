@@ -1,12 +1,23 @@
 // The on-disk formats of the file storage (described in docs/STORAGE.md):
 //
-// * the snapshot, readable JSON:
-//     {"format":"metrics-snapshot","version":1,"log_id":"<16 hex>","seq":N,
-//      "metrics":[{"id":"Alloc","type":"gauge","value":1.5}, ...]}
-//   (a bare JSON array of metrics, as the Go server wrote, is read as version 0);
+// * the snapshot, readable JSON, version 2:
+//     {"format":"metrics-snapshot","version":2,"log_id":"<16 hex>","seq":N,
+//      "metrics":[{"id":"Alloc","type":"gauge","value":1.5}, ...],
+//      "series":[{"id":"Alloc","type":"gauge","labels":{"job":"a"},"value":1.5,
+//                 "timestamp_ms":1700000000000}, ...]}
+//   "metrics" holds the classic values, "series" every series (the
+//   unlabelled ones with "labels":{}). Version 1 (the same without
+//   "series") and a bare JSON array of metrics (the Go server's, version 0)
+//   still load: their metrics become classic values and the unlabelled
+//   series, with timestamp 0;
 // * the write-ahead log that sits beside it in synchronous mode: a 16-byte
-//   header (magic + log id) and checksummed records, each holding the values
-//   of the metrics a group commit changed, as stored after it.
+//   header (magic + log id) and checksummed records, each holding what a
+//   group commit changed: the series and classic values as stored after it,
+//   and the series it removed (expiry). Logs of version 1 (magic MTRCWAL1,
+//   classic values only) still replay, like version 1 snapshots.
+//
+//   auto text = encode_snapshot(mem.list_now(), mem.list_series_now(), log_id, seq);
+//   Snapshot snap = decode_snapshot(text);  // throws std::runtime_error
 //
 // Pure functions; thread-safe.
 #pragma once
@@ -24,14 +35,18 @@
 namespace metrics::storage::detail {
 
 struct Snapshot {
-  std::vector<core::Metric> metrics;
+  std::vector<core::Point> classic;
+  std::vector<core::Point> series;
   // The log whose records continue this snapshot; none: ignore any log.
   std::optional<std::uint64_t> log_id;
   // Records of that log with seq <= this are already in the snapshot.
   std::uint64_t seq = 0;
+  // The version read (0, 1 or 2).
+  int version = 2;
 };
 
-[[nodiscard]] std::string encode_snapshot(std::span<const core::Metric> metrics,
+[[nodiscard]] std::string encode_snapshot(std::span<const core::Point> classic,
+                                          std::span<const core::Point> series,
                                           std::optional<std::uint64_t> log_id, std::uint64_t seq);
 // Throws std::runtime_error saying what is wrong with the text.
 [[nodiscard]] Snapshot decode_snapshot(std::string_view json);
@@ -39,15 +54,32 @@ struct Snapshot {
 inline constexpr std::size_t kLogHeaderSize = 16;
 inline constexpr std::size_t kLogRecordHeaderSize = 16;  // length, crc32, seq
 
+struct LogHeader {
+  std::uint64_t log_id = 0;
+  int version = 2;
+};
+
+// The header of a new log (always the current version).
 [[nodiscard]] std::string encode_log_header(std::uint64_t log_id);
 // nullopt when the header is incomplete (a crash while the log was being
 // created); throws std::runtime_error when it is not a log of ours.
-[[nodiscard]] std::optional<std::uint64_t> decode_log_header(std::string_view data);
+[[nodiscard]] std::optional<LogHeader> decode_log_header(std::string_view data);
 
-// Appends one record of log `log_id`: the values `metrics` hold after commit
-// `seq`. Throws std::length_error for a name longer than 65535 bytes.
+// Appends one record of log `log_id` (current version): after commit `seq`,
+// the values `series` and `classic` hold, and the series `removed` that
+// are gone. Throws std::length_error for a name longer than 65535 bytes.
 void append_log_record(std::string& out, std::uint64_t log_id, std::uint64_t seq,
-                       std::span<const core::Metric> metrics);
+                       std::span<const core::Point> series, std::span<const core::Point> classic,
+                       std::span<const core::SeriesKey> removed = {});
+
+// One change a log record holds.
+struct LogChange {
+  enum class Kind : std::uint8_t { series = 0, classic = 1, removed = 2 };
+  Kind kind = Kind::series;
+  // series: the series as stored; classic: the classic value (no labels);
+  // removed: the key of the series removed (no value).
+  core::Point point;
+};
 
 struct ReplayResult {
   std::uint64_t last_seq = 0;
@@ -55,12 +87,14 @@ struct ReplayResult {
   std::size_t ignored_bytes = 0;  // after the last good record, not replayed
   bool torn = false;              // some of them are not preallocation zeros
 };
-// Replays the records of log `log_id` that follow the header, in order,
+// Replays the records of log `header` that follow the header, in order,
 // stopping at the first one that is incomplete, fails its checksum (which
 // covers the log id: records of an earlier log in a reused file fail it) or
 // does not have a larger seq than the one before. Records with
-// seq <= min_seq are skipped. `apply` receives each stored value.
-ReplayResult replay_log(std::string_view records, std::uint64_t log_id, std::uint64_t min_seq,
-                        const std::function<void(core::Metric)>& apply);
+// seq <= min_seq are skipped. `apply` receives each change in record order
+// (a version 1 record's metric as its classic value, then its unlabelled
+// series with timestamp 0).
+ReplayResult replay_log(std::string_view records, const LogHeader& header, std::uint64_t min_seq,
+                        const std::function<void(LogChange)>& apply);
 
 }  // namespace metrics::storage::detail

@@ -4,6 +4,7 @@
 // reads; a FileMode takes the writes and keeps the files.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "metrics/core/metric.hpp"
@@ -18,7 +19,10 @@ class FileMode {
   FileMode& operator=(const FileMode&) = delete;
   virtual ~FileMode() = default;
 
-  virtual void apply(std::vector<core::Metric> batch, Callback<std::vector<core::Metric>> done) = 0;
+  virtual void apply(std::vector<core::Update> batch, std::int64_t received_ms,
+                     Callback<Applied> done) = 0;
+  // Removes the series last written before cutoff_ms (Repository::expire).
+  virtual void expire(std::int64_t cutoff_ms, Callback<std::vector<core::SeriesKey>> done) = 0;
   // False while the last write to disk failed.
   [[nodiscard]] virtual bool healthy() const = 0;
   // Stops the background thread and writes what memory holds. Idempotent.

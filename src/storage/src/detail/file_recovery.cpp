@@ -25,22 +25,41 @@ std::uint64_t recover(const std::filesystem::path& path, const std::filesystem::
   } catch (const std::exception& e) {
     throw core::Error("file storage: cannot parse " + path.string() + ": " + e.what());
   }
-  std::unordered_map<core::MetricKey, core::Metric, core::MetricKeyHash> state;
-  for (auto& m : snap.metrics) {
-    core::MetricKey key{m.type, m.id};
-    state.insert_or_assign(std::move(key), std::move(m));
+  std::unordered_map<core::MetricKey, core::Point, core::MetricKeyHash> classic;
+  std::unordered_map<core::SeriesKey, core::Point, core::SeriesHash, core::SeriesEqual> series;
+  for (auto& p : snap.classic) {
+    core::MetricKey key{p.type, p.id};
+    classic.insert_or_assign(std::move(key), std::move(p));
   }
+  for (auto& p : snap.series) {
+    auto key = core::SeriesKey::of(p);
+    series.insert_or_assign(std::move(key), std::move(p));
+  }
+  const auto apply = [&](LogChange c) {
+    switch (c.kind) {
+      case LogChange::Kind::classic: {
+        core::MetricKey key{c.point.type, c.point.id};
+        classic.insert_or_assign(std::move(key), std::move(c.point));
+        break;
+      }
+      case LogChange::Kind::series: {
+        auto key = core::SeriesKey::of(c.point);
+        series.insert_or_assign(std::move(key), std::move(c.point));
+        break;
+      }
+      case LogChange::Kind::removed:
+        if (auto it = series.find(core::SeriesView(c.point)); it != series.end()) series.erase(it);
+        break;
+    }
+  };
   std::uint64_t last_seq = snap.seq;
   if (snap.log_id) {
     try {
       if (read_file_if_exists(log_path, text)) {
-        const auto id = decode_log_header(text);
-        if (id && *id == *snap.log_id) {
-          const auto replay = replay_log(std::string_view(text).substr(kLogHeaderSize), *id,
-                                         snap.seq, [&state](core::Metric m) {
-                                           core::MetricKey key{m.type, m.id};
-                                           state.insert_or_assign(std::move(key), std::move(m));
-                                         });
+        const auto header = decode_log_header(text);
+        if (header && header->log_id == *snap.log_id) {
+          const auto replay =
+              replay_log(std::string_view(text).substr(kLogHeaderSize), *header, snap.seq, apply);
           last_seq = std::max(last_seq, replay.last_seq);
           spdlog::info("file storage: replayed {} log records from {}", replay.records,
                        log_path.string());
@@ -59,12 +78,17 @@ std::uint64_t recover(const std::filesystem::path& path, const std::filesystem::
       throw core::Error("file storage: cannot parse " + log_path.string() + ": " + e.what());
     }
   }
-  std::vector<core::Metric> metrics;
-  metrics.reserve(state.size());
-  for (auto& [key, m] : state)
-    metrics.push_back(std::move(m));
-  mem.reset(metrics);
-  spdlog::info("file storage: restored {} metrics from {}", metrics.size(), path.string());
+  std::vector<core::Point> classic_values;
+  classic_values.reserve(classic.size());
+  for (auto& [key, p] : classic)
+    classic_values.push_back(std::move(p));
+  std::vector<core::Point> series_values;
+  series_values.reserve(series.size());
+  for (auto& [key, p] : series)
+    series_values.push_back(std::move(p));
+  mem.reset(classic_values, series_values);
+  spdlog::info("file storage: restored {} classic values and {} series from {}",
+               classic_values.size(), series_values.size(), path.string());
   return last_seq;
 }
 

@@ -20,10 +20,10 @@ IntervalSnapshots::~IntervalSnapshots() {
   close();
 }
 
-void IntervalSnapshots::apply(std::vector<core::Metric> batch,
-                              Callback<std::vector<core::Metric>> done) {
+void IntervalSnapshots::apply(std::vector<core::Update> batch, std::int64_t received_ms,
+                              Callback<Applied> done) {
   std::exception_ptr err;
-  std::vector<core::Metric> stored;
+  Applied stored;
   if (closed_flag_.load(std::memory_order_acquire)) {
     // The last snapshot is written: an update now would be lost.
     complete(done, std::make_exception_ptr(core::StorageUnavailable("file storage is closed")),
@@ -31,12 +31,24 @@ void IntervalSnapshots::apply(std::vector<core::Metric> batch,
     return;
   }
   try {
-    stored = mem_.apply_now(batch);
+    stored = mem_.apply_now(std::move(batch), received_ms);
     changes_.fetch_add(1, std::memory_order_relaxed);
   } catch (const core::InvalidInput&) {
     err = std::current_exception();
   }
   complete(done, std::move(err), std::move(stored));
+}
+
+void IntervalSnapshots::expire(std::int64_t cutoff_ms,
+                               Callback<std::vector<core::SeriesKey>> done) {
+  if (closed_flag_.load(std::memory_order_acquire)) {
+    complete(done, std::make_exception_ptr(core::StorageUnavailable("file storage is closed")),
+             std::vector<core::SeriesKey>{});
+    return;
+  }
+  auto gone = mem_.expire_now(cutoff_ms);
+  if (!gone.empty()) changes_.fetch_add(1, std::memory_order_relaxed);
+  complete(done, nullptr, std::move(gone));
 }
 
 void IntervalSnapshots::close() {
@@ -66,7 +78,9 @@ void IntervalSnapshots::write_snapshot(bool always) {
   if (!always && changes == written_changes_) return;
   try {
     // No log id: a log left by an earlier synchronous run is stale now.
-    replace_file_atomically(opt_.path, encode_snapshot(mem_.list_now(), std::nullopt, 0));
+    const auto contents = mem_.contents_now();
+    replace_file_atomically(opt_.path,
+                            encode_snapshot(contents.classic, contents.series, std::nullopt, 0));
     written_changes_ = changes;
     healthy_.store(true, std::memory_order_relaxed);
   } catch (const std::exception& e) {

@@ -25,7 +25,9 @@ class IntervalSnapshots final : public FileMode {
   IntervalSnapshots(const FileOptions& options, MemoryRepository& mem);
   ~IntervalSnapshots() override;  // calls close()
 
-  void apply(std::vector<core::Metric> batch, Callback<std::vector<core::Metric>> done) override;
+  void apply(std::vector<core::Update> batch, std::int64_t received_ms,
+             Callback<Applied> done) override;
+  void expire(std::int64_t cutoff_ms, Callback<std::vector<core::SeriesKey>> done) override;
   [[nodiscard]] bool healthy() const override { return healthy_.load(std::memory_order_relaxed); }
   void close() override;
 

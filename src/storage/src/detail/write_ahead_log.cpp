@@ -44,9 +44,9 @@ WriteAheadLog::~WriteAheadLog() {
   close();
 }
 
-void WriteAheadLog::apply(std::vector<core::Metric> batch,
-                          Callback<std::vector<core::Metric>> done) {
-  Pending pending{std::move(batch), std::move(done)};
+void WriteAheadLog::apply(std::vector<core::Update> batch, std::int64_t received_ms,
+                          Callback<Applied> done) {
+  Pending pending{std::move(batch), received_ms, std::move(done), std::nullopt, nullptr};
   std::exception_ptr err;
   {
     std::lock_guard lock(mu_);
@@ -58,6 +58,24 @@ void WriteAheadLog::apply(std::vector<core::Metric> batch,
   }
   if (err) {
     complete(pending.done, std::move(err), {});
+    return;
+  }
+  cv_.notify_one();
+}
+
+void WriteAheadLog::expire(std::int64_t cutoff_ms, Callback<std::vector<core::SeriesKey>> done) {
+  Pending pending{{}, 0, nullptr, cutoff_ms, std::move(done)};
+  std::exception_ptr err;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) {
+      err = std::make_exception_ptr(core::StorageUnavailable("file storage is closed"));
+    } else if (!queue_.push(std::move(pending))) {
+      err = std::make_exception_ptr(core::Overloaded("file storage write queue is full"));
+    }
+  }
+  if (err) {
+    complete(pending.expired, std::move(err), {});
     return;
   }
   cv_.notify_one();
@@ -89,9 +107,37 @@ void WriteAheadLog::run() {
   }
 }
 
-// Applies a group of batches with one log write and one fdatasync.
+// Commits the batches of a group with one log write and one fdatasync; an
+// expiry in the group is committed on its own, in its place in the order.
 void WriteAheadLog::commit_group(std::vector<Pending>& group) {
+  std::vector<Pending> run;
+  run.reserve(group.size());
+  for (auto& p : group) {
+    if (!p.expire_cutoff) {
+      run.push_back(std::move(p));
+      continue;
+    }
+    if (!run.empty()) commit_batches(run);
+    run.clear();
+    commit_expiry(p);
+  }
+  if (!run.empty()) commit_batches(run);
+  if (log_ok_ && log_size_ > opt_.compact_log_bytes) compact();
+}
+
+void WriteAheadLog::fail_write(const std::exception& e) {
+  // After a failed write or fdatasync the log's content is unknown: stop
+  // using it. The next group first writes a fresh snapshot and log.
+  spdlog::error("file storage: {}", e.what());
+  last_error_ = e.what();
+  log_ok_ = false;
+  truncate_log(log_size_);
+  healthy_.store(false, std::memory_order_relaxed);
+}
+
+void WriteAheadLog::commit_batches(std::vector<Pending>& group) {
   std::vector<std::exception_ptr> errors(group.size());
+  std::vector<Applied> answers(group.size());
   if (!log_ok_ && !compact()) {
     for (auto& p : group)
       complete(p.done, unavailable(last_error_), {});
@@ -99,13 +145,12 @@ void WriteAheadLog::commit_group(std::vector<Pending>& group) {
   }
   // Compute what the group stores without touching memory: memory must
   // only ever show what is on disk, so that a failed write leaves nothing
-  // behind and a snapshot taken from memory matches the log. Each batch
-  // becomes its own answer (counters carry their new totals).
-  overlay_.clear();
-  std::fill(position_cache_.begin(), position_cache_.end(), nullptr);
+  // behind and a snapshot taken from memory matches the log.
+  series_overlay_.clear();
+  classic_overlay_.clear();
   std::size_t accepted = 0;
   for (std::size_t i = 0; i < group.size(); ++i) {
-    if (stage(group[i].batch)) {
+    if (stage(group[i], answers[i])) {
       ++accepted;
     } else {
       errors[i] = std::make_exception_ptr(
@@ -113,38 +158,60 @@ void WriteAheadLog::commit_group(std::vector<Pending>& group) {
     }
   }
   if (accepted > 0) {
+    series_values_.clear();
+    classic_values_.clear();
+    series_values_.reserve(series_overlay_.size());
+    classic_values_.reserve(classic_overlay_.size());
+    for (auto& [key, p] : series_overlay_)
+      series_values_.push_back(std::move(p));
+    for (auto& [key, p] : classic_overlay_)
+      classic_values_.push_back(std::move(p));
     try {
-      append_overlay();
+      append_record(series_values_, classic_values_, {});
       publish_overlay();
     } catch (const std::exception& e) {
-      // After a failed write or fdatasync the log's content is unknown: stop
-      // using it. The next group first writes a fresh snapshot and log.
-      spdlog::error("file storage: {}", e.what());
-      last_error_ = e.what();
-      log_ok_ = false;
-      truncate_log(log_size_);
-      healthy_.store(false, std::memory_order_relaxed);
+      fail_write(e);
       for (auto& err : errors) {
         if (!err) err = unavailable(last_error_);
       }
     }
   }
   for (std::size_t i = 0; i < group.size(); ++i) {
-    if (errors[i]) group[i].batch.clear();
-    complete(group[i].done, std::move(errors[i]), std::move(group[i].batch));
+    if (errors[i]) answers[i] = {};
+    complete(group[i].done, std::move(errors[i]), std::move(answers[i]));
   }
-  if (log_ok_ && log_size_ > opt_.compact_log_bytes) compact();
 }
 
-// Writes the overlay as one record and makes it durable.
-void WriteAheadLog::append_overlay() {
-  values_.clear();
-  values_.reserve(overlay_.size());
-  for (const auto& [key, staged] : overlay_)
-    values_.push_back(staged.now);
+void WriteAheadLog::commit_expiry(Pending& expiry) {
+  if (!log_ok_ && !compact()) {
+    complete(expiry.expired, unavailable(last_error_), {});
+    return;
+  }
+  // This thread is the only writer of memory: what it finds stays true
+  // until it removes it.
+  auto gone = mem_.expired_keys_now(*expiry.expire_cutoff);
+  if (gone.empty()) {
+    complete(expiry.expired, nullptr, std::move(gone));
+    return;
+  }
+  try {
+    append_record({}, {}, gone);
+  } catch (const std::exception& e) {
+    fail_write(e);
+    complete(expiry.expired, unavailable(last_error_), {});
+    return;
+  }
+  mem_.remove_now(gone);
+  complete(expiry.expired, nullptr, std::move(gone));
+}
+
+// Writes one record and makes it durable.
+void WriteAheadLog::append_record(std::span<const core::Point> series,
+                                  std::span<const core::Point> classic,
+                                  std::span<const core::SeriesKey> removed) {
   const auto seq = ++last_seq_;
   buf_.clear();
-  append_log_record(buf_, log_id_, seq, values_);
+  append_log_record(buf_, log_id_, seq, series, classic, removed);
   if (log_size_ + buf_.size() > allocated_) preallocate(log_size_ + buf_.size());
   pwrite_all(log_fd_.get(), buf_, log_size_, log_path_);
   allocated_ = std::max(allocated_, log_size_ + buf_.size());
@@ -192,87 +259,83 @@ void WriteAheadLog::truncate_log(std::uint64_t size) noexcept {
   }
 }
 
-// Makes memory show the overlay: one batch of counter differences and
-// gauge values (this thread is the only writer of memory).
+// Makes memory show what the record holds (this thread is the only
+// writer of memory, so values computed from it can be set as they are).
 void WriteAheadLog::publish_overlay() {
-  std::vector<core::Metric> first;
-  std::vector<core::Metric> second;  // only for a difference beyond int64
-  first.reserve(overlay_.size());
-  for (auto& [key, staged] : overlay_) {
-    if (staged.now.type == core::MetricType::gauge) {
-      first.push_back(std::move(staged.now));
-      continue;
-    }
-    std::int64_t diff = 0;
-    if (!__builtin_sub_overflow(staged.now.delta, staged.base, &diff)) {
-      first.push_back(core::Metric::counter(std::move(staged.now.id), diff));
-    } else {
-      // base and now are far apart with opposite signs: move by halves,
-      // each of which (and the total in between) fits in int64.
-      const auto now = staged.now.delta;
-      const auto base = staged.base;
-      first.push_back(core::Metric::counter(staged.now.id, now / 2 - base / 2));
-      second.push_back(
-          core::Metric::counter(std::move(staged.now.id), (now - now / 2) - (base - base / 2)));
-    }
-  }
-  (void)mem_.apply_now(first);
-  if (!second.empty()) (void)mem_.apply_now(second);
+  mem_.store_now(series_values_, classic_values_);
 }
 
-// Adds one batch to overlay_ and turns the batch into its answer; false
-// (overlay unchanged) when a counter would overflow.
-bool WriteAheadLog::stage(std::vector<core::Metric>& batch) {
+// Adds one batch to the overlays and fills its answer; false (overlays
+// unchanged) when a counter total would overflow.
+bool WriteAheadLog::stage(Pending& pending, Applied& answer) {
   undo_.clear();
-  if (position_cache_.size() < batch.size()) position_cache_.resize(batch.size(), nullptr);
-  for (std::size_t j = 0; j < batch.size(); ++j) {
-    auto& m = batch[j];
-    // Agents send the same names in the same order: the entry used at
-    // this position by the previous batch is usually the one, and
-    // comparing it is far cheaper than hashing the name.
-    OverlayNode* node = position_cache_[j];
-    bool inserted = false;
-    if (node == nullptr || node->first.type != m.type || node->first.id != m.id) {
-      core::MetricKey key{m.type, m.id};
-      auto it = overlay_.find(key);
-      if (it == overlay_.end()) {
-        auto current = mem_.get_now(key);
-        Staged staged{current ? std::move(*current) : core::Metric{m.id, m.type, 0, 0}, 0};
-        staged.base = staged.now.delta;
-        it = overlay_.emplace(std::move(key), std::move(staged)).first;
-        inserted = true;
-      }
-      node = &*it;
-      position_cache_[j] = node;
+  auto& batch = pending.batch;
+  answer.series.clear();
+  answer.series.reserve(batch.size());
+  for (const auto& u : batch) {
+    auto sit = series_overlay_.find(core::SeriesView(u));
+    bool series_inserted = false;
+    if (sit == series_overlay_.end()) {
+      auto key = core::SeriesKey::of(u);
+      auto current = mem_.get_now(key);
+      core::Point start =
+          current ? std::move(*current) : core::Point{u.id, u.type, u.labels, 0, 0, 0};
+      sit = series_overlay_.emplace(std::move(key), std::move(start)).first;
+      series_inserted = true;
     }
-    undo_.push_back(Undo{node, inserted, node->second.now.delta, node->second.now.value});
-    if (m.type == core::MetricType::counter) {
-      const auto sum = core::checked_add(node->second.now.delta, m.delta);
-      if (!sum) {
+    core::MetricKey ckey{u.type, u.id};
+    auto cit = classic_overlay_.find(ckey);
+    bool classic_inserted = false;
+    if (cit == classic_overlay_.end()) {
+      auto current = mem_.get_classic_now(ckey);
+      core::Point start = current ? std::move(*current) : core::Point{u.id, u.type, {}, 0, 0, 0};
+      cit = classic_overlay_.emplace(std::move(ckey), std::move(start)).first;
+      classic_inserted = true;
+    }
+    core::Point& series = sit->second;
+    core::Point& classic = cit->second;
+    undo_.push_back(Undo{&*sit, &*cit, series.total, series.value, series.timestamp_ms,
+                         classic.total, classic.value, series_inserted, classic_inserted});
+    if (u.type == core::MetricType::counter) {
+      const auto s = core::checked_add(series.total, u.delta);
+      const auto c = core::checked_add(classic.total, u.delta);
+      if (!s || !c) {
         rollback_stage();
         return false;
       }
-      node->second.now.delta = *sum;
-      m.delta = *sum;
+      series.total = *s;
+      classic.total = *c;
     } else {
-      node->second.now.value = m.value;
+      series.value = u.value;
+      classic.value = u.value;
     }
+    series.timestamp_ms = pending.received_ms;
+    answer.series.push_back(series);
   }
+  // The classic values after the whole batch.
+  answer.classic.clear();
+  answer.classic.reserve(batch.size());
+  for (const auto& u : batch)
+    answer.classic.push_back(classic_overlay_.find(core::MetricKey{u.type, u.id})->second);
   return true;
 }
 
 void WriteAheadLog::rollback_stage() {
   for (auto u = undo_.rbegin(); u != undo_.rend(); ++u) {
-    if (u->inserted) {
-      const core::MetricKey key = u->node->first;
-      overlay_.erase(key);
+    if (u->series_inserted) {
+      series_overlay_.erase(series_overlay_.find(core::SeriesView(u->series->first)));
     } else {
-      u->node->second.now.delta = u->delta;
-      u->node->second.now.value = u->value;
+      u->series->second.total = u->old_series_total;
+      u->series->second.value = u->old_series_value;
+      u->series->second.timestamp_ms = u->old_series_ms;
+    }
+    if (u->classic_inserted) {
+      classic_overlay_.erase(classic_overlay_.find(u->classic->first));
+    } else {
+      u->classic->second.total = u->old_total;
+      u->classic->second.value = u->old_value;
     }
   }
-  // Erased entries may be cached.
-  std::fill(position_cache_.begin(), position_cache_.end(), nullptr);
 }
 
 // Writes memory as a snapshot that names a new log id, then restarts the
@@ -286,7 +349,9 @@ bool WriteAheadLog::compact() {
   const auto new_id = random_log_id();
   std::filesystem::path tmp;
   try {
-    tmp = write_temp(opt_.path, encode_snapshot(mem_.list_now(), new_id, last_seq_));
+    const auto contents = mem_.contents_now();
+    tmp = write_temp(opt_.path,
+                     encode_snapshot(contents.classic, contents.series, new_id, last_seq_));
   } catch (const std::exception& e) {
     // The old snapshot and log are untouched and still valid.
     return fail_compaction(e.what(), false);

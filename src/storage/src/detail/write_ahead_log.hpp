@@ -16,6 +16,8 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -38,37 +40,50 @@ class WriteAheadLog final : public FileMode {
   WriteAheadLog(const FileOptions& options, MemoryRepository& mem, std::uint64_t last_seq);
   ~WriteAheadLog() override;  // calls close()
 
-  void apply(std::vector<core::Metric> batch, Callback<std::vector<core::Metric>> done) override;
+  void apply(std::vector<core::Update> batch, std::int64_t received_ms,
+             Callback<Applied> done) override;
+  // Goes through the queue like a batch: the writer thread is the only one
+  // that changes memory, and the removal is logged before memory shows it.
+  void expire(std::int64_t cutoff_ms, Callback<std::vector<core::SeriesKey>> done) override;
   [[nodiscard]] bool healthy() const override { return healthy_.load(std::memory_order_relaxed); }
   void close() override;
 
  private:
+  // A batch, or (expire_cutoff set) an expiry.
   struct Pending {
-    std::vector<core::Metric> batch;
-    Callback<std::vector<core::Metric>> done;
+    std::vector<core::Update> batch;
+    std::int64_t received_ms = 0;
+    Callback<Applied> done;
+    std::optional<std::int64_t> expire_cutoff;
+    Callback<std::vector<core::SeriesKey>> expired;
   };
-  // What the group being committed stores, by metric: the value after the
-  // group, and for counters the total in memory before it.
-  struct Staged {
-    core::Metric now;
-    std::int64_t base = 0;
-  };
-  using OverlayNode = std::pair<const core::MetricKey, Staged>;
+  using SeriesOverlay =
+      std::unordered_map<core::SeriesKey, core::Point, core::SeriesHash, core::SeriesEqual>;
+  using ClassicOverlay = std::unordered_map<core::MetricKey, core::Point, core::MetricKeyHash>;
   // What stage() changed in the batch being staged, to undo it.
   struct Undo {
-    OverlayNode* node;
-    bool inserted;
-    std::int64_t delta;
-    double value;
+    SeriesOverlay::value_type* series;
+    ClassicOverlay::value_type* classic;
+    std::int64_t old_series_total;
+    double old_series_value;
+    std::int64_t old_series_ms;
+    std::int64_t old_total;
+    double old_value;
+    bool series_inserted;
+    bool classic_inserted;
   };
 
   void run();
   void commit_group(std::vector<Pending>& group);
-  void append_overlay();
+  void commit_batches(std::vector<Pending>& group);
+  void commit_expiry(Pending& expiry);
+  void append_record(std::span<const core::Point> series, std::span<const core::Point> classic,
+                     std::span<const core::SeriesKey> removed);
+  void fail_write(const std::exception& e);
   void preallocate(std::uint64_t needed);
   void truncate_log(std::uint64_t size) noexcept;
   void publish_overlay();
-  bool stage(std::vector<core::Metric>& batch);
+  bool stage(Pending& pending, Applied& answer);
   void rollback_stage();
   bool compact();
   bool fail_compaction(const std::string& what, bool log_invalid);
@@ -88,10 +103,11 @@ class WriteAheadLog final : public FileMode {
   bool growth_failed_ = false;  // the last preallocation found no room
   std::string last_error_ = "not opened";
   std::string buf_;
-  std::unordered_map<core::MetricKey, Staged, core::MetricKeyHash> overlay_;
-  std::vector<OverlayNode*> position_cache_;  // by index in a batch
+  SeriesOverlay series_overlay_;
+  ClassicOverlay classic_overlay_;
   std::vector<Undo> undo_;
-  std::vector<core::Metric> values_;
+  std::vector<core::Point> series_values_;
+  std::vector<core::Point> classic_values_;
 
   std::atomic<bool> healthy_{true};
   std::mutex mu_;

@@ -1,5 +1,8 @@
 // In-memory storage persisted to a file (the -f / -i / -r options).
 //
+// It keeps what MemoryRepository keeps (the series, with labels and last
+// write time, and the classic values) and restores both.
+//
 // With store_interval > 0 a JSON snapshot of the whole content is written
 // every interval by a background thread and once more at close(); updates
 // complete inline, like MemoryRepository.
@@ -14,7 +17,7 @@
 //
 //   storage::FileRepository repo({.path = "/var/lib/metrics/db.json",
 //                                 .store_interval = std::chrono::milliseconds{0}});
-//   repo.apply(batch, done);  // done runs on the writer thread after fdatasync
+//   repo.apply(batch, now_ms, done);  // done runs on the writer thread after fdatasync
 //
 // The constructor throws core::Error naming the file when restore is on and
 // the snapshot or log exists but cannot be read or parsed (the files are
@@ -22,7 +25,8 @@
 // failures fail the affected batches with core::StorageUnavailable; a full
 // queue fails a batch with core::Overloaded.
 //
-// Thread-safe. Reads (get, list, ping) complete inline on the calling thread.
+// Thread-safe. Reads (get, get_classic, list, list_series, ping) complete
+// inline on the calling thread.
 #pragma once
 
 #include <chrono>
@@ -53,9 +57,14 @@ class FileRepository final : public Repository {
   explicit FileRepository(FileOptions options);
   ~FileRepository() override;  // calls close()
 
-  void apply(std::vector<core::Metric> batch, Callback<std::vector<core::Metric>> done) override;
-  void get(core::MetricKey key, Callback<std::optional<core::Metric>> done) override;
-  void list(Callback<std::vector<core::Metric>> done) override;
+  void apply(std::vector<core::Update> batch, std::int64_t received_ms,
+             Callback<Applied> done) override;
+  void get(core::SeriesKey key, Callback<std::optional<core::Point>> done) override;
+  void get_classic(core::MetricKey key, Callback<std::optional<core::Point>> done) override;
+  void list(Callback<std::vector<core::Point>> done) override;
+  void list_series(Callback<std::vector<core::Point>> done) override;
+  // In synchronous mode the removal is logged (durable) before it completes.
+  void expire(std::int64_t cutoff_ms, Callback<std::vector<core::SeriesKey>> done) override;
   // Fails with core::StorageUnavailable while the last write to disk failed.
   void ping(Callback<bool> done) override;
   void health(Callback<Health> done) override;

@@ -1,14 +1,19 @@
-// In-memory storage: a sharded hash map so that many concurrent writers of
-// different (and the same) names do not serialize on one lock. A batch is
+// In-memory storage: the series and the classic values (repository.hpp) in
+// a sharded hash map so that many concurrent writers of different (and the
+// same) names do not serialize on one lock. Everything of one type and name
+// (its classic value, its unlabelled series, its labelled series) lives in
+// one shard, so an update locks one shard whatever its labels; a batch is
 // applied atomically by locking every shard it touches, in shard order.
 //
 //   storage::MemoryRepository repo;
-//   auto stored = storage::apply_sync(repo, {core::Metric::gauge("Alloc", 1.5)});
+//   auto stored = storage::apply_sync(repo, {core::Update::gauge("Alloc", 1.5)}, now_ms);
 //
 // Thread-safe. Callbacks complete inline, on the calling thread.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "metrics/storage/repository.hpp"
@@ -20,19 +25,41 @@ class MemoryRepository final : public Repository {
   explicit MemoryRepository(std::size_t shards = 64);
   ~MemoryRepository() override;
 
-  void apply(std::vector<core::Metric> batch, Callback<std::vector<core::Metric>> done) override;
-  void get(core::MetricKey key, Callback<std::optional<core::Metric>> done) override;
-  void list(Callback<std::vector<core::Metric>> done) override;
+  void apply(std::vector<core::Update> batch, std::int64_t received_ms,
+             Callback<Applied> done) override;
+  void get(core::SeriesKey key, Callback<std::optional<core::Point>> done) override;
+  void get_classic(core::MetricKey key, Callback<std::optional<core::Point>> done) override;
+  void list(Callback<std::vector<core::Point>> done) override;
+  void list_series(Callback<std::vector<core::Point>> done) override;
+  void expire(std::int64_t cutoff_ms, Callback<std::vector<core::SeriesKey>> done) override;
   void ping(Callback<bool> done) override;
   void close() override {}
 
   // Synchronous forms, used by the file storage built on top of this one.
   // apply_now throws core::InvalidInput on overflow and then changes nothing.
-  std::vector<core::Metric> apply_now(const std::vector<core::Metric>& batch);
-  [[nodiscard]] std::optional<core::Metric> get_now(const core::MetricKey& key) const;
-  [[nodiscard]] std::vector<core::Metric> list_now() const;
+  Applied apply_now(std::vector<core::Update> batch, std::int64_t received_ms);
+  [[nodiscard]] std::optional<core::Point> get_now(const core::SeriesKey& key) const;
+  [[nodiscard]] std::optional<core::Point> get_classic_now(const core::MetricKey& key) const;
+  [[nodiscard]] std::vector<core::Point> list_now() const;
+  [[nodiscard]] std::vector<core::Point> list_series_now() const;
+  // Both tables from one instant (no batch half in), each sorted as above.
+  struct Contents {
+    std::vector<core::Point> classic;
+    std::vector<core::Point> series;
+  };
+  [[nodiscard]] Contents contents_now() const;
+  // Removes the series last written before cutoff_ms and returns their keys.
+  std::vector<core::SeriesKey> expire_now(std::int64_t cutoff_ms);
+  // The keys expire_now(cutoff_ms) would remove, removing nothing.
+  [[nodiscard]] std::vector<core::SeriesKey> expired_keys_now(std::int64_t cutoff_ms) const;
+  // Removes these series (absent ones are skipped); classic values stay.
+  void remove_now(std::span<const core::SeriesKey> keys);
+  // Sets series and classic values as given (inserting the missing ones),
+  // atomically for readers; for a writer that computed them itself (the
+  // write-ahead log). A series' timestamp_ms is kept as given.
+  void store_now(std::span<const core::Point> series, std::span<const core::Point> classic);
   // Replaces the whole content (used when restoring from a file).
-  void reset(const std::vector<core::Metric>& metrics);
+  void reset(std::span<const core::Point> classic, std::span<const core::Point> series);
 
  private:
   struct Shard;
