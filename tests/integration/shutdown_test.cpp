@@ -85,7 +85,7 @@ TEST(Shutdown, InFlightRequestFinishesAndIdleConnectionsClose) {
   auto res = in_flight.get();
   EXPECT_EQ(res.result_int(), 200);
   EXPECT_FALSE(res.keep_alive());
-  EXPECT_EQ(storage::get_sync(*repo, {core::MetricType::counter, "c"})->delta, 5);
+  EXPECT_EQ(storage::get_classic_sync(*repo, {core::MetricType::counter, "c"})->total, 5);
 
   // The idle kept-alive connection was closed by the server.
   char byte = 0;
