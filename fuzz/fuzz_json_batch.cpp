@@ -97,6 +97,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       FUZZ_CHECK(!core::SeriesEqual{}(core::SeriesView(merged[i]), core::SeriesView(merged[j])));
     }
   }
+  // Moving the updates in merges the same.
+  {
+    auto copy = batch;
+    FUZZ_CHECK(same(core::merge_batch_moved(std::move(copy)), merged));
+  }
   // Merging is idempotent, and what it answers reads back unchanged.
   FUZZ_CHECK(same(core::merge_batch(merged), merged));
   FUZZ_CHECK(same(core::decode_updates(core::encode_updates(merged)).updates, merged));

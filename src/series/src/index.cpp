@@ -109,8 +109,10 @@ SeriesIndex::SeriesIndex(Limits limits) : limits_(limits) {}
 
 SeriesIndex::~SeriesIndex() = default;
 
-SeriesIndex::Shard& SeriesIndex::shard_of(core::SeriesView key) const noexcept {
-  return shards_[core::SeriesHash{}(key) % kShards];
+std::size_t SeriesIndex::shard_index_of(core::SeriesView key, std::size_t hash) noexcept {
+  // Labelled series by their labels alone (an instance's series share a
+  // shard, so a request locks once); unlabelled ones spread by name.
+  return (key.labels->empty() ? hash : key.labels->hash()) % kShards;
 }
 
 bool SeriesIndex::take(const std::optional<std::string_view>& instance, std::string& which) {
@@ -154,9 +156,9 @@ void SeriesIndex::unhold(Entry* entry) noexcept {
   {
     std::lock_guard lock(shard.mu);
     if (entry->pending.fetch_sub(1) != 1 || entry->committed.load()) return;
-    auto it = shard.map.find(core::SeriesView(*entry->key));
+    auto it = shard.map.find(Probe{entry->key->hash, core::SeriesView(entry->key->series)});
     if (it == shard.map.end()) return;
-    if (auto v = it->first.labels.get("instance")) instance.emplace(*v);
+    if (auto v = it->first.series.labels.get("instance")) instance.emplace(*v);
     shard.map.erase(it);
     erased = true;
   }
@@ -171,47 +173,64 @@ SeriesIndex::Reservation SeriesIndex::reserve(std::span<const core::Update> merg
   std::string_view last_instance;
   std::string_view last_job;
   bool have_last = false;
+  const core::Labels* last_labels = nullptr;
+  // Held across updates of one shard: an envelope's series share a shard,
+  // so the whole request takes one lock. Declared after r, so it is
+  // released before r gives anything back.
+  std::unique_lock<std::mutex> lock;
+  std::size_t locked = kShards;
   for (const auto& u : merged) {
     const core::SeriesView view(u);
-    const std::size_t h = core::SeriesHash{}(view);
-    const std::size_t shard_index = h % kShards;
+    const std::size_t hash = core::SeriesHash{}(view);
+    const Probe probe{hash, view};
+    const std::size_t shard_index = shard_index_of(view, hash);
     Shard& shard = shards_[shard_index];
+    if (shard_index != locked) {
+      if (lock.owns_lock()) lock.unlock();
+      lock = std::unique_lock(shard.mu);
+      locked = shard_index;
+    }
     Entry* entry = nullptr;
-    {
-      std::unique_lock lock(shard.mu);
-      auto it = shard.map.find(view);
+    auto it = shard.map.find(probe);
+    if (it != shard.map.end()) {
+      entry = it->second.get();
+      entry->pending.fetch_add(1);
+    } else {
+      lock.unlock();
+      locked = kShards;
+      // New: count it first (the limits), then insert; another request
+      // may have inserted it meanwhile, then ours was not new after all.
+      std::string which;
+      const auto instance = u.labels.get("instance");
+      if (!take(instance, which)) throw core::LimitExceeded(which);  // r releases the rest
+      lock = std::unique_lock(shard.mu);
+      locked = shard_index;
+      it = shard.map.find(probe);
       if (it != shard.map.end()) {
         entry = it->second.get();
         entry->pending.fetch_add(1);
-      } else {
         lock.unlock();
-        // New: count it first (the limits), then insert; another request
-        // may have inserted it meanwhile, then ours was not new after all.
-        std::string which;
-        const auto instance = u.labels.get("instance");
-        if (!take(instance, which)) throw core::LimitExceeded(which);  // r releases the rest
-        lock.lock();
-        it = shard.map.find(view);
-        if (it != shard.map.end()) {
-          entry = it->second.get();
-          entry->pending.fetch_add(1);
-          lock.unlock();
-          give_back(instance);
-        } else {
-          auto fresh = std::make_unique<Entry>();
-          fresh->id = next_id_.fetch_add(1, std::memory_order_relaxed);
-          fresh->shard = shard_index;
-          fresh->pending.store(1);
-          auto [pos, inserted] = shard.map.emplace(core::SeriesKey::of(u), std::move(fresh));
-          pos->second->key = &pos->first;
-          entry = pos->second.get();
-          ++r.created_;
-        }
+        locked = kShards;
+        give_back(instance);
+      } else {
+        auto fresh = std::make_unique<Entry>();
+        fresh->id = next_id_.fetch_add(1, std::memory_order_relaxed);
+        fresh->shard = shard_index;
+        fresh->pending.store(1);
+        auto [pos, inserted] =
+            shard.map.emplace(Key{hash, core::SeriesKey::of(u)}, std::move(fresh));
+        pos->second->key = &pos->first;
+        entry = pos->second.get();
+        ++r.created_;
       }
     }
     r.entries_.push_back(entry);
     r.ids_.push_back(entry->id);
 
+    // The (instance, job) of the request: an envelope gives every update
+    // the same labels, so they are read once per run of equal labels.
+    if (last_labels != nullptr && *last_labels == u.labels) continue;
+    last_labels = &u.labels;
     if (auto instance = u.labels.get("instance")) {
       const auto job = u.labels.get("job").value_or("");
       if (!have_last || *instance != last_instance || job != last_job) {
@@ -230,18 +249,19 @@ SeriesIndex::Reservation SeriesIndex::reserve(std::span<const core::Update> merg
 
 void SeriesIndex::load(const core::SeriesKey& key, std::int64_t last_write_ms) {
   const core::SeriesView view(key);
-  const std::size_t shard_index = core::SeriesHash{}(view) % kShards;
+  const std::size_t hash = core::SeriesHash{}(view);
+  const std::size_t shard_index = shard_index_of(view, hash);
   Shard& shard = shards_[shard_index];
   bool created = false;
   {
     std::lock_guard lock(shard.mu);
-    auto it = shard.map.find(view);
+    auto it = shard.map.find(Probe{hash, view});
     if (it == shard.map.end()) {
       auto fresh = std::make_unique<Entry>();
       fresh->id = next_id_.fetch_add(1, std::memory_order_relaxed);
       fresh->shard = shard_index;
       fresh->committed.store(true);
-      it = shard.map.emplace(key, std::move(fresh)).first;
+      it = shard.map.emplace(Key{hash, key}, std::move(fresh)).first;
       it->second->key = &it->first;
       created = true;
     }
@@ -273,11 +293,12 @@ std::size_t SeriesIndex::remove(std::span<const core::SeriesKey> keys, std::int6
   std::size_t removed = 0;
   for (const auto& key : keys) {
     const core::SeriesView view(key);
-    Shard& shard = shard_of(view);
+    const std::size_t hash = core::SeriesHash{}(view);
+    Shard& shard = shards_[shard_index_of(view, hash)];
     std::optional<std::string> instance;
     {
       std::lock_guard lock(shard.mu);
-      auto it = shard.map.find(view);
+      auto it = shard.map.find(Probe{hash, view});
       if (it == shard.map.end()) continue;
       const Entry& e = *it->second;
       // Written again meanwhile, or being written: it lives on (the write
@@ -295,9 +316,10 @@ std::size_t SeriesIndex::remove(std::span<const core::SeriesKey> keys, std::int6
 }
 
 std::optional<SeriesIndex::Found> SeriesIndex::find(core::SeriesView key) const {
-  Shard& shard = shard_of(key);
+  const std::size_t hash = core::SeriesHash{}(key);
+  Shard& shard = shards_[shard_index_of(key, hash)];
   std::lock_guard lock(shard.mu);
-  auto it = shard.map.find(key);
+  auto it = shard.map.find(Probe{hash, key});
   if (it == shard.map.end()) return std::nullopt;
   return Found{it->second->id, it->second->last_write_ms.load()};
 }

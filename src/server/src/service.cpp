@@ -254,7 +254,8 @@ asio::awaitable<Response> value_json(RequestContext& ctx, const RouteMatch&, std
 }
 
 asio::awaitable<Response> updates_json(RequestContext& ctx, const RouteMatch&, std::string& body) {
-  auto merged = core::merge_batch(core::decode_updates(body, ctx.options.max_batch_items).updates);
+  auto merged =
+      core::merge_batch_moved(core::decode_updates(body, ctx.options.max_batch_items).updates);
   std::vector<core::Point> answer;
   if (!merged.empty()) {
     const std::size_t n = merged.size();

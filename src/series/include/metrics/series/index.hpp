@@ -10,7 +10,8 @@
 //   co_await repo.apply(merged, now_ms);        // on failure the reservation's
 //   reservation.commit(now_ms);                 // destructor gives the new ids back
 //
-// reserve() does one hash lookup per update under one of kShards mutexes and
+// reserve() does one hash lookup per update under one of kShards mutexes
+// (one lock for all the series of one label set, as an envelope sends) and
 // reserves the new series of the request against the limits all at once, so
 // concurrent requests never overshoot a limit and a refused or failed
 // request leaves nothing behind. commit() touches only atomics.
@@ -72,10 +73,42 @@ class SeriesIndex {
   ~SeriesIndex();
 
  private:
+  // Map keys carry their hash: the map never rehashes a key to walk a
+  // bucket (libstdc++ does when the hasher's results are not cached).
+  struct Key {
+    std::size_t hash = 0;
+    core::SeriesKey series;
+  };
+  struct Probe {
+    std::size_t hash = 0;
+    core::SeriesView view;
+  };
+  struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(const Key& k) const noexcept { return k.hash; }
+    std::size_t operator()(const Probe& p) const noexcept { return p.hash; }
+  };
+  struct KeyEqual {
+    using is_transparent = void;
+    static bool same(std::size_t ha, core::SeriesView a, std::size_t hb,
+                     core::SeriesView b) noexcept {
+      return ha == hb && core::SeriesEqual{}(a, b);
+    }
+    bool operator()(const Key& a, const Key& b) const noexcept {
+      return same(a.hash, a.series, b.hash, b.series);
+    }
+    bool operator()(const Probe& a, const Key& b) const noexcept {
+      return same(a.hash, a.view, b.hash, b.series);
+    }
+    bool operator()(const Key& a, const Probe& b) const noexcept {
+      return same(a.hash, a.series, b.hash, b.view);
+    }
+  };
+
   struct Entry {
     std::uint64_t id = 0;
     // Its key in the map (nodes never move) and its shard.
-    const core::SeriesKey* key = nullptr;
+    const Key* key = nullptr;
     std::size_t shard = 0;
     std::atomic<std::int64_t> last_write_ms{0};
     // Requests holding a pointer to this entry between reserve and
@@ -171,8 +204,7 @@ class SeriesIndex {
                                                           std::int64_t stale_after_ms) const;
 
  private:
-  using Map = std::unordered_map<core::SeriesKey, std::unique_ptr<Entry>, core::SeriesHash,
-                                 core::SeriesEqual>;
+  using Map = std::unordered_map<Key, std::unique_ptr<Entry>, KeyHash, KeyEqual>;
   struct StringHash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const noexcept {
@@ -185,7 +217,8 @@ class SeriesIndex {
     Map map;
   };
 
-  [[nodiscard]] Shard& shard_of(core::SeriesView key) const noexcept;
+  // The shard of a series whose SeriesHash is `hash`.
+  [[nodiscard]] static std::size_t shard_index_of(core::SeriesView key, std::size_t hash) noexcept;
   // Counts one new series of `instance` (nullopt: no instance label)
   // against the limits; false when it would pass one (`which` says which).
   bool take(const std::optional<std::string_view>& instance, std::string& which);
