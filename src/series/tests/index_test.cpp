@@ -135,6 +135,57 @@ TEST(SeriesIndex, ConcurrentCreatorsNeverOvershoot) {
   EXPECT_EQ(refused.load(), 300);
 }
 
+TEST(SeriesIndex, ConcurrentWritersFailuresAndExpiryKeepTheCountsExact) {
+  SeriesIndex index(Limits{.max_series = 0, .max_series_per_instance = 0});
+  std::vector<std::vector<core::Update>> batches;
+  for (int b = 0; b < 8; ++b) {
+    std::vector<core::Update> batch;
+    for (int i = 0; i < 16; ++i) {
+      batch.push_back(gauge("m" + std::to_string(i),
+                            L({{"instance", "h" + std::to_string(b % 4)}, {"job", "j"}})));
+    }
+    batches.push_back(std::move(batch));
+  }
+  std::vector<core::SeriesKey> keys;
+  for (const auto& batch : batches)
+    for (const auto& u : batch)
+      keys.push_back(core::SeriesKey::of(u));
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 2000; ++round) {
+        auto r = index.reserve(batches[static_cast<std::size_t>((round + t) % 8)]);
+        if ((round + t) % 3 == 0) {
+          r.release();  // a storage failure
+        } else {
+          r.commit(round);
+        }
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    while (!stop.load()) {
+      (void)index.remove(keys, 1'000'000);  // everything not being written is old
+      (void)index.liveness(0, 1);
+    }
+  });
+  for (std::size_t i = 0; i + 1 < threads.size(); ++i)
+    threads[i].join();
+  stop.store(true);
+  threads.back().join();
+  std::uint64_t live = 0;
+  for (const auto& key : keys)
+    live += index.find(core::SeriesView(key)) ? 1U : 0U;
+  EXPECT_EQ(index.size(), live);
+  std::uint64_t per_instance = 0;
+  for (int i = 0; i < 4; ++i)
+    per_instance += index.instance_size("h" + std::to_string(i));
+  EXPECT_EQ(per_instance, live);
+  EXPECT_EQ(index.remove(keys, 1'000'000), live);
+  EXPECT_EQ(index.size(), 0U);
+}
+
 TEST(SeriesIndex, LivenessPerInstanceAndJob) {
   SeriesIndex index;
   std::vector<core::Update> batch{gauge("a", L({{"instance", "h:1"}, {"job", "agent"}})),

@@ -362,6 +362,17 @@ TEST_F(SeriesService, AFailedApplyGivesTheReservationBack) {
   EXPECT_EQ(service_->index().size(), 2U);  // b and c
 }
 
+TEST_F(SeriesService, AnUnknownOutcomeKeepsTheReservation) {
+  make({.max_series = 1, .max_series_per_instance = 0});
+  repo_.fail = [] { throw core::OutcomeUnknown("commit lost"); };
+  EXPECT_EQ(post("/update/gauge/a/1", "").result_int(), 500);
+  repo_.fail = nullptr;
+  // The series may exist now: it counts.
+  EXPECT_EQ(service_->index().size(), 1U);
+  EXPECT_EQ(post("/update/gauge/b/1", "").result_int(), 429);
+  EXPECT_EQ(post("/update/gauge/a/2", "").result_int(), 200);
+}
+
 TEST_F(SeriesService, LoadIndexCountsStoredSeries) {
   auto p = core::Point::gauge("old", 1, core::Labels::make({{"instance", "h"}, {"job", "j"}}));
   p.timestamp_ms = now_ms() - 10'000;
