@@ -5,7 +5,8 @@
 // Properties: nothing crashes or throws; the bytes written back are a
 // sequence of well-formed answers, one per request served; every answer has
 // a status of the contract and a consistent body (gzip inflates, signatures
-// match); a 4xx answer leaves the repository exactly as it was.
+// match); a 4xx answer (429 for a series limit included) leaves both tables
+// of the repository exactly as they were.
 //
 // Input: byte 0 holds options (bit 0: a signing key is configured; bits 1-2:
 // how many bytes one read returns: all, 1, 7 or 300), the rest is what the
@@ -45,10 +46,11 @@ constexpr std::size_t kMaxBody = 65536;
 constexpr std::size_t kMaxHeader = 8192;
 constexpr std::string_view kKey = "fuzz-key";
 
-bool same(const std::vector<core::Metric>& a, const std::vector<core::Metric>& b) {
+bool same(const std::vector<core::Point>& a, const std::vector<core::Point>& b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
-    if (a[i].id != b[i].id || a[i].type != b[i].type || a[i].delta != b[i].delta ||
+    if (a[i].id != b[i].id || a[i].type != b[i].type || a[i].labels != b[i].labels ||
+        a[i].total != b[i].total || a[i].timestamp_ms != b[i].timestamp_ms ||
         std::bit_cast<std::uint64_t>(a[i].value) != std::bit_cast<std::uint64_t>(b[i].value)) {
       return false;
     }
@@ -56,10 +58,18 @@ bool same(const std::vector<core::Metric>& a, const std::vector<core::Metric>& b
   return true;
 }
 
+// Both tables: the classic values and the series.
+std::vector<core::Point> everything(storage::Repository& repo) {
+  auto all = storage::list_sync(repo);
+  auto series = storage::list_series_sync(repo);
+  all.insert(all.end(), series.begin(), series.end());
+  return all;
+}
+
 void check_answer(const server::Response& res, bool signed_answers, std::size_t inflate_limit) {
   const unsigned status = res.result_int();
   FUZZ_CHECK(status == 200 || status == 400 || status == 401 || status == 404 || status == 405 ||
-             status == 413 || status == 415 || status == 431);
+             status == 413 || status == 415 || status == 429 || status == 431);
   if (status == 405) FUZZ_CHECK(!res[http::field::allow].empty());
   if (status >= 400) FUZZ_CHECK(!res.body().empty());
   FUZZ_CHECK(res[http::field::content_length] == std::to_string(res.body().size()));
@@ -75,7 +85,7 @@ void check_answer(const server::Response& res, bool signed_answers, std::size_t 
 // answer, and stops the connection after a few requests.
 struct Observer {
   storage::MemoryRepository& repo;
-  std::vector<core::Metric> before;
+  std::vector<core::Point> before;
   int answered = 0;
 
   [[nodiscard]] bool stopping() const { return answered >= 8; }
@@ -85,7 +95,7 @@ struct Observer {
   void log(std::string_view method, std::string_view target, unsigned status, std::size_t,
            std::chrono::microseconds) {
     FUZZ_CHECK(!method.empty() && !target.empty());
-    auto now = storage::list_sync(repo);
+    auto now = everything(repo);
     if (status >= 400 && status < 500) FUZZ_CHECK(same(now, before));
     before = std::move(now);
     ++answered;
@@ -106,13 +116,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   storage::MemoryRepository repo(4);
   (void)storage::apply_sync(
-      repo, {core::Metric::gauge("g", 1.5),
-             core::Metric::counter("c", std::numeric_limits<std::int64_t>::max() - 5),
-             core::Metric::counter("n", std::numeric_limits<std::int64_t>::min() + 5)});
+      repo,
+      {core::Update::gauge("g", 1.5),
+       core::Update::counter("c", std::numeric_limits<std::int64_t>::max() - 5),
+       core::Update::counter("n", std::numeric_limits<std::int64_t>::min() + 5),
+       core::Update::gauge("g", 2.5, core::Labels::make({{"instance", "h:1"}, {"job", "a"}}))});
   server::Service service(repo, {.key = with_key ? std::string(kKey) : std::string(),
                                  .max_body_bytes = kMaxBody,
                                  .max_batch_items = 1000,
-                                 .gzip_level = 1});
+                                 .gzip_level = 1,
+                                 // Small limits, so that 429 is reachable.
+                                 .limits = {.max_series = 12, .max_series_per_instance = 4}});
+  (void)service.load_index();
   const server::detail::SessionLimits limits{
       .max_header_bytes = kMaxHeader, .max_body_bytes = kMaxBody, .read_timeout = {}};
   asio::io_context ioc;
@@ -124,7 +139,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   stream.append(rest);
   stream.close_remote();  // then end of stream
 
-  Observer observer{repo, storage::list_sync(repo)};
+  Observer observer{repo, everything(repo)};
   bool finished = false;
   asio::co_spawn(ioc, server::detail::serve_connection(stream, service, limits, observer),
                  [&](std::exception_ptr err) {

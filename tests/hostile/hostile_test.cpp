@@ -1,7 +1,8 @@
 // Hostile input against the real metrics-server binary over raw loopback
 // sockets: broken and explosive gzip, oversized bodies and headers, deep
 // JSON, invalid UTF-8, non-finite and overflowing numbers, garbage request
-// lines, slow and half-open clients, pipelined junk.
+// lines, slow and half-open clients, pipelined junk, invalid labels and
+// envelopes, floods of new series past the limits.
 //
 // For each attack: a 4xx answer or a closed connection, nothing of it stored
 // (the HTML page of every metric is unchanged), and afterwards the server
@@ -54,20 +55,13 @@ class ServerProcess {
   ServerProcess() {
     log_path_ = std::filesystem::temp_directory_path() /
                 ("hostile_test_" + std::to_string(::getpid()) + ".log");
-    const std::vector<std::string> args{METRICS_SERVER_BINARY,
-                                        "-a",
-                                        "127.0.0.1:0",
-                                        "-f",
-                                        "",
-                                        "--max-body-bytes",
-                                        std::to_string(kMaxBody),
-                                        "--max-header-bytes",
-                                        std::to_string(kMaxHeader),
-                                        "--read-timeout",
-                                        "1s",
-                                        "--threads",
-                                        "2",
-                                        "--access-log=false"};
+    const std::vector<std::string> args{
+        METRICS_SERVER_BINARY, "-a", "127.0.0.1:0", "-f", "", "--max-body-bytes",
+        std::to_string(kMaxBody), "--max-header-bytes", std::to_string(kMaxHeader),
+        "--read-timeout", "1s", "--threads", "2",
+        // Small series limits, so that a flood of
+        // new series meets them.
+        "--max-series", "1000", "--max-series-per-instance", "100", "--access-log=false"};
     std::vector<char*> argv;
     for (const auto& a : args)
       argv.push_back(const_cast<char*>(a.c_str()));
@@ -342,6 +336,15 @@ class Hostile : public ::testing::Test {
     auto a = call(raw);
     ASSERT_TRUE(a.has_value()) << "no answer to: " << raw.substr(0, 120);
     EXPECT_EQ(a->status, status) << raw.substr(0, 120) << "\n" << a->body;
+  }
+
+  // A series that must not exist: POST /value/ with its labels is 404.
+  static void expect_no_series(const std::string& id, const std::string& labels) {
+    auto a = call(request("POST", "/value/",
+                          R"({"id":")" + id + R"(","type":"counter","labels":)" + labels + "}",
+                          {kJson}));
+    ASSERT_TRUE(a.has_value());
+    EXPECT_EQ(a->status, 404) << id << " " << labels.substr(0, 80) << "\n" << a->body;
   }
 
   static std::unique_ptr<ServerProcess> server_;
@@ -631,6 +634,133 @@ TEST_F(Hostile, PipelinedJunkAfterAValidRequest) {
   ASSERT_TRUE(a);
   EXPECT_EQ(a->status, 200);
   EXPECT_EQ(a->body, "1");
+}
+
+// ---- Labels and the /updates/ envelope (API.md Part 2).
+
+TEST_F(Hostile, InvalidLabelsAre400AndStoreNothing) {
+  std::string many;
+  for (int i = 0; i < 33; ++i)
+    many += (i != 0 ? "," : "") + ("\"l" + std::to_string(i) + "\":\"v\"");
+  const std::vector<std::string> bad{
+      R"({"bad-name":"v"})",
+      R"({"9lives":"v"})",
+      R"({"__name__":"hostile"})",
+      R"({"ok":"v","sp ace":"v"})",
+      "{\"" + std::string(129, 'n') + "\":\"v\"}",
+      "{\"v\":\"" + std::string(1025, 'v') + "\"}",
+      "{\"u\":\"\xff\xfe\"}",
+      "{\"u\":\"\xed\xa0\x80\"}",
+      R"({"u":"\ud800"})",
+      "{" + many + "}",
+      R"({"n":1})",
+      R"({"n":null})",
+      R"({"n":["v"]})",
+      R"({"d":"a","d":"b"})",
+      R"({"":"v"})",
+      R"(["instance","h"])",
+      R"("instance=h")",
+  };
+  for (const auto& labels : bad) {
+    for (const auto& [target, body] : std::vector<std::pair<std::string, std::string>>{
+             {"/update/",
+              R"({"id":"hostile_lab","type":"counter","delta":1,"labels":)" + labels + "}"},
+             {"/updates/", R"([{"id":"hostile_lab","type":"counter","delta":1},)"
+                           R"({"id":"hostile_lab","type":"counter","delta":1,"labels":)" +
+                               labels + "}]"},
+             {"/updates/", R"({"labels":)" + labels +
+                               R"(,"metrics":[{"id":"hostile_lab","type":"counter","delta":1}]})"},
+             {"/value/", R"({"id":"hostile_lab","type":"counter","labels":)" + labels + "}"}}) {
+      auto a = call(request("POST", target, body, {kJson}));
+      ASSERT_TRUE(a.has_value()) << target;
+      EXPECT_EQ(a->status, 400) << target << " " << labels.substr(0, 80) << "\n" << a->body;
+      EXPECT_TRUE(a->body.starts_with(R"({"error":)")) << a->body;
+    }
+  }
+  expect_nothing_stored();
+  expect_no_series("hostile_lab", "{}");
+}
+
+TEST_F(Hostile, MalformedEnvelopesAre400) {
+  const std::string m = R"({"id":"hostile_env","type":"counter","delta":1})";
+  for (const std::string& body : {
+           std::string(R"({"labels":{"instance":"h"}})"),
+           std::string(R"({"labels":{"instance":"h"},"metrics":{}})"),
+           std::string(R"({"labels":{"instance":"h"},"metrics":[1]})"),
+           std::string(R"({"labels":{"instance":"h"},"metrics":[)") + m + ",null]}",
+           std::string(R"({"labels":{"instance":"h"},"metrics":[)") + m + "]",
+           std::string(R"({"labels":{"instance":"h"},"metrics":[)") + m + "]}junk",
+           std::string(R"({"labels":)") + std::string(5000, '{') + std::string(5000, '}') +
+               R"(,"metrics":[)" + m + "]}",
+           std::string(R"({"labels":{"instance":"h"},"metrics":[)") + m +
+               R"(,{"id":"x","type":"gauge","value":"1"}]})",
+       }) {
+    expect_status(request("POST", "/updates/", body, {kJson}), 400);
+  }
+  expect_nothing_stored();
+  expect_no_series("hostile_env", R"({"instance":"h"})");
+}
+
+TEST_F(Hostile, TenThousandLabelsAreRefusedQuickly) {
+  std::string labels = "{";
+  for (int i = 0; i < 5000; ++i)
+    labels += (i != 0 ? "," : "") + ("\"l" + std::to_string(i) + "\":\"\"");
+  labels += "}";
+  ASSERT_LT(labels.size(), kMaxBody);
+  const auto started = Clock::now();
+  expect_status(request("POST", "/updates/",
+                        R"({"labels":)" + labels +
+                            R"(,"metrics":[{"id":"hostile_many","type":"counter","delta":1}]})",
+                        {kJson}),
+                400);
+  EXPECT_LT(Clock::now() - started, 2s);
+  expect_nothing_stored();
+}
+
+TEST_F(Hostile, FloodOfNewSeriesMeetsTheLimitsAndStoresNothing) {
+  // 101 new series of one instance: past --max-series-per-instance 100.
+  std::string body = R"({"labels":{"instance":"hostile_flood"},"metrics":[)";
+  for (int i = 0; i < 101; ++i)
+    body += (i != 0 ? "," : "") +
+            (R"({"id":"hostile_flood","type":"counter","delta":1,"labels":{"n":")" +
+             std::to_string(i) + R"("}})");
+  body += "]}";
+  auto a = call(request("POST", "/updates/", body, {kJson}));
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->status, 429) << a->body;
+  EXPECT_NE(a->body.find("--max-series-per-instance"), std::string::npos) << a->body;
+  expect_nothing_stored();
+  expect_no_series("hostile_flood", R"({"instance":"hostile_flood","n":"0"})");
+  // Across instances: past --max-series 1000, over several requests; what
+  // fits is stored, the request that would pass the limit stores nothing.
+  int refused = 0;
+  for (int r = 0; r < 12 && refused == 0; ++r) {
+    std::string batch =
+        R"({"labels":{"instance":"hostile_i)" + std::to_string(r) + R"("},"metrics":[)";
+    for (int i = 0; i < 100; ++i)
+      batch += (i != 0 ? "," : "") +
+               (R"({"id":"hostile_total","type":"gauge","value":1,"labels":{"n":")" +
+                std::to_string(i) + R"("}})");
+    batch += "]}";
+    auto b = call(request("POST", "/updates/", batch, {kJson}));
+    ASSERT_TRUE(b.has_value());
+    if (b->status == 429) {
+      ++refused;
+      EXPECT_NE(b->body.find("--max-series limit of 1000"), std::string::npos) << b->body;
+      expect_no_series("hostile_total",
+                       R"({"instance":"hostile_i)" + std::to_string(r) + R"(","n":"0"})");
+    } else {
+      EXPECT_EQ(b->status, 200) << b->body;
+    }
+  }
+  EXPECT_EQ(refused, 1);
+  // The server still serves, and existing series stay writable.
+  expect_status(request("GET", "/ping"), 200);
+  expect_status(request("POST", "/updates/",
+                        R"({"labels":{"instance":"hostile_i0"},"metrics":[)"
+                        R"({"id":"hostile_total","type":"gauge","value":2,"labels":{"n":"0"}}]})",
+                        {kJson}),
+                200);
 }
 
 }  // namespace

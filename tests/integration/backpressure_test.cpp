@@ -30,14 +30,14 @@ class GatedRepository final : public storage::Repository {
   explicit GatedRepository(std::size_t capacity) : capacity_(capacity) {}
   ~GatedRepository() override { open(); }
 
-  void apply(std::vector<core::Metric> batch,
-             storage::Callback<std::vector<core::Metric>> done) override {
+  void apply(std::vector<core::Update> batch, std::int64_t received_ms,
+             storage::Callback<storage::Applied> done) override {
     bool refuse = false;
     {
       std::lock_guard lock(mu_);
       if (!opened_) {
         if (waiting_.size() < capacity_) {
-          waiting_.push_back(Pending{std::move(batch), std::move(done)});
+          waiting_.push_back(Pending{std::move(batch), received_ms, std::move(done)});
           cv_.notify_all();
           return;
         }
@@ -49,13 +49,24 @@ class GatedRepository final : public storage::Repository {
       done(std::make_exception_ptr(core::Overloaded("test storage queue is full")), {});
       return;
     }
-    inner_.apply(std::move(batch), std::move(done));
+    inner_.apply(std::move(batch), received_ms, std::move(done));
   }
-  void get(core::MetricKey key, storage::Callback<std::optional<core::Metric>> done) override {
+  void get(core::SeriesKey key, storage::Callback<std::optional<core::Point>> done) override {
     inner_.get(std::move(key), std::move(done));
   }
-  void list(storage::Callback<std::vector<core::Metric>> done) override {
+  void list(storage::Callback<std::vector<core::Point>> done) override {
     inner_.list(std::move(done));
+  }
+  void get_classic(core::MetricKey key,
+                   storage::Callback<std::optional<core::Point>> done) override {
+    inner_.get_classic(std::move(key), std::move(done));
+  }
+  void list_series(storage::Callback<std::vector<core::Point>> done) override {
+    inner_.list_series(std::move(done));
+  }
+  void expire(std::int64_t cutoff_ms,
+              storage::Callback<std::vector<core::SeriesKey>> done) override {
+    inner_.expire(cutoff_ms, std::move(done));
   }
   void ping(storage::Callback<bool> done) override { inner_.ping(std::move(done)); }
   void close() override { open(); }
@@ -69,7 +80,7 @@ class GatedRepository final : public storage::Repository {
       waiting.swap(waiting_);
     }
     for (auto& p : waiting)
-      inner_.apply(std::move(p.batch), std::move(p.done));
+      inner_.apply(std::move(p.batch), p.received_ms, std::move(p.done));
   }
 
   bool wait_for_waiting(std::size_t n) {
@@ -83,8 +94,9 @@ class GatedRepository final : public storage::Repository {
 
  private:
   struct Pending {
-    std::vector<core::Metric> batch;
-    storage::Callback<std::vector<core::Metric>> done;
+    std::vector<core::Update> batch;
+    std::int64_t received_ms = 0;
+    storage::Callback<storage::Applied> done;
   };
   const std::size_t capacity_;
   storage::MemoryRepository inner_;

@@ -48,17 +48,29 @@ class LogCapture {
 class ThrowingRepository : public storage::Repository {
  public:
   std::atomic<bool> armed{false};
-  void apply(std::vector<core::Metric> batch,
-             storage::Callback<std::vector<core::Metric>> done) override {
+  void apply(std::vector<core::Update> batch, std::int64_t received_ms,
+             storage::Callback<storage::Applied> done) override {
     if (armed.load()) throw 42;
-    inner_.apply(std::move(batch), std::move(done));
+    inner_.apply(std::move(batch), received_ms, std::move(done));
   }
-  void get(core::MetricKey key, storage::Callback<std::optional<core::Metric>> done) override {
+  void get(core::SeriesKey key, storage::Callback<std::optional<core::Point>> done) override {
     if (armed.load()) throw 42;
     inner_.get(std::move(key), std::move(done));
   }
-  void list(storage::Callback<std::vector<core::Metric>> done) override {
+  void list(storage::Callback<std::vector<core::Point>> done) override {
     inner_.list(std::move(done));
+  }
+  void get_classic(core::MetricKey key,
+                   storage::Callback<std::optional<core::Point>> done) override {
+    if (armed.load()) throw 42;
+    inner_.get_classic(std::move(key), std::move(done));
+  }
+  void list_series(storage::Callback<std::vector<core::Point>> done) override {
+    inner_.list_series(std::move(done));
+  }
+  void expire(std::int64_t cutoff_ms,
+              storage::Callback<std::vector<core::SeriesKey>> done) override {
+    inner_.expire(cutoff_ms, std::move(done));
   }
   void ping(storage::Callback<bool> done) override { inner_.ping(std::move(done)); }
   void close() override { inner_.close(); }

@@ -26,20 +26,32 @@ class SlowRepository final : public storage::Repository {
     for (auto& t : threads_)
       t.join();
   }
-  void apply(std::vector<core::Metric> batch,
-             storage::Callback<std::vector<core::Metric>> done) override {
+  void apply(std::vector<core::Update> batch, std::int64_t received_ms,
+             storage::Callback<storage::Applied> done) override {
     started_.store(true);
     std::lock_guard lock(mutex_);
-    threads_.emplace_back([this, batch = std::move(batch), done = std::move(done)]() mutable {
-      std::this_thread::sleep_for(delay_);
-      memory_.apply(std::move(batch), std::move(done));
-    });
+    threads_.emplace_back(
+        [this, batch = std::move(batch), received_ms, done = std::move(done)]() mutable {
+          std::this_thread::sleep_for(delay_);
+          memory_.apply(std::move(batch), received_ms, std::move(done));
+        });
   }
-  void get(core::MetricKey key, storage::Callback<std::optional<core::Metric>> done) override {
+  void get(core::SeriesKey key, storage::Callback<std::optional<core::Point>> done) override {
     memory_.get(std::move(key), std::move(done));
   }
-  void list(storage::Callback<std::vector<core::Metric>> done) override {
+  void list(storage::Callback<std::vector<core::Point>> done) override {
     memory_.list(std::move(done));
+  }
+  void get_classic(core::MetricKey key,
+                   storage::Callback<std::optional<core::Point>> done) override {
+    memory_.get_classic(std::move(key), std::move(done));
+  }
+  void list_series(storage::Callback<std::vector<core::Point>> done) override {
+    memory_.list_series(std::move(done));
+  }
+  void expire(std::int64_t cutoff_ms,
+              storage::Callback<std::vector<core::SeriesKey>> done) override {
+    memory_.expire(cutoff_ms, std::move(done));
   }
   void ping(storage::Callback<bool> done) override { memory_.ping(std::move(done)); }
   void close() override {}
@@ -73,7 +85,7 @@ TEST(Shutdown, InFlightRequestFinishesAndIdleConnectionsClose) {
   auto res = in_flight.get();
   EXPECT_EQ(res.result_int(), 200);
   EXPECT_FALSE(res.keep_alive());
-  EXPECT_EQ(storage::get_sync(*repo, {core::MetricType::counter, "c"})->delta, 5);
+  EXPECT_EQ(storage::get_classic_sync(*repo, {core::MetricType::counter, "c"})->total, 5);
 
   // The idle kept-alive connection was closed by the server.
   char byte = 0;

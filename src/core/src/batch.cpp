@@ -7,6 +7,8 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 
 #include "metrics/core/errors.hpp"
 
@@ -36,12 +38,13 @@ class Index {
     }
   }
 
-  // The merged entry for m's metric, or nullptr after appending a copy of m
-  // (the caller must have reserved room for it).
-  Update* find_or_add(const Update& m) {
+  // The merged entry for m's metric, or nullptr after appending m (copied,
+  // or moved when given an rvalue; the caller must have reserved room).
+  template <class U>
+  Update* find_or_add(U&& m) {
     std::size_t* slot = find_slot(m);
     if (*slot != 0) return &merged_[*slot - 1];
-    merged_.push_back(m);
+    merged_.push_back(std::forward<U>(m));
     *slot = merged_.size();
     return nullptr;
   }
@@ -68,13 +71,19 @@ class Index {
 };
 
 // Merges incoming into merged; false when a counter sum would overflow, in
-// which case *overflowed names the metric.
-bool merge(std::vector<Update>& merged, std::span<const Update> incoming,
-           const Update** overflowed) {
+// which case *overflowed names the metric. A mutable span's new entries are
+// moved, not copied (only repeats, which are never moved, can overflow).
+template <class Elem>
+bool merge(std::vector<Update>& merged, std::span<Elem> incoming, const Update** overflowed) {
   merged.reserve(merged.size() + incoming.size());
   Index index(merged, merged.size() + incoming.size());
-  for (const Update& m : incoming) {
-    Update* existing = index.find_or_add(m);
+  for (Elem& m : incoming) {
+    Update* existing = nullptr;
+    if constexpr (std::is_const_v<Elem>) {
+      existing = index.find_or_add(m);
+    } else {
+      existing = index.find_or_add(std::move(m));
+    }
     if (existing == nullptr) continue;
     if (m.type == MetricType::gauge) {
       existing->value = m.value;
@@ -92,14 +101,27 @@ bool merge(std::vector<Update>& merged, std::span<const Update> incoming,
 
 }  // namespace
 
+namespace {
+
+[[noreturn]] void throw_overflow(const Update& overflowed) {
+  std::string series = overflowed.id;
+  if (!overflowed.labels.empty()) series += overflowed.labels.to_string();
+  throw InvalidInput("counter \"" + series + "\": sum of deltas overflows int64");
+}
+
+}  // namespace
+
 std::vector<Update> merge_batch(std::span<const Update> batch) {
   std::vector<Update> merged;
   const Update* overflowed = nullptr;
-  if (!merge(merged, batch, &overflowed)) {
-    std::string series = overflowed->id;
-    if (!overflowed->labels.empty()) series += overflowed->labels.to_string();
-    throw InvalidInput("counter \"" + series + "\": sum of deltas overflows int64");
-  }
+  if (!merge(merged, batch, &overflowed)) throw_overflow(*overflowed);
+  return merged;
+}
+
+std::vector<Update> merge_batch_moved(std::vector<Update>&& batch) {
+  std::vector<Update> merged;
+  const Update* overflowed = nullptr;
+  if (!merge(merged, std::span<Update>(batch), &overflowed)) throw_overflow(*overflowed);
   return merged;
 }
 

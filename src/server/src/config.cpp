@@ -117,6 +117,29 @@ opt::Spec spec(ServerConfig& c) {
                .keys = {"shutdown_timeout"},
                .help = "how long graceful shutdown waits for requests in flight",
                .value = opt::duration(c.shutdown_timeout)},
+              {.flags = {"--stale-after"},
+               .env = "STALE_AFTER",
+               .keys = {"stale_after"},
+               .help = "agent_up of an (instance, job) is 0 once its last push is this old",
+               .value = opt::duration(c.stale_after, std::chrono::nanoseconds{1})},
+              {.flags = {"--series-ttl"},
+               .env = "SERIES_TTL",
+               .keys = {"series_ttl"},
+               .help = "a series not written for this long expires (its classic value stays); "
+                       "0 keeps series forever",
+               .value = opt::duration(c.series_ttl)},
+              {.flags = {"--max-series"},
+               .env = "MAX_SERIES",
+               .keys = {"max_series"},
+               .help = "most live series; a write creating more is refused with 429 (0: no "
+                       "limit)",
+               .value = opt::whole(c.max_series, 0, std::uint64_t{1} << 40)},
+              {.flags = {"--max-series-per-instance"},
+               .env = "MAX_SERIES_PER_INSTANCE",
+               .keys = {"max_series_per_instance"},
+               .help = "most live series with one value of the instance label; past it 429 "
+                       "(0: no limit)",
+               .value = opt::whole(c.max_series_per_instance, 0, std::uint64_t{1} << 40)},
           },
   };
 }

@@ -28,7 +28,7 @@ void append_html_escaped(std::string& out, std::string_view text) {
   }
 }
 
-std::string render_metrics_page(std::span<const core::Metric> sorted_metrics) {
+std::string render_metrics_page(std::span<const core::Point> sorted_metrics) {
   std::string out;
   out.reserve(1024 + sorted_metrics.size() * 96);
   out +=
@@ -53,7 +53,7 @@ std::string render_metrics_page(std::span<const core::Metric> sorted_metrics) {
     if (m.type == core::MetricType::gauge) {
       core::append_gauge(out, m.value);
     } else {
-      core::append_counter(out, m.delta);
+      core::append_counter(out, m.total);
     }
     out += "</td></tr>\n";
   }

@@ -106,12 +106,18 @@ struct Server::Impl {
   Impl(const ServerConfig& cfg, storage::Repository& repo, ServerHooks test_hooks)
       : config(cfg),
         hooks(std::move(test_hooks)),
-        service(repo, ServiceOptions{.key = cfg.key,
-                                     .max_body_bytes = cfg.max_body_bytes,
-                                     .max_batch_items = cfg.max_batch_items,
-                                     .gzip_level = 1,
-                                     .allow_unsigned = cfg.allow_unsigned,
-                                     .finish_hook = hooks.finish}),
+        service(repo,
+                ServiceOptions{.key = cfg.key,
+                               .max_body_bytes = cfg.max_body_bytes,
+                               .max_batch_items = cfg.max_batch_items,
+                               .gzip_level = 1,
+                               .allow_unsigned = cfg.allow_unsigned,
+                               .clock = hooks.clock ? hooks.clock : core::real_clock(),
+                               .limits = {.max_series = cfg.max_series,
+                                          .max_series_per_instance = cfg.max_series_per_instance},
+                               .stale_after = cfg.stale_after,
+                               .series_ttl = cfg.series_ttl,
+                               .finish_hook = hooks.finish}),
         limits{.max_header_bytes = cfg.max_header_bytes,
                .max_body_bytes = cfg.max_body_bytes,
                .read_timeout = cfg.read_timeout},
@@ -134,6 +140,37 @@ struct Server::Impl {
     if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
     if (ec) throw core::Error("cannot listen on " + config.address + ": " + ec.message());
     port = acceptor->local_endpoint().port();
+    index_loaded = service.load_index();
+  }
+
+  // Loads the index until it is loaded, then sweeps expired series, on the
+  // service's clock; until stop().
+  void maintenance() {
+    core::Clock& clock = *service.options().clock;
+    std::unique_lock lock(maintenance_mu);
+    for (;;) {
+      const auto interval =
+          index_loaded ? service.expiry_interval() : std::chrono::milliseconds{1000};
+      const auto stop = [this] { return maintenance_stop; };
+      if (interval.count() == 0) {
+        maintenance_cv.wait(lock, stop);
+      } else {
+        clock.wait_for(maintenance_cv, lock, interval, stop);
+      }
+      if (maintenance_stop) return;
+      lock.unlock();
+      if (!index_loaded) index_loaded = service.load_index();
+      try {
+        service.expire_once();
+      } catch (...) {
+        try {
+          spdlog::warn("series expiry failed: {}; retrying at the next sweep",
+                       describe(std::current_exception()));
+        } catch (...) {  // NOLINT(bugprone-empty-catch): logging must not end the thread
+        }
+      }
+      lock.lock();
+    }
   }
 
   asio::awaitable<void> accept_loop(bool restarted) {
@@ -306,6 +343,11 @@ struct Server::Impl {
       stop_requested = true;
     }
     cv.notify_all();
+    {
+      std::lock_guard lock(maintenance_mu);
+      maintenance_stop = true;
+    }
+    maintenance_cv.notify_all();
   }
 
   // Hands each thread's access-log lines over at least once a second.
@@ -318,6 +360,7 @@ struct Server::Impl {
   }
 
   void run() {
+    std::thread maintainer([this] { maintenance(); });
     spawn_accept_loop(false);
     for (auto& w : workers) {
       if (w->log) spawn_log_flusher(*w);
@@ -343,6 +386,7 @@ struct Server::Impl {
     }
     for (auto& t : threads)
       t.join();
+    maintainer.join();
     for (auto& w : workers) {
       if (w->log) w->log->flush();
     }
@@ -363,6 +407,11 @@ struct Server::Impl {
   std::mutex mutex;
   std::condition_variable cv;
   bool stop_requested = false;
+  // The maintenance thread's; index_loaded is its own once run() started.
+  bool index_loaded = false;
+  std::mutex maintenance_mu;
+  std::condition_variable maintenance_cv;
+  bool maintenance_stop = false;
 };
 
 Server::Server(const ServerConfig& config, storage::Repository& repo, ServerHooks hooks)
@@ -384,6 +433,10 @@ void Server::stop() noexcept {
 
 std::size_t Server::connections() const noexcept {
   return impl_->open_connections.load();
+}
+
+series::SeriesIndex& Server::index() noexcept {
+  return impl_->service.index();
 }
 
 }  // namespace metrics::server

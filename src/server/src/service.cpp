@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -108,28 +109,28 @@ Response make_response(const Request& req, http::status status, std::string_view
   return res;
 }
 
-std::string value_text(const core::Metric& m) {
-  return m.type == core::MetricType::gauge ? core::format_gauge(m.value)
-                                           : core::format_counter(m.delta);
+std::string value_text(const core::Point& p) {
+  return p.type == core::MetricType::gauge ? core::format_gauge(p.value)
+                                           : core::format_counter(p.total);
 }
 
-// The metric of POST /update/{type}/{name}/{value}. Throws core::InvalidInput.
-core::Metric parse_text_update(std::string_view type, std::string_view name,
+// The update of POST /update/{type}/{name}/{value}. Throws core::InvalidInput.
+core::Update parse_text_update(std::string_view type, std::string_view name,
                                std::string_view value) {
-  core::Metric m;
-  m.type = parse_type_or_throw(type);
+  core::Update u;
+  u.type = parse_type_or_throw(type);
   validate_name_or_throw(name);
-  m.id = std::string(name);
-  if (m.type == core::MetricType::gauge) {
+  u.id = std::string(name);
+  if (u.type == core::MetricType::gauge) {
     auto v = core::parse_gauge(value);
     if (!v) throw core::InvalidInput("invalid gauge value: expected a finite number");
-    m.value = *v;
+    u.value = *v;
   } else {
     auto v = core::parse_counter(value);
     if (!v) throw core::InvalidInput("invalid counter value: expected a 64-bit integer");
-    m.delta = *v;
+    u.delta = *v;
   }
-  return m;
+  return u;
 }
 
 [[noreturn]] void throw_not_found(const core::MetricKey& key) {
@@ -137,22 +138,60 @@ core::Metric parse_text_update(std::string_view type, std::string_view name,
                        key.id);
 }
 
-asio::awaitable<std::vector<core::Metric>> apply(storage::Repository& repo,
-                                                 std::vector<core::Metric> batch) {
-  co_return co_await await_storage<std::vector<core::Metric>>(
-      [&repo, &batch](auto done) { repo.apply(std::move(batch), std::move(done)); });
+[[noreturn]] void throw_series_not_found(const core::MetricKey& key, const core::Labels& labels) {
+  throw core::NotFound("series not found: " + std::string(core::to_string(key.type)) + " " +
+                       key.id + labels.to_string());
 }
 
-asio::awaitable<std::optional<core::Metric>> get(storage::Repository& repo,
-                                                 const core::MetricKey& key) {
-  co_return co_await await_storage<std::optional<core::Metric>>(
+// Applies a merged batch at the clock's time: reserves its series in the
+// index (core::LimitExceeded before the storage is asked), then commits
+// them once the storage has accepted the batch. A failed apply gives the
+// reservation back; one whose outcome is unknown keeps it, since the series
+// may now be stored and must count toward the limits.
+asio::awaitable<storage::Applied> apply(RequestContext& ctx, std::vector<core::Update> merged) {
+  const std::size_t n = merged.size();
+  auto reservation = ctx.index.reserve(merged);
+  const std::int64_t received_ms = ctx.now_ms();
+  storage::Applied applied;
+  try {
+    applied = co_await await_storage<storage::Applied>([&ctx, &merged, received_ms](auto done) {
+      ctx.repo.apply(std::move(merged), received_ms, std::move(done));
+    });
+  } catch (const core::OutcomeUnknown&) {
+    reservation.commit(received_ms);
+    throw;
+  }
+  reservation.commit(received_ms);
+  if (applied.series.size() != n || applied.classic.size() != n) {
+    throw std::logic_error("storage answered a wrong batch size");
+  }
+  co_return applied;
+}
+
+// The answer for update i: the classic value for an unlabelled update (so
+// that /update/ and /value/ agree as in Part 1), the series otherwise.
+core::Point& answer_point(storage::Applied& applied, std::size_t i) {
+  return applied.series[i].labels.empty() ? applied.classic[i] : applied.series[i];
+}
+
+// Keys are taken by reference to an object of the awaiting caller (GCC 12
+// mishandles temporaries passed by value into a coroutine).
+asio::awaitable<std::optional<core::Point>> get(storage::Repository& repo,
+                                                const core::SeriesKey& key) {
+  co_return co_await await_storage<std::optional<core::Point>>(
       [&repo, &key](auto done) { repo.get(key, std::move(done)); });
+}
+
+asio::awaitable<std::optional<core::Point>> get(storage::Repository& repo,
+                                                const core::MetricKey& key) {
+  co_return co_await await_storage<std::optional<core::Point>>(
+      [&repo, &key](auto done) { repo.get_classic(key, std::move(done)); });
 }
 
 // ---- Handlers: one per row of the route table, thin over the pure functions above.
 
 asio::awaitable<Response> home(RequestContext& ctx, const RouteMatch&, std::string&) {
-  auto all = co_await await_storage<std::vector<core::Metric>>(
+  auto all = co_await await_storage<std::vector<core::Point>>(
       [&ctx](auto done) { ctx.repo.list(std::move(done)); });
   co_return make_response(ctx.request, http::status::ok, kHtml, render_metrics_page(all));
 }
@@ -165,9 +204,9 @@ asio::awaitable<Response> ping(RequestContext& ctx, const RouteMatch&, std::stri
 }
 
 asio::awaitable<Response> update_text(RequestContext& ctx, const RouteMatch& m, std::string&) {
-  std::vector<core::Metric> batch{
+  std::vector<core::Update> batch{
       parse_text_update(m.param("type"), m.param("name"), m.param("value"))};
-  co_await apply(ctx.repo, std::move(batch));
+  co_await apply(ctx, std::move(batch));
   co_return make_response(ctx.request, http::status::ok, kText, "");
 }
 
@@ -180,26 +219,65 @@ asio::awaitable<Response> value_text(RequestContext& ctx, const RouteMatch& m, s
 }
 
 asio::awaitable<Response> update_json(RequestContext& ctx, const RouteMatch&, std::string& body) {
-  std::vector<core::Metric> batch;
-  batch.push_back(core::decode_metric(body));
-  auto stored = co_await apply(ctx.repo, std::move(batch));
-  if (stored.size() != 1) throw std::logic_error("storage answered a wrong batch size");
+  std::vector<core::Update> batch;
+  batch.push_back(core::decode_update(body));
+  auto applied = co_await apply(ctx, std::move(batch));
   co_return make_response(ctx.request, http::status::ok, kJson,
-                          core::encode_metric(stored.front()));
+                          core::encode_point(answer_point(applied, 0)));
 }
 
 asio::awaitable<Response> value_json(RequestContext& ctx, const RouteMatch&, std::string& body) {
-  auto key = core::decode_key(body);
+  auto query = core::decode_value_query(body);
+  if (!query.labels) {
+    auto found = co_await get(ctx.repo, query.key);
+    if (!found) throw_not_found(query.key);
+    co_return make_response(ctx.request, http::status::ok, kJson, core::encode_point(*found));
+  }
+  const std::int64_t now = ctx.now_ms();
+  if (query.key.type == core::MetricType::gauge) {
+    // agent_up and agent_last_push_timestamp_seconds of a known (instance,
+    // job) are synthesized; they are never stored.
+    if (auto live = ctx.index.liveness_point(query.key.id, *query.labels, now,
+                                             ctx.options.stale_after.count())) {
+      co_return make_response(ctx.request, http::status::ok, kJson, core::encode_point(*live));
+    }
+  }
+  const core::SeriesKey key{query.key.type, query.key.id, *query.labels};
   auto found = co_await get(ctx.repo, key);
-  if (!found) throw_not_found(key);
-  co_return make_response(ctx.request, http::status::ok, kJson, core::encode_metric(*found));
+  // Past its TTL but not swept yet: already expired for readers.
+  const auto ttl = ctx.options.series_ttl.count();
+  if (found && ttl > 0 && found->timestamp_ms != 0 && found->timestamp_ms < now - ttl) {
+    found.reset();
+  }
+  if (!found) throw_series_not_found(query.key, key.labels);
+  co_return make_response(ctx.request, http::status::ok, kJson, core::encode_point(*found));
 }
 
 asio::awaitable<Response> updates_json(RequestContext& ctx, const RouteMatch&, std::string& body) {
-  auto merged = core::merge_batch(core::decode_batch(body, ctx.options.max_batch_items));
-  std::vector<core::Metric> stored;
-  if (!merged.empty()) stored = co_await apply(ctx.repo, std::move(merged));
-  co_return make_response(ctx.request, http::status::ok, kJson, core::encode_batch(stored));
+  auto merged =
+      core::merge_batch_moved(core::decode_updates(body, ctx.options.max_batch_items).updates);
+  std::string out;
+  if (merged.empty()) {
+    out = "[]";
+  } else {
+    const std::size_t n = merged.size();
+    auto applied = co_await apply(ctx, std::move(merged));
+    // Encoded straight from the storage's answer, with room for the labels
+    // that labelled answers echo (as core::encode_points would write it).
+    std::size_t room = 2;
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& p = answer_point(applied, i);
+      room += 64 + p.id.size() + p.labels.encoded().size() * 2;
+    }
+    out.reserve(room);
+    out.push_back('[');
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i != 0) out.push_back(',');
+      core::append_json(out, answer_point(applied, i));
+    }
+    out.push_back(']');
+  }
+  co_return make_response(ctx.request, http::status::ok, kJson, std::move(out));
 }
 
 using http::verb;
@@ -265,9 +343,65 @@ std::span<const RouteSpec> default_routes() noexcept {
   return kRoutes;
 }
 
+std::int64_t RequestContext::now_ms() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             options.clock->system_now().time_since_epoch())
+      .count();
+}
+
 Service::Service(storage::Repository& repo, ServiceOptions options,
                  std::span<const RouteSpec> routes)
-    : repo_(repo), options_(std::move(options)), table_(routes) {}
+    : repo_(repo),
+      options_(std::move(options)),
+      table_(routes),
+      index_(std::make_unique<series::SeriesIndex>(options_.limits)) {
+  if (!options_.clock) options_.clock = core::real_clock();
+}
+
+namespace {
+std::int64_t clock_ms(const core::Clock& clock) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             clock.system_now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+bool Service::load_index() noexcept {
+  try {
+    const auto stored = storage::list_series_sync(repo_);
+    // Series from storages that kept no receive time count as written now,
+    // so that they expire one TTL after the start, not at the first sweep.
+    index_->load(stored, clock_ms(*options_.clock));
+    spdlog::info("series index: {} series loaded", stored.size());
+    return true;
+  } catch (...) {
+    try {
+      spdlog::warn("series index: cannot load the stored series yet: {}",
+                   describe(std::current_exception()));
+    } catch (...) {  // NOLINT(bugprone-empty-catch): logging must not make it worse
+    }
+    return false;
+  }
+}
+
+std::size_t Service::expire_once() {
+  const auto ttl = options_.series_ttl.count();
+  if (ttl <= 0) return 0;
+  const std::int64_t cutoff = clock_ms(*options_.clock) - ttl;
+  const auto keys = storage::expire_sync(repo_, cutoff);
+  const std::size_t forgotten = index_->remove(keys, cutoff);
+  if (!keys.empty()) {
+    spdlog::info("series expiry: {} series not written for {} ms removed ({} left the index)",
+                 keys.size(), ttl, forgotten);
+  }
+  return keys.size();
+}
+
+std::chrono::milliseconds Service::expiry_interval() const noexcept {
+  using std::chrono::milliseconds;
+  if (options_.series_ttl.count() <= 0) return milliseconds{0};
+  return std::max(milliseconds{1}, std::min(options_.series_ttl / 10, milliseconds{60'000}));
+}
 
 void Service::check_signature(const RouteSpec& route, const Request& req) const {
   if (options_.key.empty()) return;
@@ -327,7 +461,7 @@ asio::awaitable<Response> Service::handle(Request req) {
         throw core::InvalidInput("malformed percent-encoding in form body");
       }
     }
-    RequestContext ctx{repo_, options_, req};
+    RequestContext ctx{repo_, options_, req, *index_};
     res = co_await route.handler(ctx, match, body);
   } catch (...) {
     error = std::current_exception();
@@ -374,6 +508,10 @@ Response Service::map_exception(std::exception_ptr err, const RouteMatch& match,
     message = e.what();
   } catch (const core::NotFound& e) {
     status = http::status::not_found;
+    message = e.what();
+  } catch (const core::LimitExceeded& e) {
+    // Not transient: no Retry-After (the client must write fewer series).
+    status = http::status::too_many_requests;
     message = e.what();
   } catch (const core::InflateLimitExceeded& e) {
     status = http::status::payload_too_large;

@@ -225,3 +225,68 @@ TEST(Config, AllowUnsignedIsOffByDefaultAndSetByFlagOrEnvironment) {
 
 }  // namespace
 }  // namespace metrics::server
+
+namespace metrics::server {
+namespace {
+
+// The series options of API.md Part 2: one row each, with flag, environment
+// and config key.
+TEST(Config, SeriesOptions) {
+  const auto defaults = load_server_config({}, env_of({})).config;
+  EXPECT_EQ(defaults.stale_after, std::chrono::minutes{1});
+  EXPECT_EQ(defaults.series_ttl, std::chrono::hours{24});
+  EXPECT_EQ(defaults.max_series, 1'000'000U);
+  EXPECT_EQ(defaults.max_series_per_instance, 10'000U);
+
+  auto flags = load_server_config({"--stale-after", "30s", "--series-ttl", "1h30m", "--max-series",
+                                   "5", "--max-series-per-instance", "2"},
+                                  env_of({}))
+                   .config;
+  EXPECT_EQ(flags.stale_after, std::chrono::seconds{30});
+  EXPECT_EQ(flags.series_ttl, std::chrono::minutes{90});
+  EXPECT_EQ(flags.max_series, 5U);
+  EXPECT_EQ(flags.max_series_per_instance, 2U);
+
+  auto env = load_server_config({"--max-series", "5"}, env_of({{"STALE_AFTER", "2m"},
+                                                               {"SERIES_TTL", "0"},
+                                                               {"MAX_SERIES", "7"},
+                                                               {"MAX_SERIES_PER_INSTANCE", "0"}}))
+                 .config;
+  EXPECT_EQ(env.stale_after, std::chrono::minutes{2});
+  EXPECT_EQ(env.series_ttl, std::chrono::milliseconds{0});  // keeps forever
+  EXPECT_EQ(env.max_series, 7U);                            // environment over flag
+  EXPECT_EQ(env.max_series_per_instance, 0U);               // no limit
+
+  TempFile file(R"({"stale_after": "10s", "series_ttl": "48h", "max_series": 9,
+                    "max_series_per_instance": 3})");
+  auto from_file = load_server_config({"-c", file.path()}, env_of({})).config;
+  EXPECT_EQ(from_file.stale_after, std::chrono::seconds{10});
+  EXPECT_EQ(from_file.series_ttl, std::chrono::hours{48});
+  EXPECT_EQ(from_file.max_series, 9U);
+  EXPECT_EQ(from_file.max_series_per_instance, 3U);
+}
+
+TEST(Config, BadSeriesOptionsNameTheOption) {
+  auto message = [](std::vector<std::string> args, std::map<std::string, std::string> env) {
+    try {
+      (void)load_server_config(args, env_of(std::move(env)));
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message({"--stale-after", "0"}, {}).find("--stale-after/STALE_AFTER"),
+            std::string::npos);
+  EXPECT_NE(message({}, {{"SERIES_TTL", "soon"}}).find("SERIES_TTL"), std::string::npos);
+  EXPECT_NE(message({"--max-series", "-1"}, {}).find("--max-series/MAX_SERIES"), std::string::npos);
+  EXPECT_NE(message({"--max-series-per-instance", "x"}, {}).find("MAX_SERIES_PER_INSTANCE"),
+            std::string::npos);
+  const auto help = load_server_config({"--help"}, env_of({})).help;
+  for (const char* flag :
+       {"--stale-after", "--series-ttl", "--max-series", "--max-series-per-instance"}) {
+    EXPECT_NE(help.find(flag), std::string::npos) << flag;
+  }
+}
+
+}  // namespace
+}  // namespace metrics::server

@@ -8,8 +8,8 @@ namespace metrics::server {
 namespace {
 
 TEST(Html, EscapesNamesAndPrintsValues) {
-  std::vector<core::Metric> metrics{core::Metric::counter("<b>&\"'", 42),
-                                    core::Metric::gauge("Alloc", 1e21)};
+  std::vector<core::Point> metrics{core::Point::counter("<b>&\"'", 42),
+                                   core::Point::gauge("Alloc", 1e21)};
   auto page = render_metrics_page(metrics);
   EXPECT_NE(page.find("&lt;b&gt;&amp;&quot;&#39;"), std::string::npos);
   EXPECT_EQ(page.find("<b>&"), std::string::npos);

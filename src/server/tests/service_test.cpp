@@ -46,7 +46,7 @@ TEST_F(ServiceTest, EveryRowOfTheTableHasAHandler) {
 }
 
 TEST_F(ServiceTest, Home) {
-  repo_.put(core::Metric::gauge("<b>", 1.5));
+  repo_.put(core::Point::gauge("<b>", 1.5));
   auto res = send(http::verb::get, "/");
   EXPECT_EQ(res.result_int(), 200);
   EXPECT_EQ(res[http::field::content_type], "text/html; charset=utf-8");
@@ -76,7 +76,7 @@ TEST_F(ServiceTest, UpdateText) {
 }
 
 TEST_F(ServiceTest, ValueTextNamesTheMissingMetric) {
-  repo_.put(core::Metric::gauge("Alloc", 2.5));
+  repo_.put(core::Point::gauge("Alloc", 2.5));
   auto res = send(http::verb::get, "/value/gauge/Alloc");
   EXPECT_EQ(res.result_int(), 200);
   EXPECT_EQ(res.body(), "2.5");
@@ -99,7 +99,7 @@ TEST_F(ServiceTest, UpdateJson) {
 }
 
 TEST_F(ServiceTest, ValueJsonNamesTheMissingMetric) {
-  repo_.put(core::Metric::counter("PollCount", 7));
+  repo_.put(core::Point::counter("PollCount", 7));
   auto res = send(http::verb::post, "/value/", R"({"id":"PollCount","type":"counter"})");
   EXPECT_EQ(res.result_int(), 200);
   EXPECT_EQ(res.body(), R"({"id":"PollCount","type":"counter","delta":7})");
@@ -193,6 +193,279 @@ TEST(ServiceFinish, ANonStdFailureWhileFinishingIsA500) {
   EXPECT_EQ(res.body(), R"({"error":"internal error"})");
 }
 
+// ---- Series (docs/API.md "Series: instances and labels").
+
+class SeriesService : public ::testing::Test {
+ protected:
+  std::shared_ptr<core::ManualClock> clock_ = std::make_shared<core::ManualClock>();
+  FakeRepository repo_;
+  std::unique_ptr<Service> service_;
+
+  void SetUp() override { make({}); }
+  void make(series::Limits limits, std::chrono::milliseconds ttl = std::chrono::hours{24}) {
+    service_ = std::make_unique<Service>(
+        repo_, ServiceOptions{.clock = clock_, .limits = limits, .series_ttl = ttl});
+  }
+  [[nodiscard]] std::int64_t now_ms() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               clock_->system_now().time_since_epoch())
+        .count();
+  }
+  Response post(std::string target, std::string body) {
+    return run(*service_, make_request(http::verb::post, std::move(target), std::move(body)));
+  }
+};
+
+TEST_F(SeriesService, LabelledUpdateAnswersTheSeriesAtTheClocksTime) {
+  auto res = post("/update/", R"({"id":"c","type":"counter","delta":2,"labels":{"job":"a"}})");
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_EQ(res.body(), R"({"id":"c","type":"counter","delta":2,"labels":{"job":"a"}})");
+  ASSERT_EQ(repo_.received.size(), 1U);
+  EXPECT_EQ(repo_.received[0], now_ms());
+  EXPECT_EQ(repo_.applied[0][0].labels, core::Labels::make({{"job", "a"}}));
+}
+
+TEST_F(SeriesService, UnlabelledAnswersCarryTheClassicValue) {
+  EXPECT_EQ(
+      post("/update/", R"({"id":"c","type":"counter","delta":5,"labels":{"instance":"a"}})").body(),
+      R"({"id":"c","type":"counter","delta":5,"labels":{"instance":"a"}})");
+  // The classic value has seen the labelled write too: Part 1's answer.
+  EXPECT_EQ(post("/update/", R"({"id":"c","type":"counter","delta":1})").body(),
+            R"({"id":"c","type":"counter","delta":6})");
+  EXPECT_EQ(post("/updates/", R"([{"id":"c","type":"counter","delta":1}])").body(),
+            R"([{"id":"c","type":"counter","delta":7}])");
+  EXPECT_EQ(post("/value/", R"({"id":"c","type":"counter"})").body(),
+            R"({"id":"c","type":"counter","delta":7})");
+  EXPECT_EQ(run(*service_, make_request(http::verb::get, "/value/counter/c")).body(), "7");
+  // The series with no labels holds unlabelled writes only.
+  EXPECT_EQ(post("/value/", R"({"id":"c","type":"counter","labels":{}})").body(),
+            R"({"id":"c","type":"counter","delta":2})");
+}
+
+TEST_F(SeriesService, EnvelopeLabelsMergeAndAnswersEchoThem) {
+  auto res = post("/updates/", R"({"labels":{"instance":"h:1","job":"agent"},"metrics":[
+      {"id":"c","type":"counter","delta":1},
+      {"id":"c","type":"counter","delta":2},
+      {"id":"g","type":"gauge","value":1.5,"labels":{"job":"","zone":"b"}},
+      {"id":"g","type":"gauge","value":2.5,"labels":{"instance":"other"}}]})");
+  EXPECT_EQ(res.result_int(), 200) << res.body();
+  EXPECT_EQ(
+      res.body(),
+      R"([{"id":"c","type":"counter","delta":3,"labels":{"instance":"h:1","job":"agent"}},)"
+      R"({"id":"g","type":"gauge","value":1.5,"labels":{"instance":"h:1","zone":"b"}},)"
+      R"({"id":"g","type":"gauge","value":2.5,"labels":{"instance":"other","job":"agent"}}])");
+  ASSERT_EQ(repo_.applied.size(), 1U);
+  EXPECT_EQ(repo_.applied[0].size(), 3U);  // merged per series
+  EXPECT_EQ(service_->index().size(), 3U);
+}
+
+TEST_F(SeriesService, LabelErrorsAre400NamingTheLabelAndStoreNothing) {
+  const std::string big_name(129, 'a');
+  const std::string big_value(1025, 'v');
+  std::string many;
+  for (int i = 0; i < 33; ++i)
+    many += (i != 0 ? "," : "") + ("\"l" + std::to_string(i) + "\":\"v\"");
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {R"({"bad-name":"v"})", "bad-name"},
+      {R"({"1x":"v"})", "1x"},
+      {R"({"__name__":"v"})", "__name__"},
+      {"{\"" + big_name + "\":\"v\"}", big_name.substr(0, 20)},
+      {"{\"big\":\"" + big_value + "\"}", "big"},
+      // Invalid UTF-8 cannot be written in a JSON string: the body is not
+      // JSON, so the message names the encoding, not the label.
+      {"{\"utf\":\"\xff\xfe\"}", "UTF-8"},
+      {R"({"utf":"\ud800"})", "malformed JSON"},
+      {"{" + many + "}", "labels"},
+      {R"({"num":1})", "num"},
+      {R"({"dup":"a","dup":"b"})", "dup"},
+  };
+  for (const auto& [labels, named] : cases) {
+    for (const auto& [target, body] : std::vector<std::pair<std::string, std::string>>{
+             {"/update/", R"({"id":"m","type":"gauge","value":1,"labels":)" + labels + "}"},
+             {"/updates/", R"([{"id":"m","type":"gauge","value":1,"labels":)" + labels + "}]"},
+             {"/updates/",
+              R"({"labels":)" + labels + R"(,"metrics":[{"id":"m","type":"gauge","value":1}]})"},
+             {"/value/", R"({"id":"m","type":"gauge","labels":)" + labels + "}"}}) {
+      auto res = post(target, body);
+      EXPECT_EQ(res.result_int(), 400) << target << " " << labels.substr(0, 60);
+      EXPECT_THAT(res.body(), HasSubstr(named)) << target;
+    }
+  }
+  EXPECT_TRUE(repo_.applied.empty());
+  EXPECT_EQ(service_->index().size(), 0U);
+}
+
+TEST_F(SeriesService, ValueWithLabelsReadsTheSeries) {
+  auto res = post("/value/", R"({"id":"g","type":"gauge","labels":{"job":"a"}})");
+  EXPECT_EQ(res.result_int(), 404);
+  EXPECT_EQ(res.body(), R"({"error":"series not found: gauge g{job=\"a\"}"})");
+  post("/update/", R"({"id":"g","type":"gauge","value":3,"labels":{"job":"a"}})");
+  post("/update/", R"({"id":"g","type":"gauge","value":4,"labels":{"job":"b"}})");
+  res = post("/value/", R"({"id":"g","type":"gauge","labels":{"job":"a"}})");
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_EQ(res.body(), R"({"id":"g","type":"gauge","value":3,"labels":{"job":"a"}})");
+  EXPECT_EQ(post("/value/", R"({"id":"g","type":"gauge"})").body(),
+            R"({"id":"g","type":"gauge","value":4})");
+  // No unlabelled write yet: the series with no labels does not exist.
+  EXPECT_EQ(post("/value/", R"({"id":"g","type":"gauge","labels":{}})").result_int(), 404);
+}
+
+TEST_F(SeriesService, MaxSeriesIs429AndStoresNothing) {
+  make({.max_series = 2, .max_series_per_instance = 0});
+  EXPECT_EQ(post("/updates/", R"([{"id":"a","type":"gauge","value":1}])").result_int(), 200);
+  auto res = post("/updates/", R"([{"id":"a","type":"gauge","value":2},
+                                   {"id":"b","type":"gauge","value":1},
+                                   {"id":"c","type":"gauge","value":1}])");
+  EXPECT_EQ(res.result_int(), 429);
+  EXPECT_THAT(res.body(), HasSubstr("--max-series limit of 2"));
+  EXPECT_EQ(res[http::field::retry_after], "");
+  EXPECT_EQ(repo_.applied.size(), 1U);
+  EXPECT_EQ(post("/value/", R"({"id":"a","type":"gauge"})").body(),
+            R"({"id":"a","type":"gauge","value":1})");
+  EXPECT_EQ(post("/update/gauge/b/1", "").result_int(), 200);
+  EXPECT_EQ(post("/update/gauge/c/1", "").result_int(), 429);
+  EXPECT_EQ(post("/update/gauge/a/1", "").result_int(), 200);  // existing series stay writable
+}
+
+TEST_F(SeriesService, MaxSeriesPerInstanceIs429NamingIt) {
+  make({.max_series = 0, .max_series_per_instance = 1});
+  EXPECT_EQ(post("/updates/",
+                 R"({"labels":{"instance":"x"},"metrics":[{"id":"a","type":"gauge","value":1}]})")
+                .result_int(),
+            200);
+  auto res = post("/updates/",
+                  R"({"labels":{"instance":"x"},"metrics":[{"id":"b","type":"gauge","value":1}]})");
+  EXPECT_EQ(res.result_int(), 429);
+  EXPECT_THAT(res.body(), HasSubstr("--max-series-per-instance limit of 1"));
+  EXPECT_EQ(post("/updates/",
+                 R"({"labels":{"instance":"y"},"metrics":[{"id":"b","type":"gauge","value":1}]})")
+                .result_int(),
+            200);
+  EXPECT_EQ(repo_.applied.size(), 2U);
+}
+
+TEST_F(SeriesService, AFailedApplyGivesTheReservationBack) {
+  make({.max_series = 1, .max_series_per_instance = 0});
+  repo_.fail = [] { throw core::StorageUnavailable("down"); };
+  EXPECT_EQ(post("/update/gauge/a/1", "").result_int(), 503);
+  repo_.fail = nullptr;
+  EXPECT_EQ(service_->index().size(), 0U);
+  EXPECT_EQ(post("/update/gauge/b/1", "").result_int(), 200);
+  // Overflow refused by the storage: also nothing left behind.
+  make({.max_series = 3, .max_series_per_instance = 0});
+  EXPECT_TRUE(service_->load_index());
+  EXPECT_EQ(post("/update/counter/c/9223372036854775807", "").result_int(), 200);
+  EXPECT_EQ(post("/updates/",
+                 R"([{"id":"n","type":"counter","delta":1},{"id":"c","type":"counter","delta":1}])")
+                .result_int(),
+            400);
+  EXPECT_EQ(service_->index().size(), 2U);  // b and c
+}
+
+TEST_F(SeriesService, AnUnknownOutcomeKeepsTheReservation) {
+  make({.max_series = 1, .max_series_per_instance = 0});
+  repo_.fail = [] { throw core::OutcomeUnknown("commit lost"); };
+  EXPECT_EQ(post("/update/gauge/a/1", "").result_int(), 500);
+  repo_.fail = nullptr;
+  // The series may exist now: it counts.
+  EXPECT_EQ(service_->index().size(), 1U);
+  EXPECT_EQ(post("/update/gauge/b/1", "").result_int(), 429);
+  EXPECT_EQ(post("/update/gauge/a/2", "").result_int(), 200);
+}
+
+TEST_F(SeriesService, LoadIndexCountsStoredSeries) {
+  auto p = core::Point::gauge("old", 1, core::Labels::make({{"instance", "h"}, {"job", "j"}}));
+  p.timestamp_ms = now_ms() - 10'000;
+  repo_.put(p);
+  make({.max_series = 1, .max_series_per_instance = 0});
+  EXPECT_TRUE(service_->load_index());
+  EXPECT_EQ(service_->index().size(), 1U);
+  EXPECT_EQ(post("/update/gauge/new/1", "").result_int(), 429);
+  // Liveness comes back from the stored timestamps.
+  auto res = post("/value/", R"({"id":"agent_last_push_timestamp_seconds","type":"gauge",
+                                "labels":{"instance":"h","job":"j"}})");
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_THAT(res.body(), HasSubstr(std::to_string((now_ms() - 10'000) / 1000)));
+  repo_.fail = [] { throw core::StorageUnavailable("down"); };
+  LogCapture log;
+  EXPECT_FALSE(service_->load_index());
+  EXPECT_THAT(log.text(), HasSubstr("cannot load the stored series yet: down"));
+}
+
+TEST_F(SeriesService, LivenessIsSynthesizedPerInstanceAndJob) {
+  post(
+      "/updates/",
+      R"({"labels":{"instance":"h:1","job":"agent"},"metrics":[{"id":"a","type":"gauge","value":1}]})");
+  post("/update/", R"({"id":"a","type":"gauge","value":1,"labels":{"instance":"h:2"}})");
+  const std::string up =
+      R"({"id":"agent_up","type":"gauge","labels":{"instance":"h:1","job":"agent"}})";
+  EXPECT_EQ(
+      post("/value/", up).body(),
+      R"({"id":"agent_up","type":"gauge","value":1,"labels":{"instance":"h:1","job":"agent"}})");
+  EXPECT_EQ(
+      post(
+          "/value/",
+          R"({"id":"agent_last_push_timestamp_seconds","type":"gauge","labels":{"instance":"h:1","job":"agent"}})")
+          .body(),
+      R"({"id":"agent_last_push_timestamp_seconds","type":"gauge","value":)" +
+          std::to_string(now_ms() / 1000) + R"(,"labels":{"instance":"h:1","job":"agent"}})");
+  // Instance without job: job="".
+  EXPECT_EQ(post("/value/", R"({"id":"agent_up","type":"gauge","labels":{"instance":"h:2"}})")
+                .result_int(),
+            200);
+  EXPECT_EQ(
+      post("/value/", R"({"id":"agent_up","type":"gauge","labels":{"instance":"h:2","job":""}})")
+          .result_int(),
+      200);
+  EXPECT_EQ(post("/value/", R"({"id":"agent_up","type":"gauge","labels":{"instance":"h:3"}})")
+                .result_int(),
+            404);
+  clock_->advance(std::chrono::seconds{59});
+  EXPECT_THAT(post("/value/", up).body(), HasSubstr(R"("value":1)"));
+  clock_->advance(std::chrono::seconds{1});
+  EXPECT_THAT(post("/value/", up).body(), HasSubstr(R"("value":0)"));
+  // Not stored, not counted.
+  EXPECT_EQ(service_->index().size(), 2U);
+  EXPECT_EQ(repo_.series_size(), 2U);
+  const auto all = service_->index().liveness(now_ms(), 60'000);
+  ASSERT_EQ(all.size(), 2U);
+  EXPECT_EQ(all[1].instance, "h:2");
+  EXPECT_EQ(all[1].job, "");
+}
+
+TEST_F(SeriesService, ExpiredSeriesAre404AndClassicValuesStay) {
+  make({}, std::chrono::hours{1});
+  EXPECT_EQ(service_->expiry_interval(), std::chrono::minutes{1});
+  post("/update/", R"({"id":"g","type":"gauge","value":3,"labels":{"job":"a"}})");
+  clock_->advance(std::chrono::minutes{30});
+  post("/update/", R"({"id":"h","type":"gauge","value":4,"labels":{"job":"a"}})");
+  clock_->advance(std::chrono::minutes{31});
+  // Past the TTL: 404 at once, before any sweep.
+  EXPECT_EQ(post("/value/", R"({"id":"g","type":"gauge","labels":{"job":"a"}})").result_int(), 404);
+  LogCapture log;
+  EXPECT_EQ(service_->expire_once(), 1U);
+  ASSERT_EQ(repo_.expiries.size(), 1U);
+  EXPECT_EQ(repo_.expiries[0], now_ms() - 3'600'000);
+  EXPECT_THAT(log.text(), HasSubstr("series expiry: 1 series"));
+  EXPECT_EQ(service_->index().size(), 1U);
+  EXPECT_EQ(post("/value/", R"({"id":"h","type":"gauge","labels":{"job":"a"}})").result_int(), 200);
+  EXPECT_EQ(post("/value/", R"({"id":"g","type":"gauge"})").body(),
+            R"({"id":"g","type":"gauge","value":3})");
+  EXPECT_EQ(service_->expire_once(), 0U);
+}
+
+TEST(SeriesServiceOptions, ExpiryInterval) {
+  FakeRepository repo;
+  EXPECT_EQ(Service(repo, {}).expiry_interval(), std::chrono::minutes{1});
+  EXPECT_EQ(Service(repo, {.series_ttl = std::chrono::seconds{10}}).expiry_interval(),
+            std::chrono::seconds{1});
+  EXPECT_EQ(Service(repo, {.series_ttl = std::chrono::milliseconds{0}}).expiry_interval(),
+            std::chrono::milliseconds{0});
+  Service forever(repo, {.series_ttl = std::chrono::milliseconds{0}});
+  EXPECT_EQ(forever.expire_once(), 0U);
+  EXPECT_TRUE(repo.expiries.empty());
+}
+
 // ---- Signing (docs/API.md "Signing").
 
 class SignedService : public ::testing::Test {
@@ -208,7 +481,7 @@ class SignedService : public ::testing::Test {
 
 TEST_F(SignedService, ReadsNeedNoSignature) {
   Service service(repo_, {.key = "secret"});
-  repo_.put(core::Metric::gauge("g", 1));
+  repo_.put(core::Point::gauge("g", 1));
   auto res = run(service, signed_request("/value/", R"({"id":"g","type":"gauge"})", ""));
   EXPECT_EQ(res.result_int(), 200);
   EXPECT_EQ(res[core::kSignatureHeader], core::hmac_sha256_hex("secret", res.body()));

@@ -8,6 +8,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <map>
@@ -18,50 +19,111 @@
 #include <utility>
 #include <vector>
 
+#include "metrics/core/errors.hpp"
 #include "metrics/server/service.hpp"
 #include "metrics/storage/repository.hpp"
 
 namespace metrics::server::testing {
 
+// Keeps the two tables of the Repository contract (series and classic
+// values) in maps, applies batches atomically (overflow of either total
+// fails the whole batch with InvalidInput) and records every call.
 class FakeRepository : public storage::Repository {
  public:
   // Called at the start of every operation; may throw anything.
   std::function<void()> fail;
-  std::vector<std::vector<core::Metric>> applied;
-  std::vector<core::MetricKey> reads;
+  std::vector<std::vector<core::Update>> applied;
+  std::vector<std::int64_t> received;  // received_ms of each apply
+  std::vector<core::SeriesKey> reads;
+  std::vector<core::MetricKey> classic_reads;
+  std::vector<std::int64_t> expiries;  // cutoff_ms of each expire
   int lists = 0;
+  int series_lists = 0;
   int pings = 0;
 
-  void apply(std::vector<core::Metric> batch,
-             storage::Callback<std::vector<core::Metric>> done) override {
+  void apply(std::vector<core::Update> batch, std::int64_t received_ms,
+             storage::Callback<storage::Applied> done) override {
     if (fail) fail();
     applied.push_back(batch);
-    std::vector<core::Metric> stored;
-    for (auto& m : batch) {
-      auto& slot = data_[{m.type, m.id}];
-      if (m.type == core::MetricType::counter) {
-        m.delta += slot.delta;
+    received.push_back(received_ms);
+    auto series = series_;
+    auto classic = classic_;
+    storage::Applied out;
+    for (const auto& u : batch) {
+      auto& s = series[core::SeriesKey::of(u)];
+      auto& c = classic[{u.type, u.id}];
+      s.id = c.id = u.id;
+      s.type = c.type = u.type;
+      s.labels = u.labels;
+      s.timestamp_ms = received_ms;
+      if (u.type == core::MetricType::counter) {
+        auto st = core::checked_add(s.total, u.delta);
+        auto ct = core::checked_add(c.total, u.delta);
+        if (!st || !ct) {
+          done(std::make_exception_ptr(core::InvalidInput("counter overflow: " + u.id)), {});
+          return;
+        }
+        s.total = *st;
+        c.total = *ct;
+      } else {
+        s.value = c.value = u.value;
       }
-      slot = m;
-      stored.push_back(m);
+      out.series.push_back(s);
     }
-    done(nullptr, std::move(stored));
+    for (const auto& u : batch)
+      out.classic.push_back(classic.at({u.type, u.id}));
+    series_ = std::move(series);
+    classic_ = std::move(classic);
+    done(nullptr, std::move(out));
   }
 
-  void get(core::MetricKey key, storage::Callback<std::optional<core::Metric>> done) override {
+  void get(core::SeriesKey key, storage::Callback<std::optional<core::Point>> done) override {
     if (fail) fail();
     reads.push_back(key);
-    auto it = data_.find({key.type, key.id});
-    done(nullptr, it == data_.end() ? std::nullopt : std::optional<core::Metric>(it->second));
+    auto it = series_.find(key);
+    done(nullptr, it == series_.end() ? std::nullopt : std::optional<core::Point>(it->second));
   }
 
-  void list(storage::Callback<std::vector<core::Metric>> done) override {
+  void get_classic(core::MetricKey key,
+                   storage::Callback<std::optional<core::Point>> done) override {
+    if (fail) fail();
+    classic_reads.push_back(key);
+    auto it = classic_.find(key);
+    done(nullptr, it == classic_.end() ? std::nullopt : std::optional<core::Point>(it->second));
+  }
+
+  void list(storage::Callback<std::vector<core::Point>> done) override {
     if (fail) fail();
     ++lists;
-    std::vector<core::Metric> all;
-    for (const auto& [key, m] : data_)
-      all.push_back(m);
+    std::vector<core::Point> all;
+    for (const auto& [key, p] : classic_)
+      all.push_back(p);
     done(nullptr, std::move(all));
+  }
+
+  void list_series(storage::Callback<std::vector<core::Point>> done) override {
+    if (fail) fail();
+    ++series_lists;
+    std::vector<core::Point> all;
+    for (const auto& [key, p] : series_)
+      all.push_back(p);
+    done(nullptr, std::move(all));
+  }
+
+  void expire(std::int64_t cutoff_ms,
+              storage::Callback<std::vector<core::SeriesKey>> done) override {
+    if (fail) fail();
+    expiries.push_back(cutoff_ms);
+    std::vector<core::SeriesKey> gone;
+    for (auto it = series_.begin(); it != series_.end();) {
+      if (it->second.timestamp_ms < cutoff_ms) {
+        gone.push_back(it->first);
+        it = series_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    done(nullptr, std::move(gone));
   }
 
   void ping(storage::Callback<bool> done) override {
@@ -72,11 +134,19 @@ class FakeRepository : public storage::Repository {
 
   void close() override {}
 
-  void put(core::Metric m) { data_[{m.type, m.id}] = std::move(m); }
-  [[nodiscard]] std::size_t size() const { return data_.size(); }
+  // Stores a point as a series and, when unlabelled, as the classic value.
+  void put(core::Point p) {
+    if (p.labels.empty()) classic_[{p.type, p.id}] = p;
+    series_[core::SeriesKey::of(p)] = std::move(p);
+  }
+  void put_classic(core::Point p) { classic_[{p.type, p.id}] = std::move(p); }
+  [[nodiscard]] std::size_t size() const { return classic_.size(); }
+  [[nodiscard]] std::size_t series_size() const { return series_.size(); }
+  [[nodiscard]] const std::map<core::SeriesKey, core::Point>& series() const { return series_; }
 
  private:
-  std::map<std::pair<core::MetricType, std::string>, core::Metric> data_;
+  std::map<core::SeriesKey, core::Point> series_;
+  std::map<core::MetricKey, core::Point> classic_;
 };
 
 // Sends the default logger's lines to a string while alive.

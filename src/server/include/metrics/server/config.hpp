@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <stdexcept>
@@ -44,6 +45,15 @@ struct ServerConfig {
   std::size_t max_connections = 20'000;
   std::chrono::milliseconds read_timeout{std::chrono::seconds{30}};
   std::chrono::milliseconds shutdown_timeout{std::chrono::seconds{10}};
+
+  // Series (API.md Part 2).
+  // agent_up is 1 while an (instance, job)'s last push is younger.
+  std::chrono::milliseconds stale_after{std::chrono::minutes{1}};
+  // A series not written for this long expires; 0 keeps series forever.
+  std::chrono::milliseconds series_ttl{std::chrono::hours{24}};
+  // Most live series in all, and per value of the instance label; 0: no limit.
+  std::uint64_t max_series = 1'000'000;
+  std::uint64_t max_series_per_instance = 10'000;
 };
 
 // A bad option; what() names the option and says what was wrong.

@@ -1,4 +1,5 @@
-// The HTML page at GET /: every stored metric, sorted, names escaped. Pure.
+// The HTML page at GET /: every classic value (type and name, labels
+// aside), sorted, names escaped. Pure.
 #pragma once
 
 #include <span>
@@ -10,6 +11,6 @@
 namespace metrics::server {
 
 void append_html_escaped(std::string& out, std::string_view text);
-[[nodiscard]] std::string render_metrics_page(std::span<const core::Metric> sorted_metrics);
+[[nodiscard]] std::string render_metrics_page(std::span<const core::Point> sorted_metrics);
 
 }  // namespace metrics::server

@@ -8,6 +8,9 @@
 //
 // Threading: `threads` I/O threads, each with its own io_context; a
 // connection lives on one of them for its whole life, so no strand is needed.
+// One more thread, on the clock of ServerHooks, loads the series index if
+// the storage did not answer at start (every second until it does) and runs
+// the series expiry sweep (every min(--series-ttl / 10, 1 min)).
 // stop() and port() are thread-safe; run() is called once.
 #pragma once
 
@@ -16,6 +19,8 @@
 #include <functional>
 #include <memory>
 
+#include "metrics/core/clock.hpp"
+#include "metrics/series/index.hpp"
 #include "metrics/server/config.hpp"
 #include "metrics/server/service.hpp"
 #include "metrics/storage/repository.hpp"
@@ -29,6 +34,9 @@ struct ServerHooks {
   std::function<void(const Response&)> finish{};
   // Called in the accept loop after each accepted connection; may throw.
   std::function<void()> accepted{};
+  // The clock of receive times, liveness and the expiry sweep (null: the
+  // real clock); a core::ManualClock lets a test move time.
+  std::shared_ptr<core::Clock> clock{};
 };
 
 // An exception that escapes a connection's coroutine is logged once with the
@@ -53,6 +61,9 @@ class Server {
 
   // Connections open right now.
   [[nodiscard]] std::size_t connections() const noexcept;
+
+  // The live series index (liveness for /metrics and /api/v1/series).
+  [[nodiscard]] series::SeriesIndex& index() noexcept;
 
  private:
   struct Impl;

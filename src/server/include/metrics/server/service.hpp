@@ -9,19 +9,29 @@
 // Adding an endpoint: one row in default_routes() (service.cpp) and one
 // handler function.
 //
+// Every write goes through the series index (series::SeriesIndex): limits
+// are checked there before the storage is asked, and the storage's receive
+// time (the clock's) becomes the series' last write and the liveness of its
+// (instance, job).
+//
 // Knows nothing of sockets: the session feeds it parsed requests.
 // Thread-safe: one Service serves every connection on every thread.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/http/status.hpp>
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 
+#include "metrics/core/clock.hpp"
+#include "metrics/series/index.hpp"
 #include "metrics/server/router.hpp"
 #include "metrics/storage/repository.hpp"
 
@@ -34,6 +44,14 @@ struct ServiceOptions {
   int gzip_level = 1;
   // With a key: accept writes that carry no signature (a wrong one is still 401).
   bool allow_unsigned = false;
+  // Receive times of writes, liveness and expiry (a ManualClock in tests).
+  std::shared_ptr<core::Clock> clock = core::real_clock();
+  // --max-series, --max-series-per-instance.
+  series::Limits limits{};
+  // --stale-after: agent_up is 1 while the last push is younger.
+  std::chrono::milliseconds stale_after{std::chrono::minutes{1}};
+  // --series-ttl: a series not written for this long expires; 0 keeps forever.
+  std::chrono::milliseconds series_ttl{std::chrono::hours{24}};
   // Tests only: called on every answer before it is compressed and signed;
   // may throw to simulate a failure there.
   std::function<void(const Response&)> finish_hook{};
@@ -44,6 +62,10 @@ struct RequestContext {
   storage::Repository& repo;
   const ServiceOptions& options;
   const Request& request;
+  series::SeriesIndex& index;
+
+  // The server's clock as milliseconds since the Unix epoch.
+  [[nodiscard]] std::int64_t now_ms() const;
 };
 
 // The endpoints of the wire contract (docs/API.md).
@@ -67,6 +89,25 @@ class Service {
 
   [[nodiscard]] const RouteTable& routes() const noexcept { return table_; }
 
+  // The live series index (for /metrics, /api/v1/series and history).
+  [[nodiscard]] series::SeriesIndex& index() noexcept { return *index_; }
+  [[nodiscard]] const ServiceOptions& options() const noexcept { return options_; }
+
+  // Fills the index from repo.list_series() (blocking). False, with a
+  // warning logged, when the storage does not answer; calling it again
+  // later adds what is missing (it is idempotent).
+  bool load_index() noexcept;
+
+  // One expiry sweep (blocking): repo.expire(now - series_ttl), then the
+  // expired keys leave the index; logs the count when there were any.
+  // Returns how many series the storage expired; 0 with series_ttl 0.
+  // Throws what the storage throws.
+  std::size_t expire_once();
+
+  // How often expire_once() is due: min(series_ttl / 10, 1 min), at least
+  // 1 ms; zero when series never expire.
+  [[nodiscard]] std::chrono::milliseconds expiry_interval() const noexcept;
+
  private:
   [[nodiscard]] Response error_response(boost::beast::http::status status, std::string_view message,
                                         unsigned version, ErrorFormat format) const;
@@ -80,6 +121,7 @@ class Service {
   storage::Repository& repo_;
   ServiceOptions options_;
   RouteTable table_;
+  std::unique_ptr<series::SeriesIndex> index_;
 };
 
 }  // namespace metrics::server
