@@ -2,12 +2,17 @@
 // header and record replay (src/storage/src/detail/file_format.*), and a
 // FileRepository restoring from such files.
 // Properties: the parsers throw only std::runtime_error (their documented
-// error) and FileRepository only core::Error; a decoded snapshot re-encodes
-// to one that decodes the same; replay applies only well-formed records.
+// error) and FileRepository only core::Error; a decoded snapshot (any
+// version) re-encodes to a version 2 one that decodes the same, series
+// labels and timestamps included; replay applies only well-formed records,
+// and what it applied re-encodes as one version 2 record that replays the
+// same.
 //
 // Input: byte 0 picks the mode, bytes 1-8 a log id for replay; the rest is
-// the file content. In mode 3 the rest is split at the first "\n--wal--\n"
-// into a snapshot and a log file.
+// the file content. Mode 1 replays it as records of a version 1 log; mode 2
+// reads a log header first (its version picks the record format; without
+// one, version 2 records follow). In mode 3 the rest is split at the first
+// "\n--wal--\n" into a snapshot and a log file.
 #include <spdlog/spdlog.h>
 #include <stdlib.h>
 
@@ -36,9 +41,16 @@ namespace core = metrics::core;
 namespace storage = metrics::storage;
 namespace detail = metrics::storage::detail;
 
-bool same(const core::Metric& a, const core::Metric& b) {
-  return a.id == b.id && a.type == b.type && a.delta == b.delta &&
+bool same(const core::Point& a, const core::Point& b) {
+  return a.id == b.id && a.type == b.type && a.labels == b.labels && a.total == b.total &&
+         a.timestamp_ms == b.timestamp_ms &&
          std::bit_cast<std::uint64_t>(a.value) == std::bit_cast<std::uint64_t>(b.value);
+}
+
+void same_points(const std::vector<core::Point>& a, const std::vector<core::Point>& b) {
+  FUZZ_CHECK(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i)
+    FUZZ_CHECK(same(a[i], b[i]));
 }
 
 void snapshot_mode(std::string_view text) {
@@ -48,45 +60,75 @@ void snapshot_mode(std::string_view text) {
   } catch (const std::runtime_error&) {
     return;
   }
-  for (const auto& m : snap.metrics)
+  for (const auto& m : snap.classic) {
     FUZZ_CHECK(!core::validate_name(m.id));
-  const auto again =
-      detail::decode_snapshot(detail::encode_snapshot(snap.metrics, snap.log_id, snap.seq));
+    FUZZ_CHECK(m.labels.empty() && m.timestamp_ms == 0);
+  }
+  for (const auto& m : snap.series)
+    FUZZ_CHECK(!core::validate_name(m.id));
+  // Before version 2 every value is also its unlabelled series.
+  if (snap.version < 2) same_points(snap.series, snap.classic);
+  const auto again = detail::decode_snapshot(
+      detail::encode_snapshot(snap.classic, snap.series, snap.log_id, snap.seq));
+  FUZZ_CHECK(again.version == 2);
   FUZZ_CHECK(again.log_id == snap.log_id);
   FUZZ_CHECK(!snap.log_id || again.seq == snap.seq);
-  FUZZ_CHECK(again.metrics.size() == snap.metrics.size());
-  for (std::size_t i = 0; i < snap.metrics.size(); ++i)
-    FUZZ_CHECK(same(again.metrics[i], snap.metrics[i]));
+  same_points(again.classic, snap.classic);
+  same_points(again.series, snap.series);
 }
 
-void log_mode(std::string_view text, std::uint64_t log_id) {
-  try {
-    (void)detail::decode_log_header(text);
-  } catch (const std::runtime_error&) {
+using Kind = detail::LogChange::Kind;
+
+void log_mode(std::string_view text, std::uint64_t log_id, bool read_header) {
+  detail::LogHeader header{log_id, 1};
+  if (read_header) {
+    header.version = 2;
+    try {
+      if (auto h = detail::decode_log_header(text)) {
+        FUZZ_CHECK(h->version == 1 || h->version == 2);
+        header.version = h->version;
+        text.remove_prefix(detail::kLogHeaderSize);
+      }
+    } catch (const std::runtime_error&) {
+    }
   }
-  std::vector<core::Metric> applied;
+  std::vector<detail::LogChange> applied;
   detail::ReplayResult result;
   try {
-    result = detail::replay_log(text, log_id, 0,
-                                [&](core::Metric m) { applied.push_back(std::move(m)); });
+    result = detail::replay_log(text, header, 0,
+                                [&](detail::LogChange c) { applied.push_back(std::move(c)); });
   } catch (const std::runtime_error&) {
     return;
   }
   FUZZ_CHECK(result.ignored_bytes <= text.size());
-  // Re-encoding what was replayed as one record replays to the same values.
+  // Re-encoding what was replayed as one version 2 record replays to the
+  // same changes, grouped by kind: removals, classic values, series.
+  std::vector<core::SeriesKey> removed;
+  std::vector<core::Point> classic;
+  std::vector<core::Point> series;
+  std::vector<detail::LogChange> want;
+  for (const auto kind : {Kind::removed, Kind::classic, Kind::series}) {
+    for (const auto& c : applied) {
+      if (c.kind != kind) continue;
+      want.push_back(c);
+      if (kind == Kind::removed) removed.push_back(core::SeriesKey::of(c.point));
+      if (kind == Kind::classic) classic.push_back(c.point);
+      if (kind == Kind::series) series.push_back(c.point);
+      if (kind != Kind::series) FUZZ_CHECK(c.point.timestamp_ms == 0);
+      if (kind == Kind::classic) FUZZ_CHECK(c.point.labels.empty());
+    }
+  }
   std::string log;
-  detail::append_log_record(log, log_id, 1, applied);
-  std::vector<core::Metric> again;
+  detail::append_log_record(log, log_id, 1, series, classic, removed);
+  std::vector<detail::LogChange> again;
   const auto second =
-      detail::replay_log(log, log_id, 0, [&](core::Metric m) { again.push_back(std::move(m)); });
+      detail::replay_log(log, detail::LogHeader{log_id, 2}, 0,
+                         [&](detail::LogChange c) { again.push_back(std::move(c)); });
   FUZZ_CHECK(second.records == 1 && !second.torn && second.ignored_bytes == 0);
-  bool fits = true;  // names longer than 65535 bytes do not fit a record
-  for (const auto& m : applied)
-    fits = fits && m.id.size() <= 0xffff;
-  if (fits) {
-    FUZZ_CHECK(again.size() == applied.size());
-    for (std::size_t i = 0; i < applied.size(); ++i)
-      FUZZ_CHECK(same(again[i], applied[i]));
+  FUZZ_CHECK(again.size() == want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    FUZZ_CHECK(again[i].kind == want[i].kind);
+    FUZZ_CHECK(same(again[i].point, want[i].point));
   }
 }
 
@@ -125,6 +167,7 @@ void repository_mode(std::string_view text) {
                                   .max_queue = 16,
                                   .compact_log_bytes = 1u << 20});
     (void)storage::list_sync(repo);
+    (void)storage::list_series_sync(repo);
   } catch (const core::Error&) {
   }
 }
@@ -146,8 +189,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       snapshot_mode(text);
       break;
     case 1:
+      log_mode(text, log_id, false);
+      break;
     case 2:
-      log_mode(text, log_id);
+      log_mode(text, log_id, true);
       break;
     default:
       repository_mode(text);

@@ -271,4 +271,50 @@ FILES = [
     ff(3, snap + "\n--wal--\n" + "MTRC"), ff(3, snap + "\n--wal--\n" + "JUNKJUNKJUNKJUNK"),
     ff(3, "not json"), ff(3, ""), ff(3, '[{"id":"a","type":"gauge","value":1}]'),
 ]
+
+# Version 2 (series): records of removal (2), classic (1) and series (0)
+# entries; labels as their canonical encoding (name 0xFF value 0xFF ...).
+def labels(*pairs):
+    return b"".join(n.encode() + b"\xff" + v.encode() + b"\xff" for n, v in pairs)
+
+def record2(log_id, seq, entries):
+    payload = struct.pack("<I", len(entries))
+    for e in entries:
+        kind, t, name = e[0], e[1], e[2].encode()
+        payload += bytes([kind, t]) + struct.pack("<H", len(name)) + name
+        if kind != 1:
+            payload += struct.pack("<I", len(e[3])) + e[3]
+        if kind == 1:
+            payload += struct.pack("<Q", e[3])
+        if kind == 0:
+            payload += struct.pack("<Qq", e[4], e[5])
+    body = struct.pack("<Q", seq) + payload
+    return struct.pack("<II", len(payload), crc_of(log_id, body)) + body
+
+JOB_A = labels(("instance", "a:1"), ("job", "agent"))
+snap2 = ('{"format":"metrics-snapshot","version":2,"log_id":"%016x","seq":1,"metrics":[\n'
+         '{"id":"Alloc","type":"gauge","value":1.5},\n{"id":"P","type":"counter","delta":5}\n],"series":[\n'
+         '{"id":"Alloc","type":"gauge","value":1.5,"labels":{},"timestamp_ms":0},\n'
+         '{"id":"P","type":"counter","delta":5,"labels":{"instance":"a:1","job":"agent"},"timestamp_ms":1700000000000}\n]}\n'
+         % LOG_ID)
+recs2 = (record2(LOG_ID, 2, [(1, 0, "Alloc", dbl(2.5)), (0, 0, "Alloc", b"", dbl(2.5), 5),
+                             (1, 1, "P", 7), (0, 1, "P", JOB_A, 2, 6)])
+         + record2(LOG_ID, 3, [(2, 1, "P", JOB_A), (2, 0, "gone", b""), (1, 1, "Q", 1),
+                               (0, 1, "Q", labels(("v", "\u00e9 \"q\"")), 1, 7)]))
+header2 = b"MTRCWAL2" + struct.pack("<Q", LOG_ID)
+FILES += [
+    ff(0, snap2), ff(0, snap2[:60]),
+    ff(0, '{"format":"metrics-snapshot","version":2,"metrics":[],"series":[]}'),
+    ff(0, '{"format":"metrics-snapshot","version":2,"metrics":[],"series":[{"id":"a","type":"gauge","value":1,"labels":{"__r":"x"},"timestamp_ms":1}]}'),
+    ff(0, '{"format":"metrics-snapshot","version":2,"metrics":[],"series":[{"id":"a","type":"counter","delta":1,"labels":{"b":"1","a":"2"},"timestamp_ms":-1}]}'),
+    ff(0, '{"format":"metrics-snapshot","version":3,"metrics":[],"series":[]}'),
+    ff(2, header2 + recs2), ff(2, header2 + recs2[:-5]), ff(2, header2 + recs2 + b"\0" * 32),
+    ff(2, recs2), ff(2, header2[:12]),
+    ff(2, header2 + record2(LOG_ID, 2, [(0, 1, "bad", b"b\xff1\xffa\xff2\xff", 1, 1)])),
+    ff(2, header2 + record2(LOG_ID, 2, [(0, 1, "bad", b"novalue", 1, 1)])),
+    ff(2, header2 + record2(LOG_ID, 2, [(3, 1, "kind", b"", 1, 1)])),
+    ff(3, snap2 + "\n--wal--\n" + (header2 + recs2).decode("latin-1")),
+    ff(3, snap2 + "\n--wal--\n" + (header2 + recs2[:-2]).decode("latin-1")),
+    ff(3, snap + "\n--wal--\n" + (header2 + recs2).decode("latin-1")),
+]
 write("file_format", [f if isinstance(f, bytes) else f.encode("latin-1") for f in FILES])

@@ -198,15 +198,6 @@ core::Point make_point(core::MetricType type, std::string id, core::Labels label
   return p;
 }
 
-void fill_point(core::Point& p, core::MetricType type, std::int64_t bits) noexcept {
-  p.type = type;
-  if (type == core::MetricType::counter) {
-    p.total = bits;
-  } else {
-    p.value = double_of(bits);
-  }
-}
-
 std::int64_t bits_of(const core::Point& p) noexcept {
   return p.type == core::MetricType::counter ? p.total : bits_of(p.value);
 }
@@ -443,24 +434,25 @@ Applied apply_locked(const Shards& shards, std::vector<core::Update>& batch,
       throw;
     }
     // Read under the locks: the classic value after the whole batch.
-    out.classic.resize(n);
+    out.classic.reserve(n);
     for (std::size_t i = 0; i < n; ++i) {
       const core::Update& u = batch[i];
-      fill_point(out.classic[i], u.type, steps[i].classic->second.bits);
-      out.classic[i].id = u.id;
+      const std::int64_t bits = steps[i].classic->second.bits;
+      const bool counter = u.type == core::MetricType::counter;
+      out.classic.emplace_back(u.id, u.type, core::Labels{}, counter ? bits : 0,
+                               counter ? 0.0 : double_of(bits), std::int64_t{0});
     }
   }
   // The answer's series take the batch's own names and labels: no copies.
-  // Built in place, and empty labels left alone: this runs for every
-  // update, and moving a short string is a copy.
-  out.series.resize(n);
+  // Built in place: this runs for every update, and moving a short string
+  // is a copy.
+  out.series.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
     core::Update& u = batch[i];
-    core::Point& p = out.series[i];
-    fill_point(p, u.type, steps[i].series_after);
-    p.timestamp_ms = received_ms;
-    p.id = std::move(u.id);
-    if (!u.labels.empty()) p.labels = std::move(u.labels);
+    const std::int64_t bits = steps[i].series_after;
+    const bool counter = u.type == core::MetricType::counter;
+    out.series.emplace_back(std::move(u.id), u.type, std::move(u.labels), counter ? bits : 0,
+                            counter ? 0.0 : double_of(bits), received_ms);
   }
   return out;
 }

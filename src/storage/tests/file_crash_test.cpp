@@ -1,5 +1,7 @@
-// kill -9 of a process writing to a synchronous file storage loses no
-// acknowledged update (see file_crash_helper.cpp for what it writes).
+// kill -9 of a process writing labelled and unlabelled series to a
+// synchronous file storage loses no acknowledged update, and recovers series
+// and classic values that agree (see file_crash_helper.cpp for what it
+// writes).
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -21,7 +23,7 @@ extern char** environ;
 namespace metrics::storage::testing {
 namespace {
 
-using core::Metric;
+using core::Labels;
 using core::MetricType;
 
 // Starts the helper with its stdout on a pipe; returns pid and read end.
@@ -90,24 +92,36 @@ TEST(FileCrash, KillNineLosesNoAcknowledgedUpdate) {
 
     FileRepository repo(FileOptions{.path = path, .store_interval = std::chrono::milliseconds{0}});
     std::int64_t sum = 0;
+    std::size_t written = 0;  // threads with a batch on disk
     for (int t = 0; t < kThreads; ++t) {
-      const auto id = std::to_string(t);
-      const auto c = get_sync(repo, {MetricType::counter, "c" + id});
-      const auto g = get_sync(repo, {MetricType::gauge, "g" + id});
+      const auto labels = Labels::make({{"instance", "h" + std::to_string(t)}});
+      const auto c = get_sync(repo, {MetricType::counter, "c", labels});
+      const auto g = get_sync(repo, {MetricType::gauge, "g", labels});
       const auto want = acked.count(t) ? acked[t] : 0;
-      const auto got = c ? c->delta : 0;
+      const auto got = c ? c->total : 0;
       // Every ack is there; at most the one batch in flight beyond it.
       EXPECT_GE(got, want) << "round " << round << " thread " << t;
       EXPECT_LE(got, want + 1) << "round " << round << " thread " << t;
-      // The batch is atomic: its gauge and its counter agree.
+      // The batch is atomic: its gauge and its counter agree, and the
+      // series carry the receive time of their last write.
       if (got > 0) {
         ASSERT_TRUE(g);
         EXPECT_EQ(g->value, static_cast<double>(got));
+        EXPECT_EQ(c->timestamp_ms, got);
+        EXPECT_EQ(g->timestamp_ms, got);
       }
       sum += got;
+      if (got > 0) ++written;
     }
-    const auto total = get_sync(repo, {MetricType::counter, "total"});
-    EXPECT_EQ(total ? total->delta : 0, sum);
+    // Both tables of every batch, or neither.
+    const auto classic_c = get_classic_sync(repo, {MetricType::counter, "c"});
+    EXPECT_EQ(classic_c ? classic_c->total : 0, sum);
+    const auto u = get_sync(repo, {MetricType::counter, "u", {}});
+    EXPECT_EQ(u ? u->total : 0, sum);
+    const auto classic_u = get_classic_sync(repo, {MetricType::counter, "u"});
+    EXPECT_EQ(classic_u ? classic_u->total : 0, sum);
+    EXPECT_EQ(list_series_sync(repo).size(), 2 * written + (sum > 0 ? 1 : 0));
+    EXPECT_EQ(text.find("expired something"), std::string::npos);
     EXPECT_GE(sum, acked_total);
     EXPECT_GT(acked_total, 0) << "the helper acknowledged nothing in round " << round;
   }

@@ -347,6 +347,22 @@ TEST_F(PostgresRepositoryTest, ADatabaseOfPart1MigratesAndKeepsEveryClassicValue
   EXPECT_EQ(schema_->query("SELECT count(*) FROM series"), "7");
 }
 
+TEST_F(PostgresRepositoryTest, AFailingMigrationStopsTheStartAndChangesNothing) {
+  create_part1_database(*schema_);
+  // Something else already has the name of migration 3's table.
+  (void)schema_->query("CREATE TABLE series (x integer); INSERT INTO series VALUES (1)");
+  const auto before = classic_rows(*schema_);
+  EXPECT_THROW(schema_->open(), core::Error);
+  EXPECT_EQ(schema_->query("SELECT max(version) FROM schema_migrations"), "2");
+  EXPECT_EQ(classic_rows(*schema_), before);
+  EXPECT_EQ(schema_->query("SELECT x FROM series"), "1");
+  // Once the name is free, the start migrates.
+  (void)schema_->query("DROP TABLE series");
+  auto repo = schema_->open();
+  EXPECT_EQ(schema_->query("SELECT max(version) FROM schema_migrations"), "3");
+  EXPECT_EQ(list_series_sync(*repo).size(), 6U);
+}
+
 TEST_F(PostgresRepositoryTest, TwoServersStartingAtOnceMigrateOnce) {
   create_part1_database(*schema_);
   const auto before = classic_rows(*schema_);
@@ -573,6 +589,52 @@ TEST_F(PostgresRepositoryTest, MixedSignsInOneGroupKeepEveryAnswerExact) {
   EXPECT_TRUE(someone_saw_the_final_total);
   EXPECT_EQ(get_classic_sync(*repo, counter_key("c")), Point::counter("c", kFinal));
   EXPECT_EQ(get_sync(*repo, series(MetricType::counter, "c", l)).value().total, kFinal);
+}
+
+TEST_F(PostgresRepositoryTest, MixedSignsOnlyInAClassicValueKeepEveryAnswerExact) {
+  auto repo = schema_->open();
+  const auto up = labels({{"instance", "up"}});
+  const auto down = labels({{"instance", "down"}});
+  // Each series has one sign; their classic value gets both.
+  std::vector<std::vector<Update>> batches;
+  for (int i = 0; i < 300; ++i)
+    batches.push_back({i % 2 == 0 ? Update::counter("c", 5, up) : Update::counter("c", -3, down)});
+  const auto out = apply_all(*repo, batches);
+  std::vector<std::int64_t> ups;
+  std::vector<std::int64_t> downs;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    ASSERT_FALSE(out[i].err);
+    const auto total = out[i].stored.series.at(0).total;
+    (i % 2 == 0 ? ups : downs).push_back(total);
+    const auto classic = out[i].stored.classic.at(0).total;
+    EXPECT_GE(classic, -150 * 3);
+    EXPECT_LE(classic, 150 * 5);
+  }
+  // Every batch saw its own series after it: 5, 10, ... and -3, -6, ...
+  std::sort(ups.begin(), ups.end());
+  std::sort(downs.begin(), downs.end(), std::greater<>());
+  for (std::size_t k = 0; k < 150; ++k) {
+    EXPECT_EQ(ups[k], 5 * static_cast<std::int64_t>(k + 1));
+    EXPECT_EQ(downs[k], -3 * static_cast<std::int64_t>(k + 1));
+  }
+  EXPECT_EQ(get_classic_sync(*repo, counter_key("c")), Point::counter("c", 150 * 5 - 150 * 3));
+}
+
+TEST_F(PostgresRepositoryTest, AClassicValueThatWouldOverflowBeforeALaterBatchTakesItBackFails) {
+  auto repo = schema_->open();
+  constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
+  apply_sync(*repo, {Update::counter("c", kMax - 5, labels({{"instance", "z"}}))});
+  // Queued in this order: the first overflows the classic value when it is
+  // applied, although the group as a whole (+10 -10) would not.
+  const auto out = apply_all(*repo, {{Update::counter("c", 10, labels({{"instance", "up"}}))},
+                                     {Update::counter("c", -10, labels({{"instance", "down"}}))}});
+  ASSERT_TRUE(out[0].err);
+  EXPECT_THROW(std::rethrow_exception(out[0].err), core::InvalidInput);
+  ASSERT_FALSE(out[1].err);
+  EXPECT_EQ(out[1].stored.classic, std::vector{Point::counter("c", kMax - 15)});
+  EXPECT_EQ(get_classic_sync(*repo, counter_key("c")), Point::counter("c", kMax - 15));
+  EXPECT_EQ(get_sync(*repo, series(MetricType::counter, "c", labels({{"instance", "up"}}))),
+            std::nullopt);
 }
 
 TEST_F(PostgresRepositoryTest, AnswersInsideAGroupCommitAreTheTotalsAfterEachBatch) {

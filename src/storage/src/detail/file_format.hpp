@@ -79,6 +79,7 @@ struct LogChange {
   // series: the series as stored; classic: the classic value (no labels);
   // removed: the key of the series removed (no value).
   core::Point point;
+  friend bool operator==(const LogChange&, const LogChange&) = default;
 };
 
 struct ReplayResult {

@@ -148,6 +148,7 @@ void WriteAheadLog::commit_batches(std::vector<Pending>& group) {
   // behind and a snapshot taken from memory matches the log.
   series_overlay_.clear();
   classic_overlay_.clear();
+  std::fill(position_cache_.begin(), position_cache_.end(), CachedNodes{});
   std::size_t accepted = 0;
   for (std::size_t i = 0; i < group.size(); ++i) {
     if (stage(group[i], answers[i])) {
@@ -270,31 +271,46 @@ void WriteAheadLog::publish_overlay() {
 bool WriteAheadLog::stage(Pending& pending, Applied& answer) {
   undo_.clear();
   auto& batch = pending.batch;
+  if (position_cache_.size() < batch.size()) position_cache_.resize(batch.size());
   answer.series.clear();
   answer.series.reserve(batch.size());
-  for (const auto& u : batch) {
-    auto sit = series_overlay_.find(core::SeriesView(u));
+  for (std::size_t j = 0; j < batch.size(); ++j) {
+    auto& u = batch[j];
+    // Agents send the same names (and labels) in the same order: the
+    // entries used at this position by the previous batch are usually the
+    // ones, and comparing them is far cheaper than hashing.
+    auto [snode, cnode] = position_cache_[j];
     bool series_inserted = false;
-    if (sit == series_overlay_.end()) {
-      auto key = core::SeriesKey::of(u);
-      auto current = mem_.get_now(key);
-      core::Point start =
-          current ? std::move(*current) : core::Point{u.id, u.type, u.labels, 0, 0, 0};
-      sit = series_overlay_.emplace(std::move(key), std::move(start)).first;
-      series_inserted = true;
-    }
-    core::MetricKey ckey{u.type, u.id};
-    auto cit = classic_overlay_.find(ckey);
     bool classic_inserted = false;
-    if (cit == classic_overlay_.end()) {
-      auto current = mem_.get_classic_now(ckey);
-      core::Point start = current ? std::move(*current) : core::Point{u.id, u.type, {}, 0, 0, 0};
-      cit = classic_overlay_.emplace(std::move(ckey), std::move(start)).first;
-      classic_inserted = true;
+    if (snode == nullptr || snode->first.type != u.type || snode->first.id != u.id ||
+        snode->first.labels != u.labels) {
+      auto sit = series_overlay_.find(core::SeriesView(u));
+      if (sit == series_overlay_.end()) {
+        auto key = core::SeriesKey::of(u);
+        auto current = mem_.get_now(key);
+        core::Point start =
+            current ? std::move(*current) : core::Point{u.id, u.type, u.labels, 0, 0, 0};
+        sit = series_overlay_.emplace(std::move(key), std::move(start)).first;
+        series_inserted = true;
+      }
+      snode = &*sit;
+      cnode = nullptr;  // the classic entry depends on the name only: checked below
     }
-    core::Point& series = sit->second;
-    core::Point& classic = cit->second;
-    undo_.push_back(Undo{&*sit, &*cit, series.total, series.value, series.timestamp_ms,
+    if (cnode == nullptr || cnode->first.type != u.type || cnode->first.id != u.id) {
+      core::MetricKey ckey{u.type, u.id};
+      auto cit = classic_overlay_.find(ckey);
+      if (cit == classic_overlay_.end()) {
+        auto current = mem_.get_classic_now(ckey);
+        core::Point start = current ? std::move(*current) : core::Point{u.id, u.type, {}, 0, 0, 0};
+        cit = classic_overlay_.emplace(std::move(ckey), std::move(start)).first;
+        classic_inserted = true;
+      }
+      cnode = &*cit;
+    }
+    position_cache_[j] = {snode, cnode};
+    core::Point& series = snode->second;
+    core::Point& classic = cnode->second;
+    undo_.push_back(Undo{snode, cnode, series.total, series.value, series.timestamp_ms,
                          classic.total, classic.value, series_inserted, classic_inserted});
     if (u.type == core::MetricType::counter) {
       const auto s = core::checked_add(series.total, u.delta);
@@ -310,13 +326,18 @@ bool WriteAheadLog::stage(Pending& pending, Applied& answer) {
       classic.value = u.value;
     }
     series.timestamp_ms = pending.received_ms;
-    answer.series.push_back(series);
   }
-  // The classic values after the whole batch.
+  // The answer takes the batch's own names and labels (no copies); the
+  // classic values are read after the whole batch.
   answer.classic.clear();
   answer.classic.reserve(batch.size());
-  for (const auto& u : batch)
-    answer.classic.push_back(classic_overlay_.find(core::MetricKey{u.type, u.id})->second);
+  for (std::size_t j = 0; j < batch.size(); ++j) {
+    auto& u = batch[j];
+    const core::Point& series = undo_[j].series->second;
+    answer.series.emplace_back(std::move(u.id), u.type, std::move(u.labels), series.total,
+                               series.value, series.timestamp_ms);
+    answer.classic.push_back(undo_[j].classic->second);
+  }
   return true;
 }
 
@@ -336,6 +357,8 @@ void WriteAheadLog::rollback_stage() {
       u->classic->second.value = u->old_value;
     }
   }
+  // Erased entries may be cached.
+  std::fill(position_cache_.begin(), position_cache_.end(), CachedNodes{});
 }
 
 // Writes memory as a snapshot that names a new log id, then restarts the

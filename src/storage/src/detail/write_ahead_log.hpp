@@ -106,6 +106,8 @@ class WriteAheadLog final : public FileMode {
   SeriesOverlay series_overlay_;
   ClassicOverlay classic_overlay_;
   std::vector<Undo> undo_;
+  using CachedNodes = std::pair<SeriesOverlay::value_type*, ClassicOverlay::value_type*>;
+  std::vector<CachedNodes> position_cache_;  // by index in a batch
   std::vector<core::Point> series_values_;
   std::vector<core::Point> classic_values_;
 
