@@ -437,6 +437,55 @@ TEST_F(FileRepositorySync, Version1SnapshotAndLogReplay) {
   EXPECT_EQ(get_sync(*recovered, {MetricType::counter, "c", {}}), Point::counter("c", 8));
 }
 
+// Files the version 1 program (commit e886da7) left when it was killed in
+// synchronous mode after three batches: {Alloc=1.5, PollCount+5,
+// quote"s=-0.0}, {PollCount+2, Alloc=2.25}, {PollCount-1, counter Alloc+7}.
+// Its snapshot is the empty one written at start, its log (cut after the
+// last record: the preallocated zeros are left out) the three group commits.
+constexpr std::string_view kV1CrashSnapshot =
+    "{\"format\":\"metrics-snapshot\",\"version\":1,\"log_id\":\"c3674b9c1dcd2286\",\"seq\":0,"
+    "\"metrics\":[\n]}\n";
+constexpr char kV1CrashLog[] =
+    "\x4d\x54\x52\x43\x57\x41\x4c\x31\x86\x22\xcd\x1d\x9c\x4b\x67\xc3\x3a\x00\x00\x00\xd2\xba\x9d"
+    "\xfc"
+    "\x01\x00\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x00\x07\x00\x71\x75\x6f\x74\x65\x22\x73\x00"
+    "\x00"
+    "\x00\x00\x00\x00\x00\x80\x01\x09\x00\x50\x6f\x6c\x6c\x43\x6f\x75\x6e\x74\x05\x00\x00\x00\x00"
+    "\x00"
+    "\x00\x00\x00\x05\x00\x41\x6c\x6c\x6f\x63\x00\x00\x00\x00\x00\x00\xf8\x3f\x28\x00\x00\x00\xf5"
+    "\xe7"
+    "\xba\xcf\x02\x00\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x00\x05\x00\x41\x6c\x6c\x6f\x63\x00"
+    "\x00"
+    "\x00\x00\x00\x00\x02\x40\x01\x09\x00\x50\x6f\x6c\x6c\x43\x6f\x75\x6e\x74\x07\x00\x00\x00\x00"
+    "\x00"
+    "\x00\x00\x28\x00\x00\x00\x00\xa8\x69\x75\x03\x00\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x01"
+    "\x05"
+    "\x00\x41\x6c\x6c\x6f\x63\x07\x00\x00\x00\x00\x00\x00\x00\x01\x09\x00\x50\x6f\x6c\x6c\x43\x6f"
+    "\x75"
+    "\x6e\x74\x06\x00\x00\x00\x00\x00\x00\x00";
+
+TEST_F(FileRepositorySync, FilesOfTheVersion1ProgramRecover) {
+  write_all(path_, std::string(kV1CrashSnapshot));
+  write_all(FileRepository::log_path(path_), std::string(kV1CrashLog, sizeof kV1CrashLog - 1));
+  const std::vector<Point> want{Point::gauge("Alloc", 2.25), Point::counter("Alloc", 7),
+                                Point::counter("PollCount", 6), Point::gauge("quote\"s", -0.0)};
+  {
+    auto repo = open(path_, kSync);
+    expect_bit_exact(list_sync(*repo), want);
+    expect_bit_exact(list_series_sync(*repo), want);  // unlabelled, time 0
+    apply_sync(*repo, {Update::counter("PollCount", 1, inst("a"))}, 5);
+  }
+  // Rewritten in version 2 and read back.
+  EXPECT_THAT(read_all(path_), ::testing::HasSubstr(R"("version":2,)"));
+  auto repo = open(path_, kHour);
+  EXPECT_EQ(get_classic_sync(*repo, {MetricType::counter, "PollCount"}),
+            Point::counter("PollCount", 7));
+  EXPECT_EQ(get_sync(*repo, {MetricType::counter, "PollCount", {}}),
+            Point::counter("PollCount", 6));
+  EXPECT_EQ(get_sync(*repo, {MetricType::counter, "PollCount", inst("a")}),
+            at(Point::counter("PollCount", 1, inst("a")), 5));
+}
+
 TEST_F(FileRepositorySync, ExpiryIsDurableBeforeItCompletes) {
   auto repo = open(path_, kSync);
   apply_sync(*repo, {Update::counter("c", 1, inst("old")), Update::gauge("g", 1)}, 10);
