@@ -206,7 +206,8 @@ TEST_P(SeriesApi, EnvelopeMergesLabelsAndAnswersEchoThem) {
       post("/value/", R"({"id":"Alloc","type":"gauge","labels":{"job":"other","instance":"h:1"}})")
           .body(),
       R"({"id":"Alloc","type":"gauge","value":1.5,"labels":{"instance":"h:1","job":"other"}})");
-  EXPECT_EQ(status("/value/", R"({"id":"Alloc","type":"gauge","labels":{"instance":"h:1"}})"), 404U);
+  EXPECT_EQ(status("/value/", R"({"id":"Alloc","type":"gauge","labels":{"instance":"h:1"}})"),
+            404U);
   // The classic value took the last write of the batch.
   EXPECT_EQ(client_->get("/value/gauge/Alloc").body(), "2.5");
   EXPECT_EQ(client_->get("/value/counter/PollCount").body(), "5");
