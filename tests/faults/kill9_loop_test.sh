@@ -193,16 +193,26 @@ field() {  # field NAME: first "NAME":value of the generator's JSON report
   grep -o "\"$1\":[^,}]*" "$DIR/loadgen.json" | head -n1 | cut -d: -f2
 }
 
-# read_sample FILE: every agent's counter, the shared counter and every
-# agent's first gauge, one "value status" line each.
+# read_sample FILE: every agent's counter and first gauge (each agent its
+# own instance, as metrics-loadgen sends them: POST /value/ with labels), the
+# shared counter's classic value, one "answer status" line each.
 read_sample() {
-  local urls=() a base="http://127.0.0.1:$PORT/value"
+  local args=() a labels base="http://127.0.0.1:$PORT"
   for ((a = 0; a < AGENTS; a++)); do
-    urls+=("$base/counter/${RUN_ID}a${a}_c" "$base/gauge/${RUN_ID}a${a}_g0")
+    labels="\"labels\":{\"instance\":\"loadgen-$a\",\"job\":\"loadgen\"}"
+    args+=(--next -sS --max-time 60 -w ' %{http_code}\n' -H 'Content-Type: application/json'
+      -d "{\"id\":\"${RUN_ID}c\",\"type\":\"counter\",$labels}" "$base/value/")
+    args+=(--next -sS --max-time 60 -w ' %{http_code}\n' -H 'Content-Type: application/json'
+      -d "{\"id\":\"${RUN_ID}g0\",\"type\":\"gauge\",$labels}" "$base/value/")
   done
-  urls+=("$base/counter/${RUN_ID}loadgen_hot")
-  curl -sS --max-time 60 -w ' %{http_code}\n' "${urls[@]}" >"$1" 2>"$1.err" ||
+  args+=(--next -sS --max-time 60 -w ' %{http_code}\n' "$base/value/counter/${RUN_ID}loadgen_hot")
+  curl "${args[@]:1}" >"$1" 2>"$1.err" ||
     fail "reading back the sample failed: $(cat "$1.err")"
+  # Every read must find its series: a 404 on both sides would compare equal
+  # and check nothing.
+  if grep -qv ' 200$' "$1"; then
+    fail "reading back the sample: not every series was found ($(grep -cv ' 200$' "$1") missing)"
+  fi
 }
 
 if [[ -n $RESULTS ]]; then
