@@ -5,6 +5,7 @@
 // One Evaluator per query, used by one thread.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <string>
