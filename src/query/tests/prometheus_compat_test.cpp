@@ -361,7 +361,10 @@ class PrometheusCompat : public ::testing::Test {
       return "prometheus: " + r.body + "\nours: " + (ours_error.empty() ? ours_data : ours_error);
     }
     if (!ours_error.empty()) return "prometheus: " + r.body + "\nours: " + ours_error;
-    bool keep_order = query.rfind("sort", 0) == 0;
+    // Prometheus keeps the evaluation order of an instant vector; sort, topk
+    // and bottomk define it (the rest is compared as a set).
+    bool keep_order = query.rfind("sort", 0) == 0 || query.rfind("topk", 0) == 0 ||
+                      query.rfind("bottomk", 0) == 0;
     json::value a = normalize(obj.at("data"), keep_order);
     json::value b = normalize(json::parse(ours_data), keep_order);
     if (a == b) return "";
