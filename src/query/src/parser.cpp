@@ -610,6 +610,12 @@ class Parser {
   }
 
   ExprPtr parse_expr(int min_prec) {
+    // The client controls the nesting: bound it rather than the stack.
+    if (++depth_ > kMaxDepth) fail(q_, tok_.pos, "expression nested too deeply");
+    struct Leave {
+      int& d;
+      ~Leave() { --d; }
+    } leave{depth_};
     ExprPtr lhs = parse_unary();
     while (true) {
       auto info = binary_op();
@@ -1100,9 +1106,11 @@ class Parser {
     return call;
   }
 
+  static constexpr int kMaxDepth = 500;
   std::string_view q_;
   Lexer lex_;
   Token tok_;
+  int depth_ = 0;
 };
 
 }  // namespace

@@ -197,6 +197,17 @@ TEST(Parser, TypeAndModifierErrors) {
   EXPECT_NE(message(R"("a" + 1)").find("binary expression must contain only"), std::string::npos);
 }
 
+TEST(Parser, NestingIsBounded) {
+  std::string deep(1000, '(');
+  deep += "1";
+  deep += std::string(1000, ')');
+  EXPECT_NE(std::string(parse_error(deep).what()).find("nested too deeply"), std::string::npos);
+  std::string fine(100, '(');
+  fine += "1";
+  fine += std::string(100, ')');
+  EXPECT_EQ(parse(fine)->type(), ValueType::scalar);
+}
+
 TEST(Parser, FeaturesOutsideTheSubsetAreNamed) {
   auto message = [](std::string_view q) { return std::string(parse_error(q).what()); };
   EXPECT_NE(message("histogram_quantile(0.9, x)").find("\"histogram_quantile\" is not supported"),

@@ -615,7 +615,9 @@ const std::vector<std::string> kUnsupported = {
 };
 
 TEST_F(PrometheusCompat, InstantQueriesMatch) {
-  std::int64_t times[] = {base_ + 40 * 60000 + 7000, base_ + 33 * 60000, base_ + 27 * 60000 + 500};
+  // Inside the data, in the counter's 7.5-minute gap, and just after the gauge's stale marker.
+  std::int64_t times[] = {base_ + 40 * 60000 + 7000, base_ + 33 * 60000, base_ + 27 * 60000 + 500,
+                          base_ + 25 * 60000 + 5000};
   int failures = 0;
   for (const auto& query : kQueries) {
     for (std::int64_t t : times) {
@@ -664,7 +666,8 @@ TEST_F(PrometheusCompat, RangeQueriesMatch) {
     std::int64_t start, end, step;
   };
   Range ranges[] = {{base_ + 10 * 60000, base_ + 44 * 60000, 60000},
-                    {base_ + 20 * 60000 + 300, base_ + 35 * 60000, 37000}};
+                    {base_ + 20 * 60000 + 300, base_ + 35 * 60000, 37000},
+                    {base_ + 24 * 60000 + 59000, base_ + 26 * 60000, 4000}};
   int failures = 0;
   for (const auto& query : kQueries) {
     for (const auto& r : ranges) {
