@@ -323,7 +323,9 @@ class PrometheusCompat : public ::testing::Test {
     HttpResult r = http(prom_->base() + "/api/v1/write", &compressed, h);
     curl_slist_free_all(h);
     ASSERT_EQ(r.status, 204) << r.body << prom_->log();
+    loaded_ = true;
   }
+  void SetUp() override { ASSERT_TRUE(loaded_) << "Prometheus did not start or take the samples"; }
   static void TearDownTestSuite() {
     delete prom_;
     delete store_;
@@ -374,11 +376,13 @@ class PrometheusCompat : public ::testing::Test {
   static PrometheusProcess* prom_;
   static q::MemoryQueryable* store_;
   static std::int64_t base_;
+  static bool loaded_;
 };
 
 PrometheusProcess* PrometheusCompat::prom_ = nullptr;
 q::MemoryQueryable* PrometheusCompat::store_ = nullptr;
 std::int64_t PrometheusCompat::base_ = 0;
+bool PrometheusCompat::loaded_ = false;
 
 const std::vector<std::string> kQueries = {
     // selectors, lookback, staleness
