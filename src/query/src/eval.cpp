@@ -247,6 +247,14 @@ void Evaluator::prepare(const Expr& root, std::int64_t start, std::int64_t end) 
   for (auto& [vs, sel] : selected_) {
     check();
     sel.series = queryable_.select(vs->matchers, sel.mint, sel.maxt);
+    // Prometheus's storage answers in label order, which fixes the order of
+    // instant vectors; do not depend on the Queryable for it.
+    auto less = [](const SeriesData& a, const SeriesData& b) {
+      return compare(a.labels, b.labels) < 0;
+    };
+    if (!std::is_sorted(sel.series.begin(), sel.series.end(), less)) {
+      std::sort(sel.series.begin(), sel.series.end(), less);
+    }
   }
 }
 

@@ -167,6 +167,9 @@ bool parse_duration(std::string_view s, std::int64_t& ms) {
     }
     if (n > std::numeric_limits<std::int64_t>::max() / units[u].second) return false;
     total += n * units[u].second;
+    // Go's time.Duration (nanoseconds) ends at about 292 years; bounding it
+    // here also keeps time arithmetic far from int64 overflow.
+    if (total > std::numeric_limits<std::int64_t>::max() / 1'000'000) return false;
   }
   ms = total;
   return true;

@@ -188,6 +188,8 @@ TEST(Parser, TypeAndModifierErrors) {
             std::string::npos);
   EXPECT_NE(message("5m").find("unexpected duration"), std::string::npos);
   EXPECT_NE(message("1.5h").find("bad number or duration syntax"), std::string::npos);
+  EXPECT_NE(message("x[300y]").find("bad number or duration syntax"), std::string::npos);
+  EXPECT_NE(message("x[1m1h]").find("bad number or duration syntax"), std::string::npos);
   EXPECT_NE(message("x[5m:1m:1m]").find("unexpected"), std::string::npos);
   EXPECT_NE(message("-x[5m]").find("unary expression only allowed"), std::string::npos);
   EXPECT_NE(message("round(x, 1, 2)").find("expected at most 2 argument(s)"), std::string::npos);

@@ -604,6 +604,10 @@ const std::vector<std::string> kQueries = {
     "deriv(test_gauge{instance=\"c\"}[10m])",
     "rate(test_gauge{instance=\"c\"}[10m])",
     "label_join(test_gauge, \"x\", \"-\", \"nope\")",
+    "count by (__name__) ({__name__=~\".+\"})",
+    "label_replace(test_ratio, \"__name__\", \"renamed_$1\", \"job\", \"(.*)\")",
+    "label_replace(test_gauge, \"__name__\", \"same\", \"job\", \".*\")",
+    "{__name__=~\"test_(ratio|tie)\"}",
     "vector(1) + vector(2)",
     "vector(1) * on() group_left test_ratio",
 };
@@ -638,10 +642,16 @@ TEST_F(PrometheusCompat, InstantQueriesMatch) {
 
 TEST_F(PrometheusCompat, AtModifierWithFixedTimesMatches) {
   std::string at = q::format_timestamp(base_ + 30 * 60000 + 250);
-  std::vector<std::string> queries = {
-      "test_gauge @ " + at, "rate(test_requests_total[5m] @ " + at + ")",
-      "test_gauge @ " + at + " offset 2m", "max_over_time(test_gauge[10m:1m] @ " + at + ")",
-      "sum(test_gauge @ " + at + ") - sum(test_gauge)"};
+  std::vector<std::string> queries = {"test_gauge @ " + at,
+                                      "rate(test_requests_total[5m] @ " + at + ")",
+                                      "test_gauge @ " + at + " offset 2m",
+                                      "max_over_time(test_gauge[10m:1m] @ " + at + ")",
+                                      "sum(test_gauge @ " + at + ") - sum(test_gauge)",
+                                      "timestamp(test_gauge @ " + at + ")",
+                                      "timestamp(test_gauge offset 5m)",
+                                      "timestamp(test_gauge @ " + at + " offset 1m)",
+                                      "test_requests_total[2m] @ " + at,
+                                      "test_gauge[3m:1m] @ " + at + " offset 30s"};
   for (const auto& query : queries) {
     EXPECT_EQ(compare(query, false, base_ + 40 * 60000, 0, 0, 0), "") << query;
     EXPECT_EQ(compare(query, true, 0, base_ + 20 * 60000, base_ + 44 * 60000, 90000), "") << query;
