@@ -230,3 +230,28 @@ TEST(Eval, ScalarFunctionsAndArithmetic) {
 
 }  // namespace
 }  // namespace metrics::query
+
+namespace metrics::query {
+namespace {
+
+TEST(MemoryQueryable, SelectsByMatchersAndTimeInLabelOrder) {
+  MemoryQueryable store;
+  store.add(make_labels({{"__name__", "x"}, {"job", "b"}}), 1000, 1);
+  store.add(make_labels({{"__name__", "x"}, {"job", "a"}}), 2000, 2);
+  store.add(make_labels({{"__name__", "x"}, {"job", "a"}}), 3000, 3);
+  EXPECT_THROW(store.add(make_labels({{"__name__", "x"}, {"job", "a"}}), 3000, 4),
+               std::invalid_argument);
+  std::vector<Matcher> m{Matcher::make(MatchType::equal, "__name__", "x")};
+  auto all = store.select(m, 0, 5000);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(get(all[0].labels, "job"), "a");
+  EXPECT_EQ(all[0].samples.size(), 2u);
+  auto late = store.select(m, 2500, 5000);
+  ASSERT_EQ(late.size(), 1u);  // job=b has no sample in the range
+  EXPECT_EQ(late[0].samples[0].v, 3);
+  m.push_back(Matcher::make(MatchType::not_regex, "job", "a|c"));
+  EXPECT_EQ(store.select(m, 0, 5000).size(), 1u);
+}
+
+}  // namespace
+}  // namespace metrics::query
