@@ -51,8 +51,7 @@ double go_min(double x, double y) noexcept {
 }
 
 // Go's math.Pow, step for step: the special cases, then x**yi by repeated
-// squaring of Frexp's mantissa and x**yf through Exp(yf*Log(x)) (the C
-// library's exp and log there, which may differ from Go's in the last bit).
+// squaring of Frexp's mantissa and x**yf through Go's own Exp(yf*Log(x)).
 double go_pow(double x, double y) noexcept {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const double inf = std::numeric_limits<double>::infinity();
@@ -100,7 +99,7 @@ double go_pow(double x, double y) noexcept {
       yf--;
       yi++;
     }
-    a1 = std::exp(yf * std::log(x));
+    a1 = go_exp(yf * go_log(x));
   }
   int xe_i = 0;
   double x1 = std::frexp(x, &xe_i);

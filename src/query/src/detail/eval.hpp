@@ -39,6 +39,9 @@ void check_unique_labelsets(const Vector& v);
 [[nodiscard]] double go_max(double x, double y) noexcept;
 [[nodiscard]] double go_min(double x, double y) noexcept;
 [[nodiscard]] double go_pow(double x, double y) noexcept;
+// Go's amd64 math.Exp and math.Log (go_math.cpp).
+[[nodiscard]] double go_exp(double x) noexcept;
+[[nodiscard]] double go_log(double x) noexcept;
 
 // Go's sort.Sort over a vector with `less`: insertion sort up to 12
 // elements (what pdqsort does, so ties keep Go's order), stable beyond.
