@@ -43,6 +43,11 @@ TEST(Json, ResultShapes) {
   EXPECT_EQ(encode_data(String{3000, "x"}), R"({"resultType":"string","result":[3,"x"]})");
 }
 
+TEST(Json, StringsAreEscapedLikeEncodingJson) {
+  EXPECT_EQ(encode_data(String{0, "a<b>&\"\\\n\x01"}),
+            R"({"resultType":"string","result":[0,"a\u003cb\u003e\u0026\"\\\n\u0001"]})");
+}
+
 TEST(Json, ErrorsCarryTheErrorType) {
   EXPECT_EQ(encode_error(QueryError(ErrorType::execution, "boom")),
             R"({"status":"error","errorType":"execution","error":"boom"})");

@@ -28,6 +28,17 @@ void json_string(std::string& out, std::string_view s) {
       case '\t':
         out += "\\t";
         break;
+      // encoding/json's HTML-safe escapes, which Prometheus's jsoniter
+      // configuration keeps.
+      case '<':
+        out += "\\u003c";
+        break;
+      case '>':
+        out += "\\u003e";
+        break;
+      case '&':
+        out += "\\u0026";
+        break;
       default:
         if (c < 0x20) {
           out += "\\u00";
