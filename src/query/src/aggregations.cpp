@@ -127,7 +127,7 @@ Vector aggregate(Evaluator& ev, const Aggregate& agg, std::int64_t t) {
   std::vector<Group> groups;
   for (auto& s : vec) {
     LabelSet metric = s.metric;
-    if (op == AggregateOp::count_values) set(metric, value_label, format_value(s.v));
+    if (op == AggregateOp::count_values) set(metric, value_label, format_label_value(s.v));
     std::string key = grouping_key(metric, grouping, agg.without);
     auto [it, fresh] = index.try_emplace(key, groups.size());
     if (fresh) {

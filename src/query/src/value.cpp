@@ -115,14 +115,55 @@ std::string to_string(const LabelSet& labels) {
   return out;
 }
 
+std::string format_label_value(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  // Go's 'f' with precision -1: the shortest round-trip digits, placed by
+  // the exponent and padded with zeros (std::to_chars's fixed form would
+  // print the exact integer of a large value instead: 999999999999999868928
+  // where Go prints 999999999999999900000).
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
+  std::string_view sci(buf, static_cast<std::size_t>(r.ptr - buf));
+  std::string out;
+  if (sci.front() == '-') {
+    out += '-';
+    sci.remove_prefix(1);
+  }
+  std::size_t e_pos = sci.find('e');
+  std::string digits;
+  for (char c : sci.substr(0, e_pos)) {
+    if (c != '.') digits += c;
+  }
+  int exp = std::stoi(std::string(sci.substr(e_pos + 1)));
+  auto n = static_cast<int>(digits.size());
+  if (exp >= n - 1) {
+    out += digits;
+    out.append(static_cast<std::size_t>(exp - (n - 1)), '0');
+  } else if (exp >= 0) {
+    out += digits.substr(0, static_cast<std::size_t>(exp + 1));
+    out += '.';
+    out += digits.substr(static_cast<std::size_t>(exp + 1));
+  } else {
+    out += "0.";
+    out.append(static_cast<std::size_t>(-exp - 1), '0');
+    out += digits;
+  }
+  return out;
+}
+
 std::string format_value(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  // Shortest round-trip digits in fixed notation: what 'f' with precision
-  // -1 prints in Go.
-  char buf[400];
-  auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
-  return std::string(buf, r.ptr);
+  double abs = std::abs(v);
+  if (abs != 0 && (abs < 1e-6 || abs >= 1e21)) {
+    // Go's 'e' with precision -1: shortest digits, an exponent of at least
+    // two digits ("1e-07", "2.5e+202"), as std::to_chars writes it.
+    char buf[64];
+    auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
+    return std::string(buf, r.ptr);
+  }
+  return format_label_value(v);
 }
 
 std::string format_timestamp(std::int64_t ms) {

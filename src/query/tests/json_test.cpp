@@ -9,12 +9,24 @@
 namespace metrics::query {
 namespace {
 
-TEST(Json, ValuesFormatLikeGoFormatFloatF) {
+TEST(Json, ValuesFormatLikePrometheusMarshalValue) {
   EXPECT_EQ(format_value(1), "1");
   EXPECT_EQ(format_value(0.1), "0.1");
   EXPECT_EQ(format_value(-2.5), "-2.5");
-  EXPECT_EQ(format_value(1e21), "1000000000000000000000");
-  EXPECT_EQ(format_value(1e-7), "0.0000001");
+  EXPECT_EQ(format_value(1e21), "1e+21");
+  EXPECT_EQ(format_value(999999999999999900000.0), "999999999999999900000");
+  EXPECT_EQ(format_value(1e-7), "1e-07");
+  EXPECT_EQ(format_value(0.000001), "0.000001");
+  EXPECT_EQ(format_value(-5.567339944015053e-10), "-5.567339944015053e-10");
+  EXPECT_EQ(format_value(2.333744150959565e+202), "2.333744150959565e+202");
+  EXPECT_EQ(format_label_value(1e21), "1000000000000000000000");
+  EXPECT_EQ(format_label_value(1e-7), "0.0000001");
+  EXPECT_EQ(format_label_value(123456789012345680000.0), "123456789012345680000");
+  EXPECT_EQ(format_label_value(0.0), "0");
+  EXPECT_EQ(format_label_value(-0.0), "-0");
+  EXPECT_EQ(format_label_value(12.5), "12.5");
+  EXPECT_EQ(format_label_value(100), "100");
+  EXPECT_EQ(format_label_value(0.0123), "0.0123");
   EXPECT_EQ(format_value(1.0 / 3), "0.3333333333333333");
   EXPECT_EQ(format_value(-0.0), "-0");
   EXPECT_EQ(format_value(std::numeric_limits<double>::quiet_NaN()), "NaN");

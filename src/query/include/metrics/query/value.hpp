@@ -77,10 +77,14 @@ struct String {
 // What a query returns: exactly one of Prometheus's result types.
 using Result = std::variant<Scalar, String, Vector, Matrix>;
 
-// Prometheus's Go helpers, byte for byte: strconv.FormatFloat(v, 'f', -1, 64)
-// with "NaN", "+Inf", "-Inf"; and milliseconds as seconds with 3 decimals
-// when not whole (jsonutil.MarshalTimestamp).
+// Prometheus's Go helpers, byte for byte. A sample value in JSON
+// (jsonutil.MarshalValue): strconv.FormatFloat with 'f', or 'e' when
+// |v| < 1e-6 or |v| >= 1e21, precision -1; "NaN", "+Inf", "-Inf".
 [[nodiscard]] std::string format_value(double v);
+// A value as a label (count_values): always 'f'.
+[[nodiscard]] std::string format_label_value(double v);
+// Milliseconds as seconds with 3 decimals when not whole
+// (jsonutil.MarshalTimestamp).
 [[nodiscard]] std::string format_timestamp(std::int64_t ms);
 
 }  // namespace metrics::query
