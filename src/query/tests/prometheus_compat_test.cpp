@@ -689,7 +689,10 @@ TEST_F(PrometheusCompat, UnsupportedFeaturesAreNamed) {
 // differ in the last bit between two of its own runs.
 class QueryGenerator {
  public:
-  explicit QueryGenerator(std::uint64_t seed) : rng_(seed) {}
+  // range_mode: aggregations only over selectors and functions of them,
+  // whose order Prometheus keeps from step to step.
+  explicit QueryGenerator(std::uint64_t seed, bool range_mode = false)
+      : rng_(seed), range_mode_(range_mode) {}
 
   // Inside a subquery, and under an aggregation or sort, Prometheus 2.42's
   // series order comes from Go map iteration: those combinations are not
@@ -723,18 +726,18 @@ class QueryGenerator {
       }
       case 2: {
         static const char* ops[] = {"sum", "avg", "min", "max", "count", "stddev", "group"};
-        return std::string(ops[pick(std::size(ops))]) + grouping() + "(" +
-               vector(depth - 1, false) + ")";
+        return std::string(ops[pick(std::size(ops))]) + grouping() + "(" + aggregated(depth - 1) +
+               ")";
       }
       case 3: {
         static const char* ops[] = {"topk", "bottomk"};
         return std::string(ops[pick(2)]) + grouping() + "(" + std::to_string(1 + pick(3)) + ", " +
-               vector(depth - 1, false) + ")";
+               aggregated(depth - 1) + ")";
       }
       case 4: {
         static const char* qs[] = {"0", "0.25", "0.5", "0.9", "1"};
         return "quantile" + grouping() + "(" + qs[pick(std::size(qs))] + ", " +
-               vector(depth - 1, false) + ")";
+               aggregated(depth - 1) + ")";
       }
       case 5: {
         static const char* ops[] = {"+",  "-",  "*",       "/",      "%",   ">",  "<",     "==",
@@ -788,6 +791,19 @@ class QueryGenerator {
   }
 
  private:
+  std::string aggregated(int depth) {
+    if (!range_mode_) return vector(depth, false);
+    // Selectors and range functions of selectors: Prometheus evaluates
+    // these series by series in storage order.
+    switch (depth <= 0 ? 0 : pick(3)) {
+      case 0:
+        return selector();
+      case 1:
+        return "rate(" + selector() + "[2m])";
+      default:
+        return "max_over_time(" + selector() + "[5m])";
+    }
+  }
   // What a subquery may hold: selectors and functions over them, whose
   // order Prometheus keeps.
   std::string subquery_inner(int depth) {
@@ -822,13 +838,18 @@ class QueryGenerator {
     return s[pick(std::size(s))];
   }
   std::uint64_t rng_;
+  bool range_mode_;
 };
 
 TEST_F(PrometheusCompat, RandomInstantQueriesMatch) {
-  QueryGenerator gen(20261202);
+  // QUERY_RANDOM_SEED and QUERY_RANDOM_COUNT explore further by hand.
+  const char* seed = std::getenv("QUERY_RANDOM_SEED");
+  const char* count = std::getenv("QUERY_RANDOM_COUNT");
+  QueryGenerator gen(seed != nullptr ? std::strtoull(seed, nullptr, 10) : 20261202);
+  int n = count != nullptr ? std::atoi(count) : 600;
   std::int64_t times[] = {base_ + 40 * 60000 + 7000, base_ + 25 * 60000 + 5000};
   int failures = 0;
-  for (int i = 0; i < 600 && failures < 10; ++i) {
+  for (int i = 0; i < n && failures < 10; ++i) {
     std::string query = gen.vector(3);
     for (std::int64_t t : times) {
       std::string diff = compare(query, false, t, 0, 0, 0);
@@ -837,6 +858,23 @@ TEST_F(PrometheusCompat, RandomInstantQueriesMatch) {
         ADD_FAILURE() << "instant query " << query << " at " << t << "\n" << diff;
         break;
       }
+    }
+  }
+  EXPECT_EQ(failures, 0);
+}
+
+TEST_F(PrometheusCompat, RandomRangeQueriesMatch) {
+  const char* seed = std::getenv("QUERY_RANDOM_SEED");
+  const char* count = std::getenv("QUERY_RANDOM_COUNT");
+  QueryGenerator gen(seed != nullptr ? std::strtoull(seed, nullptr, 10) : 4242, true);
+  int n = count != nullptr ? std::atoi(count) : 300;
+  int failures = 0;
+  for (int i = 0; i < n && failures < 10; ++i) {
+    std::string query = gen.vector(3);
+    std::string diff = compare(query, true, 0, base_ + 20 * 60000 + 300, base_ + 35 * 60000, 37000);
+    if (!diff.empty()) {
+      ++failures;
+      ADD_FAILURE() << "range query " << query << "\n" << diff;
     }
   }
   EXPECT_EQ(failures, 0);
