@@ -178,10 +178,15 @@ void Evaluator::check() {
 }
 
 void Evaluator::touch(std::size_t n) {
-  touched_ += n;
-  if (touched_ > options_.max_samples) {
+  step_touched_ += n;
+  if (step_touched_ + result_points_ > options_.max_samples) {
     exec_error("query processing would load too many samples into memory in query execution");
   }
+}
+
+void Evaluator::hold_result(std::size_t n) {
+  result_points_ += n;
+  touch(0);
 }
 
 void Evaluator::plan(const Expr& e, std::int64_t start, std::int64_t end) {
@@ -702,15 +707,16 @@ Result Engine::range(const Queryable& q, const Expr& expr, std::int64_t start_ms
   std::unordered_map<std::string, std::size_t> index;
   for (std::int64_t t = start_ms; t <= end_ms; t += step_ms) {
     ev.check();
+    ev.begin_step();
     detail::Value v = ev.eval(expr, t);
     if (auto* d = std::get_if<double>(&v)) {
       if (out.empty()) out.push_back({{}, {}});
       out[0].points.push_back({t, *d});
-      ev.touch(1);
+      ev.hold_result(1);
       continue;
     }
     Vector vec = std::get<Vector>(std::move(v));
-    ev.touch(vec.size());
+    ev.hold_result(vec.size());
     for (auto& s : vec) {
       auto [it, fresh] = index.try_emplace(key_of(s.metric), out.size());
       if (fresh) out.push_back({std::move(s.metric), {}});

@@ -146,6 +146,14 @@ TEST(Eval, TooManySamplesIsAnExecutionError) {
   EXPECT_STREQ(e.what(),
                "query processing would load too many samples into memory in query execution");
   EXPECT_EQ(vec(engine.instant(store, "sum_over_time(g[10s])", 100'000)).size(), 1u);
+  // A range query is limited per step plus the points of its result, not
+  // by the total read: 30 steps reading 11 samples each (330 in all) pass;
+  // 41-sample windows with the result points gathered do not.
+  EXPECT_EQ(
+      mat(engine.range(store, "sum_over_time(g[10s])", 11'000, 40'000, 1000))[0].points.size(),
+      30u);
+  EXPECT_THROW((void)engine.range(store, "sum_over_time(g[40s])", 40'000, 99'000, 1000),
+               QueryError);
 }
 
 TEST(Eval, DeadlineAndCancellation) {

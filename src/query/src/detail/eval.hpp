@@ -80,8 +80,12 @@ class Evaluator {
 
   // Deadline and cancellation.
   void check();
-  // Counts samples touched; past the limit: execution error.
+  // Counts samples read in the current step; with the result points held
+  // so far past the limit: execution error (an approximation of
+  // Prometheus's peak count).
   void touch(std::size_t n);
+  void begin_step() noexcept { step_touched_ = 0; }
+  void hold_result(std::size_t n);
 
   [[nodiscard]] const EngineOptions& options() const noexcept { return options_; }
 
@@ -103,7 +107,8 @@ class Evaluator {
   const QueryControl& control_;
   std::int64_t query_start_;
   std::int64_t query_end_;
-  std::size_t touched_ = 0;
+  std::size_t step_touched_ = 0;
+  std::size_t result_points_ = 0;
   std::unordered_map<const VectorSelector*, Selected> selected_;
 };
 

@@ -27,8 +27,9 @@ namespace metrics::query {
 struct EngineOptions {
   std::int64_t lookback_delta_ms = 300'000;  // --query-lookback-delta
   std::int64_t default_step_ms = 60'000;     // subqueries without a step
-  // Samples a query may touch (every sample a selector reads at a step and
-  // every point it holds in its result); past it: execution error.
+  // Samples a query may hold: those its selectors read within one step
+  // plus the result points gathered so far (Prometheus limits the peak the
+  // same way, --query.max-samples); past it: execution error.
   std::size_t max_samples = 50'000'000;
 };
 
