@@ -11,8 +11,12 @@ PACKAGES=(
   # libraries
   libboost1.81-dev libboost-json1.81-dev libsimdjson-dev libspdlog-dev libcli11-dev
   libpq-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
+  # PromQL's regular expressions (src/query); snappy for remote write
+  libre2-dev libsnappy-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev postgresql curl procps wrk openssl
+  # the reference the query tests compare with (query_prometheus_compat)
+  prometheus
   # allocators the agent detects at run time (its tests load them)
   libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev
 )
