@@ -126,8 +126,9 @@ class Reader {
   [[nodiscard]] bool done() const noexcept { return p_ == end_; }
   [[nodiscard]] std::size_t offset() const noexcept { return static_cast<std::size_t>(p_ - base_); }
 
-  [[noreturn]] void fail(const std::string& what) const {
-    throw core::InvalidInput("remote write: " + what + " at byte " + std::to_string(offset()));
+  [[noreturn]] void fail(const std::string& what) const { fail_at(offset(), what); }
+  [[noreturn]] static void fail_at(std::size_t at, const std::string& what) {
+    throw core::InvalidInput("remote write: " + what + " at byte " + std::to_string(at));
   }
 
   std::uint64_t varint() {
@@ -181,14 +182,16 @@ class Reader {
   struct Tag {
     std::uint32_t field;
     std::uint32_t wire;
+    std::size_t at;  // offset of the tag, for errors
   };
   Tag next_tag() {
+    const std::size_t at = offset();
     const std::uint64_t t = varint();
     const std::uint64_t field = t >> 3;
     const auto wire = static_cast<std::uint32_t>(t & 7);
     if (field == 0 || field > (1U << 29) - 1) fail("invalid field number " + std::to_string(field));
     if (wire > kI32) fail("invalid wire type " + std::to_string(wire));
-    return {static_cast<std::uint32_t>(field), wire};
+    return {static_cast<std::uint32_t>(field), wire, at};
   }
 
   // Skips the value of an unknown field of the given wire type.
@@ -228,8 +231,8 @@ class Reader {
 
   void expect(Tag t, Wire wire, std::string_view what) const {
     if (t.wire != wire) {
-      fail(std::string(what) + " has wire type " + std::to_string(t.wire) + ", expected " +
-           std::to_string(static_cast<std::uint32_t>(wire)));
+      fail_at(t.at, std::string(what) + " has wire type " + std::to_string(t.wire) + ", expected " +
+                        std::to_string(static_cast<std::uint32_t>(wire)));
     }
   }
 
