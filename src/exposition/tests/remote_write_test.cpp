@@ -40,6 +40,19 @@ std::string error_of(F&& f) {
   return "";
 }
 
+// Decoding and validation together: the validated samples view into the
+// request, which must stay alive beside them.
+struct Decoded {
+  WriteRequestView request;
+  std::vector<ValidSeries> series;
+};
+Decoded decode_valid(std::string_view in, const DecodeLimits& limits = {}) {
+  Decoded d;
+  d.request = decode_write_request(in, limits);
+  d.series = validate(d.request);
+  return d;
+}
+
 std::string encode_one(std::vector<core::LabelView> labels, std::vector<Sample> samples) {
   std::string out;
   append_series(out, labels, samples);
@@ -256,18 +269,18 @@ TEST(RemoteWriteDecode, EveryPrefixOfAValidRequestIsHandled) {
   append_series(in, "h", core::Labels{}, std::array{Sample{-2, 7}});
   for (std::size_t n = 0; n < in.size(); ++n) {
     try {
-      (void)validate(decode_write_request(std::string_view(in).substr(0, n)));
+      (void)decode_valid(std::string_view(in).substr(0, n));
     } catch (const core::InvalidInput&) {
     }
   }
-  EXPECT_EQ(validate(decode_write_request(in)).size(), 2U);
+  EXPECT_EQ(decode_valid(in).series.size(), 2U);
 }
 
 // ---- validation ----
 
 std::string validation_error(std::vector<core::LabelView> labels, std::vector<Sample> samples) {
   const std::string in = encode_one(std::move(labels), std::move(samples));
-  return error_of([&] { (void)validate(decode_write_request(in)); });
+  return error_of([&] { (void)decode_valid(in); });
 }
 
 TEST(RemoteWriteValidate, NameAndLabelsFollowTheProjectRules) {
@@ -298,13 +311,13 @@ TEST(RemoteWriteValidate, NameAndLabelsFollowTheProjectRules) {
   DecodeLimits lax;
   lax.max_labels_per_series = 100;
   const std::string in_many = encode_one(many, one);
-  EXPECT_EQ(error_of([&] { (void)validate(decode_write_request(in_many, lax)); }),
-            "series 0 a: more than 32 labels");
+  EXPECT_EQ(error_of([&] { (void)decode_valid(in_many, lax); }), "series 0 a: more than 32 labels");
   // Names that PromQL cannot spell are fine here (the exposition maps them).
   EXPECT_EQ(validation_error({{"__name__", "my.metric é"}, {"v", "x\"y\n"}}, one), "");
   // Empty values mean "absent".
   const std::string in = encode_one({{"__name__", "a"}, {"gone", ""}, {"job", "j"}}, one);
-  const auto series = validate(decode_write_request(in));
+  const Decoded decoded = decode_valid(in);
+  const auto& series = decoded.series;
   ASSERT_EQ(series.size(), 1U);
   EXPECT_EQ(series[0].name, "a");
   EXPECT_EQ(series[0].labels, core::Labels::make({{"job", "j"}}));
@@ -326,9 +339,9 @@ TEST(RemoteWriteValidate, OrderHoldsAcrossEntriesOfOneSeries) {
   append_series(in, "up", job, std::array{Sample{1, 10}, Sample{1, 20}});
   append_series(in, "up", core::Labels::make({{"job", "b"}}), std::array{Sample{1, 5}});
   append_series(in, "up", job, std::array{Sample{1, 30}});
-  EXPECT_EQ(validate(decode_write_request(in)).size(), 3U);
+  EXPECT_EQ(decode_valid(in).series.size(), 3U);
   append_series(in, "up", job, std::array{Sample{1, 25}});
-  EXPECT_EQ(error_of([&] { (void)validate(decode_write_request(in)); }),
+  EXPECT_EQ(error_of([&] { (void)decode_valid(in); }),
             "series 3 up{job=\"a\"}: sample timestamps out of order across entries of the same "
             "series (25 after 30)");
 }
@@ -337,7 +350,8 @@ TEST(RemoteWriteValidate, SeriesWithoutSamplesAreLeftOut) {
   std::string in;
   append_series(in, "a", core::Labels{}, std::span<const Sample>{});
   append_series(in, "b", core::Labels{}, std::array{Sample{1, 1}});
-  const auto series = validate(decode_write_request(in));
+  const Decoded decoded = decode_valid(in);
+  const auto& series = decoded.series;
   ASSERT_EQ(series.size(), 1U);
   EXPECT_EQ(series[0].name, "b");
   // ... but their labels are still checked.
@@ -353,7 +367,8 @@ TEST(RemoteWriteValidate, NaNsAreValuesAndTheStaleMarkerIsRecognised) {
   const std::string in = encode_one(
       {{"__name__", "x"}},
       {{std::numeric_limits<double>::quiet_NaN(), 1}, {stale_marker(), 2}, {HUGE_VAL, 3}});
-  const auto series = validate(decode_write_request(in));
+  const Decoded decoded = decode_valid(in);
+  const auto& series = decoded.series;
   ASSERT_EQ(series.size(), 1U);
   ASSERT_EQ(series[0].samples.size(), 3U);
   EXPECT_FALSE(is_stale_marker(series[0].samples[0].value));

@@ -152,5 +152,8 @@ struct ValidSeries {
 // only exemplars or native histograms, fields this codec skips) is left
 // out of the result after its labels are checked.
 [[nodiscard]] std::vector<ValidSeries> validate(const WriteRequestView& request);
+// The samples of the result view into the request: a temporary would leave
+// them dangling.
+std::vector<ValidSeries> validate(WriteRequestView&& request) = delete;
 
 }  // namespace metrics::exposition
