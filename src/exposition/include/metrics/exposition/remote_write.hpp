@@ -47,6 +47,12 @@ inline constexpr std::uint64_t kStaleNaNBits = 0x7ff0000000000002ULL;
 [[nodiscard]] bool is_stale_marker(double value) noexcept;
 [[nodiscard]] double stale_marker() noexcept;
 
+// Header values of a remote-write 1.0 request (with a User-Agent).
+inline constexpr std::string_view kRemoteWriteContentType = "application/x-protobuf";
+inline constexpr std::string_view kRemoteWriteEncoding = "snappy";  // Content-Encoding
+inline constexpr std::string_view kRemoteWriteVersion =
+    "0.1.0";  // X-Prometheus-Remote-Write-Version
+
 // The label that carries the metric name in remote write.
 inline constexpr std::string_view kNameLabel = "__name__";
 
