@@ -8,6 +8,7 @@
 #include <cmath>
 #include <numeric>
 #include <set>
+#include <utility>
 #include <vector>
 
 namespace metrics::exposition {
@@ -287,10 +288,30 @@ void TextWriter::write_integer(const core::Labels& labels, std::int64_t value,
 void TextWriter::write(std::span<const core::LabelView> labels, double value,
                        std::optional<std::int64_t> timestamp_ms) {
   if (!open_sample()) return;
+  // Two raw names can map to one ("a-b", "a_b"): a repeated label name is a
+  // parse error for Prometheus, so the later one is left out. names_ keeps
+  // its capacity between samples.
+  names_.clear();
   bool first = true;
   for (const core::LabelView& l : labels) {
     if (l.value.empty() || l.name == "__name__") continue;
-    write_label(l.name, l.value, first);
+    const std::size_t mark = out_->size();
+    out_->push_back(first ? '{' : ',');
+    const std::size_t start = out_->size();
+    append_label_name(*out_, l.name);
+    const std::string_view name(out_->data() + start, out_->size() - start);
+    const bool repeated = std::any_of(names_.begin(), names_.end(), [&](const auto& n) {
+      return std::string_view(out_->data() + n.first, n.second) == name;
+    });
+    if (repeated) {
+      out_->resize(mark);
+      continue;
+    }
+    names_.emplace_back(start, name.size());
+    first = false;
+    out_->append("=\"");
+    append_label_value(*out_, l.value);
+    out_->push_back('"');
   }
   if (!first) out_->push_back('}');
   out_->push_back(' ');

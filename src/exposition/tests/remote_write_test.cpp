@@ -208,8 +208,8 @@ TEST(RemoteWriteDecode, UnknownFieldsAreSkippedByWireType) {
 
 TEST(RemoteWriteDecode, LaterScalarWins) {
   // Protobuf: a non-repeated field given twice keeps the last value.
-  const auto req =
-      decode_write_request(bytes({0x0A, 10, 0x0A, 6, 0x0A, 1, 'a', 0x0A, 1, 'b', 0x12, 0}));
+  const std::string in = bytes({0x0A, 10, 0x0A, 6, 0x0A, 1, 'a', 0x0A, 1, 'b', 0x12, 0});
+  const auto req = decode_write_request(in);  // views into `in`
   ASSERT_EQ(req.labels.size(), 1U);
   EXPECT_EQ(req.labels[0].name, "b");
 }

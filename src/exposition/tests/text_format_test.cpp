@@ -136,6 +136,15 @@ TEST(TextWriter, WritesFamiliesLabelsAndTimestamps) {
   EXPECT_EQ(w.dropped(), 0U);
 }
 
+TEST(TextWriter, RawLabelNamesThatMapToOneAreWrittenOnce) {
+  std::string out;
+  TextWriter w(out);
+  ASSERT_TRUE(w.begin_family("m", core::MetricType::gauge));
+  const std::vector<core::LabelView> raw{{"a-b", "1"}, {"a_b", "2"}, {"a.b", "3"}, {"c", "4"}};
+  w.write(raw, 1);
+  EXPECT_EQ(out, "# TYPE m gauge\nm{a_b=\"1\",c=\"4\"} 1\n");
+}
+
 TEST(TextWriter, FamiliesMustComeInIncreasingOrder) {
   std::string out;
   TextWriter w(out);
@@ -165,10 +174,13 @@ TEST(TextWriter, WritingSamplesDoesNotAllocate) {
   out.reserve(1 << 20);
   TextWriter w(out);
   ASSERT_TRUE(w.begin_family("a_family_name_longer_than_sso", core::MetricType::gauge));
+  const std::vector<core::LabelView> raw{{"instance", "host:1"}, {"job", "j"}, {"a-b", "x"}};
+  w.write(raw, 1);  // the first raw write sizes the writer's scratch once
   const std::size_t before = allocations_so_far();
   for (int i = 0; i < 1000; ++i) {
     w.write(labels, i * 1.25e-3, 1700000000000 + i);
     w.write_integer(labels, i);
+    w.write(raw, -i * 1e9);
   }
   EXPECT_EQ(allocations_so_far(), before);
   EXPECT_GT(out.size(), 100000U);

@@ -35,6 +35,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "metrics/core/labels.hpp"
 #include "metrics/core/metric.hpp"
@@ -78,7 +80,8 @@ class TextWriter {
   void write_integer(const core::Labels& labels, std::int64_t value,
                      std::optional<std::int64_t> timestamp_ms = std::nullopt);
   // Labels as raw pairs in the order given: names are mapped, empty values
-  // left out, and `__name__` skipped (the family gives the name).
+  // left out, `__name__` skipped (the family gives the name), and a label
+  // whose mapped name was already written in this sample left out.
   void write(std::span<const core::LabelView> labels, double value,
              std::optional<std::int64_t> timestamp_ms = std::nullopt);
 
@@ -95,6 +98,7 @@ class TextWriter {
   bool have_family_ = false;
   bool family_ok_ = false;
   std::size_t dropped_ = 0;
+  std::vector<std::pair<std::size_t, std::size_t>> names_;  // offset, length in *out_
 };
 
 struct TextOptions {
