@@ -33,7 +33,8 @@ std::string reencode(const WriteRequestView& req) {
 }
 
 TEST(PrometheusCapture, SamplesRequestDecodesValidatesAndReencodesByteForByte) {
-  const std::string plain = snappy_decompress(read_file("prometheus-2.42-samples.snappy"), 32 << 20);
+  const std::string plain =
+      snappy_decompress(read_file("prometheus-2.42-samples.snappy"), 32 << 20);
   const WriteRequestView req = decode_write_request(plain);
   ASSERT_GT(req.series.size(), 100U);
   EXPECT_TRUE(req.metadata.empty());
