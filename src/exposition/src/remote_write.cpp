@@ -132,6 +132,10 @@ class Reader {
   }
 
   std::uint64_t varint() {
+    // Tags and most lengths fit in one byte.
+    if (p_ != end_ && static_cast<std::uint8_t>(*p_) < 0x80) {
+      return static_cast<std::uint8_t>(*p_++);
+    }
     std::uint64_t v = 0;
     const char* const start = p_;
     for (int shift = 0; shift < 64; shift += 7) {
@@ -468,33 +472,58 @@ std::vector<ValidSeries> validate(const WriteRequestView& request) {
     if (auto problem = core::validate_name(*name)) {
       throw core::InvalidInput(describe(i, {}, nullptr) + ": __name__: " + *problem);
     }
-    for (const core::LabelView& l : rest) {
-      auto problem = core::validate_label_name(l.name);
-      if (!problem) problem = core::validate_label_value(l.name, l.value);
-      if (problem) throw core::InvalidInput(describe(i, *name, nullptr) + ": " + *problem);
-    }
     std::sort(rest.begin(), rest.end(),
               [](const core::LabelView& a, const core::LabelView& b) { return a.name < b.name; });
-    for (std::size_t k = 1; k < rest.size(); ++k) {
-      if (rest[k].name == rest[k - 1].name) {
-        throw core::InvalidInput(describe(i, *name, nullptr) + ": label \"" +
-                                 std::string(rest[k].name) + "\" is given twice");
+    // Labels::from_encoded checks every rule (names, values, order, count)
+    // in one pass; only when it refuses does the slower pass below find the
+    // label to name. A 0xFF byte (never in valid UTF-8) would shift the
+    // encoding's separators, so such a label goes to the slow pass directly.
+    bool separator_inside = false;
+    bool repeated = false;
+    for (std::size_t k = 0; k < rest.size(); ++k) {
+      separator_inside |= rest[k].name.find('\xFF') != std::string_view::npos ||
+                          rest[k].value.find('\xFF') != std::string_view::npos;
+      repeated |= k > 0 && rest[k].name == rest[k - 1].name;
+    }
+    std::optional<core::Labels> labels;
+    if (!separator_inside && !repeated) {
+      encoded.clear();
+      for (const core::LabelView& l : rest) {
+        if (l.value.empty()) {
+          // Empty means absent, but its name must still be valid.
+          if (core::validate_label_name(l.name)) {
+            separator_inside = true;  // let the slow pass name it
+            break;
+          }
+          continue;
+        }
+        encoded.append(l.name);
+        encoded.push_back('\xFF');
+        encoded.append(l.value);
+        encoded.push_back('\xFF');
       }
+      if (!separator_inside) labels = core::Labels::from_encoded(encoded);
     }
-    std::erase_if(rest, [](const core::LabelView& l) { return l.value.empty(); });
-    if (rest.size() > core::kMaxLabels) {
-      throw core::InvalidInput(describe(i, *name, nullptr) + ": more than " +
-                               std::to_string(core::kMaxLabels) + " labels");
+    if (!labels) {
+      for (const core::LabelView& l : rest) {
+        auto problem = core::validate_label_name(l.name);
+        if (!problem) problem = core::validate_label_value(l.name, l.value);
+        if (problem) throw core::InvalidInput(describe(i, *name, nullptr) + ": " + *problem);
+      }
+      for (std::size_t k = 1; k < rest.size(); ++k) {
+        if (rest[k].name == rest[k - 1].name) {
+          throw core::InvalidInput(describe(i, *name, nullptr) + ": label \"" +
+                                   std::string(rest[k].name) + "\" is given twice");
+        }
+      }
+      const auto present = std::count_if(rest.begin(), rest.end(),
+                                         [](const core::LabelView& l) { return !l.value.empty(); });
+      if (static_cast<std::size_t>(present) > core::kMaxLabels) {
+        throw core::InvalidInput(describe(i, *name, nullptr) + ": more than " +
+                                 std::to_string(core::kMaxLabels) + " labels");
+      }
+      throw core::InvalidInput(describe(i, *name, nullptr) + ": invalid labels");
     }
-    encoded.clear();
-    for (const core::LabelView& l : rest) {
-      encoded.append(l.name);
-      encoded.push_back('\xFF');
-      encoded.append(l.value);
-      encoded.push_back('\xFF');
-    }
-    auto labels = core::Labels::from_encoded(encoded);
-    if (!labels) throw core::InvalidInput(describe(i, *name, nullptr) + ": invalid labels");
     const auto samples = request.samples_of(s);
     for (std::size_t k = 1; k < samples.size(); ++k) {
       if (samples[k].timestamp_ms <= samples[k - 1].timestamp_ms) {

@@ -312,6 +312,22 @@ TEST(RemoteWriteValidate, NameAndLabelsFollowTheProjectRules) {
   lax.max_labels_per_series = 100;
   const std::string in_many = encode_one(many, one);
   EXPECT_EQ(error_of([&] { (void)decode_valid(in_many, lax); }), "series 0 a: more than 32 labels");
+  // A name is checked even when its value is empty (absent).
+  EXPECT_THAT(validation_error({{"__name__", "a"}, {"", ""}}, one),
+              HasSubstr("label name is empty"));
+  EXPECT_THAT(validation_error({{"__name__", "a"}, {"__x", ""}}, one), HasSubstr("reserved"));
+  // A 0xFF byte (the separator of core's label encoding) cannot smuggle in
+  // other labels: "x\xFFy" = "z" would read as x="y", z=... if it were
+  // encoded unchecked.
+  EXPECT_THAT(validation_error({{"__name__", "a"}, {"x\xFFy", "z"}}, one),
+              HasSubstr("name must match"));
+  EXPECT_THAT(validation_error({{"__name__", "a"},
+                                {"v",
+                                 "1\xFF"
+                                 "b\xFF"
+                                 "c"}},
+                               one),
+              HasSubstr("value is not valid UTF-8"));
   // Names that PromQL cannot spell are fine here (the exposition maps them).
   EXPECT_EQ(validation_error({{"__name__", "my.metric é"}, {"v", "x\"y\n"}}, one), "");
   // Empty values mean "absent".
