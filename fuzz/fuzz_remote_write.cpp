@@ -3,8 +3,9 @@
 // against the project's label rules. Properties: only core::InvalidInput
 // (and InflateLimitExceeded from snappy) escape; the decoded request
 // re-encodes to bytes that decode to the same labels, samples (bit for bit)
-// and metadata, and re-encoding is a fixed point; validated series
-// re-encode through the model's encoder and validate to the same series.
+// and metadata, and re-encoding is a fixed point; validated series carry
+// exactly the raw labels (less __name__ and empty values) and re-encode
+// through the model's encoder and validate to the same series.
 //
 // Input: byte 0 bit 0 set = the rest is a snappy block (inflated with a
 // 1 MiB limit), clear = the rest is the protobuf itself; bits 1-2 choose
@@ -120,6 +121,26 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const core::InvalidInput&) {
     return 0;
   }
+  // The validated labels are exactly the raw ones, less __name__ and empty
+  // values (nothing smuggled in or lost through core's encoding).
+  std::size_t next = 0;
+  for (const auto& raw : req.series) {
+    if (raw.sample_count == 0) continue;
+    FUZZ_CHECK(next < valid.size());
+    const auto& v = valid[next++];
+    std::size_t present = 0;
+    for (const auto& l : req.labels_of(raw)) {
+      if (l.name == ex::kNameLabel) {
+        FUZZ_CHECK(l.value == v.name);
+      } else if (!l.value.empty()) {
+        ++present;
+        FUZZ_CHECK(v.labels.get(l.name) == l.value);
+      }
+    }
+    FUZZ_CHECK(present == v.labels.size());
+  }
+  FUZZ_CHECK(next == valid.size());
+
   std::string model;
   for (const auto& s : valid) {
     FUZZ_CHECK(!core::validate_name(s.name));
