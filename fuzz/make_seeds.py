@@ -272,3 +272,130 @@ FILES = [
     ff(3, "not json"), ff(3, ""), ff(3, '[{"id":"a","type":"gauge","value":1}]'),
 ]
 write("file_format", [f if isinstance(f, bytes) else f.encode("latin-1") for f in FILES])
+
+
+# history_chunk: a Python copy of the chunk writer (src/history/src/chunk.cpp)
+# for mode-0 seeds (valid chunks, then truncated and flipped ones), and raw
+# samples for mode 1.
+M64 = (1 << 64) - 1
+TIME_BUCKETS = [(0, 0), (3, 1), (7, 9), (12, 137), (20, 4233), (64, 0)]
+COUNTER_BUCKETS = [(0, 0), (4, 1), (8, 17), (16, 273), (32, 65809), (64, 0)]
+
+
+def zigzag(v):
+    v &= M64
+    sign = M64 if v >> 63 else 0
+    return ((v << 1) & M64) ^ sign
+
+
+class Bits:
+    def __init__(self):
+        self.bits = []
+
+    def put(self, value, n):
+        for i in range(n - 1, -1, -1):
+            self.bits.append((value >> i) & 1)
+
+    def bytes(self):
+        b = self.bits + [0] * (-len(self.bits) % 8)
+        return bytes(int("".join(map(str, b[i:i + 8])), 2) for i in range(0, len(b), 8))
+
+
+def put_dod(w, buckets, dod):
+    zz = zigzag(dod)
+    if zz == 0:
+        w.put(0, 1)
+        return
+    for i in range(1, len(buckets) - 1):
+        width, base = buckets[i]
+        if 0 <= zz - base < (1 << width):
+            w.put(((1 << i) - 1) << 1, i + 1)
+            w.put(zz - base, width)
+            return
+    w.put((1 << (len(buckets) - 1)) - 1, len(buckets) - 1)
+    w.put(zz, 64)
+
+
+def encode_chunk(counter, samples):
+    w = Bits()
+    prev_t = prev_dt = prev_v = prev_dv = 0
+    lead_w, trail_w = None, 0
+    for n, (t, v) in enumerate(samples):
+        t &= M64
+        v &= M64
+        if n == 0:
+            zz = zigzag(t)
+            nb = max(1, zz.bit_length())
+            w.put(nb - 1, 6)
+            w.put(zz, nb)
+            prev_dt = 0
+        else:
+            dt = (t - prev_t) & M64
+            put_dod(w, TIME_BUCKETS, (dt - prev_dt) & M64)
+            prev_dt = dt
+        prev_t = t
+        if counter:
+            dv = (v - prev_v) & M64
+            put_dod(w, COUNTER_BUCKETS, (dv - prev_dv) & M64)
+            prev_dv = dv
+        else:
+            x = v ^ prev_v
+            if x == 0:
+                w.put(0, 1)
+            else:
+                lead = min(31, 64 - x.bit_length())
+                trail = (x & -x).bit_length() - 1
+                if lead_w is not None and lead >= lead_w and trail >= trail_w:
+                    w.put(0b10, 2)
+                    w.put(x >> trail_w, 64 - lead_w - trail_w)
+                else:
+                    sig = 64 - lead - trail
+                    w.put(0b11, 2)
+                    w.put(lead, 5)
+                    w.put(sig & 63, 6)
+                    w.put(x >> trail, sig)
+                    lead_w, trail_w = lead, trail
+        prev_v = v
+    return w.bytes()
+
+
+def dbits(d):
+    return struct.unpack("<Q", struct.pack("<d", d))[0]
+
+
+T0 = 1764000000000
+CHUNK_CASES = [
+    (False, [(T0 + i * 10000, dbits(42.0)) for i in range(120)]),
+    (True, [(T0 + i * 10000 + (i * 7) % 3, 5 * i) for i in range(120)]),
+    (False, [(T0 + i * 10000 + i % 2, dbits(1.5e6 + 16 * ((i * 37) % 101))) for i in range(60)]),
+    (False, [(0, dbits(-0.0)), (0, dbits(5e-324)), (-1, 0x7ff0000000000001),
+             (M64 >> 1, 0xfff123456789abcd), (1 << 63, dbits(float("inf"))), (5, dbits(-1e308))]),
+    (True, [(0, M64 >> 1), (0, (M64 >> 1) - 1), (-1000, 1 << 63), (-2000, 0), (7, M64), (7, 3)]),
+    (True, [(T0 + i * 10000, (i * (i + 1) // 2) * 3) for i in range(40)]),
+    (False, [(T0, 0)]),
+    (True, [(T0, 0)]),
+]
+hist = []
+for counter, samples in CHUNK_CASES:
+    body = encode_chunk(counter, samples)
+    head = bytes([1 if counter else 0]) + struct.pack("<H", len(samples))
+    hist.append(head + body)
+    hist.append(head + body[: len(body) // 2])                       # truncated
+    flipped = bytearray(body)
+    flipped[len(flipped) // 3] ^= 0x5a
+    hist.append(head + bytes(flipped))                               # corrupted
+    hist.append(bytes([1 if counter else 0]) + struct.pack("<H", len(samples) + 3) + body)
+    # The same chunk as a disk record (type, varint count, varint length).
+    def varint(v):
+        out = b""
+        while v >= 0x80:
+            out += bytes([(v & 0x7f) | 0x80])
+            v >>= 7
+        return out + bytes([v])
+    hist.append(bytes([1 if counter else 0]) + bytes([1 if counter else 0]) +
+                varint(len(samples)) + varint(len(body)) + body)
+for counter, samples in CHUNK_CASES[:6]:
+    hist.append(bytes([2 | (1 if counter else 0)]) +
+                b"".join(struct.pack("<QQ", t & M64, v & M64) for t, v in samples))
+hist += [b"", b"\0", b"\0\xff\xff" + b"\xff" * 32, b"\x01\x05\x00" + b"\x00" * 3, b"\x02" + b"\x00" * 15]
+write("history_chunk", hist)

@@ -1,0 +1,329 @@
+// The chunk codec. Bits are written most significant first; every length
+// a decoder reads is checked before it is used as a shift or a count.
+#include "metrics/history/chunk.hpp"
+
+#include <algorithm>
+#include <array>
+#include <utility>
+
+namespace metrics::history {
+namespace {
+
+// A delta-of-delta is coded as its zigzag value zz in the first bucket that
+// holds it: a unary prefix of `i` ones and a zero (the last bucket has no
+// zero), then zz - base in `width` bits. Bucket 0 is the single bit '0' for
+// zz == 0: a steady interval, or a counter growing at a steady rate.
+struct Bucket {
+  unsigned width;
+  std::uint64_t base;
+};
+// Timestamps: 10 s intervals with a few ms of jitter land in buckets 1-2.
+constexpr std::array<Bucket, 6> kTimeBuckets{
+    {{0, 0}, {3, 1}, {7, 9}, {12, 137}, {20, 4233}, {64, 0}}};
+// Counter totals: steady or small changing deltas.
+constexpr std::array<Bucket, 6> kCounterBuckets{
+    {{0, 0}, {4, 1}, {8, 17}, {16, 273}, {32, 65809}, {64, 0}}};
+
+constexpr std::uint64_t zigzag(std::uint64_t v) noexcept {
+  return (v << 1) ^ static_cast<std::uint64_t>(static_cast<std::int64_t>(v) >> 63);
+}
+constexpr std::uint64_t unzigzag(std::uint64_t z) noexcept {
+  return (z >> 1) ^ (0 - (z & 1));
+}
+
+constexpr unsigned bit_width64(std::uint64_t v) noexcept {
+  return static_cast<unsigned>(std::bit_width(v));
+}
+
+}  // namespace
+
+void ChunkWriter::put(std::uint64_t value, unsigned nbits) {
+  while (nbits > 0) {
+    const unsigned used = static_cast<unsigned>(bits_ % 8);
+    if (used == 0) buf_.push_back(0);
+    const unsigned free = 8 - used;
+    const unsigned take = nbits < free ? nbits : free;
+    const auto part = static_cast<unsigned>((value >> (nbits - take)) & ((1u << take) - 1));
+    buf_.back() = static_cast<std::uint8_t>(buf_.back() | (part << (free - take)));
+    nbits -= take;
+    bits_ += take;
+  }
+}
+
+void ChunkWriter::put_dod(std::uint64_t dod, bool counter_value) {
+  const auto& buckets = counter_value ? kCounterBuckets : kTimeBuckets;
+  const std::uint64_t zz = zigzag(dod);
+  if (zz == 0) {
+    put(0, 1);
+    return;
+  }
+  for (std::size_t i = 1; i + 1 < buckets.size(); ++i) {
+    const auto& b = buckets[i];
+    if (zz - b.base < (std::uint64_t{1} << b.width)) {
+      // i ones then a zero, then the offset.
+      put(((std::uint64_t{1} << i) - 1) << 1, static_cast<unsigned>(i + 1));
+      put(zz - b.base, b.width);
+      return;
+    }
+  }
+  put((std::uint64_t{1} << (buckets.size() - 1)) - 1, static_cast<unsigned>(buckets.size() - 1));
+  put(zz, 64);
+}
+
+void ChunkWriter::append(std::int64_t t_ms, std::uint64_t v) {
+  auto& s = state_;
+  const auto t = static_cast<std::uint64_t>(t_ms);
+  if (s.count == 0) {
+    // The first timestamp: its zigzag value's bit length (1..64, as n-1 in
+    // 6 bits), then the value: 48 bits for today's milliseconds.
+    const std::uint64_t zz = zigzag(t);
+    const unsigned n = std::max(1u, bit_width64(zz));
+    put(n - 1, 6);
+    put(zz, n);
+    s.min_t = s.max_t = s.first_t = t_ms;
+    s.prev_dt = 0;
+  } else {
+    const std::uint64_t dt = t - s.prev_t;
+    put_dod(dt - s.prev_dt, false);
+    s.prev_dt = dt;
+    s.min_t = std::min(s.min_t, t_ms);
+    s.max_t = std::max(s.max_t, t_ms);
+  }
+  s.prev_t = t;
+
+  if (type_ == core::MetricType::counter) {
+    // The first total is coded against 0, like any other.
+    const std::uint64_t dv = v - s.prev_v;
+    put_dod(dv - s.prev_dv, true);
+    s.prev_dv = dv;
+  } else {
+    const std::uint64_t x = v ^ s.prev_v;
+    if (x == 0) {
+      put(0, 1);
+    } else {
+      unsigned lead = static_cast<unsigned>(std::countl_zero(x));
+      const unsigned trail = static_cast<unsigned>(std::countr_zero(x));
+      if (lead > 31) lead = 31;  // 5 bits
+      if (s.leading != 0xff && lead >= s.leading && trail >= s.trailing) {
+        put(0b10, 2);
+        put(x >> s.trailing, 64u - s.leading - s.trailing);
+      } else {
+        const unsigned sig = 64 - lead - trail;
+        put(0b11, 2);
+        put(lead, 5);
+        put(sig & 63u, 6);  // 64 is written as 0
+        put(x >> trail, sig);
+        s.leading = static_cast<std::uint8_t>(lead);
+        s.trailing = static_cast<std::uint8_t>(trail);
+      }
+    }
+  }
+  s.prev_v = v;
+  ++s.count;
+}
+
+std::vector<std::uint8_t> ChunkWriter::release() noexcept {
+  std::vector<std::uint8_t> out = std::move(buf_);
+  buf_ = {};
+  bits_ = 0;
+  state_ = {};
+  return out;
+}
+
+std::optional<ChunkWriter> ChunkWriter::resume(core::MetricType type,
+                                               std::span<const std::uint8_t> bytes,
+                                               std::uint32_t count) {
+  ChunkReader reader(type, bytes, count);
+  std::int64_t t = 0;
+  std::uint64_t v = 0;
+  while (reader.next(t, v)) {
+  }
+  if (reader.failed() || reader.state().count != count) return std::nullopt;
+  ChunkWriter w(type);
+  w.state_ = reader.state();
+  w.bits_ = reader.bit_position();
+  w.buf_.assign(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>((w.bits_ + 7) / 8));
+  // put() ORs into the last byte: the bits past the end must be zero.
+  if (const unsigned used = static_cast<unsigned>(w.bits_ % 8); used != 0)
+    w.buf_.back() = static_cast<std::uint8_t>(w.buf_.back() & (0xff00u >> used));
+  return w;
+}
+
+bool ChunkReader::get(unsigned nbits, std::uint64_t& out) noexcept {
+  if (nbits > bytes_.size() * 8 - pos_) {
+    failed_ = true;
+    return false;
+  }
+  std::uint64_t v = 0;
+  while (nbits > 0) {
+    const unsigned used = static_cast<unsigned>(pos_ % 8);
+    const unsigned avail = 8 - used;
+    const unsigned take = nbits < avail ? nbits : avail;
+    const unsigned byte = bytes_[pos_ / 8];
+    const unsigned part = (byte >> (avail - take)) & ((1u << take) - 1);
+    v = (v << take) | part;
+    nbits -= take;
+    pos_ += take;
+  }
+  out = v;
+  return true;
+}
+
+bool ChunkReader::get_dod(std::uint64_t& out, bool counter_value) noexcept {
+  const auto& buckets = counter_value ? kCounterBuckets : kTimeBuckets;
+  std::size_t ones = 0;
+  std::uint64_t bit = 0;
+  while (ones + 1 < buckets.size()) {
+    if (!get(1, bit)) return false;
+    if (bit == 0) break;
+    ++ones;
+  }
+  std::uint64_t zz = 0;
+  if (ones == 0) {
+    zz = 0;
+  } else {
+    const auto& b = buckets[ones];
+    std::uint64_t offset = 0;
+    if (!get(b.width, offset)) return false;
+    zz = offset + b.base;
+  }
+  out = unzigzag(zz);
+  return true;
+}
+
+bool ChunkReader::next(std::int64_t& t_ms, std::uint64_t& value_bits) noexcept {
+  if (failed_ || state_.count >= count_) return false;
+  auto& s = state_;
+  std::uint64_t t = 0;
+  if (s.count == 0) {
+    std::uint64_t n1 = 0, zz = 0;
+    if (!get(6, n1) || !get(static_cast<unsigned>(n1) + 1, zz)) return false;
+    t = unzigzag(zz);
+    s.prev_dt = 0;
+  } else {
+    std::uint64_t dod = 0;
+    if (!get_dod(dod, false)) return false;
+    const std::uint64_t dt = s.prev_dt + dod;
+    t = s.prev_t + dt;
+    s.prev_dt = dt;
+  }
+
+  std::uint64_t v = 0;
+  if (type_ == core::MetricType::counter) {
+    std::uint64_t dod = 0;
+    if (!get_dod(dod, true)) return false;
+    const std::uint64_t dv = s.prev_dv + dod;
+    v = s.prev_v + dv;
+    s.prev_dv = dv;
+  } else {
+    std::uint64_t bit = 0;
+    if (!get(1, bit)) return false;
+    if (bit == 0) {
+      v = s.prev_v;
+    } else {
+      if (!get(1, bit)) return false;
+      std::uint64_t x = 0;
+      if (bit == 0) {
+        if (s.leading == 0xff) {  // '10' needs a window from an earlier '11'
+          failed_ = true;
+          return false;
+        }
+        if (!get(64u - s.leading - s.trailing, x)) return false;
+        x <<= s.trailing;
+      } else {
+        std::uint64_t lead = 0, sig = 0;
+        if (!get(5, lead) || !get(6, sig)) return false;
+        if (sig == 0) sig = 64;
+        if (lead + sig > 64) {
+          failed_ = true;
+          return false;
+        }
+        const auto trail = static_cast<unsigned>(64 - lead - sig);
+        if (!get(static_cast<unsigned>(sig), x)) return false;
+        x = trail == 64 ? 0 : x << trail;
+        s.leading = static_cast<std::uint8_t>(lead);
+        s.trailing = static_cast<std::uint8_t>(trail);
+      }
+      v = s.prev_v ^ x;
+    }
+  }
+
+  const auto ts = static_cast<std::int64_t>(t);
+  if (s.count == 0) {
+    s.min_t = s.max_t = s.first_t = ts;
+  } else {
+    s.min_t = std::min(s.min_t, ts);
+    s.max_t = std::max(s.max_t, ts);
+  }
+  s.prev_t = t;
+  s.prev_v = v;
+  ++s.count;
+  t_ms = ts;
+  value_bits = v;
+  return true;
+}
+
+std::optional<std::vector<Sample>> decode_chunk(core::MetricType type,
+                                                std::span<const std::uint8_t> bytes,
+                                                std::uint32_t count) {
+  // Every sample takes at least 2 bits: a count the bytes cannot hold is
+  // malformed, and must not size an allocation.
+  if (count > bytes.size() * 4) return std::nullopt;
+  std::vector<Sample> out;
+  out.reserve(count);
+  ChunkReader reader(type, bytes, count);
+  Sample s;
+  while (reader.next(s.t_ms, s.bits))
+    out.push_back(s);
+  if (reader.failed() || out.size() != count) return std::nullopt;
+  return out;
+}
+
+namespace {
+
+void put_varint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+bool get_varint(std::span<const std::uint8_t> in, std::size_t& pos, std::uint64_t& v) {
+  v = 0;
+  for (unsigned shift = 0; shift < 64; shift += 7) {
+    if (pos >= in.size()) return false;
+    const std::uint8_t b = in[pos++];
+    v |= std::uint64_t{b & 0x7fu} << shift;
+    if ((b & 0x80) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void append_chunk_record(std::string& out, core::MetricType type, std::uint32_t count,
+                         std::span<const std::uint8_t> bytes) {
+  out.push_back(static_cast<char>(type));
+  put_varint(out, count);
+  put_varint(out, bytes.size());
+  out.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
+std::optional<ChunkRecord> parse_chunk_record(std::span<const std::uint8_t> in, std::size_t& used) {
+  std::size_t pos = 0;
+  if (in.empty() || in[0] > 1) return std::nullopt;
+  ChunkRecord r;
+  r.type = static_cast<core::MetricType>(in[0]);
+  pos = 1;
+  std::uint64_t count = 0, length = 0;
+  if (!get_varint(in, pos, count) || !get_varint(in, pos, length)) return std::nullopt;
+  if (count > UINT32_MAX || length > in.size() - pos) return std::nullopt;
+  r.count = static_cast<std::uint32_t>(count);
+  r.bytes = in.subspan(pos, static_cast<std::size_t>(length));
+  if (!decode_chunk(r.type, r.bytes, r.count)) return std::nullopt;
+  used = pos + static_cast<std::size_t>(length);
+  return r;
+}
+
+}  // namespace metrics::history
