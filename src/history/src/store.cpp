@@ -1,0 +1,405 @@
+// HistoryStore. Bytes are accounted approximately (sizes of the structures
+// and capacities of the buffers, plus a fixed guess for allocator and
+// hash-node overhead) so that the memory cap tracks resident memory without
+// asking the allocator.
+#include "metrics/history/store.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
+
+namespace metrics::history {
+namespace {
+
+// What a heap allocation costs beyond its size (glibc: 8-16 bytes).
+constexpr std::size_t kMallocOverhead = 16;
+
+struct ClosedChunk {
+  std::int64_t min_t = 0;
+  std::int64_t max_t = 0;
+  std::uint32_t count = 0;
+  core::MetricType type = core::MetricType::gauge;
+  std::vector<std::uint8_t> bytes;
+};
+using ChunkPtr = std::shared_ptr<const ClosedChunk>;
+
+std::size_t closed_cost(const ClosedChunk& c) {
+  // make_shared's block (control + chunk), the byte buffer, the list slot.
+  return sizeof(ClosedChunk) + 16 + kMallocOverhead + c.bytes.capacity() + kMallocOverhead +
+         sizeof(ChunkPtr);
+}
+
+std::size_t identity_cost(const SeriesIdentity& id) {
+  auto heap = [](const std::string& s) {
+    return s.capacity() > 15 ? s.capacity() + 1 + kMallocOverhead : 0;
+  };
+  return sizeof(SeriesIdentity) + 16 + kMallocOverhead + heap(id.name) + heap(id.labels);
+}
+
+std::int64_t to_ms(core::Clock::SystemTime t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+struct HistoryStore::Series {
+  explicit Series(std::shared_ptr<const SeriesIdentity> id)
+      : identity(std::move(id)), open(identity->type) {}
+  std::shared_ptr<const SeriesIdentity> identity;
+  std::vector<ChunkPtr> closed;  // oldest first
+  ChunkWriter open;
+  std::size_t fixed_cost = 0;  // the node and the identity
+};
+
+struct HistoryStore::Shard {
+  mutable std::mutex mu;
+  std::unordered_map<SeriesRef, Series> map;
+};
+
+HistoryStore::HistoryStore(HistoryOptions options) : options_(std::move(options)) {
+  if (options_.shards == 0 || (options_.shards & (options_.shards - 1)) != 0)
+    throw std::invalid_argument("history: shards must be a power of two");
+  if (options_.chunk_samples == 0) throw std::invalid_argument("history: chunk_samples is 0");
+  if (!options_.clock) options_.clock = core::real_clock();
+  shards_ = std::make_unique<Shard[]>(options_.shards);
+  shard_mask_ = options_.shards - 1;
+  if (options_.maintenance_interval.count() > 0)
+    maintenance_ = std::thread([this] { maintenance_loop(); });
+}
+
+HistoryStore::~HistoryStore() {
+  if (maintenance_.joinable()) {
+    {
+      std::lock_guard lock(stop_mu_);
+      stopping_ = true;
+    }
+    stop_cv_.notify_all();
+    maintenance_.join();
+  }
+}
+
+void HistoryStore::maintenance_loop() {
+  std::unique_lock lock(stop_mu_);
+  while (!stopping_) {
+    if (options_.clock->wait_for(stop_cv_, lock, options_.maintenance_interval,
+                                 [this] { return stopping_; }))
+      break;
+    lock.unlock();
+    maintain();
+    lock.lock();
+  }
+}
+
+HistoryStore::Shard& HistoryStore::shard_of(SeriesRef ref) const {
+  // Refs are often dense small integers: mix them so that neighbours spread.
+  std::uint64_t h = ref * 0x9e3779b97f4a7c15ull;
+  h ^= h >> 29;
+  return shards_[h & shard_mask_];
+}
+
+bool HistoryStore::append(SeriesRef ref, const SeriesIdentity& identity, std::int64_t t_ms,
+                          double gauge) {
+  return append_bits(ref, identity, t_ms, gauge_bits(gauge), core::MetricType::gauge);
+}
+
+bool HistoryStore::append(SeriesRef ref, const SeriesIdentity& identity, std::int64_t t_ms,
+                          std::int64_t counter_total) {
+  return append_bits(ref, identity, t_ms, counter_bits(counter_total), core::MetricType::counter);
+}
+
+bool HistoryStore::append_bits(SeriesRef ref, const SeriesIdentity& identity, std::int64_t t_ms,
+                               std::uint64_t bits, core::MetricType kind) {
+  Shard& shard = shard_of(ref);
+  std::lock_guard lock(shard.mu);
+  auto it = shard.map.find(ref);
+  if (it == shard.map.end()) {
+    if (identity.type != kind) return false;
+    auto id = std::make_shared<const SeriesIdentity>(identity);
+    it = shard.map.try_emplace(ref, std::move(id)).first;
+    // The hash node (and its bucket slot) and the identity.
+    it->second.fixed_cost = sizeof(std::pair<const SeriesRef, Series>) + 2 * sizeof(void*) +
+                            kMallocOverhead + sizeof(void*) + identity_cost(*it->second.identity);
+    bytes_.fetch_add(it->second.fixed_cost, std::memory_order_relaxed);
+    series_.fetch_add(1, std::memory_order_relaxed);
+  }
+  Series& s = it->second;
+  if (s.identity->type != kind) return false;
+
+  std::ptrdiff_t bytes_delta = 0;
+  std::ptrdiff_t payload_delta = 0;
+  if (!s.open.empty()) {
+    const auto& st = s.open.state();
+    const bool full = s.open.count() >= options_.chunk_samples;
+    const bool late = t_ms > st.first_t &&
+                      static_cast<std::uint64_t>(t_ms) - static_cast<std::uint64_t>(st.first_t) >
+                          static_cast<std::uint64_t>(options_.chunk_span.count());
+    if (full || late) {
+      auto chunk = std::make_shared<ClosedChunk>();
+      chunk->min_t = st.min_t;
+      chunk->max_t = st.max_t;
+      chunk->count = st.count;
+      chunk->type = s.open.type();
+      const auto open_capacity = static_cast<std::ptrdiff_t>(s.open.capacity_bytes());
+      chunk->bytes = s.open.release();
+      chunk->bytes.shrink_to_fit();
+      bytes_delta += static_cast<std::ptrdiff_t>(closed_cost(*chunk)) - open_capacity;
+      // The next chunk will likely be about as large as this one.
+      s.open.reserve(chunk->bytes.size() + 8);
+      bytes_delta += static_cast<std::ptrdiff_t>(s.open.capacity_bytes());
+      s.closed.push_back(std::move(chunk));
+      closed_chunks_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  const auto capacity_before = s.open.capacity_bytes();
+  const auto size_before = s.open.bytes().size();
+  s.open.append(t_ms, bits);
+  bytes_delta += static_cast<std::ptrdiff_t>(s.open.capacity_bytes()) -
+                 static_cast<std::ptrdiff_t>(capacity_before);
+  payload_delta += static_cast<std::ptrdiff_t>(s.open.bytes().size() - size_before);
+  if (bytes_delta != 0)
+    bytes_.fetch_add(static_cast<std::size_t>(bytes_delta), std::memory_order_relaxed);
+  if (payload_delta != 0)
+    payload_bytes_.fetch_add(static_cast<std::size_t>(payload_delta), std::memory_order_relaxed);
+  samples_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+namespace {
+
+// What a range read takes from a series under the shard's mutex.
+struct Pending {
+  SeriesRef ref = 0;
+  std::shared_ptr<const SeriesIdentity> identity;
+  std::vector<ChunkPtr> chunks;
+  std::vector<std::uint8_t> open;
+  std::uint32_t open_count = 0;
+};
+
+void decode_into(core::MetricType type, std::span<const std::uint8_t> bytes, std::uint32_t count,
+                 std::int64_t start_ms, std::int64_t end_ms, std::vector<Sample>& out) {
+  ChunkReader reader(type, bytes, count);
+  Sample s;
+  while (reader.next(s.t_ms, s.bits))
+    if (s.t_ms >= start_ms && s.t_ms <= end_ms) out.push_back(s);
+}
+
+void finish(std::vector<Pending>& pending, std::int64_t start_ms, std::int64_t end_ms,
+            std::vector<SeriesSamples>& out) {
+  for (auto& p : pending) {
+    SeriesSamples result;
+    result.ref = p.ref;
+    const auto type = p.identity->type;
+    for (const auto& c : p.chunks)
+      decode_into(type, c->bytes, c->count, start_ms, end_ms, result.samples);
+    decode_into(type, p.open, p.open_count, start_ms, end_ms, result.samples);
+    if (result.samples.empty()) continue;
+    result.identity = std::move(p.identity);
+    out.push_back(std::move(result));
+  }
+}
+
+}  // namespace
+
+namespace {
+
+void take(const std::shared_ptr<const SeriesIdentity>& identity,
+          const std::vector<ChunkPtr>& closed, const ChunkWriter& open, SeriesRef ref,
+          std::int64_t start_ms, std::int64_t end_ms, std::vector<Pending>& pending) {
+  Pending p;
+  p.ref = ref;
+  p.identity = identity;
+  for (const auto& c : closed)
+    if (c->min_t <= end_ms && c->max_t >= start_ms) p.chunks.push_back(c);
+  if (!open.empty() && open.state().min_t <= end_ms && open.state().max_t >= start_ms) {
+    p.open.assign(open.bytes().begin(), open.bytes().end());
+    p.open_count = open.count();
+  }
+  if (!p.chunks.empty() || p.open_count != 0) pending.push_back(std::move(p));
+}
+
+}  // namespace
+
+std::vector<SeriesSamples> HistoryStore::read_range(std::span<const SeriesRef> refs,
+                                                    std::int64_t start_ms,
+                                                    std::int64_t end_ms) const {
+  std::vector<Pending> pending;
+  for (const SeriesRef ref : refs) {
+    Shard& shard = shard_of(ref);
+    std::lock_guard lock(shard.mu);
+    const auto it = shard.map.find(ref);
+    if (it == shard.map.end()) continue;
+    take(it->second.identity, it->second.closed, it->second.open, ref, start_ms, end_ms, pending);
+  }
+  std::vector<SeriesSamples> out;
+  finish(pending, start_ms, end_ms, out);
+  return out;
+}
+
+std::vector<SeriesSamples> HistoryStore::read_range(const Predicate& match, std::int64_t start_ms,
+                                                    std::int64_t end_ms) const {
+  std::vector<SeriesSamples> out;
+  for (std::size_t i = 0; i <= shard_mask_; ++i) {
+    std::vector<Pending> pending;
+    {
+      std::lock_guard lock(shards_[i].mu);
+      for (const auto& [ref, s] : shards_[i].map)
+        if (match(ref, *s.identity))
+          take(s.identity, s.closed, s.open, ref, start_ms, end_ms, pending);
+    }
+    finish(pending, start_ms, end_ms, out);
+  }
+  return out;
+}
+
+std::vector<SeriesEntry> HistoryStore::series() const {
+  std::vector<SeriesEntry> out;
+  for (std::size_t i = 0; i <= shard_mask_; ++i) {
+    std::lock_guard lock(shards_[i].mu);
+    for (const auto& [ref, s] : shards_[i].map)
+      out.push_back({ref, s.identity});
+  }
+  return out;
+}
+
+HistoryStats HistoryStore::stats() const {
+  HistoryStats st;
+  st.series = series_.load(std::memory_order_relaxed);
+  st.samples = samples_.load(std::memory_order_relaxed);
+  st.closed_chunks = closed_chunks_.load(std::memory_order_relaxed);
+  st.bytes = bytes_.load(std::memory_order_relaxed);
+  st.payload_bytes = payload_bytes_.load(std::memory_order_relaxed);
+  st.evicted_chunks = evicted_chunks_.load(std::memory_order_relaxed);
+  st.evicted_samples = evicted_samples_.load(std::memory_order_relaxed);
+  st.evicted_bytes = evicted_bytes_.load(std::memory_order_relaxed);
+  st.expired_chunks = expired_chunks_.load(std::memory_order_relaxed);
+  st.expired_samples = expired_samples_.load(std::memory_order_relaxed);
+  st.eviction_passes = eviction_passes_.load(std::memory_order_relaxed);
+  return st;
+}
+
+HistoryStats HistoryStore::maintain() {
+  std::lock_guard pass(maintain_mu_);
+  struct Dropped {
+    std::uint64_t chunks = 0, samples = 0, bytes = 0, series = 0;
+  };
+  Dropped expired, evicted;
+
+  // Every drop goes through these two, with the shard's mutex held.
+  auto drop_closed = [this](Series& s, std::size_t index, Dropped& d) {
+    const ClosedChunk& c = *s.closed[index];
+    const std::size_t cost = closed_cost(c);
+    d.chunks += 1;
+    d.samples += c.count;
+    d.bytes += cost;
+    bytes_.fetch_sub(cost, std::memory_order_relaxed);
+    payload_bytes_.fetch_sub(c.bytes.size(), std::memory_order_relaxed);
+    samples_.fetch_sub(c.count, std::memory_order_relaxed);
+    closed_chunks_.fetch_sub(1, std::memory_order_relaxed);
+    s.closed.erase(s.closed.begin() + static_cast<std::ptrdiff_t>(index));
+  };
+  auto drop_open = [this](Series& s, Dropped& d) {
+    const std::size_t cost = s.open.capacity_bytes();
+    d.chunks += 1;
+    d.samples += s.open.count();
+    d.bytes += cost;
+    bytes_.fetch_sub(cost, std::memory_order_relaxed);
+    payload_bytes_.fetch_sub(s.open.bytes().size(), std::memory_order_relaxed);
+    samples_.fetch_sub(s.open.count(), std::memory_order_relaxed);
+    s.open = ChunkWriter(s.identity->type);
+  };
+  // Erases a series left without samples.
+  auto erase_if_empty = [this](Shard& shard, std::unordered_map<SeriesRef, Series>::iterator it,
+                               Dropped& d) {
+    if (!it->second.closed.empty() || !it->second.open.empty()) return std::next(it);
+    bytes_.fetch_sub(it->second.fixed_cost, std::memory_order_relaxed);
+    series_.fetch_sub(1, std::memory_order_relaxed);
+    d.series += 1;
+    return shard.map.erase(it);
+  };
+
+  if (options_.retention.count() > 0) {
+    const std::int64_t cutoff = to_ms(options_.clock->system_now()) - options_.retention.count();
+    for (std::size_t i = 0; i <= shard_mask_; ++i) {
+      Shard& shard = shards_[i];
+      std::lock_guard lock(shard.mu);
+      for (auto it = shard.map.begin(); it != shard.map.end();) {
+        Series& s = it->second;
+        for (std::size_t k = s.closed.size(); k-- > 0;)
+          if (s.closed[k]->max_t < cutoff) drop_closed(s, k, expired);
+        if (!s.open.empty() && s.open.state().max_t < cutoff) drop_open(s, expired);
+        it = erase_if_empty(shard, it, expired);
+      }
+    }
+  }
+
+  const auto over = [this] {
+    return options_.max_bytes != 0 && bytes_.load(std::memory_order_relaxed) > options_.max_bytes;
+  };
+  // Oldest first: each round takes every series' oldest closed chunk, in
+  // order of their newest sample, until the store fits.
+  while (over()) {
+    std::vector<std::tuple<std::int64_t, std::size_t, SeriesRef>> candidates;
+    for (std::size_t i = 0; i <= shard_mask_; ++i) {
+      std::lock_guard lock(shards_[i].mu);
+      for (const auto& [ref, s] : shards_[i].map)
+        if (!s.closed.empty()) candidates.emplace_back(s.closed.front()->max_t, i, ref);
+    }
+    if (candidates.empty()) break;
+    std::sort(candidates.begin(), candidates.end());
+    for (const auto& [t, i, ref] : candidates) {
+      if (!over()) break;
+      std::lock_guard lock(shards_[i].mu);
+      auto it = shards_[i].map.find(ref);
+      if (it == shards_[i].map.end() || it->second.closed.empty()) continue;
+      drop_closed(it->second, 0, evicted);
+      erase_if_empty(shards_[i], it, evicted);
+    }
+  }
+  // Only open chunks left: the oldest of those.
+  if (over()) {
+    std::vector<std::tuple<std::int64_t, std::size_t, SeriesRef>> candidates;
+    for (std::size_t i = 0; i <= shard_mask_; ++i) {
+      std::lock_guard lock(shards_[i].mu);
+      for (const auto& [ref, s] : shards_[i].map)
+        if (!s.open.empty()) candidates.emplace_back(s.open.state().max_t, i, ref);
+    }
+    std::sort(candidates.begin(), candidates.end());
+    for (const auto& [t, i, ref] : candidates) {
+      if (!over()) break;
+      std::lock_guard lock(shards_[i].mu);
+      auto it = shards_[i].map.find(ref);
+      if (it == shards_[i].map.end() || it->second.open.empty()) continue;
+      drop_open(it->second, evicted);
+      erase_if_empty(shards_[i], it, evicted);
+    }
+  }
+
+  expired_chunks_.fetch_add(expired.chunks, std::memory_order_relaxed);
+  expired_samples_.fetch_add(expired.samples, std::memory_order_relaxed);
+  evicted_chunks_.fetch_add(evicted.chunks, std::memory_order_relaxed);
+  evicted_samples_.fetch_add(evicted.samples, std::memory_order_relaxed);
+  evicted_bytes_.fetch_add(evicted.bytes, std::memory_order_relaxed);
+  if (evicted.chunks > 0) eviction_passes_.fetch_add(1, std::memory_order_relaxed);
+
+  if (options_.log && (expired.chunks > 0 || evicted.chunks > 0)) {
+    std::string line = "history:";
+    if (expired.chunks > 0)
+      line += " retention dropped " + std::to_string(expired.chunks) + " chunks (" +
+              std::to_string(expired.samples) + " samples, " + std::to_string(expired.bytes) +
+              " bytes);";
+    if (evicted.chunks > 0)
+      line += " memory cap " + std::to_string(options_.max_bytes) + " bytes: evicted " +
+              std::to_string(evicted.chunks) + " oldest chunks (" +
+              std::to_string(evicted.samples) + " samples, " + std::to_string(evicted.bytes) +
+              " bytes);";
+    const auto series_gone = expired.series + evicted.series;
+    if (series_gone > 0) line += " " + std::to_string(series_gone) + " series left empty;";
+    line += " now " + std::to_string(bytes_.load(std::memory_order_relaxed)) + " bytes";
+    options_.log(line);
+  }
+  return stats();
+}
+
+}  // namespace metrics::history
