@@ -10,9 +10,9 @@
 // - mode 1: the rest is 16-byte samples (int64 time, uint64 value bits, little
 //   endian). Properties: encode → decode is the identity, bit for bit, and a
 //   writer resumed halfway writes the same bytes as one that never stopped.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <span>
 #include <vector>
 
@@ -66,8 +66,11 @@ void chunk_bytes(MetricType type, std::span<const std::uint8_t> data) {
   auto resumed = history::ChunkWriter::resume(type, bytes, count);
   FUZZ_CHECK(resumed.has_value());
   FUZZ_CHECK(resumed->count() == count);
-  const history::Sample extra{read.empty() ? 0 : read.back().t_ms + 10'000,
-                              read.empty() ? 1 : read.back().bits ^ 1};
+  const history::Sample extra{
+      read.empty()
+          ? 0
+          : static_cast<std::int64_t>(static_cast<std::uint64_t>(read.back().t_ms) + 10'000),
+      read.empty() ? 1 : read.back().bits ^ 1};
   resumed->append(extra.t_ms, extra.bits);
   auto more = history::decode_chunk(type, resumed->bytes(), resumed->count());
   FUZZ_CHECK(more.has_value());
@@ -92,10 +95,8 @@ void samples(MetricType type, std::span<const std::uint8_t> data) {
   for (std::size_t i = half; i < in.size(); ++i)
     resumed->append(in[i].t_ms, in[i].bits);
   FUZZ_CHECK(resumed->bit_size() == whole.bit_size());
-  FUZZ_CHECK(resumed->bytes().size() == whole.bytes().size());
-  FUZZ_CHECK(std::memcmp(resumed->bytes().data(), whole.bytes().data(), whole.bytes().size()) ==
-                 0 ||
-             whole.bytes().empty());
+  FUZZ_CHECK(std::equal(resumed->bytes().begin(), resumed->bytes().end(), whole.bytes().begin(),
+                        whole.bytes().end()));
 }
 
 }  // namespace

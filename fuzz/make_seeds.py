@@ -278,7 +278,7 @@ write("file_format", [f if isinstance(f, bytes) else f.encode("latin-1") for f i
 # for mode-0 seeds (valid chunks, then truncated and flipped ones), and raw
 # samples for mode 1.
 M64 = (1 << 64) - 1
-TIME_BUCKETS = [(0, 0), (3, 1), (7, 9), (12, 137), (20, 4233), (64, 0)]
+TIME_BUCKETS = [(0, 0), (2, 1), (4, 5), (9, 21), (20, 533), (64, 0)]
 COUNTER_BUCKETS = [(0, 0), (4, 1), (8, 17), (16, 273), (32, 65809), (64, 0)]
 
 
@@ -299,6 +299,45 @@ class Bits:
     def bytes(self):
         b = self.bits + [0] * (-len(self.bits) % 8)
         return bytes(int("".join(map(str, b[i:i + 8])), 2) for i in range(0, len(b), 8))
+
+
+def to_signed(v):
+    v &= M64
+    return v - (1 << 64) if v >> 63 else v
+
+
+def predict_interval(prev_dt):
+    d = to_signed(prev_dt)
+    q = abs(d) // 10 * (1 if d >= 0 else -1)   # truncating, as C++ does
+    r = d - q * 10
+    p = q * 10
+    if r >= 5:
+        p += 10
+    if r <= -5:
+        p -= 10
+    return p & M64
+
+
+def to_fixed(bits):
+    if bits == 1 << 63:
+        return None
+    d = struct.unpack("<d", struct.pack("<Q", bits))[0]
+    if d != d or abs(d) == float("inf"):
+        return None
+    q = d * 4
+    if abs(q) > 2 ** 53 or q != int(q):
+        return None
+    return int(q)
+
+
+def dod_cost(buckets, zz):
+    if zz == 0:
+        return 1
+    for i in range(1, len(buckets) - 1):
+        width, base = buckets[i]
+        if 0 <= zz - base < (1 << width):
+            return i + 1 + width
+    return len(buckets) - 1 + 64
 
 
 def put_dod(w, buckets, dod):
@@ -331,7 +370,7 @@ def encode_chunk(counter, samples):
             prev_dt = 0
         else:
             dt = (t - prev_t) & M64
-            put_dod(w, TIME_BUCKETS, (dt - prev_dt) & M64)
+            put_dod(w, TIME_BUCKETS, (dt - predict_interval(prev_dt)) & M64)
             prev_dt = dt
         prev_t = t
         if counter:
@@ -340,21 +379,31 @@ def encode_chunk(counter, samples):
             prev_dv = dv
         else:
             x = v ^ prev_v
+            kp = to_fixed(prev_v) if n > 0 else None
+            k = to_fixed(v) if kp is not None else None
+            fixed = kp is not None and k is not None
             if x == 0:
                 w.put(0, 1)
             else:
                 lead = min(31, 64 - x.bit_length())
                 trail = (x & -x).bit_length() - 1
-                if lead_w is not None and lead >= lead_w and trail >= trail_w:
+                reuse = lead_w is not None and lead >= lead_w and trail >= trail_w
+                xor_cost = 3 + 64 - lead_w - trail_w if reuse else 3 + 11 + 64 - lead - trail
+                dod = (k - kp - prev_dv) & M64 if fixed else 0
+                if fixed and 2 + dod_cost(COUNTER_BUCKETS, zigzag(dod)) <= xor_cost:
                     w.put(0b10, 2)
+                    put_dod(w, COUNTER_BUCKETS, dod)
+                elif reuse:
+                    w.put(0b110, 3)
                     w.put(x >> trail_w, 64 - lead_w - trail_w)
                 else:
                     sig = 64 - lead - trail
-                    w.put(0b11, 2)
+                    w.put(0b111, 3)
                     w.put(lead, 5)
                     w.put(sig & 63, 6)
                     w.put(x >> trail, sig)
                     lead_w, trail_w = lead, trail
+            prev_dv = (k - kp) & M64 if fixed else 0
         prev_v = v
     return w.bytes()
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <utility>
 
 namespace metrics::history {
@@ -17,9 +18,9 @@ struct Bucket {
   unsigned width;
   std::uint64_t base;
 };
-// Timestamps: 10 s intervals with a few ms of jitter land in buckets 1-2.
-constexpr std::array<Bucket, 6> kTimeBuckets{
-    {{0, 0}, {3, 1}, {7, 9}, {12, 137}, {20, 4233}, {64, 0}}};
+// Timestamps: the error of the predicted interval; a few ms of jitter
+// lands in buckets 0-2.
+constexpr std::array<Bucket, 6> kTimeBuckets{{{0, 0}, {2, 1}, {4, 5}, {9, 21}, {20, 533}, {64, 0}}};
 // Counter totals: steady or small changing deltas.
 constexpr std::array<Bucket, 6> kCounterBuckets{
     {{0, 0}, {4, 1}, {8, 17}, {16, 273}, {32, 65809}, {64, 0}}};
@@ -29,6 +30,49 @@ constexpr std::uint64_t zigzag(std::uint64_t v) noexcept {
 }
 constexpr std::uint64_t unzigzag(std::uint64_t z) noexcept {
   return (z >> 1) ^ (0 - (z & 1));
+}
+
+// The interval the next timestamp is predicted to follow: the last one,
+// rounded to 10 ms. Timestamps are the server's receive times, so they
+// always carry a few ms of jitter around the sender's (round) interval:
+// against the rounded interval the error is j[n] - j[n-1], where the plain
+// delta-of-delta would code j[n] - 2 j[n-1] + j[n-2], with 3x the variance
+// (docs/HISTORY.md has the measurements). Any deterministic function keeps
+// the round trip exact; this one is computed modulo 2^64 like the rest.
+constexpr std::uint64_t predict_interval(std::uint64_t prev_dt) noexcept {
+  const auto d = static_cast<std::int64_t>(prev_dt);
+  const std::int64_t q = d / 10;
+  const std::int64_t r = d % 10;  // in (-10, 10)
+  auto p = static_cast<std::uint64_t>(q * 10);
+  if (r >= 5) p += 10;
+  if (r <= -5) p -= 10;
+  return p;
+}
+
+// Gauges whose values are multiples of 1/4 (integers: bytes, counts; and
+// halves and quarters) are often ramps or walks that XOR codes poorly: for
+// them the quarter-unit integer k = 4v is delta-of-delta coded instead, when
+// that is shorter. 4v is exact for every finite double; -0.0 is left out
+// because k = 0 would bring back +0.0.
+constexpr double kFixedScale = 4.0;
+constexpr double kFixedLimit = 9007199254740992.0;  // 2^53: k and k / 4 exact
+
+bool to_fixed(std::uint64_t bits, std::int64_t& k) noexcept {
+  if (bits == 0x8000000000000000ull) return false;
+  const double q = std::bit_cast<double>(bits) * kFixedScale;
+  if (!(std::fabs(q) <= kFixedLimit) || q != std::trunc(q)) return false;
+  k = static_cast<std::int64_t>(q);
+  return true;
+}
+
+// The bits put_dod writes for a zigzag value.
+template <std::size_t N>
+unsigned dod_cost(const std::array<Bucket, N>& buckets, std::uint64_t zz) noexcept {
+  if (zz == 0) return 1;
+  for (std::size_t i = 1; i + 1 < N; ++i)
+    if (zz - buckets[i].base < (std::uint64_t{1} << buckets[i].width))
+      return static_cast<unsigned>(i + 1) + buckets[i].width;
+  return static_cast<unsigned>(N - 1) + 64;
 }
 
 constexpr unsigned bit_width64(std::uint64_t v) noexcept {
@@ -84,7 +128,7 @@ void ChunkWriter::append(std::int64_t t_ms, std::uint64_t v) {
     s.prev_dt = 0;
   } else {
     const std::uint64_t dt = t - s.prev_t;
-    put_dod(dt - s.prev_dt, false);
+    put_dod(dt - predict_interval(s.prev_dt), false);
     s.prev_dt = dt;
     s.min_t = std::min(s.min_t, t_ms);
     s.max_t = std::max(s.max_t, t_ms);
@@ -97,19 +141,32 @@ void ChunkWriter::append(std::int64_t t_ms, std::uint64_t v) {
     put_dod(dv - s.prev_dv, true);
     s.prev_dv = dv;
   } else {
+    // '0' same value; '10' quarter-unit delta-of-delta; '110' XOR in the
+    // last window; '111' XOR with a new window (5 bits leading zeros, 6 bits
+    // length).
     const std::uint64_t x = v ^ s.prev_v;
+    std::int64_t k_prev = 0, k = 0;
+    const bool fixed = s.count > 0 && to_fixed(s.prev_v, k_prev) && to_fixed(v, k);
     if (x == 0) {
       put(0, 1);
     } else {
       unsigned lead = static_cast<unsigned>(std::countl_zero(x));
       const unsigned trail = static_cast<unsigned>(std::countr_zero(x));
       if (lead > 31) lead = 31;  // 5 bits
-      if (s.leading != 0xff && lead >= s.leading && trail >= s.trailing) {
+      const bool reuse = s.leading != 0xff && lead >= s.leading && trail >= s.trailing;
+      const unsigned xor_cost =
+          reuse ? 3 + 64u - s.leading - s.trailing : 3 + 11 + 64 - lead - trail;
+      const std::uint64_t dod =
+          static_cast<std::uint64_t>(k) - static_cast<std::uint64_t>(k_prev) - s.prev_dv;
+      if (fixed && 2 + dod_cost(kCounterBuckets, zigzag(dod)) <= xor_cost) {
         put(0b10, 2);
+        put_dod(dod, true);
+      } else if (reuse) {
+        put(0b110, 3);
         put(x >> s.trailing, 64u - s.leading - s.trailing);
       } else {
         const unsigned sig = 64 - lead - trail;
-        put(0b11, 2);
+        put(0b111, 3);
         put(lead, 5);
         put(sig & 63u, 6);  // 64 is written as 0
         put(x >> trail, sig);
@@ -117,6 +174,7 @@ void ChunkWriter::append(std::int64_t t_ms, std::uint64_t v) {
         s.trailing = static_cast<std::uint8_t>(trail);
       }
     }
+    s.prev_dv = fixed ? static_cast<std::uint64_t>(k) - static_cast<std::uint64_t>(k_prev) : 0;
   }
   s.prev_v = v;
   ++s.count;
@@ -203,7 +261,7 @@ bool ChunkReader::next(std::int64_t& t_ms, std::uint64_t& value_bits) noexcept {
   } else {
     std::uint64_t dod = 0;
     if (!get_dod(dod, false)) return false;
-    const std::uint64_t dt = s.prev_dt + dod;
+    const std::uint64_t dt = predict_interval(s.prev_dt) + dod;
     t = s.prev_t + dt;
     s.prev_dt = dt;
   }
@@ -222,30 +280,56 @@ bool ChunkReader::next(std::int64_t& t_ms, std::uint64_t& value_bits) noexcept {
       v = s.prev_v;
     } else {
       if (!get(1, bit)) return false;
-      std::uint64_t x = 0;
-      if (bit == 0) {
-        if (s.leading == 0xff) {  // '10' needs a window from an earlier '11'
+      if (bit == 0) {  // '10': quarter units
+        std::int64_t k_prev = 0;
+        std::uint64_t dod = 0;
+        if (s.count == 0 || !to_fixed(s.prev_v, k_prev) || !get_dod(dod, true)) {
           failed_ = true;
           return false;
         }
-        if (!get(64u - s.leading - s.trailing, x)) return false;
-        x <<= s.trailing;
+        const auto k =
+            static_cast<std::int64_t>(static_cast<std::uint64_t>(k_prev) + s.prev_dv + dod);
+        if (k > static_cast<std::int64_t>(kFixedLimit) ||
+            k < -static_cast<std::int64_t>(kFixedLimit)) {
+          failed_ = true;
+          return false;
+        }
+        v = std::bit_cast<std::uint64_t>(static_cast<double>(k) / kFixedScale);
       } else {
-        std::uint64_t lead = 0, sig = 0;
-        if (!get(5, lead) || !get(6, sig)) return false;
-        if (sig == 0) sig = 64;
-        if (lead + sig > 64) {
+        if (!get(1, bit)) return false;
+        std::uint64_t x = 0;
+        if (bit == 0) {             // '110'
+          if (s.leading == 0xff) {  // needs a window from an earlier '111'
+            failed_ = true;
+            return false;
+          }
+          if (!get(64u - s.leading - s.trailing, x)) return false;
+          x <<= s.trailing;
+        } else {  // '111'
+          std::uint64_t lead = 0, sig = 0;
+          if (!get(5, lead) || !get(6, sig)) return false;
+          if (sig == 0) sig = 64;
+          if (lead + sig > 64) {
+            failed_ = true;
+            return false;
+          }
+          const auto trail = static_cast<unsigned>(64 - lead - sig);
+          if (!get(static_cast<unsigned>(sig), x)) return false;
+          x = trail == 64 ? 0 : x << trail;
+          s.leading = static_cast<std::uint8_t>(lead);
+          s.trailing = static_cast<std::uint8_t>(trail);
+        }
+        v = s.prev_v ^ x;
+        if (x == 0) {  // a '0' written the long way: valid, but not ours
           failed_ = true;
           return false;
         }
-        const auto trail = static_cast<unsigned>(64 - lead - sig);
-        if (!get(static_cast<unsigned>(sig), x)) return false;
-        x = trail == 64 ? 0 : x << trail;
-        s.leading = static_cast<std::uint8_t>(lead);
-        s.trailing = static_cast<std::uint8_t>(trail);
       }
-      v = s.prev_v ^ x;
     }
+    std::int64_t k_prev = 0, k = 0;
+    s.prev_dv = s.count > 0 && to_fixed(s.prev_v, k_prev) && to_fixed(v, k)
+                    ? static_cast<std::uint64_t>(k) - static_cast<std::uint64_t>(k_prev)
+                    : 0;
   }
 
   const auto ts = static_cast<std::int64_t>(t);

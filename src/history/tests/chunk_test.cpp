@@ -83,12 +83,24 @@ TEST(Chunk, GoldenBytes) {
   history::ChunkWriter c(MetricType::counter);
   for (std::int64_t i = 0; i < 8; ++i)
     c.append(1'764'000'000'000 + i * 10'000 + (i * 7) % 3, history::counter_bits(5 * i));
-  EXPECT_EQ(hex(c.bytes()), "a7356d2fd000780f666928a8a2a0");
+  EXPECT_EQ(hex(c.bytes()), "a7356d2fd0007813036995252a48");
   history::ChunkWriter g(MetricType::gauge);
   for (std::int64_t i = 0; i < 6; ++i)
     g.append(1'764'000'000'000 + i * 10'000 + i % 2,
              bits_of(1.5e6 + 16.0 * static_cast<double>((i * 37) % 101)));
-  EXPECT_EQ(hex(g.bytes()), "a7356d2fd000c2d4136e37e03d99ea3ed974236e7604a259dde0");
+  EXPECT_EQ(hex(g.bytes()), "a7356d2fd000e16a09b71bf02606fa8fb624fa05c7b0d2cc");
+  // A quarter-step ramp, then values that leave the quarter units.
+  history::ChunkWriter r(MetricType::gauge);
+  for (std::int64_t i = 0; i < 6; ++i)
+    r.append(1'764'000'000'000 + i * 10'000, bits_of(0.25 * static_cast<double>(i) + 3));
+  r.append(5, bits_of(0.1));
+  r.append(6, bits_of(-0.0));
+  r.append(7, bits_of(0.0));
+  r.append(8, bits_of(2.0));
+  r.append(9, 0x7ff8000000000001ull);
+  EXPECT_EQ(hex(r.bytes()),
+            "a7356d2fd000e132007c09817428889f000003356d31a4b5e1fbfd44ccccccccccdf8000019ab698ab517"
+            "07f7f73333333333336740000000000000009af9e2fbff8000000000001");
 }
 
 TEST(Chunk, SteadyGaugeIsSmall) {
@@ -108,6 +120,16 @@ TEST(Chunk, SteadyCounterIsSmall) {
   std::size_t bytes = 0;
   EXPECT_EQ(encode_decode(MetricType::counter, in, &bytes), in);
   EXPECT_LT(bytes, 45u);
+}
+
+TEST(Chunk, QuarterRampIsSmall) {
+  std::vector<Sample> in;
+  for (int i = 0; i < 120; ++i)
+    in.push_back({1'764'000'000'000 + i * 10'000, bits_of(50'000.0 + 0.25 * i)});
+  std::size_t bytes = 0;
+  EXPECT_EQ(encode_decode(MetricType::gauge, in, &bytes), in);
+  // 1 bit of time and 3 of value a sample, after the first two.
+  EXPECT_LT(bytes, 80u);
 }
 
 TEST(Chunk, AdversarialTimestamps) {

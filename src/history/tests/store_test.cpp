@@ -33,7 +33,10 @@ std::int64_t now_ms(const core::Clock& clock) {
 }
 
 TEST(HistoryStore, AppendsAndReadsBack) {
-  history::HistoryStore store;
+  history::HistoryOptions options;
+  options.chunk_samples = 120;
+  options.retention = std::chrono::milliseconds{0};
+  history::HistoryStore store(options);
   const auto g = gauge_id("Alloc");
   const auto c = counter_id("PollCount");
   for (std::int64_t i = 0; i < 500; ++i) {

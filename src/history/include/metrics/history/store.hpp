@@ -70,7 +70,7 @@ struct HistoryOptions {
   std::size_t max_bytes = std::size_t{512} << 20;
   // A chunk is closed after this many samples, or when a sample comes more
   // than chunk_span after the chunk's first one.
-  std::uint32_t chunk_samples = 120;
+  std::uint32_t chunk_samples = 240;
   std::chrono::milliseconds chunk_span{std::chrono::hours{2}};
   // Power of two.
   std::size_t shards = 64;
