@@ -1,14 +1,18 @@
 // The compressed chunk of one series' history: up to a few hundred samples
 // (timestamp in milliseconds, value) packed in the Gorilla scheme
-// (Pelkonen et al., VLDB 2015), with two changes measured on our data:
+// (Pelkonen et al., VLDB 2015), with changes measured on our data
+// (docs/HISTORY.md has the format and the figures):
 //
-// - timestamps: delta-of-delta, zigzag-coded in buckets sized for a 10 s
-//   interval with a few milliseconds of jitter (docs/HISTORY.md has the
-//   table). Arithmetic is modulo 2^64, so equal timestamps, time going
-//   backwards and any int64 round-trip exactly.
-// - values: a gauge is the XOR of its double's bits with the previous one
-//   (bit-exact: -0.0, subnormals, infinities and every NaN payload survive);
-//   a counter's int64 total is delta-of-delta coded as an integer, never
+// - timestamps: the error against the last interval rounded to 10 ms,
+//   zigzag-coded in buckets sized for a few ms of jitter (receive times
+//   always jitter; Gorilla's delta-of-delta triples the jitter's variance).
+//   Arithmetic is modulo 2^64, so equal timestamps, time going backwards and
+//   any int64 round-trip exactly.
+// - gauges: the XOR of the double's bits with the previous one, bit-exact
+//   (-0.0, subnormals, infinities and every NaN payload survive); or, when
+//   both values are multiples of 1/4 and it is shorter, the delta-of-delta
+//   of 4v as an integer (ramps and walks of bytes or counts).
+// - counters: the int64 total, delta-of-delta coded as an integer, never
 //   through a double, so totals near INT64_MAX stay exact.
 //
 //   history::ChunkWriter w(core::MetricType::counter);
