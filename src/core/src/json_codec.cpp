@@ -149,6 +149,7 @@ struct Fields {
   std::optional<dom::element> type;
   std::optional<dom::element> delta;
   std::optional<dom::element> value;
+  std::optional<dom::element> labels;
 };
 
 Fields collect_fields(dom::object object) {
@@ -163,6 +164,8 @@ Fields collect_fields(dom::object object) {
       if (!f.delta) f.delta = field.value;
     } else if (key == "value") {
       if (!f.value) f.value = field.value;
+    } else if (key == "labels") {
+      if (!f.labels) f.labels = field.value;
     }
   }
   return f;
@@ -199,10 +202,45 @@ dom::object as_object(dom::element element) {
   return object;
 }
 
-Metric decode_metric_element(dom::element element) {
+// The labels object of a metric or an envelope, validated (names, values,
+// repeats), empty values kept: they mean "remove" when merged.
+std::vector<Label> decode_label_list(dom::element element) {
+  dom::object object;
+  if (element.get(object) != simdjson::SUCCESS) {
+    throw InvalidInput("\"labels\" must be an object of strings");
+  }
+  std::vector<Label> out;
+  for (dom::key_value_pair field : object) {
+    if (out.size() == kMaxLabels * 2) {
+      throw InvalidInput("too many labels (at most " + std::to_string(kMaxLabels) + ")");
+    }
+    const std::string_view name = field.key;
+    if (auto problem = validate_label_name(name)) throw InvalidInput(*problem);
+    std::string_view value;
+    if (field.value.get(value) != simdjson::SUCCESS) {
+      throw InvalidInput("label \"" + std::string(name) + "\": value must be a string");
+    }
+    if (auto problem = validate_label_value(name, value)) throw InvalidInput(*problem);
+    for (const Label& seen : out) {
+      if (seen.name == name) {
+        throw InvalidInput("label \"" + std::string(name) + "\" is given twice");
+      }
+    }
+    out.push_back({std::string(name), std::string(value)});
+  }
+  return out;
+}
+
+Labels labels_over(const Labels& base, const Fields& f) {
+  if (!f.labels) return base;
+  return Labels::merge(base, decode_label_list(*f.labels));
+}
+
+Update decode_update_element(dom::element element, const Labels& base) {
   const Fields f = collect_fields(as_object(element));
   const Identity identity = decode_identity(f);
-  Metric metric;
+  Update metric;
+  metric.labels = labels_over(base, f);
   metric.type = identity.type;
   if (identity.type == MetricType::counter) {
     // Only a JSON integer that fits int64 is a delta: simdjson types a
@@ -232,24 +270,53 @@ constexpr bool needs_attention(unsigned char c) noexcept {
 
 }  // namespace
 
-Metric decode_metric(std::string_view json) {
-  return with_document(json, [](dom::element root) { return decode_metric_element(root); });
+Update decode_update(std::string_view json) {
+  return with_document(json,
+                       [](dom::element root) { return decode_update_element(root, Labels{}); });
 }
 
-MetricKey decode_key(std::string_view json) {
+ValueQuery decode_value_query(std::string_view json) {
   return with_document(json, [](dom::element root) {
-    const Identity identity = decode_identity(collect_fields(as_object(root)));
-    return MetricKey{identity.type, std::string(identity.id)};
+    const Fields f = collect_fields(as_object(root));
+    const Identity identity = decode_identity(f);
+    ValueQuery query{MetricKey{identity.type, std::string(identity.id)}, std::nullopt};
+    if (f.labels) query.labels = Labels::merge(Labels{}, decode_label_list(*f.labels));
+    return query;
   });
 }
 
-std::vector<Metric> decode_batch(std::string_view json, std::size_t max_items) {
+DecodedBatch decode_updates(std::string_view json, std::size_t max_items) {
   return with_document(json, [max_items](dom::element root) {
+    DecodedBatch batch;
     dom::array array;
-    if (root.get(array) != simdjson::SUCCESS) {
-      throw InvalidInput("expected a JSON array of metrics");
+    dom::object envelope;
+    if (root.get(envelope) == simdjson::SUCCESS) {
+      batch.envelope = true;
+      std::optional<dom::element> labels;
+      std::optional<dom::element> metrics;
+      for (dom::key_value_pair field : envelope) {
+        if (field.key == "labels" && !labels) labels = field.value;
+        if (field.key == "metrics" && !metrics) metrics = field.value;
+      }
+      if (labels) {
+        try {
+          batch.labels = Labels::merge(Labels{}, decode_label_list(*labels));
+        } catch (const InvalidInput& e) {
+          throw InvalidInput(std::string("envelope: ") + e.what());
+        }
+      }
+      if (!metrics) {
+        throw InvalidInput(
+            "expected a JSON array of metrics or an envelope {\"labels\":{...},\"metrics\":[...]}");
+      }
+      if (metrics->get(array) != simdjson::SUCCESS) {
+        throw InvalidInput("envelope: \"metrics\" must be an array of metrics");
+      }
+    } else if (root.get(array) != simdjson::SUCCESS) {
+      throw InvalidInput(
+          "expected a JSON array of metrics or an envelope {\"labels\":{...},\"metrics\":[...]}");
     }
-    std::vector<Metric> out;
+    std::vector<Update>& out = batch.updates;
     // size() saturates for huge arrays; the loop below enforces the bound.
     out.reserve(std::min(array.size(), max_items));
     for (dom::element element : array) {
@@ -260,12 +327,12 @@ std::vector<Metric> decode_batch(std::string_view json, std::size_t max_items) {
       // Element errors are reported with the element's index; the message
       // is only built on that path.
       try {
-        out.push_back(decode_metric_element(element));
+        out.push_back(decode_update_element(element, batch.labels));
       } catch (const InvalidInput& e) {
         throw InvalidInput("metric " + std::to_string(out.size()) + ": " + e.what());
       }
     }
-    return out;
+    return batch;
   });
 }
 
@@ -306,46 +373,107 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
-void append_json(std::string& out, const Metric& metric) {
+namespace {
+
+void append_gauge_json(std::string& out, double value) {
+  if (!std::isfinite(value)) {
+    // Never stored or accepted, but an agent could sample one; "null"
+    // keeps the document valid and the receiver names the bad metric.
+    out.append("null");
+  } else if (value == 0 && std::signbit(value)) {
+    // "-0" reads back as the integer 0; the fraction keeps the sign.
+    out.append("-0.0");
+  } else {
+    append_gauge(out, value);
+  }
+}
+
+template <class M>
+void append_metric(std::string& out, const M& metric, std::int64_t count) {
   out.append("{\"id\":");
   append_json_string(out, metric.id);
   if (metric.type == MetricType::counter) {
     out.append(",\"type\":\"counter\",\"delta\":");
-    append_counter(out, metric.delta);
+    append_counter(out, count);
   } else {
     out.append(",\"type\":\"gauge\",\"value\":");
-    if (!std::isfinite(metric.value)) {
-      // Never stored or accepted, but an agent could sample one; "null"
-      // keeps the document valid and the receiver names the bad metric.
-      out.append("null");
-    } else if (metric.value == 0 && std::signbit(metric.value)) {
-      // "-0" reads back as the integer 0; the fraction keeps the sign.
-      out.append("-0.0");
-    } else {
-      append_gauge(out, metric.value);
-    }
+    append_gauge_json(out, metric.value);
+  }
+  if (!metric.labels.empty()) {
+    out.append(",\"labels\":");
+    append_labels_json(out, metric.labels);
   }
   out.push_back('}');
 }
 
-std::string encode_metric(const Metric& metric) {
-  std::string out;
-  out.reserve(64 + metric.id.size());
-  append_json(out, metric);
-  return out;
-}
-
-std::string encode_batch(std::span<const Metric> metrics) {
+template <class M>
+std::string encode_array(std::span<const M> metrics) {
   std::string out;
   out.reserve(2 + metrics.size() * 64);
   out.push_back('[');
   bool first = true;
-  for (const Metric& metric : metrics) {
+  for (const M& metric : metrics) {
     if (!first) out.push_back(',');
     first = false;
     append_json(out, metric);
   }
   out.push_back(']');
+  return out;
+}
+
+}  // namespace
+
+void append_labels_json(std::string& out, const Labels& labels) {
+  out.push_back('{');
+  bool first = true;
+  for (LabelView l : labels) {
+    if (!first) out.push_back(',');
+    first = false;
+    append_json_string(out, l.name);
+    out.push_back(':');
+    append_json_string(out, l.value);
+  }
+  out.push_back('}');
+}
+
+void append_json(std::string& out, const Point& point) {
+  append_metric(out, point, point.total);
+}
+
+void append_json(std::string& out, const Update& update) {
+  append_metric(out, update, update.delta);
+}
+
+std::string encode_point(const Point& point) {
+  std::string out;
+  out.reserve(64 + point.id.size() + point.labels.encoded().size() * 2);
+  append_json(out, point);
+  return out;
+}
+
+std::string encode_points(std::span<const Point> points) {
+  return encode_array(points);
+}
+
+std::string encode_update(const Update& update) {
+  std::string out;
+  out.reserve(64 + update.id.size() + update.labels.encoded().size() * 2);
+  append_json(out, update);
+  return out;
+}
+
+std::string encode_updates(std::span<const Update> updates) {
+  return encode_array(updates);
+}
+
+std::string encode_envelope(const Labels& labels, std::span<const Update> updates) {
+  std::string out;
+  out.reserve(32 + labels.encoded().size() * 2 + updates.size() * 64);
+  out.append("{\"labels\":");
+  append_labels_json(out, labels);
+  out.append(",\"metrics\":");
+  out.append(encode_array(updates));
+  out.push_back('}');
   return out;
 }
 

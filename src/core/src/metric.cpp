@@ -41,9 +41,10 @@ std::optional<std::string> validate_name(std::string_view name) {
   return std::nullopt;
 }
 
-bool metric_less(const Metric& a, const Metric& b) noexcept {
+bool point_less(const Point& a, const Point& b) noexcept {
   if (const auto c = a.id.compare(b.id); c != 0) return c < 0;
-  return a.type < b.type;
+  if (a.type != b.type) return a.type < b.type;
+  return a.labels < b.labels;
 }
 
 }  // namespace metrics::core

@@ -31,54 +31,54 @@ std::string invalid_message(F&& f) {
 }
 
 std::string metric_error(std::string_view json) {
-  return invalid_message([&] { (void)decode_metric(json); });
+  return invalid_message([&] { (void)decode_update(json); });
 }
 
 std::string batch_error(std::string_view json, std::size_t max_items = 100'000) {
-  return invalid_message([&] { (void)decode_batch(json, max_items); });
+  return invalid_message([&] { (void)decode_updates(json, max_items); });
 }
 
 TEST(DecodeMetric, Gauge) {
-  EXPECT_EQ(decode_metric(R"({"id":"Alloc","type":"gauge","value":1.5})"),
-            Metric::gauge("Alloc", 1.5));
-  EXPECT_EQ(decode_metric(R"({"id":"g","type":"gauge","value":7})"), Metric::gauge("g", 7));
-  EXPECT_EQ(decode_metric(R"({"id":"g","type":"gauge","value":-7})"), Metric::gauge("g", -7));
-  EXPECT_EQ(decode_metric(R"({"id":"g","type":"gauge","value":1e21})"), Metric::gauge("g", 1e21));
-  EXPECT_EQ(decode_metric(R"({"id":"g","type":"gauge","value":18446744073709551615})"),
-            Metric::gauge("g", 18446744073709551615.0));
+  EXPECT_EQ(decode_update(R"({"id":"Alloc","type":"gauge","value":1.5})"),
+            Update::gauge("Alloc", 1.5));
+  EXPECT_EQ(decode_update(R"({"id":"g","type":"gauge","value":7})"), Update::gauge("g", 7));
+  EXPECT_EQ(decode_update(R"({"id":"g","type":"gauge","value":-7})"), Update::gauge("g", -7));
+  EXPECT_EQ(decode_update(R"({"id":"g","type":"gauge","value":1e21})"), Update::gauge("g", 1e21));
+  EXPECT_EQ(decode_update(R"({"id":"g","type":"gauge","value":18446744073709551615})"),
+            Update::gauge("g", 18446744073709551615.0));
 }
 
 TEST(DecodeMetric, GaugeIntegerBeyond64BitsIsADouble) {
-  EXPECT_EQ(decode_metric(R"({"id":"g","type":"gauge","value":1000000000000000000000})"),
-            Metric::gauge("g", 1e21));
-  EXPECT_EQ(decode_metric(R"({"id":"g","type":"gauge","value":-99999999999999999999})"),
-            Metric::gauge("g", -99999999999999999999.0));
+  EXPECT_EQ(decode_update(R"({"id":"g","type":"gauge","value":1000000000000000000000})"),
+            Update::gauge("g", 1e21));
+  EXPECT_EQ(decode_update(R"({"id":"g","type":"gauge","value":-99999999999999999999})"),
+            Update::gauge("g", -99999999999999999999.0));
 }
 
 TEST(DecodeMetric, Counter) {
-  EXPECT_EQ(decode_metric(R"({"id":"PollCount","type":"counter","delta":5})"),
-            Metric::counter("PollCount", 5));
-  EXPECT_EQ(decode_metric(R"({"id":"c","type":"counter","delta":-5})"), Metric::counter("c", -5));
-  EXPECT_EQ(decode_metric(R"({"id":"c","type":"counter","delta":9223372036854775807})"),
-            Metric::counter("c", INT64_MAX));
-  EXPECT_EQ(decode_metric(R"({"id":"c","type":"counter","delta":-9223372036854775808})"),
-            Metric::counter("c", INT64_MIN));
+  EXPECT_EQ(decode_update(R"({"id":"PollCount","type":"counter","delta":5})"),
+            Update::counter("PollCount", 5));
+  EXPECT_EQ(decode_update(R"({"id":"c","type":"counter","delta":-5})"), Update::counter("c", -5));
+  EXPECT_EQ(decode_update(R"({"id":"c","type":"counter","delta":9223372036854775807})"),
+            Update::counter("c", INT64_MAX));
+  EXPECT_EQ(decode_update(R"({"id":"c","type":"counter","delta":-9223372036854775808})"),
+            Update::counter("c", INT64_MIN));
 }
 
 TEST(DecodeMetric, IgnoresUnknownFieldsAndTheOtherValue) {
-  EXPECT_EQ(decode_metric(R"({"hash":"x","id":"c","extra":[1,{"a":null}],"type":"counter",)"
+  EXPECT_EQ(decode_update(R"({"hash":"x","id":"c","extra":[1,{"a":null}],"type":"counter",)"
                           R"("delta":3,"value":9.5})"),
-            Metric::counter("c", 3));
-  EXPECT_EQ(decode_metric(R"({"type":"gauge","value":2.5,"delta":4,"id":"g"})"),
-            Metric::gauge("g", 2.5));
-  EXPECT_EQ(decode_metric(R"({"id":"g","type":"gauge","value":2.5,"delta":null})"),
-            Metric::gauge("g", 2.5));
+            Update::counter("c", 3));
+  EXPECT_EQ(decode_update(R"({"type":"gauge","value":2.5,"delta":4,"id":"g"})"),
+            Update::gauge("g", 2.5));
+  EXPECT_EQ(decode_update(R"({"id":"g","type":"gauge","value":2.5,"delta":null})"),
+            Update::gauge("g", 2.5));
 }
 
 TEST(DecodeMetric, WhitespaceAndEscapedId) {
   EXPECT_EQ(
-      decode_metric(" \n{ \"id\" : \"a\\u00e9\\\"b\" , \"type\" : \"gauge\", \"value\" : 0 }\t"),
-      Metric::gauge("a\xC3\xA9\"b", 0));
+      decode_update(" \n{ \"id\" : \"a\\u00e9\\\"b\" , \"type\" : \"gauge\", \"value\" : 0 }\t"),
+      Update::gauge("a\xC3\xA9\"b", 0));
 }
 
 TEST(DecodeMetric, CounterDeltaMustBeAnInt64) {
@@ -171,7 +171,7 @@ TEST(DecodeMetric, RejectsDeepNesting) {
   for (std::size_t i = 0; i < kMaxJsonDepth - 2; ++i)
     ok += ']';
   ok += '}';
-  EXPECT_EQ(decode_metric(ok), Metric::gauge("g", 1));
+  EXPECT_EQ(decode_update(ok), Update::gauge("g", 1));
 }
 
 TEST(DecodeMetric, HugeUnpaddedInputs) {
@@ -179,34 +179,36 @@ TEST(DecodeMetric, HugeUnpaddedInputs) {
   // relies on padding past the end of the caller's buffer.
   std::string big =
       R"({"id":"g","type":"gauge","pad":")" + std::string(3 << 20, 'p') + R"(","value":2})";
-  EXPECT_EQ(decode_metric(big), Metric::gauge("g", 2));
+  EXPECT_EQ(decode_update(big), Update::gauge("g", 2));
   big.shrink_to_fit();
-  EXPECT_EQ(decode_metric(std::string_view(big)), Metric::gauge("g", 2));
+  EXPECT_EQ(decode_update(std::string_view(big)), Update::gauge("g", 2));
 }
 
 TEST(DecodeKey, ReadsIdentityOnly) {
-  EXPECT_EQ(decode_key(R"({"id":"Alloc","type":"gauge"})"),
+  EXPECT_EQ(decode_value_query(R"({"id":"Alloc","type":"gauge"})").key,
             (MetricKey{MetricType::gauge, "Alloc"}));
-  EXPECT_EQ(decode_key(R"({"id":"c","type":"counter","delta":"junk","value":[]})"),
+  EXPECT_EQ(decode_value_query(R"({"id":"c","type":"counter","delta":"junk","value":[]})").key,
             (MetricKey{MetricType::counter, "c"}));
-  EXPECT_EQ(invalid_message([] { (void)decode_key(R"({"type":"gauge"})"); }), "missing \"id\"");
-  EXPECT_EQ(invalid_message([] { (void)decode_key(R"({"id":"x"})"); }), "missing \"type\"");
-  EXPECT_THAT(invalid_message([] { (void)decode_key(R"({"id":"x","type":"t"})"); }),
+  EXPECT_EQ(invalid_message([] { (void)decode_value_query(R"({"type":"gauge"})"); }),
+            "missing \"id\"");
+  EXPECT_EQ(invalid_message([] { (void)decode_value_query(R"({"id":"x"})"); }), "missing \"type\"");
+  EXPECT_THAT(invalid_message([] { (void)decode_value_query(R"({"id":"x","type":"t"})"); }),
               HasSubstr("unknown metric type"));
-  EXPECT_EQ(invalid_message([] { (void)decode_key("[1]"); }), "a metric must be a JSON object");
-  EXPECT_EQ(invalid_message([] { (void)decode_key("nope"); }), "malformed JSON");
+  EXPECT_EQ(invalid_message([] { (void)decode_value_query("[1]"); }),
+            "a metric must be a JSON object");
+  EXPECT_EQ(invalid_message([] { (void)decode_value_query("nope"); }), "malformed JSON");
 }
 
 TEST(DecodeBatch, KeepsOrderAndRepeats) {
-  const auto batch = decode_batch(
+  const auto batch = decode_updates(
       R"([{"id":"a","type":"counter","delta":1},{"id":"b","type":"gauge","value":2.5},)"
       R"({"id":"a","type":"counter","delta":2}])");
-  ASSERT_EQ(batch.size(), 3U);
-  EXPECT_EQ(batch[0], Metric::counter("a", 1));
-  EXPECT_EQ(batch[1], Metric::gauge("b", 2.5));
-  EXPECT_EQ(batch[2], Metric::counter("a", 2));
-  EXPECT_TRUE(decode_batch("[]").empty());
-  EXPECT_TRUE(decode_batch(" [ ] ").empty());
+  ASSERT_EQ(batch.updates.size(), 3U);
+  EXPECT_EQ(batch.updates[0], Update::counter("a", 1));
+  EXPECT_EQ(batch.updates[1], Update::gauge("b", 2.5));
+  EXPECT_EQ(batch.updates[2], Update::counter("a", 2));
+  EXPECT_TRUE(decode_updates("[]").updates.empty());
+  EXPECT_TRUE(decode_updates(" [ ] ").updates.empty());
 }
 
 TEST(DecodeBatch, NamesTheBadElement) {
@@ -222,8 +224,8 @@ TEST(DecodeBatch, NamesTheBadElement) {
 
 TEST(DecodeBatch, RequiresAnArray) {
   EXPECT_EQ(batch_error(R"({"id":"a","type":"gauge","value":1})"),
-            "expected a JSON array of metrics");
-  EXPECT_EQ(batch_error("null"), "expected a JSON array of metrics");
+            R"(expected a JSON array of metrics or an envelope {"labels":{...},"metrics":[...]})");
+  EXPECT_THAT(batch_error("null"), HasSubstr("expected a JSON array of metrics or an envelope"));
   EXPECT_EQ(batch_error("[{}"), "malformed JSON");
   EXPECT_EQ(batch_error(""), "empty JSON body");
 }
@@ -231,25 +233,25 @@ TEST(DecodeBatch, RequiresAnArray) {
 TEST(DecodeBatch, MaxItemsBound) {
   const std::string two =
       R"([{"id":"a","type":"gauge","value":1},{"id":"b","type":"gauge","value":1}])";
-  EXPECT_EQ(decode_batch(two, 2).size(), 2U);
+  EXPECT_EQ(decode_updates(two, 2).updates.size(), 2U);
   EXPECT_THAT(batch_error(two, 1), HasSubstr("too many metrics"));
   EXPECT_THAT(batch_error("[{}]", 0), HasSubstr("too many metrics"));
-  EXPECT_TRUE(decode_batch("[]", 0).empty());
+  EXPECT_TRUE(decode_updates("[]", 0).updates.empty());
 }
 
 TEST(DecodeBatch, BigIntegerWideningLeavesInt64DeltasAlone) {
   // The document holds an integer beyond 64 bits (a gauge), which takes the
   // slow path; the int64 extremes of the counters must still be integers.
   const auto batch =
-      decode_batch(R"([{"id":"c","type":"counter","delta":-9223372036854775808},)"
-                   R"({"id":"g","type":"gauge","value":100000000000000000000000},)"
-                   R"({"id":"s","type":"gauge","value":0,"note":"12345678901234567890123"},)"
-                   R"({"id":"d","type":"counter","delta":9223372036854775807}])");
-  ASSERT_EQ(batch.size(), 4U);
-  EXPECT_EQ(batch[0], Metric::counter("c", INT64_MIN));
-  EXPECT_EQ(batch[1], Metric::gauge("g", 1e23));
-  EXPECT_EQ(batch[2], Metric::gauge("s", 0));
-  EXPECT_EQ(batch[3], Metric::counter("d", INT64_MAX));
+      decode_updates(R"([{"id":"c","type":"counter","delta":-9223372036854775808},)"
+                     R"({"id":"g","type":"gauge","value":100000000000000000000000},)"
+                     R"({"id":"s","type":"gauge","value":0,"note":"12345678901234567890123"},)"
+                     R"({"id":"d","type":"counter","delta":9223372036854775807}])");
+  ASSERT_EQ(batch.updates.size(), 4U);
+  EXPECT_EQ(batch.updates[0], Update::counter("c", INT64_MIN));
+  EXPECT_EQ(batch.updates[1], Update::gauge("g", 1e23));
+  EXPECT_EQ(batch.updates[2], Update::gauge("s", 0));
+  EXPECT_EQ(batch.updates[3], Update::counter("d", INT64_MAX));
   EXPECT_EQ(batch_error(R"([{"id":"c","type":"counter","delta":100000000000000000000000}])"),
             "metric 0: counter needs an integer \"delta\"");
 }
@@ -258,7 +260,7 @@ TEST(DecodeBatch, RandomMutationsOnlyEverThrowInvalidInput) {
   const std::string valid = R"([{"id":"a","type":"counter","delta":-9223372036854775808},)"
                             R"({"id":"b\"c","type":"gauge","value":123456789012345678901234.5e-3},)"
                             R"({"id":"d","type":"gauge","value":99999999999999999999999}])";
-  ASSERT_EQ(decode_batch(valid).size(), 3U);
+  ASSERT_EQ(decode_updates(valid).updates.size(), 3U);
   std::mt19937 rng(7);
   const std::string alphabet = "0123456789-+.eE\"\\[]{}:, \x80\xff";
   for (int i = 0; i < 5000; ++i) {
@@ -278,8 +280,8 @@ TEST(DecodeBatch, RandomMutationsOnlyEverThrowInvalidInput) {
       }
     }
     try {
-      const auto batch = decode_batch(text);
-      for (const Metric& m : batch)
+      const auto batch = decode_updates(text);
+      for (const Update& m : batch.updates)
         EXPECT_FALSE(validate_name(m.id).has_value());
     } catch (const InvalidInput&) {
     }
@@ -294,8 +296,9 @@ TEST(DecodeBatch, WorksFromManyThreads) {
       for (int i = 0; i < 200; ++i) {
         const std::string json = R"([{"id":"t)" + std::to_string(t) +
                                  R"(","type":"counter","delta":)" + std::to_string(i) + "}]";
-        const auto batch = decode_batch(json);
-        if (batch.size() == 1 && batch[0].delta == i) ++ok[static_cast<std::size_t>(t)];
+        const auto batch = decode_updates(json);
+        if (batch.updates.size() == 1 && batch.updates[0].delta == i)
+          ++ok[static_cast<std::size_t>(t)];
       }
     });
   }
@@ -305,29 +308,29 @@ TEST(DecodeBatch, WorksFromManyThreads) {
 }
 
 TEST(Encode, MetricShapes) {
-  EXPECT_EQ(encode_metric(Metric::gauge("x", 1.5)), R"({"id":"x","type":"gauge","value":1.5})");
-  EXPECT_EQ(encode_metric(Metric::counter("x", 5)), R"({"id":"x","type":"counter","delta":5})");
-  EXPECT_EQ(encode_metric(Metric::counter("x", INT64_MIN)),
+  EXPECT_EQ(encode_update(Update::gauge("x", 1.5)), R"({"id":"x","type":"gauge","value":1.5})");
+  EXPECT_EQ(encode_update(Update::counter("x", 5)), R"({"id":"x","type":"counter","delta":5})");
+  EXPECT_EQ(encode_update(Update::counter("x", INT64_MIN)),
             R"({"id":"x","type":"counter","delta":-9223372036854775808})");
-  EXPECT_EQ(encode_metric(Metric::gauge("x", 1e21)),
+  EXPECT_EQ(encode_update(Update::gauge("x", 1e21)),
             R"({"id":"x","type":"gauge","value":1000000000000000000000})");
-  EXPECT_EQ(encode_metric(Metric::gauge("x", -0.0)), R"({"id":"x","type":"gauge","value":-0.0})");
-  EXPECT_EQ(encode_metric(Metric::gauge("x", 120500)),
+  EXPECT_EQ(encode_update(Update::gauge("x", -0.0)), R"({"id":"x","type":"gauge","value":-0.0})");
+  EXPECT_EQ(encode_update(Update::gauge("x", 120500)),
             R"({"id":"x","type":"gauge","value":120500})");
 }
 
 TEST(Encode, NonFiniteGaugeBecomesNullAndIsRejectedOnDecode) {
-  const std::string nan = encode_metric(Metric::gauge("x", std::nan("")));
+  const std::string nan = encode_update(Update::gauge("x", std::nan("")));
   EXPECT_EQ(nan, R"({"id":"x","type":"gauge","value":null})");
-  EXPECT_EQ(encode_metric(Metric::gauge("x", -std::numeric_limits<double>::infinity())),
+  EXPECT_EQ(encode_update(Update::gauge("x", -std::numeric_limits<double>::infinity())),
             R"({"id":"x","type":"gauge","value":null})");
   EXPECT_EQ(metric_error(nan), "gauge needs a numeric \"value\"");
 }
 
 TEST(Encode, Batch) {
-  EXPECT_EQ(encode_batch({}), "[]");
-  const std::vector<Metric> metrics = {Metric::gauge("a", 0.1), Metric::counter("b", 2)};
-  EXPECT_EQ(encode_batch(metrics),
+  EXPECT_EQ(encode_updates({}), "[]");
+  const std::vector<Update> metrics = {Update::gauge("a", 0.1), Update::counter("b", 2)};
+  EXPECT_EQ(encode_updates(metrics),
             R"([{"id":"a","type":"gauge","value":0.1},{"id":"b","type":"counter","delta":2}])");
 }
 
@@ -359,22 +362,126 @@ TEST(Encode, Error) {
 }
 
 TEST(RoundTrip, EncodeThenDecode) {
-  const std::vector<Metric> metrics = {
-      Metric::gauge("a", 0.1),
-      Metric::gauge("big", 1e21),
-      Metric::gauge("huge", std::numeric_limits<double>::max()),
-      Metric::gauge("-huge", std::numeric_limits<double>::lowest()),
-      Metric::gauge("tiny", std::numeric_limits<double>::denorm_min()),
-      Metric::gauge("neg", -1.75),
-      Metric::gauge("quote\"back\\slash", 3),
-      Metric::counter("max", INT64_MAX),
-      Metric::counter("min", INT64_MIN),
-      Metric::counter("名前", 0),
+  const std::vector<Update> metrics = {
+      Update::gauge("a", 0.1),
+      Update::gauge("big", 1e21),
+      Update::gauge("huge", std::numeric_limits<double>::max()),
+      Update::gauge("-huge", std::numeric_limits<double>::lowest()),
+      Update::gauge("tiny", std::numeric_limits<double>::denorm_min()),
+      Update::gauge("neg", -1.75),
+      Update::gauge("quote\"back\\slash", 3),
+      Update::counter("max", INT64_MAX),
+      Update::counter("min", INT64_MIN),
+      Update::counter("名前", 0),
   };
-  const auto back = decode_batch(encode_batch(metrics));
+  const auto back = decode_updates(encode_updates(metrics)).updates;
   EXPECT_EQ(back, metrics);
-  const auto neg_zero = decode_metric(encode_metric(Metric::gauge("z", -0.0)));
+  const auto neg_zero = decode_update(encode_update(Update::gauge("z", -0.0)));
   EXPECT_TRUE(std::signbit(neg_zero.value));
+}
+
+TEST(DecodeUpdate, CarriesItsLabels) {
+  const Update u =
+      decode_update(R"({"id":"c","type":"counter","delta":2,"labels":{"job":"a","i":"1","e":""}})");
+  EXPECT_EQ(u, Update::counter("c", 2, Labels::make({{"job", "a"}, {"i", "1"}})));
+  EXPECT_EQ(decode_update(R"({"id":"c","type":"counter","delta":2,"labels":{}})"),
+            Update::counter("c", 2));
+}
+
+TEST(DecodeUpdate, EveryLabelErrorNamesTheLabel) {
+  const auto err = [](std::string_view labels) {
+    return metric_error(std::string(R"({"id":"g","type":"gauge","value":1,"labels":)") +
+                        std::string(labels) + "}");
+  };
+  EXPECT_THAT(err(R"({"1a":"x"})"), HasSubstr("\"1a\""));
+  EXPECT_THAT(err(R"({"a.b":"x"})"), HasSubstr("\"a.b\""));
+  EXPECT_THAT(err(R"({"__x":"x"})"), HasSubstr("reserved"));
+  EXPECT_THAT(err(R"({"n":5})"), HasSubstr("label \"n\": value must be a string"));
+  EXPECT_THAT(err(R"({"n":"1","n":"2"})"), HasSubstr("label \"n\" is given twice"));
+  EXPECT_THAT(err(R"(["a"])"), HasSubstr("\"labels\" must be an object"));
+  EXPECT_THAT(err("{\"v\":\"" + std::string(1025, 'x') + "\"}"),
+              HasSubstr("\"v\": value is longer"));
+  EXPECT_THAT(err("{\"" + std::string(129, 'n') + "\":\"x\"}"), HasSubstr("longer than 128"));
+  std::string many = "{";
+  for (int i = 0; i < 33; ++i)
+    many += (i != 0 ? ",\"l" : "\"l") + std::to_string(i) + "\":\"v\"";
+  many += "}";
+  EXPECT_THAT(err(many), HasSubstr("too many labels"));
+}
+
+TEST(DecodeUpdates, EnvelopeLabelsApplyToEveryMetric) {
+  const auto batch =
+      decode_updates(R"({"labels":{"instance":"h:1","job":"api","zone":"a"},"metrics":[)"
+                     R"({"id":"c","type":"counter","delta":1},)"
+                     R"({"id":"g","type":"gauge","value":2,"labels":{"zone":"b","disk":"sda"}},)"
+                     R"({"id":"h","type":"gauge","value":3,"labels":{"job":""}}]})");
+  EXPECT_TRUE(batch.envelope);
+  EXPECT_EQ(batch.labels, Labels::make({{"instance", "h:1"}, {"job", "api"}, {"zone", "a"}}));
+  ASSERT_EQ(batch.updates.size(), 3U);
+  EXPECT_EQ(batch.updates[0], Update::counter("c", 1, batch.labels));
+  EXPECT_EQ(
+      batch.updates[1],
+      Update::gauge(
+          "g", 2,
+          Labels::make({{"instance", "h:1"}, {"job", "api"}, {"zone", "b"}, {"disk", "sda"}})));
+  EXPECT_EQ(batch.updates[2],
+            Update::gauge("h", 3, Labels::make({{"instance", "h:1"}, {"zone", "a"}})));
+}
+
+TEST(DecodeUpdates, EnvelopeShapes) {
+  const auto no_labels = decode_updates(R"({"metrics":[{"id":"c","type":"counter","delta":1}]})");
+  EXPECT_TRUE(no_labels.envelope);
+  EXPECT_EQ(no_labels.updates, std::vector<Update>{Update::counter("c", 1)});
+  EXPECT_TRUE(decode_updates(R"({"labels":{"a":"1"},"metrics":[]})").updates.empty());
+  EXPECT_FALSE(decode_updates("[]").envelope);
+  EXPECT_THAT(batch_error(R"({"labels":{"a":"1"}})"), HasSubstr("or an envelope"));
+  EXPECT_EQ(batch_error(R"({"metrics":{}})"), "envelope: \"metrics\" must be an array of metrics");
+  EXPECT_EQ(batch_error(R"({"labels":{"__a":"1"},"metrics":[]})"),
+            "envelope: label \"__a\": names starting with \"__\" are reserved");
+  EXPECT_THAT(batch_error(R"({"labels":{"a":"1"},"metrics":[{"id":"c","type":"counter",)"
+                          R"("delta":1,"labels":{"b-c":"x"}}]})"),
+              HasSubstr("metric 0: label \"b-c\""));
+}
+
+TEST(DecodeUpdates, MergedLabelsPastTheLimitAreRejected) {
+  std::string env = R"({"labels":{)";
+  std::string own;
+  for (int i = 0; i < 20; ++i) {
+    env += (i != 0 ? ",\"e" : "\"e") + std::to_string(i) + "\":\"v\"";
+    own += (i != 0 ? ",\"o" : "\"o") + std::to_string(i) + "\":\"v\"";
+  }
+  const std::string body =
+      env + R"(},"metrics":[{"id":"c","type":"counter","delta":1,"labels":{)" + own + "}}]}";
+  EXPECT_THAT(batch_error(body), HasSubstr("too many labels"));
+}
+
+TEST(DecodeValueQuery, LabelsSelectASeries) {
+  const ValueQuery classic = decode_value_query(R"({"id":"c","type":"counter"})");
+  EXPECT_FALSE(classic.labels.has_value());
+  const ValueQuery unlabelled = decode_value_query(R"({"id":"c","type":"counter","labels":{}})");
+  ASSERT_TRUE(unlabelled.labels.has_value());
+  EXPECT_TRUE(unlabelled.labels->empty());
+  const ValueQuery series =
+      decode_value_query(R"({"id":"c","type":"counter","labels":{"job":"a","x":""}})");
+  EXPECT_EQ(series.labels, Labels::make({{"job", "a"}}));
+  EXPECT_THROW((void)decode_value_query(R"({"id":"c","type":"counter","labels":{"-":"a"}})"),
+               InvalidInput);
+}
+
+TEST(Encode, LabelsFollowAndOnlyWhenPresent) {
+  const Labels l = Labels::make({{"job", "a\"b"}, {"instance", "h:1"}});
+  EXPECT_EQ(encode_point(Point::counter("c", 7, l)),
+            R"({"id":"c","type":"counter","delta":7,"labels":{"instance":"h:1","job":"a\"b"}})");
+  EXPECT_EQ(encode_point(Point::gauge("g", 1.5)), R"({"id":"g","type":"gauge","value":1.5})");
+  EXPECT_EQ(encode_update(Update::gauge("g", 2, l)),
+            R"({"id":"g","type":"gauge","value":2,"labels":{"instance":"h:1","job":"a\"b"}})");
+  const std::vector<Update> updates = {Update::counter("c", 1), Update::gauge("g", 2)};
+  const std::string env = encode_envelope(l, updates);
+  EXPECT_EQ(env, R"({"labels":{"instance":"h:1","job":"a\"b"},"metrics":[)"
+                 R"({"id":"c","type":"counter","delta":1},{"id":"g","type":"gauge","value":2}]})");
+  const auto back = decode_updates(env);
+  EXPECT_EQ(back.updates[0], Update::counter("c", 1, l));
+  EXPECT_EQ(back.updates[1], Update::gauge("g", 2, l));
 }
 
 }  // namespace

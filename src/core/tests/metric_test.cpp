@@ -77,30 +77,58 @@ TEST(ValidateName, LengthCountsBytesNotCharacters) {
   EXPECT_TRUE(validate_name(name).has_value());
 }
 
-TEST(Metric, FactoriesAndEquality) {
-  const Metric g = Metric::gauge("g", 1.5);
+TEST(Update, FactoriesAndEquality) {
+  const Update g = Update::gauge("g", 1.5);
   EXPECT_EQ(g.type, MetricType::gauge);
   EXPECT_EQ(g.value, 1.5);
-  const Metric c = Metric::counter("c", -3);
+  const Update c = Update::counter("c", -3);
   EXPECT_EQ(c.type, MetricType::counter);
   EXPECT_EQ(c.delta, -3);
-  EXPECT_EQ(g, Metric::gauge("g", 1.5));
-  EXPECT_NE(g, Metric::gauge("g", 2.5));
-  EXPECT_NE(Metric::gauge("x", 0), Metric::counter("x", 0));
+  EXPECT_EQ(g, Update::gauge("g", 1.5));
+  EXPECT_NE(g, Update::gauge("g", 2.5));
+  EXPECT_NE(Update::gauge("x", 0), Update::counter("x", 0));
+  EXPECT_NE(Update::gauge("x", 0), Update::gauge("x", 0, Labels::make({{"a", "1"}})));
 }
 
-TEST(MetricLess, OrdersByNameThenType) {
-  std::vector<Metric> metrics = {Metric::counter("b", 1), Metric::gauge("b", 1),
-                                 Metric::counter("a", 1), Metric::gauge("c", 1)};
-  std::sort(metrics.begin(), metrics.end(), metric_less);
-  EXPECT_EQ(metrics[0], Metric::counter("a", 1));
-  EXPECT_EQ(metrics[1], Metric::gauge("b", 1));
-  EXPECT_EQ(metrics[2], Metric::counter("b", 1));
-  EXPECT_EQ(metrics[3], Metric::gauge("c", 1));
-  EXPECT_FALSE(metric_less(metrics[0], metrics[0]));
+TEST(Point, CounterCarriesItsTotal) {
+  const Point c = Point::counter("c", 42, Labels::make({{"job", "a"}}));
+  EXPECT_EQ(c.total, 42);
+  EXPECT_EQ(c.labels.get("job"), "a");
+  EXPECT_EQ(c.timestamp_ms, 0);
 }
 
-TEST(MetricKey, OrderingMatchesMetricLess) {
+TEST(PointLess, OrdersByNameThenTypeThenLabels) {
+  const Labels a1 = Labels::make({{"a", "1"}});
+  const Labels a2 = Labels::make({{"a", "2"}});
+  std::vector<Point> points = {Point::counter("b", 1),   Point::gauge("b", 1, a2),
+                               Point::gauge("b", 1, a1), Point::counter("a", 1),
+                               Point::gauge("c", 1),     Point::gauge("b", 1)};
+  std::sort(points.begin(), points.end(), point_less);
+  EXPECT_EQ(points[0], Point::counter("a", 1));
+  EXPECT_EQ(points[1], Point::gauge("b", 1));
+  EXPECT_EQ(points[2], Point::gauge("b", 1, a1));
+  EXPECT_EQ(points[3], Point::gauge("b", 1, a2));
+  EXPECT_EQ(points[4], Point::counter("b", 1));
+  EXPECT_EQ(points[5], Point::gauge("c", 1));
+  EXPECT_FALSE(point_less(points[0], points[0]));
+}
+
+TEST(SeriesKey, LabelsArePartOfTheIdentity) {
+  std::unordered_set<SeriesKey, SeriesHash, SeriesEqual> keys;
+  keys.insert({MetricType::gauge, "x", {}});
+  keys.insert({MetricType::counter, "x", {}});
+  keys.insert({MetricType::gauge, "x", Labels::make({{"i", "1"}})});
+  keys.insert({MetricType::gauge, "x", Labels::make({{"i", "2"}})});
+  keys.insert({MetricType::gauge, "x", Labels::make({{"i", "1"}, {"j", ""}})});
+  EXPECT_EQ(keys.size(), 4U);
+  // Heterogeneous lookup: an update finds its series without a copy.
+  const Update u = Update::gauge("x", 3, Labels::make({{"i", "2"}}));
+  EXPECT_NE(keys.find(SeriesView(u)), keys.end());
+  EXPECT_EQ(keys.find(SeriesView(Update::gauge("x", 3, Labels::make({{"i", "3"}})))), keys.end());
+  EXPECT_LT((SeriesKey{MetricType::gauge, "x", {}}), (SeriesKey{MetricType::gauge, "x", u.labels}));
+}
+
+TEST(MetricKey, OrderingMatchesPointLess) {
   const MetricKey a{MetricType::counter, "a"};
   const MetricKey b_gauge{MetricType::gauge, "b"};
   const MetricKey b_counter{MetricType::counter, "b"};

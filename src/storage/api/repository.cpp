@@ -59,18 +59,32 @@ void Repository::health(Callback<Health> done) {
   });
 }
 
-std::vector<core::Metric> apply_sync(Repository& repo, std::vector<core::Metric> batch) {
-  return wait_for<std::vector<core::Metric>>(
-      [&](auto done) { repo.apply(std::move(batch), std::move(done)); });
+Applied apply_sync(Repository& repo, std::vector<core::Update> batch, std::int64_t received_ms) {
+  return wait_for<Applied>(
+      [&](auto done) { repo.apply(std::move(batch), received_ms, std::move(done)); });
 }
 
-std::optional<core::Metric> get_sync(Repository& repo, core::MetricKey key) {
-  return wait_for<std::optional<core::Metric>>(
+std::optional<core::Point> get_sync(Repository& repo, core::SeriesKey key) {
+  return wait_for<std::optional<core::Point>>(
       [&](auto done) { repo.get(std::move(key), std::move(done)); });
 }
 
-std::vector<core::Metric> list_sync(Repository& repo) {
-  return wait_for<std::vector<core::Metric>>([&](auto done) { repo.list(std::move(done)); });
+std::optional<core::Point> get_classic_sync(Repository& repo, core::MetricKey key) {
+  return wait_for<std::optional<core::Point>>(
+      [&](auto done) { repo.get_classic(std::move(key), std::move(done)); });
+}
+
+std::vector<core::Point> list_sync(Repository& repo) {
+  return wait_for<std::vector<core::Point>>([&](auto done) { repo.list(std::move(done)); });
+}
+
+std::vector<core::Point> list_series_sync(Repository& repo) {
+  return wait_for<std::vector<core::Point>>([&](auto done) { repo.list_series(std::move(done)); });
+}
+
+std::vector<core::SeriesKey> expire_sync(Repository& repo, std::int64_t cutoff_ms) {
+  return wait_for<std::vector<core::SeriesKey>>(
+      [&](auto done) { repo.expire(cutoff_ms, std::move(done)); });
 }
 
 bool ping_sync(Repository& repo) {

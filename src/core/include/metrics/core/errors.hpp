@@ -54,4 +54,11 @@ class Overloaded : public Error {
   std::chrono::seconds retry_after_;
 };
 
+// A series limit (--max-series, --max-series-per-instance) would be passed;
+// what() names the limit and nothing of the request is stored (429).
+class LimitExceeded : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace metrics::core

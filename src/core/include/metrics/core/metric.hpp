@@ -1,10 +1,14 @@
 // The metric model shared by the server, the storages and the agent.
 //
-// A metric is identified by its type and its name; a gauge holds the last
-// double written, a counter the int64 sum of the deltas written.
+// A series is identified by its type, its name and its labels; a gauge
+// holds the last double written, a counter the int64 sum of the deltas
+// written. What arrives is an Update (a counter carries a delta); what is
+// stored and answered is a Point (a counter carries its total). The classic
+// value of Part 1 (type and name, no labels, every write of that type and
+// name applied to it) is a Point with empty labels, keyed by MetricKey.
 //
-//   core::Metric m = core::Metric::counter("PollCount", 5);
-//   if (auto err = core::validate_name(m.id)) { /* reject with *err */ }
+//   core::Update u = core::Update::counter("PollCount", 5, core::Labels::make({{"job", "a"}}));
+//   if (auto err = core::validate_name(u.id)) { /* reject with *err */ }
 //
 // Everything here is a plain value type: safe to use from any thread as long
 // as one object is not written by two threads at once.
@@ -16,6 +20,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "metrics/core/labels.hpp"
 
 namespace metrics::core {
 
@@ -34,25 +40,52 @@ inline constexpr std::size_t kMaxNameLength = 255;
 // nullopt when it is fine.
 [[nodiscard]] std::optional<std::string> validate_name(std::string_view name);
 
-struct Metric {
+// What arrives: one write to one series. A gauge update replaces the
+// value; a counter update adds `delta` to the total.
+struct Update {
   std::string id;
   MetricType type = MetricType::gauge;
-  // Counter: the delta in a request, the stored total in an answer.
+  Labels labels;
+  // Counter: the amount to add.
   std::int64_t delta = 0;
-  // Gauge: the value.
+  // Gauge: the new value.
   double value = 0;
 
-  [[nodiscard]] static Metric gauge(std::string id, double value) {
-    return Metric{std::move(id), MetricType::gauge, 0, value};
+  [[nodiscard]] static Update gauge(std::string id, double value, Labels labels = {}) {
+    return Update{std::move(id), MetricType::gauge, std::move(labels), 0, value};
   }
-  [[nodiscard]] static Metric counter(std::string id, std::int64_t delta) {
-    return Metric{std::move(id), MetricType::counter, delta, 0};
+  [[nodiscard]] static Update counter(std::string id, std::int64_t delta, Labels labels = {}) {
+    return Update{std::move(id), MetricType::counter, std::move(labels), delta, 0};
   }
 
-  friend bool operator==(const Metric&, const Metric&) = default;
+  friend bool operator==(const Update&, const Update&) = default;
 };
 
-// The identity of a metric: type and name.
+// What is stored and returned: a series (or a classic value, whose labels
+// are empty) as it stands.
+struct Point {
+  std::string id;
+  MetricType type = MetricType::gauge;
+  Labels labels;
+  // Counter: the total.
+  std::int64_t total = 0;
+  // Gauge: the value.
+  double value = 0;
+  // The server's receive time of the last write, in milliseconds since the
+  // Unix epoch; 0 when unknown (a classic value, or data from an older file).
+  std::int64_t timestamp_ms = 0;
+
+  [[nodiscard]] static Point gauge(std::string id, double value, Labels labels = {}) {
+    return Point{std::move(id), MetricType::gauge, std::move(labels), 0, value, 0};
+  }
+  [[nodiscard]] static Point counter(std::string id, std::int64_t total, Labels labels = {}) {
+    return Point{std::move(id), MetricType::counter, std::move(labels), total, 0, 0};
+  }
+
+  friend bool operator==(const Point&, const Point&) = default;
+};
+
+// The identity of a classic value: type and name.
 struct MetricKey {
   MetricType type = MetricType::gauge;
   std::string id;
@@ -65,8 +98,39 @@ struct MetricKey {
   }
 };
 
-// Orders metrics by name, then type.
-[[nodiscard]] bool metric_less(const Metric& a, const Metric& b) noexcept;
+// The identity of a series: type, name and labels.
+struct SeriesKey {
+  MetricType type = MetricType::gauge;
+  std::string id;
+  Labels labels;
+
+  [[nodiscard]] static SeriesKey of(const Update& u) { return {u.type, u.id, u.labels}; }
+  [[nodiscard]] static SeriesKey of(const Point& p) { return {p.type, p.id, p.labels}; }
+
+  friend bool operator==(const SeriesKey&, const SeriesKey&) = default;
+  // By name, then type, then labels.
+  friend std::strong_ordering operator<=>(const SeriesKey& a, const SeriesKey& b) {
+    if (auto c = a.id <=> b.id; c != 0) return c;
+    if (auto c = a.type <=> b.type; c != 0) return c;
+    return a.labels <=> b.labels;
+  }
+};
+
+// A non-owning view of a series identity, for lookups without copies.
+struct SeriesView {
+  MetricType type = MetricType::gauge;
+  std::string_view id;
+  const Labels* labels = nullptr;
+
+  SeriesView(MetricType t, std::string_view i, const Labels& l) noexcept
+      : type(t), id(i), labels(&l) {}
+  SeriesView(const SeriesKey& k) noexcept : SeriesView(k.type, k.id, k.labels) {}  // NOLINT
+  SeriesView(const Update& u) noexcept : SeriesView(u.type, u.id, u.labels) {}     // NOLINT
+  SeriesView(const Point& p) noexcept : SeriesView(p.type, p.id, p.labels) {}      // NOLINT
+};
+
+// Orders points by name, then type, then labels.
+[[nodiscard]] bool point_less(const Point& a, const Point& b) noexcept;
 
 // a + b when it fits in int64; nullopt on overflow.
 [[nodiscard]] constexpr std::optional<std::int64_t> checked_add(std::int64_t a,
@@ -75,6 +139,28 @@ struct MetricKey {
   if (__builtin_add_overflow(a, b, &out)) return std::nullopt;
   return out;
 }
+
+inline std::size_t series_hash(MetricType type, std::string_view id,
+                               const Labels& labels) noexcept {
+  const std::size_t h =
+      std::hash<std::string_view>{}(id) ^ (static_cast<std::size_t>(type) * 0x9e3779b97f4a7c15ULL);
+  return h ^ (labels.hash() + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
+}
+
+// Transparent hash and equality over SeriesKey, Update, Point and
+// SeriesView: `map.find(SeriesView(update))` looks up without a copy.
+struct SeriesHash {
+  using is_transparent = void;
+  std::size_t operator()(SeriesView v) const noexcept {
+    return series_hash(v.type, v.id, *v.labels);
+  }
+};
+struct SeriesEqual {
+  using is_transparent = void;
+  bool operator()(SeriesView a, SeriesView b) const noexcept {
+    return a.type == b.type && a.id == b.id && *a.labels == *b.labels;
+  }
+};
 
 struct MetricKeyHash {
   using is_transparent = void;

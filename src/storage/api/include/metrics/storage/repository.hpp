@@ -9,7 +9,14 @@
 // exception (core::InvalidInput, core::NotFound, core::StorageUnavailable,
 // core::Overloaded) or the result. Callbacks must not block.
 //
-//   repo.apply(std::move(merged), [](std::exception_ptr err, std::vector<core::Metric> stored) {
+// Two tables live behind it (API.md Part 2): the series, identified by type,
+// name and labels, each with the server's receive time of its last write;
+// and the classic values, one per type and name, to which every write of
+// that type and name also applies (a gauge takes the last value, a counter
+// adds the delta), exactly as if labels did not exist. Classic values never
+// expire; series are removed by expire().
+//
+//   repo.apply(std::move(merged), now_ms, [](std::exception_ptr err, storage::Applied stored) {
 //     ...
 //   });
 //
@@ -17,6 +24,7 @@
 // threads at once.
 #pragma once
 
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -39,6 +47,15 @@ struct Health {
   friend bool operator==(const Health&, const Health&) = default;
 };
 
+// What a batch left behind, in batch order: series[i] is the series of
+// update i after the batch (its timestamp the batch's receive time), and
+// classic[i] the classic value of update i's type and name after the whole
+// batch (so two updates of one name carry the same classic point).
+struct Applied {
+  std::vector<core::Point> series;
+  std::vector<core::Point> classic;
+};
+
 class Repository {
  public:
   virtual ~Repository() = default;
@@ -46,19 +63,34 @@ class Repository {
   Repository(const Repository&) = delete;
   Repository& operator=(const Repository&) = delete;
 
-  // Applies a batch atomically: either every metric is applied or none is.
-  // The batch must already be merged (core::merge_batch: one entry per
-  // metric) and validated. Completes with each metric as stored after the
-  // batch, in batch order (a counter carries its new total in `delta`).
-  // A counter total that would overflow fails the whole batch with
-  // core::InvalidInput.
-  virtual void apply(std::vector<core::Metric> batch, Callback<std::vector<core::Metric>> done) = 0;
+  // Applies a batch atomically to the series and the classic values:
+  // either every update is applied or none is. The batch must already be
+  // merged (core::merge_batch: one entry per series) and validated;
+  // received_ms is the server's receive time (ms since the Unix epoch) that
+  // the written series take as their last write. A counter total (of a
+  // series or of a classic value) that would overflow fails the whole batch
+  // with core::InvalidInput.
+  virtual void apply(std::vector<core::Update> batch, std::int64_t received_ms,
+                     Callback<Applied> done) = 0;
 
-  // Completes with the stored metric, or nullopt when there is none.
-  virtual void get(core::MetricKey key, Callback<std::optional<core::Metric>> done) = 0;
+  // Completes with the series, or nullopt when there is none.
+  virtual void get(core::SeriesKey key, Callback<std::optional<core::Point>> done) = 0;
 
-  // Completes with every stored metric, sorted by name then type.
-  virtual void list(Callback<std::vector<core::Metric>> done) = 0;
+  // Completes with the classic value, or nullopt when there is none.
+  virtual void get_classic(core::MetricKey key, Callback<std::optional<core::Point>> done) = 0;
+
+  // Completes with every classic value, sorted by name then type (the
+  // classic table of GET /).
+  virtual void list(Callback<std::vector<core::Point>> done) = 0;
+
+  // Completes with every series, sorted by name, type, then labels.
+  virtual void list_series(Callback<std::vector<core::Point>> done) = 0;
+
+  // Removes every series whose last write is older than cutoff_ms and
+  // completes with their keys (classic values stay). With several servers
+  // on one database, a series another server still writes is not older
+  // than the cutoff, so it stays.
+  virtual void expire(std::int64_t cutoff_ms, Callback<std::vector<core::SeriesKey>> done) = 0;
 
   // Completes with no error when the storage answers (for PostgreSQL: a
   // real round trip), with core::StorageUnavailable otherwise.
@@ -77,9 +109,13 @@ class Repository {
 };
 
 // Blocking helpers for tests, tools and start-up code; rethrow the error.
-std::vector<core::Metric> apply_sync(Repository& repo, std::vector<core::Metric> batch);
-std::optional<core::Metric> get_sync(Repository& repo, core::MetricKey key);
-std::vector<core::Metric> list_sync(Repository& repo);
+// apply_sync without a time uses 0 as the receive time.
+Applied apply_sync(Repository& repo, std::vector<core::Update> batch, std::int64_t received_ms = 0);
+std::optional<core::Point> get_sync(Repository& repo, core::SeriesKey key);
+std::optional<core::Point> get_classic_sync(Repository& repo, core::MetricKey key);
+std::vector<core::Point> list_sync(Repository& repo);
+std::vector<core::Point> list_series_sync(Repository& repo);
+std::vector<core::SeriesKey> expire_sync(Repository& repo, std::int64_t cutoff_ms);
 bool ping_sync(Repository& repo);
 Health health_sync(Repository& repo);
 
