@@ -58,7 +58,8 @@ struct SeriesGen {
 class AgentShape {
  public:
   AgentShape(std::uint32_t agent, std::uint64_t seed) : rng_(seed) {
-    const std::string labels = "instance=host" + std::to_string(agent) + ":4242,job=agent";
+    const auto labels = metrics::core::Labels::make(
+        {{"instance", "host" + std::to_string(agent) + ":4242"}, {"job", "agent"}});
     for (const char* name : kMemStats) {
       SeriesGen g;
       g.identity = {MetricType::gauge, name, labels};
@@ -111,7 +112,7 @@ class AgentShape {
           break;
         case 3:
           g.value +=
-              static_cast<double>(100 + rng_() % 20) * (g.identity.name == "TotalAlloc" ? 48 : 1);
+              static_cast<double>(100 + rng_() % 20) * (g.identity.id == "TotalAlloc" ? 48 : 1);
           break;
         case 4:
           if (rng_() % 10 == 0) g.value += 4096.0 * (static_cast<double>(rng_() % 5) - 2.0);
@@ -136,7 +137,8 @@ class AgentShape {
 class LoadgenShape {
  public:
   LoadgenShape(std::uint32_t agent, std::uint64_t seed) : agent_(agent), rng_(seed) {
-    const std::string labels = "instance=lg" + std::to_string(agent) + ",job=loadgen";
+    const auto labels = metrics::core::Labels::make(
+        {{"instance", "lg" + std::to_string(agent)}, {"job", "loadgen"}});
     for (std::size_t slot = 0; slot < 29; ++slot) {
       SeriesGen g;
       g.type = slot < 2 ? MetricType::counter : MetricType::gauge;
@@ -170,7 +172,7 @@ class LoadgenShape {
 class RandomShape {
  public:
   RandomShape(std::uint32_t agent, std::uint64_t seed) : rng_(seed) {
-    const std::string labels = "instance=r" + std::to_string(agent);
+    const auto labels = metrics::core::Labels::make({{"instance", "r" + std::to_string(agent)}});
     for (std::size_t k = 0; k < 29; ++k) {
       SeriesGen g;
       g.type = k % 2 ? MetricType::counter : MetricType::gauge;

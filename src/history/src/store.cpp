@@ -81,10 +81,10 @@ std::size_t closed_cost(const ClosedChunk& c) {
 }
 
 std::size_t identity_cost(const SeriesIdentity& id) {
-  auto heap = [](const std::string& s) {
-    return s.capacity() > 15 ? s.capacity() + 1 + kMallocOverhead : 0;
-  };
-  return sizeof(SeriesIdentity) + 16 + kMallocOverhead + heap(id.name) + heap(id.labels);
+  const std::size_t name = id.id.capacity() > 15 ? id.id.capacity() + 1 + kMallocOverhead : 0;
+  const std::size_t labels = id.labels.heap_bytes();
+  return sizeof(SeriesIdentity) + 16 + kMallocOverhead + name +
+         (labels > 0 ? labels + kMallocOverhead : 0);
 }
 
 std::int64_t to_ms(core::Clock::SystemTime t) {

@@ -20,10 +20,10 @@ namespace history = metrics::history;
 namespace core = metrics::core;
 
 history::SeriesIdentity gauge_id(std::string name) {
-  return {MetricType::gauge, std::move(name), ""};
+  return {MetricType::gauge, std::move(name), core::Labels{}};
 }
 history::SeriesIdentity counter_id(std::string name) {
-  return {MetricType::counter, std::move(name), "\x03job\x05agent"};
+  return {MetricType::counter, std::move(name), core::Labels::make({{"job", "agent"}})};
 }
 
 std::int64_t now_ms(const core::Clock& clock) {
@@ -85,7 +85,7 @@ TEST(HistoryStore, PredicateReadAndListing) {
   EXPECT_EQ(even.size(), 50u);
   for (const auto& s : even) {
     EXPECT_EQ(s.ref % 2, 0u);
-    EXPECT_EQ(s.identity->name, "s" + std::to_string(s.ref));
+    EXPECT_EQ(s.identity->id, "s" + std::to_string(s.ref));
     ASSERT_EQ(s.samples.size(), 1u);
     EXPECT_EQ(s.samples[0].gauge(), static_cast<double>(s.ref));
   }

@@ -54,14 +54,8 @@ namespace metrics::history {
 // The caller's id of a series (stable for the life of the series).
 using SeriesRef = std::uint64_t;
 
-// Who a series is: its type, name and canonical encoded labels (the bytes
-// of core::Labels::encoded(); empty for a series without labels).
-struct SeriesIdentity {
-  core::MetricType type = core::MetricType::gauge;
-  std::string name;
-  std::string labels;
-  friend bool operator==(const SeriesIdentity&, const SeriesIdentity&) = default;
-};
+// Who a series is: type, name and labels (core's identity of a series).
+using SeriesIdentity = core::SeriesKey;
 
 struct HistoryOptions {
   // Samples older than now - retention go; 0 keeps them (within max_bytes).
