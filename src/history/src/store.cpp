@@ -100,10 +100,12 @@ struct HistoryStore::Series {
   std::vector<ChunkPtr> closed;  // oldest first
   ChunkWriter open;
   std::size_t fixed_cost = 0;  // the node and the identity
+  std::uint32_t next_seq = 0;  // the seq of the open chunk
 };
 
 struct HistoryStore::Shard {
   mutable std::mutex mu;
+  std::vector<ChunkExport> closed_since;  // with track_closed
   std::unordered_map<SeriesRef, Series> map;
 };
 
@@ -193,6 +195,11 @@ bool HistoryStore::append_bits(SeriesRef ref, const SeriesIdentity& identity, st
       s.open.reserve(chunk->size + 8);
       bytes_delta += static_cast<std::ptrdiff_t>(s.open.capacity_bytes());
       const auto slots_before = s.closed.capacity();
+      if (options_.track_closed)
+        shard.closed_since.push_back(
+            {ref, s.identity, s.next_seq, chunk->count, chunk->max_t,
+             std::vector<std::uint8_t>(chunk->bytes().begin(), chunk->bytes().end())});
+      ++s.next_seq;
       s.closed.push_back(std::move(chunk));
       bytes_delta +=
           static_cast<std::ptrdiff_t>((s.closed.capacity() - slots_before) * sizeof(ChunkPtr));
@@ -448,6 +455,74 @@ HistoryStats HistoryStore::maintain() {
     options_.log(line);
   }
   return stats();
+}
+
+std::vector<ChunkExport> HistoryStore::take_closed() {
+  std::vector<ChunkExport> out;
+  for (std::size_t i = 0; i <= shard_mask_; ++i) {
+    std::lock_guard lock(shards_[i].mu);
+    for (auto& c : shards_[i].closed_since)
+      out.push_back(std::move(c));
+    shards_[i].closed_since.clear();
+  }
+  return out;
+}
+
+std::vector<ChunkExport> HistoryStore::open_chunks() const {
+  std::vector<ChunkExport> out;
+  for (std::size_t i = 0; i <= shard_mask_; ++i) {
+    std::lock_guard lock(shards_[i].mu);
+    for (const auto& [ref, s] : shards_[i].map)
+      if (!s.open.empty())
+        out.push_back({ref, s.identity, s.next_seq, s.open.count(), s.open.state().max_t,
+                       std::vector<std::uint8_t>(s.open.bytes().begin(), s.open.bytes().end())});
+  }
+  return out;
+}
+
+std::optional<std::int64_t> HistoryStore::retention_cutoff_ms() const {
+  if (options_.retention.count() <= 0) return std::nullopt;
+  return to_ms(options_.clock->system_now()) - options_.retention.count();
+}
+
+bool HistoryStore::restore(const ChunkExport& chunk, bool open) {
+  if (!chunk.identity || chunk.count == 0) return false;
+  const auto type = chunk.identity->type;
+  auto writer = ChunkWriter::resume(type, chunk.bytes, chunk.count);
+  if (!writer) return false;
+  Shard& shard = shard_of(chunk.ref);
+  std::lock_guard lock(shard.mu);
+  auto it = shard.map.find(chunk.ref);
+  if (it == shard.map.end()) {
+    it = shard.map.try_emplace(chunk.ref, chunk.identity).first;
+    it->second.fixed_cost = sizeof(std::pair<const SeriesRef, Series>) + 2 * sizeof(void*) +
+                            kMallocOverhead + sizeof(void*) + identity_cost(*chunk.identity);
+    bytes_.fetch_add(it->second.fixed_cost, std::memory_order_relaxed);
+    series_.fetch_add(1, std::memory_order_relaxed);
+  }
+  Series& s = it->second;
+  if (s.open.type() != type) return false;
+  if (open) {
+    if (chunk.seq < s.next_seq || !s.open.empty()) return false;
+    s.next_seq = chunk.seq;
+    bytes_.fetch_add(writer->capacity_bytes(), std::memory_order_relaxed);
+    payload_bytes_.fetch_add(writer->bytes().size(), std::memory_order_relaxed);
+    samples_.fetch_add(writer->count(), std::memory_order_relaxed);
+    s.open = std::move(*writer);
+    return true;
+  }
+  if (chunk.seq < s.next_seq || !s.open.empty()) return false;  // a duplicate, or out of order
+  auto closed = ChunkPtr::make(writer->state(), writer->bytes());
+  const auto slots_before = s.closed.capacity();
+  bytes_.fetch_add(closed_cost(*closed), std::memory_order_relaxed);
+  payload_bytes_.fetch_add(closed->size, std::memory_order_relaxed);
+  samples_.fetch_add(closed->count, std::memory_order_relaxed);
+  closed_chunks_.fetch_add(1, std::memory_order_relaxed);
+  s.closed.push_back(std::move(closed));
+  bytes_.fetch_add((s.closed.capacity() - slots_before) * sizeof(ChunkPtr),
+                   std::memory_order_relaxed);
+  s.next_seq = chunk.seq + 1;
+  return true;
 }
 
 }  // namespace metrics::history

@@ -39,6 +39,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -74,6 +75,9 @@ struct HistoryOptions {
   std::chrono::milliseconds maintenance_interval{0};
   // Gets one line for every maintain() pass that dropped something.
   std::function<void(std::string_view)> log;
+  // Keep every chunk closed from now on for take_closed() (the history dir
+  // turns this on).
+  bool track_closed = false;
 };
 
 struct HistoryStats {
@@ -96,6 +100,17 @@ struct SeriesSamples {
   SeriesRef ref = 0;
   std::shared_ptr<const SeriesIdentity> identity;
   std::vector<Sample> samples;
+};
+
+// A chunk as the history dir writes and reads it. `seq` numbers a series'
+// chunks in the order they close (an open chunk has the number it will get).
+struct ChunkExport {
+  SeriesRef ref = 0;
+  std::shared_ptr<const SeriesIdentity> identity;
+  std::uint32_t seq = 0;
+  std::uint32_t count = 0;
+  std::int64_t max_t = 0;
+  std::vector<std::uint8_t> bytes;
 };
 
 struct SeriesEntry {
@@ -134,6 +149,18 @@ class HistoryStore {
   HistoryStats maintain();
 
   [[nodiscard]] HistoryStats stats() const;
+
+  // For the history dir. take_closed: the chunks closed since the last call
+  // (with track_closed). open_chunks: every non-empty open chunk, copied.
+  // restore: puts a chunk read back (a closed one after the series' closed
+  // chunks, an open one as its open chunk); false when the bytes do not
+  // decode, the type is not the series', or an open chunk is older than a
+  // closed one already restored (a checkpoint older than a segment).
+  [[nodiscard]] std::vector<ChunkExport> take_closed();
+  [[nodiscard]] std::vector<ChunkExport> open_chunks() const;
+  bool restore(const ChunkExport& chunk, bool open);
+  // now - retention in ms on the store's clock; nullopt without retention.
+  [[nodiscard]] std::optional<std::int64_t> retention_cutoff_ms() const;
 
  private:
   struct Shard;
