@@ -227,8 +227,47 @@ HistoryDir::HistoryDir(HistoryDirOptions options) : options_(std::move(options))
 }
 
 HistoryDir::~HistoryDir() {
+  stop();
   if (segment_fd_ >= 0) ::close(segment_fd_);
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+}
+
+void HistoryDir::start(HistoryStore& store) {
+  if (flusher_.joinable()) return;
+  if (!options_.clock) options_.clock = core::real_clock();
+  background_store_ = &store;
+  stopping_ = false;
+  flusher_ = std::thread([this] {
+    std::unique_lock lock(stop_mu_);
+    while (!stopping_) {
+      if (options_.clock->wait_for(stop_cv_, lock, options_.flush_interval,
+                                   [this] { return stopping_; }))
+        break;
+      lock.unlock();
+      try {
+        flush(*background_store_);
+      } catch (const std::exception& e) {
+        say(std::string("history: flush failed (trying again next round): ") + e.what());
+      }
+      lock.lock();
+    }
+  });
+}
+
+void HistoryDir::stop() {
+  if (!flusher_.joinable()) return;
+  {
+    std::lock_guard lock(stop_mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  flusher_.join();
+  try {
+    flush(*background_store_);
+  } catch (const std::exception& e) {
+    say(std::string("history: last flush failed: ") + e.what());
+  }
+  background_store_ = nullptr;
 }
 
 void HistoryDir::say(const std::string& line) const {

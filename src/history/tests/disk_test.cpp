@@ -3,6 +3,8 @@
 #include "metrics/history/disk.hpp"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -229,6 +231,80 @@ TEST_F(HistoryDirTest, SecondOpenNamesTheHolder) {
     EXPECT_NE(what.find("process " + std::to_string(::getpid())), std::string::npos) << what;
     EXPECT_NE(what.find(dir_.string()), std::string::npos) << what;
   }
+}
+
+// A child process appends and flushes, telling the parent after each flush
+// how many samples are on disk; the parent kills it with SIGKILL at a
+// flush boundary it does not choose (the child keeps going), then reopens
+// the folder (the kernel released the lock) and finds at least what was
+// flushed, as an exact prefix of what was written.
+TEST_F(HistoryDirTest, KillNineLosesAtMostTheUnflushedTail) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(fds[0]);
+    history::HistoryStore store(options());
+    history::HistoryDir dir(dir_options());
+    dir.load(store);
+    for (std::int64_t round = 0;; ++round) {
+      fill(store, round * 7, 7);
+      dir.flush(store);
+      const std::int64_t flushed = (round + 1) * 7;
+      if (::write(fds[1], &flushed, sizeof flushed) != sizeof flushed) ::_exit(1);
+    }
+  }
+  ::close(fds[1]);
+  std::int64_t flushed = 0;
+  for (int i = 0; i < 40; ++i)
+    ASSERT_EQ(::read(fds[0], &flushed, sizeof flushed), static_cast<ssize_t>(sizeof flushed));
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFSIGNALED(status));
+  ::close(fds[0]);
+
+  history::HistoryStore store(options());
+  history::HistoryDir dir(dir_options());  // the lock died with the child
+  const auto report = dir.load(store);
+  // A kill in the middle of a segment write leaves a torn last record.
+  EXPECT_LE(report.problems.size(), 1u);
+  const auto after = all(store);
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_GE(static_cast<std::int64_t>(after[1].samples.size()), flushed);
+  for (std::size_t i = 0; i < after[1].samples.size(); ++i) {
+    ASSERT_EQ(after[1].samples[i].t_ms, static_cast<std::int64_t>(i) * 10'000);
+    ASSERT_EQ(after[1].samples[i].counter(), static_cast<std::int64_t>(i) * 5);
+  }
+}
+
+// start() flushes on its own thread at every interval of the clock, and
+// stop() once more.
+TEST_F(HistoryDirTest, BackgroundFlushOnTheClock) {
+  auto clock = std::make_shared<core::ManualClock>();
+  auto dopt = dir_options();
+  dopt.clock = clock;
+  dopt.flush_interval = std::chrono::seconds{10};
+  {
+    history::HistoryStore store(options());
+    history::HistoryDir dir(dopt);
+    dir.load(store);
+    dir.start(store);
+    fill(store, 0, 60);
+    ASSERT_TRUE(clock->await_waiter().has_value());
+    EXPECT_FALSE(fs::exists(dir_ / "checkpoint.hist"));
+    clock->advance(std::chrono::seconds{10});
+    // The flusher writes, then waits for the next round.
+    const auto first = clock->await_waiter(clock->steady_now());
+    ASSERT_TRUE(first.has_value());
+    EXPECT_TRUE(fs::exists(dir_ / "checkpoint.hist"));
+    fill(store, 60, 5);
+    dir.stop();  // the last flush has the 5 new samples
+  }
+  history::HistoryStore store(options());
+  history::HistoryDir dir(dir_options());
+  EXPECT_EQ(dir.load(store).samples, 130u);
 }
 
 TEST(Crc32c, KnownValue) {

@@ -11,7 +11,7 @@
 //   history::HistoryDir dir({.dir = "/tmp/metrics-history", .log = log});  // locks it
 //   const auto report = dir.load(store);                // before the first append
 //   ... appends ...; every few seconds, on a background thread:
-//   dir.flush(store);
+//   dir.flush(store);                                  // or dir.start(store)
 //
 // load() never stops on a bad file: a file with a wrong magic, a truncated
 // or corrupt record is reported by name in the LoadReport (and the log),
@@ -27,6 +27,8 @@
 // at a time, concurrently with the store's appends and reads.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -35,6 +37,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "metrics/history/store.hpp"
@@ -46,6 +49,10 @@ struct HistoryDirOptions {
   std::function<void(std::string_view)> log;
   // A segment past this size is closed and the next flush starts another.
   std::size_t segment_bytes = std::size_t{64} << 20;
+  // start(): flush this often on a background thread (and once more at
+  // stop()). What a crash loses is at most this much of the newest samples.
+  std::chrono::milliseconds flush_interval{std::chrono::seconds{10}};
+  std::shared_ptr<core::Clock> clock;  // default core::real_clock()
 };
 
 struct LoadReport {
@@ -80,6 +87,12 @@ class HistoryDir {
   // removal logged). Throws std::runtime_error on an I/O error.
   void flush(HistoryStore& store);
 
+  // Flushes `store` every flush_interval on a background thread (errors are
+  // logged, and the next round tries again) until stop(), which flushes a
+  // last time. `store` must outlive stop(); the destructor calls stop().
+  void start(HistoryStore& store);
+  void stop();
+
   [[nodiscard]] const std::filesystem::path& dir() const noexcept { return options_.dir; }
 
  private:
@@ -94,6 +107,12 @@ class HistoryDir {
   std::size_t segment_size_ = 0;
   // Each segment's newest sample (for retention), by number.
   std::map<std::uint64_t, std::int64_t> segment_max_t_;
+
+  HistoryStore* background_store_ = nullptr;
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
+  std::thread flusher_;
 };
 
 // CRC-32C (Castagnoli) of `data`, as the records carry it.
