@@ -212,6 +212,11 @@ TEST(Chunk, CountersNearTheLimits) {
   EXPECT_EQ(out[3].counter(), kMin);
 }
 
+// t + d modulo 2^64, as the codec computes (a plain += would overflow).
+std::int64_t wrap_add(std::int64_t t, std::uint64_t d) {
+  return static_cast<std::int64_t>(static_cast<std::uint64_t>(t) + d);
+}
+
 // Random values of every shape: full-width bits, small deltas, repeats.
 TEST(Chunk, RandomRoundTrips) {
   std::mt19937_64 rng(12345);
@@ -229,23 +234,26 @@ TEST(Chunk, RandomRoundTrips) {
             v = rng();
             break;
           case 1:  // 10 s with jitter, slowly moving values
-            t += 10'000 + static_cast<std::int64_t>(rng() % 7) - 3;
+            t = wrap_add(t, 10'000 + rng() % 7 - 3);
             v = type == MetricType::gauge ? bits_of(1e6 + static_cast<double>(rng() % 4096) * 16.0)
                                           : v + rng() % 10;
             break;
           case 2:  // repeats and backwards steps
-            if (rng() % 3 == 0) t -= static_cast<std::int64_t>(rng() % 100'000);
+            if (rng() % 3 == 0) t = wrap_add(t, 0 - rng() % 100'000);
             if (rng() % 2 == 0) v = rng() % 4;
             break;
           case 3:  // huge jumps in both directions
-            t += static_cast<std::int64_t>(rng() >> (rng() % 64)) * (rng() % 2 ? 1 : -1);
+          {
+            const std::uint64_t step = rng() >> (rng() % 64);
+            t = wrap_add(t, rng() % 2 ? step : 0 - step);
+          }
             v ^= std::uint64_t{1} << (rng() % 64);
             break;
           default: {  // random doubles of every magnitude
             double d = std::ldexp(static_cast<double>(rng() % 1'000'000) - 500'000.0,
                                   static_cast<int>(rng() % 2000) - 1000);
             v = bits_of(d);
-            t += static_cast<std::int64_t>(rng() % 3);
+            t = wrap_add(t, rng() % 3);
             break;
           }
         }
