@@ -447,4 +447,51 @@ for counter, samples in CHUNK_CASES[:6]:
     hist.append(bytes([2 | (1 if counter else 0)]) +
                 b"".join(struct.pack("<QQ", t & M64, v & M64) for t, v in samples))
 hist += [b"", b"\0", b"\0\xff\xff" + b"\xff" * 32, b"\x01\x05\x00" + b"\x00" * 3, b"\x02" + b"\x00" * 15]
+
+
+# History dir mode (byte 0 bit 2; bit 3 checkpoint; bit 4 adds the magic):
+# segments and checkpoints of real records (src/history/src/disk.cpp).
+def crc32c(data):
+    c = 0xffffffff
+    for b in data:
+        c ^= b
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82f63b78 if c & 1 else c >> 1
+    return c ^ 0xffffffff
+
+
+def varint(v):
+    out = b""
+    while v >= 0x80:
+        out += bytes([(v & 0x7f) | 0x80])
+        v >>= 7
+    return out + bytes([v])
+
+
+def dir_record(kind, ref, seq, counter, name, samples):
+    body = encode_chunk(counter, samples)
+    t = 1 if counter else 0
+    payload = (bytes([kind]) + struct.pack("<QI", ref, seq) + bytes([t]) + varint(len(name)) +
+               name + varint(0) + bytes([t]) + varint(len(samples)) + varint(len(body)) + body)
+    return struct.pack("<II", len(payload), crc32c(payload)) + payload
+
+
+segment = b"".join(dir_record(1, ref, seq, counter, name, samples)
+                   for ref, (counter, samples), name, seq in
+                   [(1, CHUNK_CASES[0], b"Alloc", 0), (2, CHUNK_CASES[1], b"PollCount", 0),
+                    (1, CHUNK_CASES[2], b"Alloc", 1), (3, CHUNK_CASES[4], b"c", 0)])
+checkpoint = (dir_record(2, 1, 2, False, b"Alloc", CHUNK_CASES[6][1]) +
+              dir_record(2, 2, 1, True, b"PollCount", CHUNK_CASES[7][1]))
+hist += [
+    bytes([4 | 16]) + segment,
+    bytes([4 | 16]) + segment[:-5],
+    bytes([4 | 16]) + segment[:40] + bytes([segment[40] ^ 1]) + segment[41:],
+    bytes([4 | 16]) + segment + segment,
+    bytes([4]) + b"MHIST\0\0\2" + segment,
+    bytes([4]) + segment,
+    bytes([4 | 8 | 16]) + checkpoint,
+    bytes([4 | 8 | 16]) + checkpoint[:-1],
+    bytes([4 | 8 | 16]) + struct.pack("<II", 0xffffffff, 0),
+    bytes([4 | 16]) + dir_record(3, 1, 0, False, b"x", CHUNK_CASES[0][1]),
+]
 write("history_chunk", hist)

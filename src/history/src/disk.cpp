@@ -321,7 +321,10 @@ LoadReport HistoryDir::load(HistoryStore& store) {
       auto& [kind, chunk] = *parsed;
       if (max_t) *max_t = std::max(*max_t, chunk.max_t);
       const std::size_t count = chunk.count;
-      if (store.restore(chunk, kind == kOpen)) {
+      std::optional<SeriesRef> ref = chunk.ref;
+      if (options_.map_ref) ref = options_.map_ref(*chunk.identity, chunk.ref);
+      if (ref) chunk.ref = *ref;
+      if (ref && store.restore(chunk, kind == kOpen)) {
         ++report.chunks;
         report.samples += count;
       } else {

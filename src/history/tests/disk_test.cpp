@@ -120,6 +120,31 @@ TEST_F(HistoryDirTest, RestartKeepsEverythingAndContinues) {
 
 // A crash between the segment's fsync and the checkpoint's rename leaves a
 // checkpoint whose open chunk the segments already hold as closed.
+TEST_F(HistoryDirTest, MapRefGivesStoredSeriesNewRefs) {
+  {
+    history::HistoryStore store(options());
+    history::HistoryDir dir(dir_options());
+    dir.load(store);
+    fill(store, 0, 70);
+    dir.flush(store);
+  }
+  auto dopt = dir_options();
+  dopt.map_ref = [](const history::SeriesIdentity& id,
+                    history::SeriesRef stored) -> std::optional<history::SeriesRef> {
+    if (id.id == "Alloc") return std::nullopt;  // no longer wanted
+    return stored + 100;
+  };
+  history::HistoryStore store(options());
+  history::HistoryDir dir(dopt);
+  const auto report = dir.load(store);
+  EXPECT_EQ(report.samples, 70u);
+  EXPECT_EQ(report.skipped_chunks, 2u);
+  const auto series = store.series();
+  ASSERT_EQ(series.size(), 1u);
+  EXPECT_EQ(series[0].ref, 102u);
+  EXPECT_EQ(series[0].identity->id, "PollCount");
+}
+
 TEST_F(HistoryDirTest, StaleCheckpointIsNotLoadedTwice) {
   {
     history::HistoryStore store(options());

@@ -34,6 +34,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -53,6 +54,10 @@ struct HistoryDirOptions {
   // stop()). What a crash loses is at most this much of the newest samples.
   std::chrono::milliseconds flush_interval{std::chrono::seconds{10}};
   std::shared_ptr<core::Clock> clock;  // default core::real_clock()
+  // load(): the ref a stored series gets in this run, for a caller whose
+  // refs are not stable across restarts (unset: the stored ref); nullopt
+  // leaves the series out (counted as skipped).
+  std::function<std::optional<SeriesRef>(const SeriesIdentity&, SeriesRef stored)> map_ref;
 };
 
 struct LoadReport {
