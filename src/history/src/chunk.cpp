@@ -82,16 +82,36 @@ constexpr unsigned bit_width64(std::uint64_t v) noexcept {
 }  // namespace
 
 void ChunkWriter::put(std::uint64_t value, unsigned nbits) {
-  while (nbits > 0) {
-    const unsigned used = static_cast<unsigned>(bits_ % 8);
-    if (used == 0) buf_.push_back(0);
-    const unsigned free = 8 - used;
-    const unsigned take = nbits < free ? nbits : free;
-    const auto part = static_cast<unsigned>((value >> (nbits - take)) & ((1u << take) - 1));
-    buf_.back() = static_cast<std::uint8_t>(buf_.back() | (part << (free - take)));
-    nbits -= take;
-    bits_ += take;
+  if (synced_ != 0) {
+    buf_.resize(buf_.size() - synced_);
+    synced_ = 0;
   }
+  if (nbits == 0) return;
+  if (nbits < 64) value &= (std::uint64_t{1} << nbits) - 1;
+  bits_ += nbits;
+  const unsigned space = 64 - acc_n_;
+  if (nbits < space) {
+    acc_ = (acc_ << nbits) | value;
+    acc_n_ += nbits;
+    return;
+  }
+  const unsigned rest = nbits - space;  // < 64
+  const std::uint64_t word = (space == 64 ? 0 : acc_ << space) | (value >> rest);
+  for (int shift = 56; shift >= 0; shift -= 8)
+    buf_.push_back(static_cast<std::uint8_t>(word >> shift));
+  acc_ = rest == 0 ? 0 : value & ((std::uint64_t{1} << rest) - 1);
+  acc_n_ = rest;
+}
+
+std::span<const std::uint8_t> ChunkWriter::bytes() const {
+  if (synced_ == 0 && acc_n_ > 0) {
+    const std::uint64_t aligned = acc_ << (64 - acc_n_);
+    const std::size_t n = (acc_n_ + 7) / 8;
+    for (std::size_t i = 0; i < n; ++i)
+      buf_.push_back(static_cast<std::uint8_t>(aligned >> (56 - 8 * i)));
+    synced_ = n;
+  }
+  return buf_;
 }
 
 void ChunkWriter::put_dod(std::uint64_t dod, bool counter_value) {
@@ -180,9 +200,13 @@ void ChunkWriter::append(std::int64_t t_ms, std::uint64_t v) {
   ++s.count;
 }
 
-std::vector<std::uint8_t> ChunkWriter::release() noexcept {
+std::vector<std::uint8_t> ChunkWriter::release() {
+  (void)bytes();
   std::vector<std::uint8_t> out = std::move(buf_);
   buf_ = {};
+  synced_ = 0;
+  acc_ = 0;
+  acc_n_ = 0;
   bits_ = 0;
   state_ = {};
   return out;
@@ -200,10 +224,13 @@ std::optional<ChunkWriter> ChunkWriter::resume(core::MetricType type,
   ChunkWriter w(type);
   w.state_ = reader.state();
   w.bits_ = reader.bit_position();
-  w.buf_.assign(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>((w.bits_ + 7) / 8));
-  // put() ORs into the last byte: the bits past the end must be zero.
-  if (const unsigned used = static_cast<unsigned>(w.bits_ % 8); used != 0)
-    w.buf_.back() = static_cast<std::uint8_t>(w.buf_.back() & (0xff00u >> used));
+  const std::size_t whole = w.bits_ / 8;
+  w.buf_.assign(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(whole));
+  // The bits of a last, partly used byte go back to the register.
+  if (const unsigned used = static_cast<unsigned>(w.bits_ % 8); used != 0) {
+    w.acc_ = bytes[whole] >> (8 - used);
+    w.acc_n_ = used;
+  }
   return w;
 }
 

@@ -9,8 +9,9 @@
 #include <new>
 #include <stdexcept>
 #include <tuple>
-#include <unordered_map>
 #include <utility>
+
+#include "detail/flat_map.hpp"
 
 namespace metrics::history {
 namespace {
@@ -99,14 +100,15 @@ struct HistoryStore::Series {
   std::shared_ptr<const SeriesIdentity> identity;
   std::vector<ChunkPtr> closed;  // oldest first
   ChunkWriter open;
-  std::size_t fixed_cost = 0;  // the node and the identity
-  std::uint32_t next_seq = 0;  // the seq of the open chunk
+  std::size_t fixed_cost = 0;    // the node and the identity
+  std::uint32_t next_seq = 0;    // the seq of the open chunk
+  std::size_t open_charged = 0;  // the open buffer's capacity, as counted in bytes_
 };
 
 struct HistoryStore::Shard {
   mutable std::mutex mu;
   std::vector<ChunkExport> closed_since;  // with track_closed
-  std::unordered_map<SeriesRef, Series> map;
+  detail::FlatMap<Series> map;
 };
 
 HistoryStore::HistoryStore(HistoryOptions options) : options_(std::move(options)) {
@@ -150,6 +152,19 @@ HistoryStore::Shard& HistoryStore::shard_of(SeriesRef ref) const {
   return shards_[h & shard_mask_];
 }
 
+HistoryStore::Series* HistoryStore::add_series(Shard& shard, SeriesRef ref,
+                                               std::shared_ptr<const SeriesIdentity> identity) {
+  const std::size_t index_before = shard.map.capacity_bytes();
+  Series* s = shard.map.try_emplace(ref, std::move(identity)).first;
+  s->fixed_cost = identity_cost(*s->identity);
+  // The index (table and value slots) grows and never shrinks (an erased
+  // series' slot is reused): charged as it grows.
+  bytes_.fetch_add(s->fixed_cost + shard.map.capacity_bytes() - index_before,
+                   std::memory_order_relaxed);
+  series_.fetch_add(1, std::memory_order_relaxed);
+  return s;
+}
+
 bool HistoryStore::append(SeriesRef ref, const SeriesIdentity& identity, std::int64_t t_ms,
                           double gauge) {
   return append_bits(ref, identity, t_ms, gauge_bits(gauge), core::MetricType::gauge);
@@ -164,18 +179,12 @@ bool HistoryStore::append_bits(SeriesRef ref, const SeriesIdentity& identity, st
                                std::uint64_t bits, core::MetricType kind) {
   Shard& shard = shard_of(ref);
   std::lock_guard lock(shard.mu);
-  auto it = shard.map.find(ref);
-  if (it == shard.map.end()) {
+  Series* found = shard.map.find(ref);
+  if (found == nullptr) {
     if (identity.type != kind) return false;
-    auto id = std::make_shared<const SeriesIdentity>(identity);
-    it = shard.map.try_emplace(ref, std::move(id)).first;
-    // The hash node (and its bucket slot) and the identity.
-    it->second.fixed_cost = sizeof(std::pair<const SeriesRef, Series>) + 2 * sizeof(void*) +
-                            kMallocOverhead + sizeof(void*) + identity_cost(*it->second.identity);
-    bytes_.fetch_add(it->second.fixed_cost, std::memory_order_relaxed);
-    series_.fetch_add(1, std::memory_order_relaxed);
+    found = add_series(shard, ref, std::make_shared<const SeriesIdentity>(identity));
   }
-  Series& s = it->second;
+  Series& s = *found;
   if (s.open.type() != kind) return false;
 
   std::ptrdiff_t bytes_delta = 0;
@@ -188,12 +197,12 @@ bool HistoryStore::append_bits(SeriesRef ref, const SeriesIdentity& identity, st
                           static_cast<std::uint64_t>(options_.chunk_span.count());
     if (full || late) {
       auto chunk = ChunkPtr::make(st, s.open.bytes());
-      const auto open_capacity = static_cast<std::ptrdiff_t>(s.open.capacity_bytes());
       (void)s.open.release();
-      bytes_delta += static_cast<std::ptrdiff_t>(closed_cost(*chunk)) - open_capacity;
+      bytes_delta += static_cast<std::ptrdiff_t>(closed_cost(*chunk)) -
+                     static_cast<std::ptrdiff_t>(s.open_charged);
       // The next chunk will likely be about as large as this one.
       s.open.reserve(chunk->size + 8);
-      bytes_delta += static_cast<std::ptrdiff_t>(s.open.capacity_bytes());
+      s.open_charged = 0;
       const auto slots_before = s.closed.capacity();
       if (options_.track_closed)
         shard.closed_since.push_back(
@@ -206,12 +215,14 @@ bool HistoryStore::append_bits(SeriesRef ref, const SeriesIdentity& identity, st
       closed_chunks_.fetch_add(1, std::memory_order_relaxed);
     }
   }
-  const auto capacity_before = s.open.capacity_bytes();
-  const auto size_before = s.open.bytes().size();
+  const auto size_before = s.open.byte_size();
   s.open.append(t_ms, bits);
+  // Charged against what was charged before: bytes() (range reads) may
+  // have grown the buffer in between.
   bytes_delta += static_cast<std::ptrdiff_t>(s.open.capacity_bytes()) -
-                 static_cast<std::ptrdiff_t>(capacity_before);
-  payload_delta += static_cast<std::ptrdiff_t>(s.open.bytes().size() - size_before);
+                 static_cast<std::ptrdiff_t>(s.open_charged);
+  s.open_charged = s.open.capacity_bytes();
+  payload_delta += static_cast<std::ptrdiff_t>(s.open.byte_size() - size_before);
   if (bytes_delta != 0)
     bytes_.fetch_add(static_cast<std::size_t>(bytes_delta), std::memory_order_relaxed);
   if (payload_delta != 0)
@@ -282,9 +293,9 @@ std::vector<SeriesSamples> HistoryStore::read_range(std::span<const SeriesRef> r
   for (const SeriesRef ref : refs) {
     Shard& shard = shard_of(ref);
     std::lock_guard lock(shard.mu);
-    const auto it = shard.map.find(ref);
-    if (it == shard.map.end()) continue;
-    take(it->second.identity, it->second.closed, it->second.open, ref, start_ms, end_ms, pending);
+    const Series* s = shard.map.find(ref);
+    if (s == nullptr) continue;
+    take(s->identity, s->closed, s->open, ref, start_ms, end_ms, pending);
   }
   std::vector<SeriesSamples> out;
   finish(pending, start_ms, end_ms, out);
@@ -298,9 +309,10 @@ std::vector<SeriesSamples> HistoryStore::read_range(const Predicate& match, std:
     std::vector<Pending> pending;
     {
       std::lock_guard lock(shards_[i].mu);
-      for (const auto& [ref, s] : shards_[i].map)
+      shards_[i].map.for_each([&](SeriesRef ref, const Series& s) {
         if (match(ref, *s.identity))
           take(s.identity, s.closed, s.open, ref, start_ms, end_ms, pending);
+      });
     }
     finish(pending, start_ms, end_ms, out);
   }
@@ -311,8 +323,9 @@ std::vector<SeriesEntry> HistoryStore::series() const {
   std::vector<SeriesEntry> out;
   for (std::size_t i = 0; i <= shard_mask_; ++i) {
     std::lock_guard lock(shards_[i].mu);
-    for (const auto& [ref, s] : shards_[i].map)
+    shards_[i].map.for_each([&](SeriesRef ref, const Series& s) {
       out.push_back({ref, s.identity});
+    });
   }
   return out;
 }
@@ -354,24 +367,24 @@ HistoryStats HistoryStore::maintain() {
     s.closed.erase(s.closed.begin() + static_cast<std::ptrdiff_t>(index));
   };
   auto drop_open = [this](Series& s, Dropped& d) {
-    const std::size_t cost = s.open.capacity_bytes();
+    const std::size_t cost = s.open_charged;
     d.chunks += 1;
     d.samples += s.open.count();
     d.bytes += cost;
     bytes_.fetch_sub(cost, std::memory_order_relaxed);
-    payload_bytes_.fetch_sub(s.open.bytes().size(), std::memory_order_relaxed);
+    s.open_charged = 0;
+    payload_bytes_.fetch_sub(s.open.byte_size(), std::memory_order_relaxed);
     samples_.fetch_sub(s.open.count(), std::memory_order_relaxed);
     s.open = ChunkWriter(s.identity->type);
   };
   // Erases a series left without samples.
-  auto erase_if_empty = [this](Shard& shard, std::unordered_map<SeriesRef, Series>::iterator it,
-                               Dropped& d) {
-    if (!it->second.closed.empty() || !it->second.open.empty()) return std::next(it);
-    bytes_.fetch_sub(it->second.fixed_cost + it->second.closed.capacity() * sizeof(ChunkPtr),
+  auto erase_if_empty = [this](Shard& shard, SeriesRef ref, Series& s, Dropped& d) {
+    if (!s.closed.empty() || !s.open.empty()) return;
+    bytes_.fetch_sub(s.fixed_cost + s.closed.capacity() * sizeof(ChunkPtr),
                      std::memory_order_relaxed);
     series_.fetch_sub(1, std::memory_order_relaxed);
     d.series += 1;
-    return shard.map.erase(it);
+    shard.map.erase(ref);
   };
 
   if (options_.retention.count() > 0) {
@@ -379,13 +392,15 @@ HistoryStats HistoryStore::maintain() {
     for (std::size_t i = 0; i <= shard_mask_; ++i) {
       Shard& shard = shards_[i];
       std::lock_guard lock(shard.mu);
-      for (auto it = shard.map.begin(); it != shard.map.end();) {
-        Series& s = it->second;
+      std::vector<SeriesRef> emptied;
+      shard.map.for_each([&](SeriesRef ref, Series& s) {
         for (std::size_t k = s.closed.size(); k-- > 0;)
           if (s.closed[k]->max_t < cutoff) drop_closed(s, k, expired);
         if (!s.open.empty() && s.open.state().max_t < cutoff) drop_open(s, expired);
-        it = erase_if_empty(shard, it, expired);
-      }
+        if (s.closed.empty() && s.open.empty()) emptied.push_back(ref);
+      });
+      for (const SeriesRef ref : emptied)
+        erase_if_empty(shard, ref, *shard.map.find(ref), expired);
     }
   }
 
@@ -398,18 +413,19 @@ HistoryStats HistoryStore::maintain() {
     std::vector<std::tuple<std::int64_t, std::size_t, SeriesRef>> candidates;
     for (std::size_t i = 0; i <= shard_mask_; ++i) {
       std::lock_guard lock(shards_[i].mu);
-      for (const auto& [ref, s] : shards_[i].map)
+      shards_[i].map.for_each([&, i](SeriesRef ref, const Series& s) {
         if (!s.closed.empty()) candidates.emplace_back(s.closed.front()->max_t, i, ref);
+      });
     }
     if (candidates.empty()) break;
     std::sort(candidates.begin(), candidates.end());
     for (const auto& [t, i, ref] : candidates) {
       if (!over()) break;
       std::lock_guard lock(shards_[i].mu);
-      auto it = shards_[i].map.find(ref);
-      if (it == shards_[i].map.end() || it->second.closed.empty()) continue;
-      drop_closed(it->second, 0, evicted);
-      erase_if_empty(shards_[i], it, evicted);
+      Series* s = shards_[i].map.find(ref);
+      if (s == nullptr || s->closed.empty()) continue;
+      drop_closed(*s, 0, evicted);
+      erase_if_empty(shards_[i], ref, *s, evicted);
     }
   }
   // Only open chunks left: the oldest of those.
@@ -417,17 +433,18 @@ HistoryStats HistoryStore::maintain() {
     std::vector<std::tuple<std::int64_t, std::size_t, SeriesRef>> candidates;
     for (std::size_t i = 0; i <= shard_mask_; ++i) {
       std::lock_guard lock(shards_[i].mu);
-      for (const auto& [ref, s] : shards_[i].map)
+      shards_[i].map.for_each([&, i](SeriesRef ref, const Series& s) {
         if (!s.open.empty()) candidates.emplace_back(s.open.state().max_t, i, ref);
+      });
     }
     std::sort(candidates.begin(), candidates.end());
     for (const auto& [t, i, ref] : candidates) {
       if (!over()) break;
       std::lock_guard lock(shards_[i].mu);
-      auto it = shards_[i].map.find(ref);
-      if (it == shards_[i].map.end() || it->second.open.empty()) continue;
-      drop_open(it->second, evicted);
-      erase_if_empty(shards_[i], it, evicted);
+      Series* s = shards_[i].map.find(ref);
+      if (s == nullptr || s->open.empty()) continue;
+      drop_open(*s, evicted);
+      erase_if_empty(shards_[i], ref, *s, evicted);
     }
   }
 
@@ -472,10 +489,11 @@ std::vector<ChunkExport> HistoryStore::open_chunks() const {
   std::vector<ChunkExport> out;
   for (std::size_t i = 0; i <= shard_mask_; ++i) {
     std::lock_guard lock(shards_[i].mu);
-    for (const auto& [ref, s] : shards_[i].map)
+    shards_[i].map.for_each([&](SeriesRef ref, const Series& s) {
       if (!s.open.empty())
         out.push_back({ref, s.identity, s.next_seq, s.open.count(), s.open.state().max_t,
                        std::vector<std::uint8_t>(s.open.bytes().begin(), s.open.bytes().end())});
+    });
   }
   return out;
 }
@@ -492,21 +510,16 @@ bool HistoryStore::restore(const ChunkExport& chunk, bool open) {
   if (!writer) return false;
   Shard& shard = shard_of(chunk.ref);
   std::lock_guard lock(shard.mu);
-  auto it = shard.map.find(chunk.ref);
-  if (it == shard.map.end()) {
-    it = shard.map.try_emplace(chunk.ref, chunk.identity).first;
-    it->second.fixed_cost = sizeof(std::pair<const SeriesRef, Series>) + 2 * sizeof(void*) +
-                            kMallocOverhead + sizeof(void*) + identity_cost(*chunk.identity);
-    bytes_.fetch_add(it->second.fixed_cost, std::memory_order_relaxed);
-    series_.fetch_add(1, std::memory_order_relaxed);
-  }
-  Series& s = it->second;
+  Series* found = shard.map.find(chunk.ref);
+  if (found == nullptr) found = add_series(shard, chunk.ref, chunk.identity);
+  Series& s = *found;
   if (s.open.type() != type) return false;
   if (open) {
     if (chunk.seq < s.next_seq || !s.open.empty()) return false;
     s.next_seq = chunk.seq;
-    bytes_.fetch_add(writer->capacity_bytes(), std::memory_order_relaxed);
-    payload_bytes_.fetch_add(writer->bytes().size(), std::memory_order_relaxed);
+    s.open_charged = writer->capacity_bytes();
+    bytes_.fetch_add(s.open_charged, std::memory_order_relaxed);
+    payload_bytes_.fetch_add(writer->byte_size(), std::memory_order_relaxed);
     samples_.fetch_add(writer->count(), std::memory_order_relaxed);
     s.open = std::move(*writer);
     return true;

@@ -190,7 +190,9 @@ TEST(HistoryStore, MemoryCapEvictsOldestClosedChunksFirst) {
   small.append(2, gauge_id("b"), 6, 1.0);
   const auto st2 = small.maintain();
   EXPECT_EQ(st2.series, 0u);
-  EXPECT_EQ(st2.bytes, 0u);
+  EXPECT_EQ(st2.samples, 0u);
+  // What is left is the shards' index, which keeps its slots for reuse.
+  EXPECT_LT(st2.bytes, 2048u);
   EXPECT_EQ(st2.evicted_samples, 2u);
 }
 

@@ -93,13 +93,18 @@ class ChunkWriter {
   [[nodiscard]] bool empty() const noexcept { return state_.count == 0; }
   [[nodiscard]] const CodecState& state() const noexcept { return state_; }
   // The encoded bytes (the last one partly used) and the exact bit length.
-  [[nodiscard]] std::span<const std::uint8_t> bytes() const noexcept { return buf_; }
+  // bytes() writes the bits still held in a register into the buffer (the
+  // writer touches its buffer once every 64 bits, which is what keeps an
+  // append to a cold series at one cache miss fewer), so even this const
+  // member must not run concurrently with another use of the writer.
+  [[nodiscard]] std::span<const std::uint8_t> bytes() const;
   [[nodiscard]] std::size_t bit_size() const noexcept { return bits_; }
+  [[nodiscard]] std::size_t byte_size() const noexcept { return (bits_ + 7) / 8; }
   // Heap bytes held (the buffer's capacity).
   [[nodiscard]] std::size_t capacity_bytes() const noexcept { return buf_.capacity(); }
   void reserve(std::size_t bytes) { buf_.reserve(bytes); }
   // Hands over the bytes (the writer is empty afterwards).
-  [[nodiscard]] std::vector<std::uint8_t> release() noexcept;
+  [[nodiscard]] std::vector<std::uint8_t> release();
 
  private:
   void put(std::uint64_t value, unsigned nbits);
@@ -107,7 +112,12 @@ class ChunkWriter {
 
   core::MetricType type_;
   CodecState state_;
-  std::vector<std::uint8_t> buf_;
+  // buf_ holds whole bytes, then (after bytes()) `synced_` bytes that are a
+  // copy of acc_'s acc_n_ bits; the next put() drops the copy first.
+  mutable std::vector<std::uint8_t> buf_;
+  mutable std::size_t synced_ = 0;
+  std::uint64_t acc_ = 0;
+  unsigned acc_n_ = 0;
   std::size_t bits_ = 0;
 };
 

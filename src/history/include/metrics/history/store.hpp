@@ -168,6 +168,7 @@ class HistoryStore {
   bool append_bits(SeriesRef ref, const SeriesIdentity& identity, std::int64_t t_ms,
                    std::uint64_t bits, core::MetricType kind);
   Shard& shard_of(SeriesRef ref) const;
+  Series* add_series(Shard& shard, SeriesRef ref, std::shared_ptr<const SeriesIdentity> identity);
   void maintenance_loop();
 
   HistoryOptions options_;
