@@ -228,7 +228,7 @@ std::optional<ChunkWriter> ChunkWriter::resume(core::MetricType type,
   w.buf_.assign(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(whole));
   // The bits of a last, partly used byte go back to the register.
   if (const unsigned used = static_cast<unsigned>(w.bits_ % 8); used != 0) {
-    w.acc_ = bytes[whole] >> (8 - used);
+    w.acc_ = std::uint64_t{bytes[whole]} >> (8 - used);
     w.acc_n_ = used;
   }
   return w;
