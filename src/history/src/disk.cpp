@@ -275,6 +275,9 @@ void HistoryDir::say(const std::string& line) const {
 }
 
 LoadReport HistoryDir::load(HistoryStore& store) {
+  // Without it flush() would never see a closed chunk.
+  if (!store.tracks_closed())
+    throw std::invalid_argument("history: a store written to a history dir needs track_closed");
   LoadReport report;
   std::vector<std::pair<std::uint64_t, fs::path>> segments;
   for (const auto& entry : fs::directory_iterator(options_.dir)) {
@@ -379,6 +382,8 @@ void HistoryDir::open_segment() {
 }
 
 void HistoryDir::flush(HistoryStore& store) {
+  if (!store.tracks_closed())
+    throw std::invalid_argument("history: a store written to a history dir needs track_closed");
   std::lock_guard lock(mu_);
   // Closed chunks first: a checkpoint never refers to a chunk the segments
   // do not have yet (load skips open chunks older than a closed one).

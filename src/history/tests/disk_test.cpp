@@ -281,12 +281,23 @@ TEST_F(HistoryDirTest, KillNineLosesAtMostTheUnflushedTail) {
     }
   }
   ::close(fds[1]);
+  // Whatever happens below, the child does not outlive the test.
+  struct Reaper {
+    pid_t pid;
+    ~Reaper() {
+      if (pid > 0) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+      }
+    }
+  } reaper{child};
   std::int64_t flushed = 0;
   for (int i = 0; i < 40; ++i)
     ASSERT_EQ(::read(fds[0], &flushed, sizeof flushed), static_cast<ssize_t>(sizeof flushed));
   ::kill(child, SIGKILL);
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
+  reaper.pid = 0;
   EXPECT_TRUE(WIFSIGNALED(status));
   ::close(fds[0]);
 
@@ -330,6 +341,15 @@ TEST_F(HistoryDirTest, BackgroundFlushOnTheClock) {
   history::HistoryStore store(options());
   history::HistoryDir dir(dir_options());
   EXPECT_EQ(dir.load(store).samples, 130u);
+}
+
+TEST_F(HistoryDirTest, StoreWithoutTrackClosedIsRefused) {
+  history::HistoryOptions o = options();
+  o.track_closed = false;
+  history::HistoryStore store(o);
+  history::HistoryDir dir(dir_options());
+  EXPECT_THROW(dir.load(store), std::invalid_argument);
+  EXPECT_THROW(dir.flush(store), std::invalid_argument);
 }
 
 TEST(Crc32c, KnownValue) {

@@ -84,6 +84,8 @@ class HistoryDir {
   HistoryDir& operator=(const HistoryDir&) = delete;
 
   // Reads every segment (oldest first), then the checkpoint, into `store`.
+  // Throws std::invalid_argument when the store was built without
+  // track_closed (flush() too).
   LoadReport load(HistoryStore& store);
 
   // Appends the chunks closed since the last flush to the current segment,

@@ -159,6 +159,7 @@ class HistoryStore {
   [[nodiscard]] std::vector<ChunkExport> take_closed();
   [[nodiscard]] std::vector<ChunkExport> open_chunks() const;
   bool restore(const ChunkExport& chunk, bool open);
+  [[nodiscard]] bool tracks_closed() const noexcept { return options_.track_closed; }
   // now - retention in ms on the store's clock; nullopt without retention.
   [[nodiscard]] std::optional<std::int64_t> retention_cutoff_ms() const;
 
