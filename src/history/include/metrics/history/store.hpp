@@ -14,7 +14,7 @@
 //   store.maintain();   // retention and the memory cap (or set maintenance_interval)
 //
 // Each series has one open chunk that appends go to and a list of closed,
-// immutable chunks shared (by shared_ptr) with range reads in flight. Series
+// immutable chunks shared (reference-counted) with range reads in flight. Series
 // are spread over shards by ref, each with its own mutex: appends to
 // different shards never wait for each other, and a range read holds a
 // shard's mutex only to copy chunk pointers and the open chunk's few bytes,
@@ -25,9 +25,10 @@
 // closed chunks first, then (when only open chunks are left) the oldest open
 // ones. Both are done by maintain(), which counts what it dropped (stats())
 // and reports each pass that dropped something through options.log, once.
+// On disk: HistoryDir (disk.hpp), with options.track_closed.
 //
 // Thread-safety: every member may be called from any number of threads at
-// once. The predicate of read_range and list is called with a shard's mutex
+// once. The predicate of read_range is called with a shard's mutex
 // held and must not call back into the store.
 #pragma once
 
