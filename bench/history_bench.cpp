@@ -2,6 +2,7 @@
 //
 //   history_bench --benchmark_filter=Append      # ns per sample
 //   history_bench --benchmark_filter=Bytes       # bytes per sample, per series
+//   history_bench --benchmark_filter=ReadRange   # decoded samples per second
 //
 // The data (docs/BENCHMARKS.md, "History", says why these shapes):
 // - agent: the project agent's own 29 series per process, every 10 s as the
@@ -313,13 +314,61 @@ void BM_AppendLoadgen(benchmark::State& state) {
   append_cost<LoadgenShape>(state);
 }
 
+// Range reads over a day of the agent mix (100 processes, 2,900 series,
+// chunks of range(1) samples): the last range(0) minutes of every series,
+// as a dashboard asks. Reports decoded samples per second.
+void BM_ReadRange(benchmark::State& state) {
+  const std::int64_t minutes = state.range(0);
+  const auto chunk = static_cast<std::uint32_t>(state.range(1));
+  constexpr std::uint32_t kAgents = 100;
+  constexpr std::int64_t kSamples = 24 * 360;
+  history::HistoryStore store(bench_options(chunk));
+  std::vector<history::SeriesRef> refs;
+  {
+    std::vector<AgentShape> shapes;
+    for (std::uint32_t a = 0; a < kAgents; ++a)
+      shapes.emplace_back(a, 1000 + a);
+    for (std::uint32_t a = 0; a < kAgents; ++a)
+      for (std::size_t k = 0; k < shapes[a].series.size(); ++k)
+        refs.push_back(a * 64 + k);
+    for (std::int64_t i = 0; i < kSamples; ++i)
+      for (std::uint32_t a = 0; a < kAgents; ++a) {
+        auto& shape = shapes[a];
+        shape.step();
+        const std::int64_t t = kStart + i * kInterval + shape.jitter();
+        for (std::size_t k = 0; k < shape.series.size(); ++k)
+          append(store, a * 64 + k, shape.series[k], t);
+      }
+  }
+  const std::int64_t end = kStart + kSamples * kInterval;
+  const std::int64_t start = end - minutes * 60'000;
+  std::size_t samples = 0;
+  for (auto _ : state) {
+    const auto out = store.read_range(refs, start, end);
+    for (const auto& s : out)
+      samples += s.samples.size();
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["samples_per_second"] =
+      benchmark::Counter(static_cast<double>(samples), benchmark::Counter::kIsRate);
+  state.counters["samples_per_read"] =
+      static_cast<double>(samples) / static_cast<double>(state.iterations());
+}
+
 }  // namespace
 
 BENCHMARK(BM_AppendAgent)->Arg(1)->Arg(1000)->Arg(10000)->MinTime(1.0);
 BENCHMARK(BM_AppendLoadgen)->Arg(1000)->MinTime(1.0);
+BENCHMARK(BM_ReadRange)
+    ->Args({60, 240})
+    ->Args({60, 480})
+    ->Args({1440, 240})
+    ->MinTime(1.0)
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_BytesAgent)
     ->Args({100, 120})
     ->Args({100, 240})
+    ->Args({100, 480})
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_BytesLoadgen)
