@@ -135,7 +135,8 @@ wrk_run() {
 metrics_server() {
   local name=$1; shift
   PORT=$(free_port)
-  start "$name" "$SERVER" -a "127.0.0.1:$PORT" --access-log=false --log-level warn "$@"
+  start "$name" "$SERVER" -a "127.0.0.1:$PORT" --access-log=false --log-level warn \
+    --history-dir "" "$@"
   SERVER_PID=$LAST_PID
   wait_ready "http://127.0.0.1:$PORT/ping"
 }
