@@ -145,9 +145,12 @@ struct Server::Impl {
       : config(cfg),
         hooks(std::move(test_hooks)),
         clock_ptr(hooks.clock ? hooks.clock : core::real_clock()),
-        history(make_history(cfg, clock_ptr)),
+        // The history's threads (maintenance, flush) wait on the real clock:
+        // a test's ManualClock counts its waiters, which are the series
+        // sweep's alone.
+        history(make_history(cfg, core::real_clock())),
         history_dir(open_history_dir(
-            cfg, clock_ptr,
+            cfg, core::real_clock(),
             [this](const history::SeriesIdentity& id, history::SeriesRef) { return map_ref(id); })),
         history_sink(make_history_sink(*history)),
         fanout(std::make_shared<IngestFanout>()),
