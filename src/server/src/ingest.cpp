@@ -92,17 +92,24 @@ void QueuedSink::run() {
 
 void QueuedSink::wait_idle() {
   std::unique_lock lock(mu_);
-  idle_.wait(lock, [this] { return (queue_.empty() && !busy_) || !thread_.joinable(); });
+  idle_.wait(lock, [this] { return (queue_.empty() && !busy_) || stopped_; });
 }
 
 void QueuedSink::stop() noexcept {
+  // One caller joins; stop_mu_ keeps the std::thread object itself from
+  // being touched by two threads at once.
+  std::lock_guard stop_lock(stop_mu_);
   {
     std::lock_guard lock(mu_);
-    if (stopping_ && !thread_.joinable()) return;
+    if (stopped_) return;
     stopping_ = true;
   }
   wake_.notify_all();
-  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+  if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard lock(mu_);
+    stopped_ = true;
+  }
   idle_.notify_all();
 }
 

@@ -117,6 +117,8 @@ class QueuedSink : public IngestSink {
   std::deque<OwnedBatch> queue_;
   bool busy_ = false;  // the drain thread holds a batch
   bool stopping_ = false;
+  bool stopped_ = false;  // the thread has ended
+  std::mutex stop_mu_;    // stop() against stop()
   QueuedSinkStats stats_;
   std::uint64_t unlogged_drops_ = 0;
   std::chrono::steady_clock::time_point last_log_{};
