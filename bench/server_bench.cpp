@@ -114,10 +114,52 @@ void BM_Handle(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// Issue 13: Service::handle of labelled envelopes without the ingest
+// fan-out (0) and with it feeding the history (1): the sink copies each
+// batch into its queue on the request's thread and its own thread appends
+// to the store. Real time; `dropped` counts batches the full queue refused
+// (the drain thread not keeping up).
+void BM_HandleHistory(benchmark::State& state) {
+  const auto all = bodies(true);
+  metrics::storage::MemoryRepository repo;
+  metrics::history::HistoryStore store;
+  auto sink = server::make_history_sink(store);
+  auto fanout = std::make_shared<server::IngestFanout>();
+  fanout->add(sink);
+  server::ServiceOptions options;
+  if (state.range(0) != 0) {
+    options.fanout = fanout;
+    options.history = nullptr;
+  }
+  server::Service service(repo, std::move(options));
+  boost::asio::io_context ioc;
+  std::size_t n = 0;
+  std::size_t failed = 0;
+  for (auto _ : state) {
+    server::Request req{http::verb::post, "/updates/", 11};
+    req.set(http::field::content_type, "application/json");
+    req.body() = all[n++ % all.size()];
+    req.prepare_payload();
+    boost::asio::co_spawn(ioc, service.handle(std::move(req)),
+                          [&](std::exception_ptr err, server::Response res) {
+                            if (err || res.result_int() != 200) ++failed;
+                            benchmark::DoNotOptimize(res);
+                          });
+    ioc.run();
+    ioc.restart();
+  }
+  sink->wait_idle();
+  if (failed != 0) state.SkipWithError("an answer was not 200");
+  state.SetItemsProcessed(state.iterations());
+  state.counters["dropped"] = static_cast<double>(sink->stats().dropped_batches);
+  state.counters["samples"] = static_cast<double>(store.stats().samples);
+}
+
 // 0: unlabelled array, 1: labelled envelope.
 BENCHMARK(BM_Decode)->ArgName("labelled")->Arg(0)->Arg(1)->MinTime(1.0);
 BENCHMARK(BM_Index)->ArgName("labelled")->Arg(0)->Arg(1)->MinTime(1.0);
 BENCHMARK(BM_Handle)->ArgName("labelled")->Arg(0)->Arg(1)->MinTime(1.0);
+BENCHMARK(BM_HandleHistory)->ArgName("history")->Arg(0)->Arg(1)->MinTime(1.0)->UseRealTime();
 
 }  // namespace
 

@@ -318,3 +318,226 @@ FILES += [
     ff(3, snap + "\n--wal--\n" + (header2 + recs2).decode("latin-1")),
 ]
 write("file_format", [f if isinstance(f, bytes) else f.encode("latin-1") for f in FILES])
+
+
+# history_chunk: a Python copy of the chunk writer (src/history/src/chunk.cpp)
+# for mode-0 seeds (valid chunks, then truncated and flipped ones), and raw
+# samples for mode 1.
+M64 = (1 << 64) - 1
+TIME_BUCKETS = [(0, 0), (2, 1), (4, 5), (9, 21), (20, 533), (64, 0)]
+COUNTER_BUCKETS = [(0, 0), (4, 1), (8, 17), (16, 273), (32, 65809), (64, 0)]
+
+
+def zigzag(v):
+    v &= M64
+    sign = M64 if v >> 63 else 0
+    return ((v << 1) & M64) ^ sign
+
+
+class Bits:
+    def __init__(self):
+        self.bits = []
+
+    def put(self, value, n):
+        for i in range(n - 1, -1, -1):
+            self.bits.append((value >> i) & 1)
+
+    def bytes(self):
+        b = self.bits + [0] * (-len(self.bits) % 8)
+        return bytes(int("".join(map(str, b[i:i + 8])), 2) for i in range(0, len(b), 8))
+
+
+def to_signed(v):
+    v &= M64
+    return v - (1 << 64) if v >> 63 else v
+
+
+def predict_interval(prev_dt):
+    d = to_signed(prev_dt)
+    q = abs(d) // 10 * (1 if d >= 0 else -1)   # truncating, as C++ does
+    r = d - q * 10
+    p = q * 10
+    if r >= 5:
+        p += 10
+    if r <= -5:
+        p -= 10
+    return p & M64
+
+
+def to_fixed(bits):
+    if bits == 1 << 63:
+        return None
+    d = struct.unpack("<d", struct.pack("<Q", bits))[0]
+    if d != d or abs(d) == float("inf"):
+        return None
+    q = d * 4
+    if abs(q) > 2 ** 53 or q != int(q):
+        return None
+    return int(q)
+
+
+def dod_cost(buckets, zz):
+    if zz == 0:
+        return 1
+    for i in range(1, len(buckets) - 1):
+        width, base = buckets[i]
+        if 0 <= zz - base < (1 << width):
+            return i + 1 + width
+    return len(buckets) - 1 + 64
+
+
+def put_dod(w, buckets, dod):
+    zz = zigzag(dod)
+    if zz == 0:
+        w.put(0, 1)
+        return
+    for i in range(1, len(buckets) - 1):
+        width, base = buckets[i]
+        if 0 <= zz - base < (1 << width):
+            w.put(((1 << i) - 1) << 1, i + 1)
+            w.put(zz - base, width)
+            return
+    w.put((1 << (len(buckets) - 1)) - 1, len(buckets) - 1)
+    w.put(zz, 64)
+
+
+def encode_chunk(counter, samples):
+    w = Bits()
+    prev_t = prev_dt = prev_v = prev_dv = 0
+    lead_w, trail_w = None, 0
+    for n, (t, v) in enumerate(samples):
+        t &= M64
+        v &= M64
+        if n == 0:
+            zz = zigzag(t)
+            nb = max(1, zz.bit_length())
+            w.put(nb - 1, 6)
+            w.put(zz, nb)
+            prev_dt = 0
+        else:
+            dt = (t - prev_t) & M64
+            put_dod(w, TIME_BUCKETS, (dt - predict_interval(prev_dt)) & M64)
+            prev_dt = dt
+        prev_t = t
+        if counter:
+            dv = (v - prev_v) & M64
+            put_dod(w, COUNTER_BUCKETS, (dv - prev_dv) & M64)
+            prev_dv = dv
+        else:
+            x = v ^ prev_v
+            kp = to_fixed(prev_v) if n > 0 else None
+            k = to_fixed(v) if kp is not None else None
+            fixed = kp is not None and k is not None
+            if x == 0:
+                w.put(0, 1)
+            else:
+                lead = min(31, 64 - x.bit_length())
+                trail = (x & -x).bit_length() - 1
+                reuse = lead_w is not None and lead >= lead_w and trail >= trail_w
+                xor_cost = 3 + 64 - lead_w - trail_w if reuse else 3 + 11 + 64 - lead - trail
+                dod = (k - kp - prev_dv) & M64 if fixed else 0
+                if fixed and 2 + dod_cost(COUNTER_BUCKETS, zigzag(dod)) <= xor_cost:
+                    w.put(0b10, 2)
+                    put_dod(w, COUNTER_BUCKETS, dod)
+                elif reuse:
+                    w.put(0b110, 3)
+                    w.put(x >> trail_w, 64 - lead_w - trail_w)
+                else:
+                    sig = 64 - lead - trail
+                    w.put(0b111, 3)
+                    w.put(lead, 5)
+                    w.put(sig & 63, 6)
+                    w.put(x >> trail, sig)
+                    lead_w, trail_w = lead, trail
+            prev_dv = (k - kp) & M64 if fixed else 0
+        prev_v = v
+    return w.bytes()
+
+
+def dbits(d):
+    return struct.unpack("<Q", struct.pack("<d", d))[0]
+
+
+T0 = 1764000000000
+CHUNK_CASES = [
+    (False, [(T0 + i * 10000, dbits(42.0)) for i in range(120)]),
+    (True, [(T0 + i * 10000 + (i * 7) % 3, 5 * i) for i in range(120)]),
+    (False, [(T0 + i * 10000 + i % 2, dbits(1.5e6 + 16 * ((i * 37) % 101))) for i in range(60)]),
+    (False, [(0, dbits(-0.0)), (0, dbits(5e-324)), (-1, 0x7ff0000000000001),
+             (M64 >> 1, 0xfff123456789abcd), (1 << 63, dbits(float("inf"))), (5, dbits(-1e308))]),
+    (True, [(0, M64 >> 1), (0, (M64 >> 1) - 1), (-1000, 1 << 63), (-2000, 0), (7, M64), (7, 3)]),
+    (True, [(T0 + i * 10000, (i * (i + 1) // 2) * 3) for i in range(40)]),
+    (False, [(T0, 0)]),
+    (True, [(T0, 0)]),
+]
+hist = []
+for counter, samples in CHUNK_CASES:
+    body = encode_chunk(counter, samples)
+    head = bytes([1 if counter else 0]) + struct.pack("<H", len(samples))
+    hist.append(head + body)
+    hist.append(head + body[: len(body) // 2])                       # truncated
+    flipped = bytearray(body)
+    flipped[len(flipped) // 3] ^= 0x5a
+    hist.append(head + bytes(flipped))                               # corrupted
+    hist.append(bytes([1 if counter else 0]) + struct.pack("<H", len(samples) + 3) + body)
+    # The same chunk as a disk record (type, varint count, varint length).
+    def varint(v):
+        out = b""
+        while v >= 0x80:
+            out += bytes([(v & 0x7f) | 0x80])
+            v >>= 7
+        return out + bytes([v])
+    hist.append(bytes([1 if counter else 0]) + bytes([1 if counter else 0]) +
+                varint(len(samples)) + varint(len(body)) + body)
+for counter, samples in CHUNK_CASES[:6]:
+    hist.append(bytes([2 | (1 if counter else 0)]) +
+                b"".join(struct.pack("<QQ", t & M64, v & M64) for t, v in samples))
+hist += [b"", b"\0", b"\0\xff\xff" + b"\xff" * 32, b"\x01\x05\x00" + b"\x00" * 3, b"\x02" + b"\x00" * 15]
+
+
+# History dir mode (byte 0 bit 2; bit 3 checkpoint; bit 4 adds the magic):
+# segments and checkpoints of real records (src/history/src/disk.cpp).
+def crc32c(data):
+    c = 0xffffffff
+    for b in data:
+        c ^= b
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82f63b78 if c & 1 else c >> 1
+    return c ^ 0xffffffff
+
+
+def varint(v):
+    out = b""
+    while v >= 0x80:
+        out += bytes([(v & 0x7f) | 0x80])
+        v >>= 7
+    return out + bytes([v])
+
+
+def dir_record(kind, ref, seq, counter, name, samples):
+    body = encode_chunk(counter, samples)
+    t = 1 if counter else 0
+    payload = (bytes([kind]) + struct.pack("<QI", ref, seq) + bytes([t]) + varint(len(name)) +
+               name + varint(0) + bytes([t]) + varint(len(samples)) + varint(len(body)) + body)
+    return struct.pack("<II", len(payload), crc32c(payload)) + payload
+
+
+segment = b"".join(dir_record(1, ref, seq, counter, name, samples)
+                   for ref, (counter, samples), name, seq in
+                   [(1, CHUNK_CASES[0], b"Alloc", 0), (2, CHUNK_CASES[1], b"PollCount", 0),
+                    (1, CHUNK_CASES[2], b"Alloc", 1), (3, CHUNK_CASES[4], b"c", 0)])
+checkpoint = (dir_record(2, 1, 2, False, b"Alloc", CHUNK_CASES[6][1]) +
+              dir_record(2, 2, 1, True, b"PollCount", CHUNK_CASES[7][1]))
+hist += [
+    bytes([4 | 16]) + segment,
+    bytes([4 | 16]) + segment[:-5],
+    bytes([4 | 16]) + segment[:40] + bytes([segment[40] ^ 1]) + segment[41:],
+    bytes([4 | 16]) + segment + segment,
+    bytes([4]) + b"MHIST\0\0\2" + segment,
+    bytes([4]) + segment,
+    bytes([4 | 8 | 16]) + checkpoint,
+    bytes([4 | 8 | 16]) + checkpoint[:-1],
+    bytes([4 | 8 | 16]) + struct.pack("<II", 0xffffffff, 0),
+    bytes([4 | 16]) + dir_record(3, 1, 0, False, b"x", CHUNK_CASES[0][1]),
+]
+write("history_chunk", hist)

@@ -21,7 +21,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TIME=3600 TARGETS="json_batch json_metric text gzip config http file_format remote_write"
+TIME=3600 TARGETS="json_batch json_metric text gzip config http file_format remote_write history_chunk"
 MERGE=0 RESULTS= BUILD=$ROOT/build/fuzz NICE=10
 while [[ $# -gt 0 ]]; do
   case $1 in

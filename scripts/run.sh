@@ -16,14 +16,15 @@
 # environment, so that no precedence rule can make them disagree), and the
 # readiness check asks that address. The storage file is the -f given here,
 # else FILE_STORAGE_PATH, else data/metrics-db.json (the folder is created;
-# it is not shared with anything else on the machine).
+# it is not shared with anything else on the machine). The history dir is the
+# --history-dir given here, else HISTORY_DIR, else data/history.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
 # The server's -a and -f, in every spelling the server accepts
 # (-a X, -a=X, --a X, --a=X); every other argument goes through unchanged.
-address="" file_given=""
+address="" file_given="" history_given=""
 server_args=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -35,6 +36,10 @@ while [[ $# -gt 0 ]]; do
       [[ $# -ge 2 ]] || { echo "run.sh: $1 needs a value" >&2; exit 2; }
       file_given=1; server_args+=(-f "$2"); shift 2 ;;
     -f=* | --f=*) file_given=1; server_args+=("$1"); shift ;;
+    --history-dir)
+      [[ $# -ge 2 ]] || { echo "run.sh: $1 needs a value" >&2; exit 2; }
+      history_given=1; server_args+=(--history-dir "$2"); shift 2 ;;
+    --history-dir=*) history_given=1; server_args+=("$1"); shift ;;
     *) server_args+=("$1"); shift ;;
   esac
 done
@@ -42,6 +47,10 @@ address="${ADDRESS:-${address:-localhost:8080}}"
 if [[ -z "$file_given" && -z "${FILE_STORAGE_PATH+set}" ]]; then
   mkdir -p "$root/data"
   server_args+=(-f "$root/data/metrics-db.json")
+fi
+if [[ -z "$history_given" && -z "${HISTORY_DIR+set}" ]]; then
+  mkdir -p "$root/data/history"
+  server_args+=(--history-dir "$root/data/history")
 fi
 # ":8080" and "0.0.0.0:8080" listen on every interface; ask localhost.
 host="${address%:*}" port="${address##*:}"

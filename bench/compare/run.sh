@@ -14,6 +14,8 @@
 #   ONLY=nginx,vm,mem bench/compare/run.sh      # a subset (names: see RUNS below)
 #   ONLY=labels LABEL_ROUNDS=3 bench/compare/run.sh   # issue 12: envelopes vs arrays
 #   ONLY=scale SCALE_BATCH=30 bench/compare/run.sh    # 10,000 instances x 30 series
+#   ONLY=hist LABEL_ROUNDS=3 bench/compare/run.sh     # issue 13: history dir vs memory only
+#   (NO_HISTORY_SERVER=path/to/an/older/metrics-server adds rounds without history at all)
 #
 # Every server listens on 127.0.0.1 only, is started and stopped here, and
 # works in a temporary folder that is removed at the end. Needs: wrk, curl,
@@ -25,7 +27,7 @@ set -euo pipefail
 # A server's environment wins over its flags: none of the caller's settings
 # may reach the servers started here.
 unset ADDRESS DATABASE_DSN FILE_STORAGE_PATH STORE_INTERVAL RESTORE KEY CONFIG ALLOW_UNSIGNED \
-  TLS_CERT TLS_KEY LOG_LEVEL
+  TLS_CERT TLS_KEY LOG_LEVEL RETENTION HISTORY_MAX_BYTES HISTORY_DIR
 # Nor may the caller's LOADGEN_* settings change the generator's runs.
 while IFS= read -r var; do unset "$var"; done < <(compgen -e | grep '^LOADGEN_' || true)
 
@@ -45,7 +47,9 @@ LABEL_ROUNDS=${LABEL_ROUNDS:-2}    # labelled/unlabelled pairs, order alternated
 LG_THREADS=${LG_THREADS:-1}        # metrics-loadgen threads in the labels rows
 ONLY=${ONLY:-}
 RAW_DIR=${RAW_DIR:-}               # when set, raw wrk/loadgen outputs are copied there
-RUNS="nginx vm pushgw mem mem1 text file pg verify labels scale"
+RUNS="nginx vm pushgw mem mem1 text file pg verify labels hist scale"
+NO_HISTORY_SERVER=${NO_HISTORY_SERVER:-}  # hist: a build without history, for a third column
+SERVER_EXTRA=()                           # loadgen_row: more server flags
 
 log() { echo "bench: $*" >&2; }
 want() { [[ -z $ONLY || ",$ONLY," == *",$1,"* ]]; }
@@ -135,7 +139,8 @@ wrk_run() {
 metrics_server() {
   local name=$1; shift
   PORT=$(free_port)
-  start "$name" "$SERVER" -a "127.0.0.1:$PORT" --access-log=false --log-level warn "$@"
+  start "$name" "$SERVER" -a "127.0.0.1:$PORT" --access-log=false --log-level warn \
+    --history-dir "" "$@"
   SERVER_PID=$LAST_PID
   wait_ready "http://127.0.0.1:$PORT/ping"
 }
@@ -265,7 +270,7 @@ json_field() { grep -o "\"$2\":[^,}]*" "$1" 2>/dev/null | head -n1 | cut -d: -f2
 # Sets LG_RPS to its requests/s.
 loadgen_row() {
   local name=$1 label=$2; shift 2
-  metrics_server "$name" -f ""
+  metrics_server "$name" -f "" "${SERVER_EXTRA[@]}"
   log "$label: metrics-loadgen -n $CONNS -d ${DURATION}s -t $LG_THREADS $*"
   timeout $((DURATION + 180)) "$LOADGEN" -a "127.0.0.1:$PORT" -n "$CONNS" -d "${DURATION}s" \
     -t "$LG_THREADS" --server-pid "$SERVER_PID" --json "$@" \
@@ -311,6 +316,48 @@ if want labels; then
   [[ -n $LABEL_PROBLEMS ]] && LABEL_LINE+=" -- VERIFY FAILED: $LABEL_PROBLEMS"
 fi
 
+# Issue 13: labelled envelopes with the history written to a dir against
+# history in memory only (and, with NO_HISTORY_SERVER, a build without
+# history), alternated per round like the labels rows.
+HIST_LINE=""
+if want hist; then
+  ON=() MEMO=() OFF=()
+  for ((round = 1; round <= LABEL_ROUNDS; round++)); do
+    order=(dir mem off)
+    ((round % 2 == 0)) && order=(off mem dir)
+    for kind in "${order[@]}"; do
+      case $kind in
+        dir)
+          mkdir -p "$WORK/hist$round"
+          SERVER_EXTRA=(--history-dir "$WORK/hist$round")
+          loadgen_row "hdir$round" "metrics-server, memory, history dir, round $round (metrics-loadgen)"
+          ON+=("$LG_RPS") ;;
+        mem)
+          SERVER_EXTRA=()
+          loadgen_row "hmem$round" "metrics-server, memory, history in memory only, round $round (metrics-loadgen)"
+          MEMO+=("$LG_RPS") ;;
+        off)
+          [[ -n $NO_HISTORY_SERVER ]] || continue
+          saved=$SERVER SERVER=$NO_HISTORY_SERVER
+          SERVER_EXTRA=()
+          loadgen_row "hoff$round" "metrics-server without history, round $round (metrics-loadgen)"
+          SERVER=$saved
+          OFF+=("$LG_RPS") ;;
+      esac
+    done
+  done
+  SERVER_EXTRA=()
+  median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+  m_on=$(median "${ON[@]}") m_mem=$(median "${MEMO[@]}")
+  HIST_LINE=$(awk -v d="$m_on" -v m="$m_mem" -v r="$LABEL_ROUNDS" 'BEGIN {
+    printf "History dir vs memory only (%d rounds, medians): %.0f vs %.0f requests/s = %.2fx", r, d, m, (m > 0) ? d / m : 0 }')
+  if ((${#OFF[@]} > 0)); then
+    m_off=$(median "${OFF[@]}")
+    HIST_LINE+=$(awk -v d="$m_on" -v o="$m_off" 'BEGIN {
+      printf "; history dir vs no history: %.0f vs %.0f = %.2fx (issue 13 goal: >= 0.90x)", d, o, (o > 0) ? d / o : 0 }')
+  fi
+fi
+
 if want scale; then
   metrics_server scale -f ""
   log "connection scale: metrics-loadgen -n $SCALE_CONNS -b $SCALE_BATCH --rate $SCALE_RATE -d ${SCALE_DURATION}s"
@@ -343,6 +390,10 @@ if [[ -n $VERIFY_LINE ]]; then
 fi
 if [[ -n $LABEL_LINE ]]; then
   echo "$LABEL_LINE"
+  echo
+fi
+if [[ -n $HIST_LINE ]]; then
+  echo "$HIST_LINE"
   echo
 fi
 if [[ -n $SCALE_LINES ]]; then

@@ -62,7 +62,7 @@ PORT=0
 # start_server ARGS...: starts on $PORT (0 the first time, then the same port).
 start_server() {
   : >"$WORK/server.log"
-  "$SERVER" -a "127.0.0.1:$PORT" -f "$DISK/metrics.json" -r=true --access-log=false \
+  "$SERVER" -a "127.0.0.1:$PORT" -f "$DISK/metrics.json" -r=true --history-dir "" --access-log=false \
     --log-level info "$@" 2>>"$WORK/server.log" &
   SERVER_PID=$!
   local port=

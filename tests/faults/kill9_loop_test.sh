@@ -143,7 +143,7 @@ start_server() {
   for ((attempt = 1; attempt <= BIND_RETRIES; attempt++)); do
     STARTS=$((STARTS + 1))
     logf="$DIR/server.$STARTS.log"
-    "$SERVER" -a "127.0.0.1:$want" -f "$DIR/metrics.json" -i 0 -r=true --access-log=false \
+    "$SERVER" -a "127.0.0.1:$want" -f "$DIR/metrics.json" -i 0 -r=true --history-dir "" --access-log=false \
       --log-level info 2>"$logf" &
     SERVER_PID=$!
     t0=$(now_ms)

@@ -135,7 +135,7 @@ done
 log "private PostgreSQL on 127.0.0.1:$PG_PORT"
 
 "$SERVER" -a 127.0.0.1:0 -d "host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres" \
-  --access-log=false --log-level info 2>"$WORK/server.log" &
+  --history-dir "" --access-log=false --log-level info 2>"$WORK/server.log" &
 SERVER_PID=$!
 SPORT=
 for _ in $(seq 1 300); do

@@ -56,9 +56,9 @@ class ServerProcess {
     log_path_ = std::filesystem::temp_directory_path() /
                 ("hostile_test_" + std::to_string(::getpid()) + ".log");
     const std::vector<std::string> args{
-        METRICS_SERVER_BINARY, "-a", "127.0.0.1:0", "-f", "", "--max-body-bytes",
-        std::to_string(kMaxBody), "--max-header-bytes", std::to_string(kMaxHeader),
-        "--read-timeout", "1s", "--threads", "2",
+        METRICS_SERVER_BINARY, "-a", "127.0.0.1:0", "-f", "", "--history-dir", "",
+        "--max-body-bytes", std::to_string(kMaxBody), "--max-header-bytes",
+        std::to_string(kMaxHeader), "--read-timeout", "1s", "--threads", "2",
         // Small series limits, so that a flood of
         // new series meets them.
         "--max-series", "1000", "--max-series-per-instance", "100", "--access-log=false"};

@@ -33,7 +33,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$SERVER" -a 127.0.0.1:0 -f "" --log-level info --threads 2 --max-connections 3 \
+"$SERVER" -a 127.0.0.1:0 -f "" --history-dir "" --log-level info --threads 2 --max-connections 3 \
   2>"$WORK/server.log" &
 SERVER_PID=$!
 PORT=

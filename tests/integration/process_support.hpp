@@ -1,10 +1,12 @@
 // Starting and stopping real metrics-server processes for the tests.
 #pragma once
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <optional>
@@ -25,22 +27,38 @@ inline std::uint16_t free_port() {
 // In a forked child before exec: the server's environment wins over its
 // flags, so none of the test runner's server settings may reach it.
 inline void clear_server_environment() {
-  for (const char* name :
-       {"ADDRESS", "DATABASE_DSN", "FILE_STORAGE_PATH", "STORE_INTERVAL", "RESTORE", "KEY",
-        "CONFIG", "ALLOW_UNSIGNED", "TLS_CERT", "TLS_KEY", "LOG_LEVEL"}) {
+  for (const char* name : {"ADDRESS", "DATABASE_DSN", "FILE_STORAGE_PATH", "STORE_INTERVAL",
+                           "RESTORE", "KEY", "CONFIG", "ALLOW_UNSIGNED", "TLS_CERT", "TLS_KEY",
+                           "LOG_LEVEL", "RETENTION", "HISTORY_MAX_BYTES", "HISTORY_DIR",
+                           "STALE_AFTER", "SERIES_TTL", "MAX_SERIES", "MAX_SERIES_PER_INSTANCE"}) {
     unsetenv(name);
   }
 }
 
-// A metrics-server child process on 127.0.0.1:<free port>.
+// A metrics-server child process on 127.0.0.1:<free port>. Without
+// --history-dir in `args` it keeps its history in memory only (tests run in
+// parallel and must not share the default dir's lock). With `log_path` its
+// stderr goes to that file.
 class ServerProcess {
  public:
-  explicit ServerProcess(std::vector<std::string> args) : port_(free_port()) {
+  explicit ServerProcess(std::vector<std::string> args, std::string log_path = {},
+                         std::uint16_t port = 0)
+      : port_(port != 0 ? port : free_port()) {
+    if (std::find(args.begin(), args.end(), "--history-dir") == args.end()) {
+      args.insert(args.begin(), {"--history-dir", ""});
+    }
     args.insert(args.begin(), {METRICS_SERVER_BINARY, "-a", "127.0.0.1:" + std::to_string(port_),
                                "--log-level", "warn"});
     pid_ = fork();
     if (pid_ == 0) {
       clear_server_environment();
+      if (!log_path.empty()) {
+        const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+          dup2(fd, 2);
+          ::close(fd);
+        }
+      }
       std::vector<char*> argv;
       for (auto& a : args)
         argv.push_back(a.data());
@@ -98,6 +116,7 @@ class ServerProcess {
   }
 
   [[nodiscard]] std::uint16_t port() const { return port_; }
+  [[nodiscard]] pid_t pid() const { return pid_; }
 
  private:
   std::uint16_t port_;

@@ -103,7 +103,7 @@ TEST(Shutdown, ServerProcessExitsZeroOnSigterm) {
   if (pid == 0) {
     clear_server_environment();
     execl(METRICS_SERVER_BINARY, METRICS_SERVER_BINARY, "-a", address.c_str(), "-f", "",
-          "--log-level", "warn", static_cast<char*>(nullptr));
+          "--history-dir", "", "--log-level", "warn", static_cast<char*>(nullptr));
     _exit(127);
   }
   bool up = false;

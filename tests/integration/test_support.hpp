@@ -41,6 +41,9 @@ class TestServer {
     c.threads = 2;
     c.access_log = false;
     c.storage.file_path.clear();
+    // Memory only: tests run in parallel and must not share the default
+    // history dir's lock.
+    c.history_dir.clear();
     return c;
   }
 

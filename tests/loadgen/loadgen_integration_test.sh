@@ -56,7 +56,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 KEY=integration-key
 # Port 0: the kernel picks a free port and the server logs it; no race with
 # other tests picking the same number.
-"$SERVER" -a 127.0.0.1:0 "${STORAGE_ARGS[@]}" -k "$KEY" --access-log=false --log-level info \
+"$SERVER" -a 127.0.0.1:0 "${STORAGE_ARGS[@]}" --history-dir "" -k "$KEY" --access-log=false --log-level info \
   2>"$WORK/server.log" &
 SERVER_PID=$!
 PORT=

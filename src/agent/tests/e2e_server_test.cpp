@@ -164,7 +164,8 @@ class E2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
     port_ = free_port();
-    server_ = spawn({METRICS_SERVER_BIN, "-a", address(), "-f", "", "-r", "false", "-k", "secret"});
+    server_ = spawn({METRICS_SERVER_BIN, "-a", address(), "-f", "", "--history-dir", "", "-r",
+                     "false", "-k", "secret"});
     ASSERT_GT(server_, 0);
     const auto deadline = std::chrono::steady_clock::now() + 15s;
     while (get(base() + "/ping").first != 200) {
@@ -295,8 +296,9 @@ TEST(E2ePrecedence, EnvironmentKeyBeatsTheFlagOnServerAndAgent) {
   const std::string base = "http://" + address;
   const std::string log =
       ::testing::TempDir() + "e2e-precedence-" + std::to_string(::getpid()) + ".log";
-  const pid_t server = spawn({METRICS_SERVER_BIN, "-a", "127.0.0.1:1", "-f", "", "-k", "flag-key"},
-                             {"KEY=env-key", "ADDRESS=" + address}, log);
+  const pid_t server = spawn(
+      {METRICS_SERVER_BIN, "-a", "127.0.0.1:1", "-f", "", "--history-dir", "", "-k", "flag-key"},
+      {"KEY=env-key", "ADDRESS=" + address}, log);
   ASSERT_GT(server, 0);
   const auto deadline = std::chrono::steady_clock::now() + 15s;
   while (get(base + "/ping").first != 200) {
@@ -347,7 +349,7 @@ TEST(E2ePrecedence, RestoreOffWarnsAboutTheSnapshotItWillReplace) {
   const std::string log = dir + "/server.log";
   const std::uint16_t port = free_port();
   const pid_t server = spawn({METRICS_SERVER_BIN, "-a", "127.0.0.1:" + std::to_string(port), "-f",
-                              snapshot, "-r", "false"},
+                              snapshot, "-r", "false", "--history-dir", ""},
                              {}, log);
   ASSERT_GT(server, 0);
   const auto deadline = std::chrono::steady_clock::now() + 15s;
@@ -386,7 +388,8 @@ class E2eTlsTest : public ::testing::Test {
     ASSERT_EQ(std::system(script.c_str()), 0) << "openssl failed";
     port_ = free_port();
     server_ = spawn({METRICS_SERVER_BIN, "-a", "127.0.0.1:" + std::to_string(port_), "-f", "",
-                     "--tls-cert", dir_ + "/server.pem", "--tls-key", dir_ + "/server.key"});
+                     "--history-dir", "", "--tls-cert", dir_ + "/server.pem", "--tls-key",
+                     dir_ + "/server.key"});
     ASSERT_GT(server_, 0);
     const auto deadline = std::chrono::steady_clock::now() + 15s;
     while (get(base() + "/ping", ca()).first != 200) {

@@ -18,6 +18,15 @@ void check_address(std::string_view v) {
   (void)opt::parse_uint(v.substr(colon + 1), 0, 65535);
 }
 
+// A byte size (parse_byte_size) stored in a size_t.
+opt::Value byte_size(std::size_t& target) {
+  return {.type = "bytes",
+          .default_text = std::to_string(target),
+          .quote = false,
+          .set = [&target](std::string_view v) { target = parse_byte_size(v); },
+          .show = [&target] { return std::to_string(target); }};
+}
+
 // The server's options: one row each.
 opt::Spec spec(ServerConfig& c) {
   auto dsn = opt::text(c.storage.database_dsn, nullptr, "dsn");
@@ -140,11 +149,53 @@ opt::Spec spec(ServerConfig& c) {
                .help = "most live series with one value of the instance label; past it 429 "
                        "(0: no limit)",
                .value = opt::whole(c.max_series_per_instance, 0, std::uint64_t{1} << 40)},
+              {.flags = {"--retention"},
+               .env = "RETENTION",
+               .keys = {"retention"},
+               .help = "how long history samples are kept; 0 keeps them (within "
+                       "--history-max-bytes)",
+               .value = opt::duration(c.retention)},
+              {.flags = {"--history-max-bytes"},
+               .env = "HISTORY_MAX_BYTES",
+               .keys = {"history_max_bytes"},
+               .help = "memory the history may hold (bytes, or with KiB, MiB, GiB); past it the "
+                       "oldest chunks go; 0: no cap",
+               .value = byte_size(c.history_max_bytes)},
+              {.flags = {"--history-dir"},
+               .env = "HISTORY_DIR",
+               .keys = {"history_dir"},
+               .help = "folder the history is written to and reloaded from (locked while the "
+                       "server runs); empty (--history-dir \"\") keeps it in memory only",
+               .value = opt::text(c.history_dir, nullptr, "path")},
           },
   };
 }
 
 }  // namespace
+
+std::uint64_t parse_byte_size(std::string_view text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9')
+    ++digits;
+  if (digits == 0) throw opt::BadValue("expected a size such as 536870912, 64KiB, 512MiB or 1GiB");
+  const std::string_view unit = text.substr(digits);
+  unsigned shift = 0;
+  if (unit.empty() || unit == "B") {
+    shift = 0;
+  } else if (unit == "K" || unit == "KiB") {
+    shift = 10;
+  } else if (unit == "M" || unit == "MiB") {
+    shift = 20;
+  } else if (unit == "G" || unit == "GiB") {
+    shift = 30;
+  } else {
+    throw opt::BadValue("unknown unit \"" + std::string(unit) +
+                        "\": expected B, KiB, MiB or GiB (binary units)");
+  }
+  const std::uint64_t limit = std::uint64_t{1} << 50;
+  const std::uint64_t n = opt::parse_uint(text.substr(0, digits), 0, limit >> shift);
+  return n << shift;
+}
 
 EnvLookup process_env() {
   return opt::process_env();

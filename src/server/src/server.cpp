@@ -31,6 +31,7 @@
 #include "access_log.hpp"
 #include "metrics/core/errors.hpp"
 #include "metrics/core/text.hpp"
+#include "metrics/history/disk.hpp"
 #include "session.hpp"
 
 namespace metrics::server {
@@ -83,6 +84,43 @@ std::unique_ptr<asio::ssl::context> make_tls_context(const ServerConfig& config)
   return ctx;
 }
 
+std::shared_ptr<history::HistoryStore> make_history(const ServerConfig& cfg,
+                                                    std::shared_ptr<core::Clock> clock) {
+  history::HistoryOptions o;
+  o.retention = cfg.retention;
+  o.max_bytes = cfg.history_max_bytes;
+  o.clock = std::move(clock);
+  o.maintenance_interval = std::chrono::seconds{10};
+  o.log = [](std::string_view line) { spdlog::info("{}", line); };
+  o.track_closed = !cfg.history_dir.empty();
+  return std::make_shared<history::HistoryStore>(std::move(o));
+}
+
+// The history dir's lines: the load summary and removals at info, bad files
+// and failed flushes at warn.
+void dir_log(std::string_view line) {
+  if (line.starts_with("history: loaded ") || line.starts_with("history: removed ")) {
+    spdlog::info("{}", line);
+  } else {
+    spdlog::warn("{}", line);
+  }
+}
+
+// Locks the history dir (throws history::HistoryDirLocked naming the
+// holder's pid); null for memory only.
+std::unique_ptr<history::HistoryDir> open_history_dir(
+    const ServerConfig& cfg, std::shared_ptr<core::Clock> clock,
+    std::function<std::optional<history::SeriesRef>(const history::SeriesIdentity&,
+                                                    history::SeriesRef)>
+        map_ref) {
+  if (cfg.history_dir.empty()) return nullptr;
+  return std::make_unique<history::HistoryDir>(
+      history::HistoryDirOptions{.dir = cfg.history_dir,
+                                 .log = dir_log,
+                                 .clock = std::move(clock),
+                                 .map_ref = std::move(map_ref)});
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -106,17 +144,29 @@ struct Server::Impl {
   Impl(const ServerConfig& cfg, storage::Repository& repo, ServerHooks test_hooks)
       : config(cfg),
         hooks(std::move(test_hooks)),
+        clock_ptr(hooks.clock ? hooks.clock : core::real_clock()),
+        // The history's threads (maintenance, flush) wait on the real clock:
+        // a test's ManualClock counts its waiters, which are the series
+        // sweep's alone.
+        history(make_history(cfg, core::real_clock())),
+        history_dir(open_history_dir(
+            cfg, core::real_clock(),
+            [this](const history::SeriesIdentity& id, history::SeriesRef) { return map_ref(id); })),
+        history_sink(make_history_sink(*history)),
+        fanout(std::make_shared<IngestFanout>()),
         service(repo,
                 ServiceOptions{.key = cfg.key,
                                .max_body_bytes = cfg.max_body_bytes,
                                .max_batch_items = cfg.max_batch_items,
                                .gzip_level = 1,
                                .allow_unsigned = cfg.allow_unsigned,
-                               .clock = hooks.clock ? hooks.clock : core::real_clock(),
+                               .clock = clock_ptr,
                                .limits = {.max_series = cfg.max_series,
                                           .max_series_per_instance = cfg.max_series_per_instance},
                                .stale_after = cfg.stale_after,
                                .series_ttl = cfg.series_ttl,
+                               .fanout = fanout,
+                               .history = history,
                                .finish_hook = hooks.finish}),
         limits{.max_header_bytes = cfg.max_header_bytes,
                .max_body_bytes = cfg.max_body_bytes,
@@ -141,6 +191,50 @@ struct Server::Impl {
     if (ec) throw core::Error("cannot listen on " + config.address + ": " + ec.message());
     port = acceptor->local_endpoint().port();
     index_loaded = service.load_index();
+    load_history();
+  }
+
+  ~Impl() { stop_history(); }
+
+  // Reads the history dir into the store (bad files are reported by name
+  // and skipped; nothing here stops the server) and starts its background
+  // flush. A stored series gets its id in the index; one the index does not
+  // know (the storage lost it) is made live again.
+  void load_history() {
+    fanout->add(history_sink);
+    if (!history_dir) {
+      spdlog::info("history: in memory only (no --history-dir)");
+      return;
+    }
+    // load() logs each bad file by name and a summary (dir_log).
+    (void)history_dir->load(*history);
+    history_dir->start(*history);
+  }
+
+  // The id in this run of a series read back from the history dir (only
+  // called from load(), after the service exists): the index's, and a
+  // series the index does not know (the storage lost it) is live again.
+  std::optional<history::SeriesRef> map_ref(const history::SeriesIdentity& id) {
+    series::SeriesIndex& index = service.index();
+    if (auto found = index.find(id)) return found->id;
+    index.load(id, std::chrono::duration_cast<std::chrono::milliseconds>(
+                       clock_ptr->system_now().time_since_epoch())
+                       .count());
+    if (auto found = index.find(id)) return found->id;
+    return std::nullopt;
+  }
+
+  // Drains the sink, then flushes the history dir a last time. Idempotent.
+  void stop_history() noexcept {
+    history_sink->stop();
+    try {
+      if (history_dir) history_dir->stop();
+    } catch (...) {
+      try {
+        spdlog::error("history: the last flush failed: {}", describe(std::current_exception()));
+      } catch (...) {  // NOLINT(bugprone-empty-catch): shutting down
+      }
+    }
   }
 
   // Loads the index until it is loaded, then sweeps expired series, on the
@@ -390,10 +484,18 @@ struct Server::Impl {
     for (auto& w : workers) {
       if (w->log) w->log->flush();
     }
+    stop_history();
   }
 
   ServerConfig config;
   ServerHooks hooks;
+  std::shared_ptr<core::Clock> clock_ptr;
+  // Declared before the service (which holds them) and destroyed after it;
+  // the store outlives the dir and the sink that write it.
+  std::shared_ptr<history::HistoryStore> history;
+  std::unique_ptr<history::HistoryDir> history_dir;
+  std::shared_ptr<QueuedSink> history_sink;
+  std::shared_ptr<IngestFanout> fanout;
   Service service;
   detail::SessionLimits limits;
   std::unique_ptr<asio::ssl::context> tls;
@@ -437,6 +539,10 @@ std::size_t Server::connections() const noexcept {
 
 series::SeriesIndex& Server::index() noexcept {
   return impl_->service.index();
+}
+
+Service& Server::service() noexcept {
+  return impl_->service;
 }
 
 }  // namespace metrics::server

@@ -166,6 +166,13 @@ asio::awaitable<storage::Applied> apply(RequestContext& ctx, std::vector<core::U
   if (applied.series.size() != n || applied.classic.size() != n) {
     throw std::logic_error("storage answered a wrong batch size");
   }
+  // The fan-out sees the series points only (never the classic values).
+  if (const auto& fanout = ctx.options.fanout; fanout && !fanout->empty()) {
+    std::vector<std::uint64_t> refs(n);
+    for (std::size_t i = 0; i < n; ++i)
+      refs[i] = reservation.id(i);
+    fanout->publish({.received_ms = received_ms, .points = applied.series, .refs = refs});
+  }
   co_return applied;
 }
 
@@ -415,6 +422,13 @@ std::size_t Service::expire_once() {
                  keys.size(), ttl, forgotten);
   }
   return keys.size();
+}
+
+std::vector<history::SeriesSamples> Service::read_history(std::span<const core::SeriesKey> keys,
+                                                          std::int64_t start_ms,
+                                                          std::int64_t end_ms) const {
+  if (!options_.history) return {};
+  return server::read_history(*index_, *options_.history, keys, start_ms, end_ms);
 }
 
 std::chrono::milliseconds Service::expiry_interval() const noexcept {

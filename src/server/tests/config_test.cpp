@@ -1,11 +1,14 @@
 #include "metrics/server/config.hpp"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
+
+#include "metrics/core/options.hpp"
 
 namespace metrics::server {
 namespace {
@@ -96,6 +99,47 @@ TEST(Config, AllowUnsigned) {
                    .config.allow_unsigned);
   TempFile file(R"({"allow_unsigned": true})");
   EXPECT_TRUE(load_server_config({"-c", file.path()}, env_of({})).config.allow_unsigned);
+}
+
+TEST(Config, HistoryOptions) {
+  auto cfg = load_server_config({}, env_of({})).config;
+  EXPECT_EQ(cfg.retention, std::chrono::hours{24});
+  EXPECT_EQ(cfg.history_max_bytes, std::size_t{512} << 20);
+  EXPECT_EQ(cfg.history_dir, "/tmp/metrics-history");
+  cfg = load_server_config(
+            {"--retention", "2h", "--history-max-bytes", "64KiB", "--history-dir", ""}, env_of({}))
+            .config;
+  EXPECT_EQ(cfg.retention, std::chrono::hours{2});
+  EXPECT_EQ(cfg.history_max_bytes, 65536U);
+  EXPECT_EQ(cfg.history_dir, "");
+  cfg = load_server_config(
+            {},
+            env_of({{"RETENTION", "0"}, {"HISTORY_MAX_BYTES", "1GiB"}, {"HISTORY_DIR", "/tmp/h"}}))
+            .config;
+  EXPECT_EQ(cfg.retention, std::chrono::milliseconds{0});
+  EXPECT_EQ(cfg.history_max_bytes, std::size_t{1} << 30);
+  EXPECT_EQ(cfg.history_dir, "/tmp/h");
+  try {
+    (void)load_server_config({"--history-max-bytes", "12XB"}, env_of({}));
+    ADD_FAILURE() << "12XB accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("--history-max-bytes"));
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("unknown unit"));
+  }
+}
+
+TEST(Config, ByteSizes) {
+  EXPECT_EQ(parse_byte_size("0"), 0U);
+  EXPECT_EQ(parse_byte_size("536870912"), 536870912U);
+  EXPECT_EQ(parse_byte_size("512B"), 512U);
+  EXPECT_EQ(parse_byte_size("3K"), 3072U);
+  EXPECT_EQ(parse_byte_size("512MiB"), std::uint64_t{512} << 20);
+  EXPECT_EQ(parse_byte_size("2G"), std::uint64_t{2} << 30);
+  EXPECT_THROW((void)parse_byte_size(""), core::options::BadValue);
+  EXPECT_THROW((void)parse_byte_size("MiB"), core::options::BadValue);
+  EXPECT_THROW((void)parse_byte_size("-1"), core::options::BadValue);
+  EXPECT_THROW((void)parse_byte_size("1.5GiB"), core::options::BadValue);
+  EXPECT_THROW((void)parse_byte_size("99999999999GiB"), core::options::BadValue);
 }
 
 TEST(Config, ConfigPathFromEnvironment) {

@@ -16,6 +16,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "metrics/storage/config.hpp"
@@ -54,7 +55,20 @@ struct ServerConfig {
   // Most live series in all, and per value of the instance label; 0: no limit.
   std::uint64_t max_series = 1'000'000;
   std::uint64_t max_series_per_instance = 10'000;
+  // History (API.md Part 2, "History"): samples older than this go (0 keeps
+  // them within the memory cap).
+  std::chrono::milliseconds retention{std::chrono::hours{24}};
+  // Accounted bytes the history may hold; past it the oldest chunks go (0:
+  // no cap).
+  std::size_t history_max_bytes = std::size_t{512} << 20;
+  // Written there and reloaded at start (locked while the server runs);
+  // empty: memory only.
+  std::string history_dir = "/tmp/metrics-history";
 };
+
+// "536870912", "512MiB", "64KiB", "1GiB" (also "B", "K"/"KiB", "M"/"MiB",
+// "G"/"GiB", binary units) -> bytes. Throws core::options::BadValue.
+[[nodiscard]] std::uint64_t parse_byte_size(std::string_view text);
 
 // A bad option; what() names the option and says what was wrong.
 class ConfigError : public std::runtime_error {

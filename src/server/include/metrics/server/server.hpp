@@ -11,6 +11,11 @@
 // One more thread, on the clock of ServerHooks, loads the series index if
 // the storage did not answer at start (every second until it does) and runs
 // the series expiry sweep (every min(--series-ttl / 10, 1 min)).
+// History: the written series points go through the ingest fan-out
+// (ingest.hpp) to the history store; with --history-dir the dir is locked
+// at construction (a second server on it throws history::HistoryDirLocked
+// naming the holder's pid), loaded, flushed in the background and once more
+// when run() returns.
 // stop() and port() are thread-safe; run() is called once.
 #pragma once
 
@@ -64,6 +69,8 @@ class Server {
 
   // The live series index (liveness for /metrics and /api/v1/series).
   [[nodiscard]] series::SeriesIndex& index() noexcept;
+  // The service (its history() and read_history() are the range-read seam).
+  [[nodiscard]] Service& service() noexcept;
 
  private:
   struct Impl;

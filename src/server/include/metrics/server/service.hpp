@@ -31,7 +31,9 @@
 #include <string_view>
 
 #include "metrics/core/clock.hpp"
+#include "metrics/history/store.hpp"
 #include "metrics/series/index.hpp"
+#include "metrics/server/ingest.hpp"
 #include "metrics/server/router.hpp"
 #include "metrics/storage/repository.hpp"
 
@@ -52,6 +54,11 @@ struct ServiceOptions {
   std::chrono::milliseconds stale_after{std::chrono::minutes{1}};
   // --series-ttl: a series not written for this long expires; 0 keeps forever.
   std::chrono::milliseconds series_ttl{std::chrono::hours{24}};
+  // After every successful write: its series points go to these sinks
+  // (ingest.hpp). Null or empty: no fan-out.
+  std::shared_ptr<const IngestFanout> fanout{};
+  // The history the sinks write and range reads read (null: none).
+  std::shared_ptr<history::HistoryStore> history{};
   // Tests only: called on every answer before it is compressed and signed;
   // may throw to simulate a failure there.
   std::function<void(const Response&)> finish_hook{};
@@ -92,6 +99,13 @@ class Service {
   // The live series index (for /metrics, /api/v1/series and history).
   [[nodiscard]] series::SeriesIndex& index() noexcept { return *index_; }
   [[nodiscard]] const ServiceOptions& options() const noexcept { return options_; }
+  // The history store (null when the service has none): the query
+  // engine's range reads go through read_history(index(), *history(), ...).
+  [[nodiscard]] history::HistoryStore* history() const noexcept { return options_.history.get(); }
+  // The samples of the given live series in [start_ms, end_ms] (empty
+  // without a history), in `keys` order.
+  [[nodiscard]] std::vector<history::SeriesSamples> read_history(
+      std::span<const core::SeriesKey> keys, std::int64_t start_ms, std::int64_t end_ms) const;
 
   // Fills the index from repo.list_series() (blocking). False, with a
   // warning logged, when the storage does not answer; calling it again

@@ -1,0 +1,253 @@
+// HistoryStore: appends and range reads, chunk rollover, retention on a
+// manual clock, the memory cap, and concurrent ingest with range reads (run
+// under the tsan preset for the race check).
+#include "metrics/history/store.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using metrics::core::MetricType;
+namespace history = metrics::history;
+namespace core = metrics::core;
+
+history::SeriesIdentity gauge_id(std::string name) {
+  return {MetricType::gauge, std::move(name), core::Labels{}};
+}
+history::SeriesIdentity counter_id(std::string name) {
+  return {MetricType::counter, std::move(name), core::Labels::make({{"job", "agent"}})};
+}
+
+std::int64_t now_ms(const core::Clock& clock) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             clock.system_now().time_since_epoch())
+      .count();
+}
+
+TEST(HistoryStore, AppendsAndReadsBack) {
+  history::HistoryOptions options;
+  options.chunk_samples = 120;
+  options.retention = std::chrono::milliseconds{0};
+  history::HistoryStore store(options);
+  const auto g = gauge_id("Alloc");
+  const auto c = counter_id("PollCount");
+  for (std::int64_t i = 0; i < 500; ++i) {
+    ASSERT_TRUE(store.append(1, g, i * 10'000, static_cast<double>(i) * 0.5));
+    ASSERT_TRUE(store.append(2, c, i * 10'000, std::int64_t{5} * i));
+  }
+  const std::vector<history::SeriesRef> refs{2, 1, 77};
+  const auto all = store.read_range(refs, 0, 500 * 10'000);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].ref, 2u);
+  EXPECT_EQ(*all[0].identity, c);
+  ASSERT_EQ(all[0].samples.size(), 500u);
+  ASSERT_EQ(all[1].samples.size(), 500u);
+  for (std::int64_t i = 0; i < 500; ++i) {
+    EXPECT_EQ(all[0].samples[static_cast<std::size_t>(i)].counter(), 5 * i);
+    EXPECT_EQ(all[1].samples[static_cast<std::size_t>(i)].gauge(), static_cast<double>(i) * 0.5);
+  }
+  // A window inside: both ends inclusive, across chunk boundaries.
+  const auto part = store.read_range(std::vector<history::SeriesRef>{1}, 1'190'000, 1'210'000);
+  ASSERT_EQ(part.size(), 1u);
+  ASSERT_EQ(part[0].samples.size(), 3u);
+  EXPECT_EQ(part[0].samples.front().t_ms, 1'190'000);
+  EXPECT_EQ(part[0].samples.back().t_ms, 1'210'000);
+  // 500 samples at 120 a chunk: 4 closed chunks each.
+  const auto st = store.stats();
+  EXPECT_EQ(st.series, 2u);
+  EXPECT_EQ(st.samples, 1000u);
+  EXPECT_EQ(st.closed_chunks, 8u);
+  EXPECT_GT(st.bytes, st.payload_bytes);
+}
+
+TEST(HistoryStore, RejectsTheWrongKindOfValue) {
+  history::HistoryStore store;
+  EXPECT_FALSE(store.append(1, gauge_id("g"), 0, std::int64_t{1}));
+  EXPECT_TRUE(store.append(1, gauge_id("g"), 0, 1.0));
+  EXPECT_FALSE(store.append(1, gauge_id("g"), 1, std::int64_t{1}));
+  EXPECT_EQ(store.stats().samples, 1u);
+}
+
+TEST(HistoryStore, PredicateReadAndListing) {
+  history::HistoryStore store;
+  for (history::SeriesRef r = 0; r < 100; ++r)
+    store.append(r, gauge_id("s" + std::to_string(r)), 1000, static_cast<double>(r));
+  const auto even = store.read_range(
+      [](history::SeriesRef ref, const history::SeriesIdentity&) { return ref % 2 == 0; }, 0, 2000);
+  EXPECT_EQ(even.size(), 50u);
+  for (const auto& s : even) {
+    EXPECT_EQ(s.ref % 2, 0u);
+    EXPECT_EQ(s.identity->id, "s" + std::to_string(s.ref));
+    ASSERT_EQ(s.samples.size(), 1u);
+    EXPECT_EQ(s.samples[0].gauge(), static_cast<double>(s.ref));
+  }
+  EXPECT_EQ(store.series().size(), 100u);
+  EXPECT_TRUE(store.read_range([](auto, const auto&) { return true; }, 1001, 5000).empty());
+}
+
+TEST(HistoryStore, ChunkSpanClosesAChunk) {
+  history::HistoryOptions options;
+  options.chunk_span = std::chrono::minutes{1};
+  history::HistoryStore store(options);
+  for (std::int64_t i = 0; i < 10; ++i)
+    store.append(1, gauge_id("g"), i * 30'000, 1.0);
+  // 0, 30, 60 s in a chunk; 90 s is past a minute after 0 s, and so on.
+  EXPECT_EQ(store.stats().closed_chunks, 3u);
+  EXPECT_EQ(store.read_range(std::vector<history::SeriesRef>{1}, 0, 1'000'000)[0].samples.size(),
+            10u);
+}
+
+TEST(HistoryStore, RetentionDropsOldChunksAndEmptySeries) {
+  auto clock = std::make_shared<core::ManualClock>();
+  history::HistoryOptions options;
+  options.clock = clock;
+  options.retention = std::chrono::hours{1};
+  options.chunk_samples = 10;
+  std::vector<std::string> lines;
+  options.log = [&lines](std::string_view line) { lines.emplace_back(line); };
+  history::HistoryStore store(options);
+  const std::int64_t start = now_ms(*clock);
+  // Series 1: 2 h of samples every minute; series 2: one sample at the start.
+  for (std::int64_t m = 0; m < 120; ++m)
+    store.append(1, gauge_id("a"), start + m * 60'000, static_cast<double>(m));
+  store.append(2, gauge_id("b"), start, 1.0);
+  clock->advance(std::chrono::minutes{120});
+  const auto st = store.maintain();
+  // The cutoff is start + 60 min: chunks of minutes 0-9 ... 50-59 go.
+  EXPECT_EQ(st.expired_chunks, 6u + 1u);
+  EXPECT_EQ(st.expired_samples, 60u + 1u);
+  EXPECT_EQ(st.series, 1u);
+  EXPECT_EQ(st.samples, 60u);
+  const auto left =
+      store.read_range(std::vector<history::SeriesRef>{1, 2}, 0, start + 1'000'000'000);
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].samples.front().gauge(), 60.0);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("retention dropped 7 chunks"), std::string::npos) << lines[0];
+  // Nothing more to drop: no second line.
+  store.maintain();
+  EXPECT_EQ(lines.size(), 1u);
+}
+
+TEST(HistoryStore, MemoryCapEvictsOldestClosedChunksFirst) {
+  history::HistoryOptions options;
+  options.retention = std::chrono::milliseconds{0};
+  options.chunk_samples = 20;
+  options.max_bytes = 0;
+  std::vector<std::string> lines;
+  options.log = [&lines](std::string_view line) { lines.emplace_back(line); };
+  // Fill once without a cap to learn the size, then cap at about half.
+  std::size_t full = 0;
+  {
+    history::HistoryStore probe(options);
+    for (history::SeriesRef r = 0; r < 10; ++r)
+      for (std::int64_t i = 0; i < 200; ++i)
+        probe.append(r, gauge_id("g"), i * 1000 + static_cast<std::int64_t>(r),
+                     static_cast<double>(i * 37 % 101));
+    full = probe.stats().bytes;
+  }
+  options.max_bytes = full / 2;
+  history::HistoryStore store(options);
+  for (history::SeriesRef r = 0; r < 10; ++r)
+    for (std::int64_t i = 0; i < 200; ++i)
+      store.append(r, gauge_id("g"), i * 1000 + static_cast<std::int64_t>(r),
+                   static_cast<double>(i * 37 % 101));
+  EXPECT_EQ(store.stats().bytes, full);
+  const auto st = store.maintain();
+  EXPECT_LE(st.bytes, options.max_bytes);
+  EXPECT_GT(st.evicted_chunks, 0u);
+  EXPECT_EQ(st.evicted_samples, st.evicted_chunks * 20);
+  EXPECT_EQ(st.eviction_passes, 1u);
+  EXPECT_EQ(st.samples + st.evicted_samples, 2000u);
+  EXPECT_EQ(st.series, 10u);  // the open chunks stay
+  // What is left of each series is its newest part: the oldest went first.
+  // and evenly across series: the first samples left are within a chunk's
+  // span of each other.
+  std::int64_t oldest_left = INT64_MAX, newest_first = INT64_MIN;
+  for (const auto& s : store.read_range([](auto, const auto&) { return true; }, 0, INT64_MAX)) {
+    EXPECT_EQ(s.samples.back().t_ms, 199'000 + static_cast<std::int64_t>(s.ref));
+    oldest_left = std::min(oldest_left, s.samples.front().t_ms);
+    newest_first = std::max(newest_first, s.samples.front().t_ms);
+  }
+  EXPECT_GT(oldest_left, 0);
+  EXPECT_LE(newest_first - oldest_left, 20'000);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("evicted"), std::string::npos);
+
+  // A cap below the open chunks' size takes them too, oldest first.
+  history::HistoryOptions tiny = options;
+  tiny.max_bytes = 1;
+  history::HistoryStore small(tiny);
+  small.append(1, gauge_id("a"), 5, 1.0);
+  small.append(2, gauge_id("b"), 6, 1.0);
+  const auto st2 = small.maintain();
+  EXPECT_EQ(st2.series, 0u);
+  EXPECT_EQ(st2.samples, 0u);
+  // What is left is the shards' index, which keeps its slots for reuse.
+  EXPECT_LT(st2.bytes, 2048u);
+  EXPECT_EQ(st2.evicted_samples, 2u);
+}
+
+// Writers append to their own series while readers read ranges over all of
+// them; every read must see, for each series, a prefix of what was written.
+TEST(HistoryStore, ConcurrentIngestAndRangeReads) {
+  history::HistoryOptions options;
+  options.chunk_samples = 16;
+  options.shards = 8;
+  options.max_bytes = 0;
+  options.retention = std::chrono::milliseconds{0};  // the samples are from 1970
+  history::HistoryStore store(options);
+  constexpr int kWriters = 3;
+  constexpr int kSeriesPerWriter = 20;
+  constexpr std::int64_t kSamples = 400;
+  std::atomic<int> writers_done{0};
+  std::atomic<bool> bad{false};
+
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWriters; ++w)
+    threads.emplace_back([&, w] {
+      for (std::int64_t i = 0; i < kSamples; ++i)
+        for (int k = 0; k < kSeriesPerWriter; ++k) {
+          const auto ref = static_cast<history::SeriesRef>(w * kSeriesPerWriter + k);
+          store.append(ref, counter_id("c" + std::to_string(ref)), i * 10, i * 3);
+        }
+      writers_done.fetch_add(1);
+    });
+  std::atomic<std::size_t> reads{0};
+  for (int r = 0; r < 2; ++r)
+    threads.emplace_back([&] {
+      do {
+        const auto all = store.read_range([](auto, const auto&) { return true; }, 0, INT64_MAX);
+        for (const auto& s : all)
+          for (std::size_t i = 0; i < s.samples.size(); ++i)
+            if (s.samples[i].t_ms != static_cast<std::int64_t>(i) * 10 ||
+                s.samples[i].counter() != static_cast<std::int64_t>(i) * 3)
+              bad = true;
+        (void)store.series();
+        (void)store.stats();
+        reads.fetch_add(1);
+      } while (writers_done.load() < kWriters);
+    });
+  threads.emplace_back([&] {
+    while (writers_done.load() < kWriters)
+      store.maintain();
+  });
+  for (auto& t : threads)
+    t.join();
+  EXPECT_FALSE(bad.load());
+  EXPECT_GT(reads.load(), 0u);
+  const auto st = store.stats();
+  EXPECT_EQ(st.samples, static_cast<std::size_t>(kWriters * kSeriesPerWriter * kSamples));
+  const auto all = store.read_range([](auto, const auto&) { return true; }, 0, INT64_MAX);
+  EXPECT_EQ(all.size(), static_cast<std::size_t>(kWriters * kSeriesPerWriter));
+}
+
+}  // namespace
