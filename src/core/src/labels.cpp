@@ -88,17 +88,20 @@ void Labels::const_iterator::load() noexcept {
 
 Labels Labels::from_sorted(std::span<const LabelView> sorted) {
   Labels out;
+  if (sorted.empty()) return out;
   std::size_t bytes = 0;
   for (const LabelView& l : sorted)
     bytes += l.name.size() + l.value.size() + 2;
-  out.encoded_.reserve(bytes);
+  auto encoded = std::make_shared<std::string>();
+  encoded->reserve(bytes);
   for (const LabelView& l : sorted) {
-    out.encoded_.append(l.name);
-    out.encoded_.push_back(kSeparator);
-    out.encoded_.append(l.value);
-    out.encoded_.push_back(kSeparator);
+    encoded->append(l.name);
+    encoded->push_back(kSeparator);
+    encoded->append(l.value);
+    encoded->push_back(kSeparator);
   }
-  out.hash_ = hash_encoded(out.encoded_);
+  out.hash_ = hash_encoded(*encoded);
+  out.rep_ = std::move(encoded);
   return out;
 }
 
@@ -177,7 +180,8 @@ std::optional<Labels> Labels::from_encoded(std::string_view encoded) {
 }
 
 std::size_t Labels::size() const noexcept {
-  return static_cast<std::size_t>(std::count(encoded_.begin(), encoded_.end(), kSeparator)) / 2;
+  const std::string_view e = encoded();
+  return static_cast<std::size_t>(std::count(e.begin(), e.end(), kSeparator)) / 2;
 }
 
 std::optional<std::string_view> Labels::get(std::string_view name) const noexcept {
@@ -214,8 +218,11 @@ std::string Labels::to_string() const {
 }
 
 std::size_t Labels::heap_bytes() const noexcept {
-  // std::string keeps up to 15 bytes inline (libstdc++'s small-string buffer).
-  return encoded_.capacity() > 15 ? encoded_.capacity() + 1 : 0;
+  if (!rep_) return 0;
+  // make_shared's one block (control block and string), plus the string's
+  // own buffer beyond libstdc++'s 15 inline bytes.
+  constexpr std::size_t kBlock = 16 + sizeof(std::string);
+  return kBlock + (rep_->capacity() > 15 ? rep_->capacity() + 1 : 0);
 }
 
 std::strong_ordering operator<=>(const Labels& a, const Labels& b) noexcept {

@@ -145,13 +145,19 @@ using ClassicNode = ClassicMap::value_type;
 // A labelled series is keyed by its classic entry (which holds the name,
 // so the name is stored once however many series share it, and which an
 // update of the series must change too) and its labels.
+// Both carry their hash: libstdc++ does not cache hash codes for a
+// noexcept hasher, so walking a bucket rehashes every node it passes
+// (here: a jump to the owner node and a hash of its name per node) unless
+// the hasher only loads a stored value.
 struct SeriesId {
   ClassicNode* owner;
   core::Labels labels;
+  std::size_t hash;
 };
 struct SeriesLookup {
   std::string_view name;
   const core::Labels* labels;
+  std::size_t hash;
 };
 struct SeriesCell {
   std::int64_t bits = 0;
@@ -161,14 +167,13 @@ struct SeriesCell {
 std::size_t mix(std::size_t name_hash, const core::Labels& labels) noexcept {
   return name_hash ^ (labels.hash() + 0x9e3779b97f4a7c15ULL + (name_hash << 6) + (name_hash >> 2));
 }
+SeriesLookup lookup_of(std::string_view name, const core::Labels& labels) noexcept {
+  return SeriesLookup{name, &labels, mix(NameHash{}(name), labels)};
+}
 struct SeriesIdHash {
   using is_transparent = void;
-  std::size_t operator()(const SeriesId& k) const noexcept {
-    return mix(NameHash{}(k.owner->first), k.labels);
-  }
-  std::size_t operator()(const SeriesLookup& k) const noexcept {
-    return mix(NameHash{}(k.name), *k.labels);
-  }
+  std::size_t operator()(const SeriesId& k) const noexcept { return k.hash; }
+  std::size_t operator()(const SeriesLookup& k) const noexcept { return k.hash; }
 };
 struct SeriesIdEqual {
   using is_transparent = void;
@@ -178,7 +183,7 @@ struct SeriesIdEqual {
   static const core::Labels& labels(const SeriesLookup& k) noexcept { return *k.labels; }
   template <class A, class B>
   bool operator()(const A& a, const B& b) const noexcept {
-    return labels(a) == labels(b) && name(a) == name(b);
+    return a.hash == b.hash && labels(a) == labels(b) && name(a) == name(b);
   }
 };
 using SeriesMap = std::unordered_map<SeriesId, SeriesCell, SeriesIdHash, SeriesIdEqual>;
@@ -333,7 +338,8 @@ void apply_one(ClassicMap& classic, SeriesMap& series, const core::Update& u,
     s.series_after = series_after;
     return;
   }
-  auto it = series.find(SeriesLookup{u.id, &u.labels});
+  const SeriesLookup lookup = lookup_of(u.id, u.labels);
+  auto it = series.find(lookup);
   if (it == series.end()) {
     auto cit = classic.find(std::string_view(u.id));
     if (cit == classic.end()) {
@@ -341,7 +347,7 @@ void apply_one(ClassicMap& classic, SeriesMap& series, const core::Update& u,
       s.classic_inserted = true;
     }
     try {
-      it = series.emplace(SeriesId{&*cit, u.labels}, SeriesCell{}).first;
+      it = series.emplace(SeriesId{&*cit, u.labels, lookup.hash}, SeriesCell{}).first;
     } catch (...) {
       if (s.classic_inserted) classic.erase(cit);
       throw;
@@ -378,7 +384,7 @@ void apply_one(ClassicMap& classic, SeriesMap& series, const core::Update& u,
 void undo_one(ClassicMap& classic, SeriesMap& series, const core::Update& u, const Step& s) {
   if (s.cell != nullptr) {
     if (s.series_inserted) {
-      series.erase(series.find(SeriesLookup{u.id, &u.labels}));
+      series.erase(series.find(lookup_of(u.id, u.labels)));
     } else {
       s.cell->bits = s.old_bits;
       s.cell->ms = s.old_ms;
@@ -528,7 +534,7 @@ std::optional<core::Point> MemoryRepository::get_now(const core::SeriesKey& key)
     if (it == shard.classic[t].end() || !it->second.has_series) return std::nullopt;
     return make_point(key.type, it->first, {}, it->second.series_bits, it->second.series_ms);
   }
-  const auto it = shard.series[t].find(SeriesLookup{key.id, &key.labels});
+  const auto it = shard.series[t].find(lookup_of(key.id, key.labels));
   if (it == shard.series[t].end()) return std::nullopt;
   return make_point(key.type, it->first.owner->first, it->first.labels, it->second.bits,
                     it->second.ms);
@@ -653,7 +659,7 @@ void MemoryRepository::remove_now(std::span<const core::SeriesKey> keys) {
       if (it != shard.classic[t].end()) it->second = ClassicEntry{it->second.bits, 0, 0, false};
       continue;
     }
-    const auto it = shard.series[t].find(SeriesLookup{key.id, &key.labels});
+    const auto it = shard.series[t].find(lookup_of(key.id, key.labels));
     if (it != shard.series[t].end()) shard.series[t].erase(it);
   }
 }
@@ -678,11 +684,12 @@ void store_series(Shard& shard, const core::Point& p) {
     e.has_series = true;
     return;
   }
-  auto it = shard.series[t].find(SeriesLookup{p.id, &p.labels});
+  const SeriesLookup lookup = lookup_of(p.id, p.labels);
+  auto it = shard.series[t].find(lookup);
   if (it == shard.series[t].end()) {
     auto cit = shard.classic[t].find(std::string_view(p.id));
     if (cit == shard.classic[t].end()) cit = shard.classic[t].emplace(p.id, ClassicEntry{}).first;
-    it = shard.series[t].emplace(SeriesId{&*cit, p.labels}, SeriesCell{}).first;
+    it = shard.series[t].emplace(SeriesId{&*cit, p.labels, lookup.hash}, SeriesCell{}).first;
   }
   it->second = SeriesCell{bits_of(p), p.timestamp_ms};
 }

@@ -12,13 +12,17 @@
 //   InvalidInput labels.get("job");                   // "api" labels.to_string(); //
 //   {instance="h:1",job="api"} for (core::LabelView l : labels) { ... }
 //
-// A plain value type: safe to share between threads for reading.
+// A plain value type: safe to share between threads for reading. Copies
+// share one immutable, reference-counted encoding (a copy is a pointer copy
+// and an atomic increment, no allocation): every update decoded from one
+// envelope, its answer and its stored series carry the envelope's labels.
 #pragma once
 
 #include <compare>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -111,13 +115,17 @@ class Labels {
   // canonical encoding of valid labels (for files and databases).
   [[nodiscard]] static std::optional<Labels> from_encoded(std::string_view encoded);
 
-  [[nodiscard]] std::string_view encoded() const noexcept { return encoded_; }
+  [[nodiscard]] std::string_view encoded() const noexcept {
+    // Never a null data(): callers hand it to C APIs (libpq reads a null
+    // parameter as SQL NULL).
+    return rep_ ? std::string_view(*rep_) : std::string_view("", 0);
+  }
   [[nodiscard]] std::size_t hash() const noexcept { return hash_; }
-  [[nodiscard]] bool empty() const noexcept { return encoded_.empty(); }
+  [[nodiscard]] bool empty() const noexcept { return rep_ == nullptr; }
   // Number of labels (walks the encoding).
   [[nodiscard]] std::size_t size() const noexcept;
-  [[nodiscard]] const_iterator begin() const noexcept { return {encoded_, 0}; }
-  [[nodiscard]] const_iterator end() const noexcept { return {encoded_, encoded_.size()}; }
+  [[nodiscard]] const_iterator begin() const noexcept { return {encoded(), 0}; }
+  [[nodiscard]] const_iterator end() const noexcept { return {encoded(), encoded().size()}; }
 
   // The value of a label; nullopt when absent.
   [[nodiscard]] std::optional<std::string_view> get(std::string_view name) const noexcept;
@@ -126,11 +134,12 @@ class Labels {
   // exposition format); "{}" when empty.
   [[nodiscard]] std::string to_string() const;
 
-  // Heap bytes held beyond sizeof(Labels) (for memory accounting).
+  // Heap bytes held beyond sizeof(Labels) (for memory accounting): the
+  // whole shared encoding, however many copies share it.
   [[nodiscard]] std::size_t heap_bytes() const noexcept;
 
   friend bool operator==(const Labels& a, const Labels& b) noexcept {
-    return a.hash_ == b.hash_ && a.encoded_ == b.encoded_;
+    return a.rep_ == b.rep_ || (a.hash_ == b.hash_ && a.encoded() == b.encoded());
   }
   // Pair by pair, names then values, as Prometheus orders label sets.
   friend std::strong_ordering operator<=>(const Labels& a, const Labels& b) noexcept;
@@ -139,7 +148,8 @@ class Labels {
   // Takes sorted, valid, distinct, non-empty labels.
   static Labels from_sorted(std::span<const LabelView> sorted);
 
-  std::string encoded_;
+  // Null when empty; never an empty string.
+  std::shared_ptr<const std::string> rep_;
   std::size_t hash_ = 0;
 };
 
