@@ -4,9 +4,9 @@
 // A run has three phases separated by barriers: connect (and read the
 // counters' baselines), load (closed loop or paced, until the duration or the
 // request budget runs out, in-flight requests finished), verify (pipelined
-// POST /value/ reads of every series and every classic value, ledger.hpp). Each thread owns one io_context and
-// the agents assigned to it, with its own statistics, merged at the end, so
-// the hot path shares nothing between threads.
+// POST /value/ reads of every series and every classic value, ledger.hpp). Each thread owns one
+// io_context and the agents assigned to it, with its own statistics, merged at the end, so the hot
+// path shares nothing between threads.
 //
 //   Report report = run(options);       // throws std::runtime_error on setup errors
 //   std::cout << format_text(report);
