@@ -1,9 +1,6 @@
 #include "metrics/agent/config.hpp"
 
-#include <boost/json.hpp>
-#include <fstream>
 #include <optional>
-#include <sstream>
 
 #include "http_sender.hpp"
 #include "metrics/core/labels.hpp"
@@ -57,55 +54,8 @@ std::vector<Label> parse_labels(std::string_view v) {
   return out;
 }
 
-std::string show_labels(const std::vector<Label>& labels) {
-  std::string out;
-  for (const auto& l : labels)
-    out += (out.empty() ? "" : ",") + l.name + "=" + l.value;
-  return out;
-}
-
-// The repeatable --label row. The options layer calls set() once per value
-// given, in precedence order: the file's (at most one), each flag's, the
-// environment's (at most one). Every value is recorded here; resolve()
-// keeps the highest source's, all of the flags' together.
-struct LabelRow {
-  std::vector<std::vector<Label>> given;
-  opt::Value value() {
-    return {.type = "name=value",
-            .default_text = "",
-            .quote = true,
-            .boolean = false,
-            .secret = false,
-            .set = [this](std::string_view v) { given.push_back(parse_labels(v)); },
-            .show = [this] { return given.empty() ? std::string() : show_labels(given.back()); }};
-  }
-  std::vector<Label> resolve(bool from_file, bool from_env) const {
-    if (given.empty()) return {};
-    if (from_env) return given.back();
-    const std::size_t first = from_file ? 1 : 0;
-    if (given.size() <= first) return given.front();  // the file's only
-    std::vector<Label> out;
-    for (std::size_t i = first; i < given.size(); ++i)
-      out.insert(out.end(), given[i].begin(), given[i].end());
-    return out;
-  }
-};
-
-// Whether the config file sets `key` (it has been read and checked by then).
-bool file_sets(const std::string& path, std::string_view key) {
-  if (path.empty()) return false;
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  boost::system::error_code ec;
-  const auto doc = boost::json::parse(text.str(), ec);
-  if (ec || !doc.is_object()) return false;
-  const auto* v = doc.get_object().if_contains(key);
-  return v != nullptr && !v->is_null();
-}
-
 // The agent's options: one row each.
-opt::Spec spec(AgentConfig& c, std::string_view program, LabelRow& labels) {
+opt::Spec spec(AgentConfig& c, std::string_view program, std::vector<std::string>& labels) {
   const auto interval = [](std::chrono::milliseconds& target) {
     return opt::duration(target, std::chrono::nanoseconds{1});
   };
@@ -170,7 +120,8 @@ opt::Spec spec(AgentConfig& c, std::string_view program, LabelRow& labels) {
                .keys = {"labels"},
                .help = "an extra label name=value sent with every report; repeatable; the "
                        "environment and the file take name=value,name2=value2",
-               .value = labels.value()},
+               .value = opt::list(
+                   labels, [](std::string_view v) { (void)parse_labels(v); }, "name=value")},
           },
   };
 }
@@ -188,22 +139,20 @@ ConfigResult guarded(std::span<const std::string_view> args, const EnvLookup& en
   ConfigResult result;
   try {
     const std::vector<std::string> owned(args.begin(), args.end());
-    LabelRow labels;
+    std::vector<std::string> labels;
     const auto table = spec(result.config, "metrics-agent", labels);
-    const auto lookup = adapt(env);
-    auto loaded = opt::load(table, owned, lookup);
+    auto loaded = opt::load(table, owned, adapt(env));
     if (loaded.help) {
       result = ConfigResult{};
       result.help = true;
       return result;
     }
-    const auto labels_env = lookup("LABELS");
-    result.config.labels = labels.resolve(file_sets(loaded.config_path, "labels"),
-                                          labels_env.has_value() && !labels_env->empty());
-    for (auto& o : loaded.origins) {
-      if (o.name == "labels") o.value = show_labels(result.config.labels);
-      result.origins.push_back(o.text());
+    for (const auto& item : labels) {
+      auto parsed = parse_labels(item);
+      result.config.labels.insert(result.config.labels.end(), parsed.begin(), parsed.end());
     }
+    for (const auto& o : loaded.origins)
+      result.origins.push_back(o.text());
     if (std::string why = validate(result.config); !why.empty()) result.error = std::move(why);
     return result;
   } catch (const opt::OptionsError& e) {
@@ -315,7 +264,7 @@ PreloadConfigResult load_preload_config(const EnvLookup& env) noexcept {
 
 std::string usage(std::string_view program) {
   AgentConfig defaults;
-  LabelRow labels;
+  std::vector<std::string> labels;
   return opt::help(spec(defaults, program, labels));
 }
 

@@ -20,8 +20,9 @@ struct Given {
   std::size_t row;
   Source source;
   std::string value;
-  std::string from;  // "flag -i", "ADDRESS", "config file /p"
-  std::string key;   // config key, for file values
+  std::string from;         // "flag -i", "ADDRESS", "config file /p"
+  std::string key;          // config key, for file values
+  bool empty_list = false;  // a repeatable row given an empty list: clears, adds nothing
 };
 
 std::string bare(std::string_view flag) {
@@ -176,6 +177,21 @@ std::vector<Given> read_file(const Spec& spec, const std::string& path) {
     for (const auto& key : spec.options[i].keys) {
       const auto* v = obj.if_contains(key);
       if (v == nullptr || v->is_null()) continue;
+      if (spec.options[i].value.repeatable && v->is_array()) {
+        for (const auto& item : v->get_array()) {
+          out.push_back({.row = i,
+                         .source = Source::file,
+                         .value = json_text(item, what + ": an item of key \"" + key + "\""),
+                         .from = what,
+                         .key = key});
+        }
+        if (v->get_array().empty()) {
+          // An empty array gives the option no items (not its defaults).
+          out.push_back({.row = i, .source = Source::file, .value = {}, .from = what, .key = key});
+          out.back().empty_list = true;
+        }
+        break;
+      }
       out.push_back({.row = i,
                      .source = Source::file,
                      .value = json_text(*v, what + ": key \"" + key + "\""),
@@ -247,17 +263,41 @@ Result load(const Spec& spec, std::span<const std::string> args, const EnvLookup
   if (!result.config_path.empty()) given = read_file(spec, result.config_path);
   given.insert(given.end(), parsed.given.begin(), parsed.given.end());
   for (std::size_t i = 0; i < spec.options.size(); ++i) {
-    if (auto v = env_value(spec.options[i].env)) {
+    auto v = env_value(spec.options[i].env);
+    if (!v) continue;
+    if (!spec.options[i].value.repeatable) {
       given.push_back(
           {.row = i, .source = Source::env, .value = *v, .from = spec.options[i].env, .key = {}});
+      continue;
+    }
+    const auto items = split_list(*v);
+    for (const auto& item : items) {
+      given.push_back(
+          {.row = i, .source = Source::env, .value = item, .from = spec.options[i].env, .key = {}});
+    }
+    if (items.empty()) {
+      given.push_back(
+          {.row = i, .source = Source::env, .value = {}, .from = spec.options[i].env, .key = {}});
+      given.back().empty_list = true;
     }
   }
   // `given` holds the file's values, then the flags in order, then the
   // environment: applied in that order, the last one wins, and every value
   // given is checked.
   std::vector<const Given*> winner(spec.options.size(), nullptr);
+  std::vector<int> last_source(spec.options.size(), -1);
   for (const auto& g : given) {
     const Option& o = spec.options[g.row];
+    if (o.value.repeatable && last_source[g.row] != static_cast<int>(g.source)) {
+      // A repeatable row keeps the items of its strongest source only, and
+      // starts from an empty list (every item of every source is checked).
+      if (o.value.clear) o.value.clear();
+      last_source[g.row] = static_cast<int>(g.source);
+    }
+    if (g.empty_list) {
+      winner[g.row] = &g;
+      continue;
+    }
     try {
       o.value.set(g.value);
     } catch (const BadValue& e) {
@@ -427,6 +467,49 @@ Value boolean(bool& target) {
           .secret = false,
           .set = [&target](std::string_view v) { target = parse_bool(v); },
           .show = [&target] { return std::string(target ? "true" : "false"); }};
+}
+
+std::vector<std::string> split_list(std::string_view text) {
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t'))
+      item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t'))
+      item.remove_suffix(1);
+    if (!item.empty()) out.emplace_back(item);
+  }
+  return out;
+}
+
+Value list(std::vector<std::string>& target, std::function<void(std::string_view)> check,
+           std::string type) {
+  const auto show = [&target] {
+    std::string out;
+    for (const auto& item : target) {
+      out += (out.empty() ? "" : ",") + item;
+    }
+    return out.empty() ? std::string("\"\"") : out;
+  };
+  std::string defaults;
+  for (const auto& item : target) {
+    defaults += (defaults.empty() ? "" : ",") + item;
+  }
+  return {.type = std::move(type) + ", repeatable",
+          .default_text = defaults,
+          .quote = true,
+          .boolean = false,
+          .secret = false,
+          .repeatable = true,
+          .clear = [&target] { target.clear(); },
+          .set =
+              [&target, check = std::move(check)](std::string_view v) {
+                if (check) check(v);
+                target.emplace_back(v);
+              },
+          .show = show};
 }
 
 Value number(double& target, double min, double max) {

@@ -228,5 +228,83 @@ TEST(Options, DurationsFormatLikeGo) {
   EXPECT_EQ(format_duration(1500us), "1500us");
 }
 
+// --- repeatable rows ------------------------------------------------------
+
+struct ListConfig {
+  std::vector<std::string> urls{"http://default:1"};
+};
+
+Spec list_spec(ListConfig& c) {
+  return {.program = "prog",
+          .options = {{.flags = {"--url"},
+                       .env = "URL",
+                       .keys = {"url"},
+                       .help = "where to send",
+                       .value = list(c.urls, [](std::string_view v) {
+                         if (!v.starts_with("http")) throw BadValue("expected a URL");
+                       })}}};
+}
+
+std::vector<std::string> urls_of(std::vector<std::string> args,
+                                 std::map<std::string, std::string> env = {}) {
+  ListConfig c;
+  (void)load(list_spec(c), args, env_of(std::move(env)));
+  return c.urls;
+}
+
+TEST(OptionsList, DefaultStaysUntilGiven) {
+  EXPECT_EQ(urls_of({}), std::vector<std::string>{"http://default:1"});
+}
+
+TEST(OptionsList, EachFlagAddsOneItemInOrder) {
+  EXPECT_EQ(urls_of({"--url", "http://a", "--url=http://b"}),
+            (std::vector<std::string>{"http://a", "http://b"}));
+}
+
+TEST(OptionsList, EnvironmentIsACommaSeparatedListThatReplacesTheFlags) {
+  EXPECT_EQ(urls_of({"--url", "http://flag"}, {{"URL", " http://a , ,http://b"}}),
+            (std::vector<std::string>{"http://a", "http://b"}));
+}
+
+TEST(OptionsList, ConfigFileArrayLosesToFlags) {
+  TempFile file(R"({"url": ["http://f1", "http://f2"]})");
+  EXPECT_EQ(urls_of({"-c", file.path()}), (std::vector<std::string>{"http://f1", "http://f2"}));
+  EXPECT_EQ(urls_of({"-c", file.path(), "--url", "http://flag"}),
+            std::vector<std::string>{"http://flag"});
+  TempFile one(R"({"url": "http://only"})");
+  EXPECT_EQ(urls_of({"-c", one.path()}), std::vector<std::string>{"http://only"});
+  TempFile none(R"({"url": []})");
+  EXPECT_TRUE(urls_of({"-c", none.path()}).empty());
+}
+
+TEST(OptionsList, EveryItemIsCheckedAndABadOneIsNamed) {
+  ListConfig c;
+  try {
+    (void)load(list_spec(c), std::vector<std::string>{"--url", "http://a", "--url", "ftp://b"},
+               no_env());
+    FAIL() << "no error";
+  } catch (const OptionsError& e) {
+    EXPECT_THAT(std::string(e.what()), HasSubstr("\"ftp://b\""));
+    EXPECT_THAT(std::string(e.what()), HasSubstr("--url/URL"));
+  }
+  // A bad item of a weaker source is checked too.
+  try {
+    (void)load(list_spec(c), std::vector<std::string>{"--url", "bad"},
+               env_of({{"URL", "http://ok"}}));
+    FAIL() << "no error";
+  } catch (const OptionsError& e) {
+    EXPECT_THAT(std::string(e.what()), HasSubstr("\"bad\""));
+  }
+}
+
+TEST(OptionsList, OriginShowsTheWholeList) {
+  ListConfig c;
+  const auto r = load(list_spec(c),
+                      std::vector<std::string>{"--url", "http://a", "--url", "http://b"}, no_env());
+  ASSERT_EQ(r.origins.size(), 1U);
+  EXPECT_EQ(r.origins[0].text(), "url=http://a,http://b (from flag --url)");
+  EXPECT_THAT(help(list_spec(c)), HasSubstr("repeatable"));
+}
+
 }  // namespace
 }  // namespace metrics::core::options

@@ -60,8 +60,13 @@ struct Value {
   std::string type{};          // in --help: "string", "bool", "duration", "host:port", ...
   std::string default_text{};  // in --help; quoted there when `quote` is true
   bool quote = true;
-  bool boolean = false;                         // the flag alone means true
-  bool secret = false;                          // never shown: "<set>"
+  bool boolean = false;  // the flag alone means true
+  bool secret = false;   // never shown: "<set>"
+  // A repeatable row (list()): each flag adds one item, the environment and
+  // the config file give a list; the source that wins replaces the whole
+  // list (env > flags > file), `clear` empties it first.
+  bool repeatable = false;
+  std::function<void()> clear{};
   std::function<void(std::string_view)> set{};  // validates and stores; throws BadValue
   std::function<std::string()> show{};          // the stored value, for the start-up log
 };
@@ -177,5 +182,17 @@ template <std::integral T>
 
 // A decimal number from min to max.
 [[nodiscard]] Value number(double& target, double min, double max);
+
+// A repeatable text option: `--rules a.yml --rules b.yml`, RULES="a.yml,b.yml"
+// (comma-separated, spaces around items trimmed, empty items dropped), or a
+// config-file array ["a.yml", "b.yml"] (a string there is one item). `check`
+// validates each item and may throw BadValue. The defaults in `target` stay
+// until some source gives the option.
+[[nodiscard]] Value list(std::vector<std::string>& target,
+                         std::function<void(std::string_view)> check = nullptr,
+                         std::string type = "string");
+
+// Splits "a, b,,c" into {"a", "b", "c"}.
+[[nodiscard]] std::vector<std::string> split_list(std::string_view text);
 
 }  // namespace metrics::core::options
