@@ -255,7 +255,7 @@ void BM_BytesRandom(benchmark::State& state) {
 
 // Appends with the values precomputed (a ring of reports), so that the time
 // is the store's: lookup, shard mutex, encoding, chunk rollover.
-template <typename Shape>
+template <typename Shape, bool kBatch = false>
 void append_cost(benchmark::State& state) {
   const auto agents = static_cast<std::uint32_t>(state.range(0));
   constexpr std::size_t kRing = 64;
@@ -283,6 +283,8 @@ void append_cost(benchmark::State& state) {
   }
   std::int64_t i = 0;
   std::size_t appended = 0;
+  std::vector<history::AppendItem> items;
+  items.reserve(per_agent);
   for (auto _ : state) {
     // One report of one agent: its 29 series at one time.
     const auto a = static_cast<std::uint32_t>(i % agents);
@@ -291,12 +293,23 @@ void append_cost(benchmark::State& state) {
     const std::uint64_t* values = &bits[(report * agents + a) * per_agent];
     const std::int64_t t = kStart + round * kInterval + (i & 3);
     const auto& series = shapes[a].series;
-    for (std::size_t k = 0; k < per_agent; ++k) {
-      const auto ref = a * 64 + k;
-      if (series[k].type == MetricType::counter)
-        store.append(ref, series[k].identity, t, history::counter_value(values[k]));
-      else
-        store.append(ref, series[k].identity, t, history::gauge_value(values[k]));
+    if constexpr (kBatch) {
+      items.clear();
+      for (std::size_t k = 0; k < per_agent; ++k)
+        items.push_back({.ref = a * 64 + k,
+                         .t_ms = t,
+                         .bits = values[k],
+                         .kind = series[k].type,
+                         .identity = &series[k].identity});
+      store.append_batch(items);
+    } else {
+      for (std::size_t k = 0; k < per_agent; ++k) {
+        const auto ref = a * 64 + k;
+        if (series[k].type == MetricType::counter)
+          store.append(ref, series[k].identity, t, history::counter_value(values[k]));
+        else
+          store.append(ref, series[k].identity, t, history::gauge_value(values[k]));
+      }
     }
     appended += per_agent;
     ++i;
@@ -312,6 +325,14 @@ void BM_AppendAgent(benchmark::State& state) {
 }
 void BM_AppendLoadgen(benchmark::State& state) {
   append_cost<LoadgenShape>(state);
+}
+// The same reports through append_batch(), one call per report (as the
+// history sink appends a request's points).
+void BM_AppendBatchAgent(benchmark::State& state) {
+  append_cost<AgentShape, true>(state);
+}
+void BM_AppendBatchLoadgen(benchmark::State& state) {
+  append_cost<LoadgenShape, true>(state);
 }
 
 // Range reads over a day of the agent mix (100 processes, 2,900 series,
@@ -359,6 +380,8 @@ void BM_ReadRange(benchmark::State& state) {
 
 BENCHMARK(BM_AppendAgent)->Arg(1)->Arg(1000)->Arg(10000)->MinTime(1.0);
 BENCHMARK(BM_AppendLoadgen)->Arg(1000)->MinTime(1.0);
+BENCHMARK(BM_AppendBatchAgent)->Arg(1)->Arg(1000)->Arg(10000)->MinTime(1.0);
+BENCHMARK(BM_AppendBatchLoadgen)->Arg(1000)->MinTime(1.0);
 BENCHMARK(BM_ReadRange)
     ->Args({60, 240})
     ->Args({60, 480})

@@ -175,20 +175,117 @@ bool HistoryStore::append(SeriesRef ref, const SeriesIdentity& identity, std::in
   return append_bits(ref, identity, t_ms, counter_bits(counter_total), core::MetricType::counter);
 }
 
+struct HistoryStore::Deltas {
+  std::ptrdiff_t bytes = 0;
+  std::ptrdiff_t payload = 0;
+  std::size_t samples = 0;
+};
+
+void HistoryStore::commit(const Deltas& d) noexcept {
+  if (d.bytes != 0) bytes_.fetch_add(static_cast<std::size_t>(d.bytes), std::memory_order_relaxed);
+  if (d.payload != 0)
+    payload_bytes_.fetch_add(static_cast<std::size_t>(d.payload), std::memory_order_relaxed);
+  if (d.samples != 0) samples_.fetch_add(d.samples, std::memory_order_relaxed);
+}
+
 bool HistoryStore::append_bits(SeriesRef ref, const SeriesIdentity& identity, std::int64_t t_ms,
                                std::uint64_t bits, core::MetricType kind) {
   Shard& shard = shard_of(ref);
-  std::lock_guard lock(shard.mu);
-  Series* found = shard.map.find(ref);
+  Deltas deltas;
+  bool stored = false;
+  {
+    std::lock_guard lock(shard.mu);
+    stored = append_locked(
+        shard, shard.map.find(ref),
+        {.ref = ref, .t_ms = t_ms, .bits = bits, .kind = kind, .identity = &identity}, deltas);
+  }
+  commit(deltas);
+  return stored;
+}
+
+std::size_t HistoryStore::append_batch(std::span<const AppendItem> items) {
+  if (items.empty()) return 0;
+  std::vector<std::uint32_t> shard_of_item(items.size());
+  std::vector<std::uint32_t> shards;
+  shards.reserve(items.size());
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const auto k = static_cast<std::uint32_t>(&shard_of(items[i].ref) - shards_.get());
+    shard_of_item[i] = k;
+    shards.push_back(k);
+  }
+  std::sort(shards.begin(), shards.end());
+  shards.erase(std::unique(shards.begin(), shards.end()), shards.end());
+
+  // The shards are taken a window at a time, each window's mutexes in
+  // ascending order (the one order every multi-shard locker uses, so no two
+  // can deadlock), at most kWindow at once (enough misses in flight, and
+  // few locks held).
+  constexpr std::size_t kWindow = 16;
+  Deltas deltas;
+  std::size_t stored = 0;
+  std::vector<std::size_t> in_window;
+  std::vector<Series*> found;
+  in_window.reserve(items.size());
+  found.reserve(items.size());
+  for (std::size_t w = 0; w < shards.size(); w += kWindow) {
+    const std::uint32_t lo = shards[w];
+    const std::uint32_t hi = shards[std::min(w + kWindow, shards.size()) - 1];
+    in_window.clear();
+    for (std::size_t i = 0; i < items.size(); ++i)
+      if (shard_of_item[i] >= lo && shard_of_item[i] <= hi) in_window.push_back(i);
+    const auto first = shards.begin() + static_cast<std::ptrdiff_t>(w);
+    const auto last =
+        shards.begin() + static_cast<std::ptrdiff_t>(std::min(w + kWindow, shards.size()));
+    for (auto k = first; k != last; ++k)
+      shards_[*k].mu.lock();
+    try {
+      // Three passes of hints, then the writes: each pass's loads are
+      // independent, so the misses of the window overlap instead of
+      // queueing one series after the other.
+      for (const auto i : in_window)
+        shards_[shard_of_item[i]].map.prefetch(items[i].ref);
+      found.clear();
+      for (const auto i : in_window) {
+        Series* f = shards_[shard_of_item[i]].map.find(items[i].ref);
+        if (f != nullptr) {
+          __builtin_prefetch(f);
+          __builtin_prefetch(reinterpret_cast<const char*>(f) + 64);
+        }
+        found.push_back(f);
+      }
+      for (Series* f : found)
+        if (f != nullptr) f->open.prefetch_tail();
+      for (std::size_t j = 0; j < in_window.size(); ++j) {
+        const auto i = in_window[j];
+        Shard& shard = shards_[shard_of_item[i]];
+        // A series made by an earlier item of this batch is found again.
+        Series* f = found[j] != nullptr ? found[j] : shard.map.find(items[i].ref);
+        if (append_locked(shard, f, items[i], deltas)) ++stored;
+      }
+    } catch (...) {
+      for (auto k = first; k != last; ++k)
+        shards_[*k].mu.unlock();
+      commit(deltas);
+      throw;
+    }
+    for (auto k = first; k != last; ++k)
+      shards_[*k].mu.unlock();
+  }
+  commit(deltas);
+  return stored;
+}
+
+bool HistoryStore::append_locked(Shard& shard, Series* found, const AppendItem& item,
+                                 Deltas& deltas) {
+  const core::MetricType kind = item.kind;
+  const std::int64_t t_ms = item.t_ms;
   if (found == nullptr) {
-    if (identity.type != kind) return false;
-    found = add_series(shard, ref, std::make_shared<const SeriesIdentity>(identity));
+    if (item.identity == nullptr || item.identity->type != kind) return false;
+    found = add_series(shard, item.ref, std::make_shared<const SeriesIdentity>(*item.identity));
   }
   Series& s = *found;
   if (s.open.type() != kind) return false;
 
-  std::ptrdiff_t bytes_delta = 0;
-  std::ptrdiff_t payload_delta = 0;
   if (!s.open.empty()) {
     const auto& st = s.open.state();
     const bool full = s.open.count() >= options_.chunk_samples;
@@ -198,36 +295,32 @@ bool HistoryStore::append_bits(SeriesRef ref, const SeriesIdentity& identity, st
     if (full || late) {
       auto chunk = ChunkPtr::make(st, s.open.bytes());
       (void)s.open.release();
-      bytes_delta += static_cast<std::ptrdiff_t>(closed_cost(*chunk)) -
-                     static_cast<std::ptrdiff_t>(s.open_charged);
+      deltas.bytes += static_cast<std::ptrdiff_t>(closed_cost(*chunk)) -
+                      static_cast<std::ptrdiff_t>(s.open_charged);
       // The next chunk will likely be about as large as this one.
       s.open.reserve(chunk->size + 8);
       s.open_charged = 0;
       const auto slots_before = s.closed.capacity();
       if (options_.track_closed)
         shard.closed_since.push_back(
-            {ref, s.identity, s.next_seq, chunk->count, chunk->max_t,
+            {item.ref, s.identity, s.next_seq, chunk->count, chunk->max_t,
              std::vector<std::uint8_t>(chunk->bytes().begin(), chunk->bytes().end())});
       ++s.next_seq;
       s.closed.push_back(std::move(chunk));
-      bytes_delta +=
+      deltas.bytes +=
           static_cast<std::ptrdiff_t>((s.closed.capacity() - slots_before) * sizeof(ChunkPtr));
       closed_chunks_.fetch_add(1, std::memory_order_relaxed);
     }
   }
   const auto size_before = s.open.byte_size();
-  s.open.append(t_ms, bits);
+  s.open.append(t_ms, item.bits);
   // Charged against what was charged before: bytes() (range reads) may
   // have grown the buffer in between.
-  bytes_delta += static_cast<std::ptrdiff_t>(s.open.capacity_bytes()) -
-                 static_cast<std::ptrdiff_t>(s.open_charged);
+  deltas.bytes += static_cast<std::ptrdiff_t>(s.open.capacity_bytes()) -
+                  static_cast<std::ptrdiff_t>(s.open_charged);
   s.open_charged = s.open.capacity_bytes();
-  payload_delta += static_cast<std::ptrdiff_t>(s.open.byte_size() - size_before);
-  if (bytes_delta != 0)
-    bytes_.fetch_add(static_cast<std::size_t>(bytes_delta), std::memory_order_relaxed);
-  if (payload_delta != 0)
-    payload_bytes_.fetch_add(static_cast<std::size_t>(payload_delta), std::memory_order_relaxed);
-  samples_.fetch_add(1, std::memory_order_relaxed);
+  deltas.payload += static_cast<std::ptrdiff_t>(s.open.byte_size() - size_before);
+  ++deltas.samples;
   return true;
 }
 

@@ -122,15 +122,25 @@ QueuedSinkStats QueuedSink::stats() const {
 
 void append_history(history::HistoryStore& store, OwnedBatch& batch) {
   const std::size_t n = std::min(batch.points.size(), batch.refs.size());
+  // The identities stay in the batch (read only for a series the store does
+  // not hold yet); one append_batch() for the whole request.
+  std::vector<core::SeriesKey> identities;
+  identities.reserve(n);
+  std::vector<history::AppendItem> items;
+  items.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
     core::Point& p = batch.points[i];
-    const core::SeriesKey identity{p.type, std::move(p.id), std::move(p.labels)};
-    if (p.type == core::MetricType::counter) {
-      (void)store.append(batch.refs[i], identity, batch.received_ms, p.total);
-    } else {
-      (void)store.append(batch.refs[i], identity, batch.received_ms, p.value);
-    }
+    identities.push_back({p.type, std::move(p.id), std::move(p.labels)});
+    items.push_back({.ref = batch.refs[i],
+                     .t_ms = batch.received_ms,
+                     .bits = p.type == core::MetricType::counter ? history::counter_bits(p.total)
+                                                                 : history::gauge_bits(p.value),
+                     .kind = p.type,
+                     .identity = nullptr});
   }
+  for (std::size_t i = 0; i < n; ++i)
+    items[i].identity = &identities[i];
+  (void)store.append_batch(items);
 }
 
 std::shared_ptr<QueuedSink> make_history_sink(history::HistoryStore& store,

@@ -114,6 +114,16 @@ struct ChunkExport {
   std::vector<std::uint8_t> bytes;
 };
 
+// One sample of a batched append: `bits` as counter_bits()/gauge_bits()
+// make them for `kind`; `identity` is read only when `ref` is new.
+struct AppendItem {
+  SeriesRef ref = 0;
+  std::int64_t t_ms = 0;
+  std::uint64_t bits = 0;
+  core::MetricType kind = core::MetricType::gauge;
+  const SeriesIdentity* identity = nullptr;
+};
+
 struct SeriesEntry {
   SeriesRef ref = 0;
   std::shared_ptr<const SeriesIdentity> identity;
@@ -132,6 +142,13 @@ class HistoryStore {
   bool append(SeriesRef ref, const SeriesIdentity& identity, std::int64_t t_ms, double gauge);
   bool append(SeriesRef ref, const SeriesIdentity& identity, std::int64_t t_ms,
               std::int64_t counter_total);
+
+  // Appends many samples at once, as append() each would (in order; an item
+  // whose kind is not its series' type is skipped), holding each shard's
+  // mutex once and overlapping the cache misses of cold series: the lookup
+  // and the open chunk of every item are fetched before any is written.
+  // Returns the samples stored.
+  std::size_t append_batch(std::span<const AppendItem> items);
 
   // The samples with start_ms <= t <= end_ms of the given series (unknown
   // refs and series without such samples are left out), in `refs` order.
@@ -167,8 +184,13 @@ class HistoryStore {
  private:
   struct Shard;
   struct Series;
+  struct Deltas;
   bool append_bits(SeriesRef ref, const SeriesIdentity& identity, std::int64_t t_ms,
                    std::uint64_t bits, core::MetricType kind);
+  // The body of an append under the shard's mutex; null `found`: the series
+  // is new (made from `identity`).
+  bool append_locked(Shard& shard, Series* found, const AppendItem& item, Deltas& deltas);
+  void commit(const Deltas& deltas) noexcept;
   Shard& shard_of(SeriesRef ref) const;
   Series* add_series(Shard& shard, SeriesRef ref, std::shared_ptr<const SeriesIdentity> identity);
   void maintenance_loop();
