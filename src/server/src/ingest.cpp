@@ -51,42 +51,56 @@ void QueuedSink::accept(const IngestBatch& batch) noexcept {
     stats_.dropped_points += batch.points.size();
     return;
   }
+  const bool wake = waiting_;
   lock.unlock();
-  wake_.notify_one();
+  if (wake) wake_.notify_one();
 }
 
 void QueuedSink::run() {
   std::unique_lock lock(mu_);
+  std::deque<OwnedBatch> taken;
   for (;;) {
-    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
     if (queue_.empty()) {
       if (stopping_) return;
+      waiting_ = true;
+      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      waiting_ = false;
       continue;
     }
-    OwnedBatch batch = std::move(queue_.front());
-    queue_.pop_front();
+    taken.swap(queue_);
     busy_ = true;
     lock.unlock();
-    try {
-      drain_(batch);
-    } catch (...) {
+    for (auto& batch : taken) {
       try {
-        spdlog::warn("{}: a batch failed: {}", options_.name, [] {
-          try {
-            throw;
-          } catch (const std::exception& e) {
-            return std::string(e.what());
-          } catch (...) {
-            return std::string("unknown error");
-          }
-        }());
-      } catch (...) {  // NOLINT(bugprone-empty-catch): logging must not end the thread
+        drain_(batch);
+      } catch (...) {
+        try {
+          spdlog::warn("{}: a batch failed: {}", options_.name, [] {
+            try {
+              throw;
+            } catch (const std::exception& e) {
+              return std::string(e.what());
+            } catch (...) {
+              return std::string("unknown error");
+            }
+          }());
+        } catch (...) {  // NOLINT(bugprone-empty-catch): logging must not end the thread
+        }
       }
     }
+    const auto drained = taken.size();
+    taken.clear();
     lock.lock();
     busy_ = false;
-    ++stats_.drained_batches;
+    stats_.drained_batches += drained;
     if (queue_.empty()) idle_.notify_all();
+    if (options_.linger.count() > 0 && !stopping_) {
+      // Let the next batches gather (stop() and wait_idle() are not held
+      // up by more than this).
+      lock.unlock();
+      std::this_thread::sleep_for(options_.linger);
+      lock.lock();
+    }
   }
 }
 

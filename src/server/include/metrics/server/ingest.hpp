@@ -78,6 +78,11 @@ struct QueuedSinkOptions {
   std::size_t max_batches = 4096;
   // At most one "dropped" log line this often.
   std::chrono::milliseconds log_interval{std::chrono::seconds{10}};
+  // After draining, the thread waits this long before it looks again, so
+  // that under load it takes many batches a turn instead of being woken for
+  // each (a wake-up per batch costs more than appending it). A sink's data
+  // is at most this much later; zero: woken for every batch.
+  std::chrono::microseconds linger{1000};
 };
 
 struct QueuedSinkStats {
@@ -89,7 +94,8 @@ struct QueuedSinkStats {
 };
 
 // A bounded queue of batches and one thread that hands them to `drain`
-// (an exception from drain is logged and the thread goes on).
+// (an exception from drain is logged and the thread goes on). The thread
+// takes every queued batch at once; accept() wakes it only when it sleeps.
 class QueuedSink : public IngestSink {
  public:
   using Drain = std::function<void(OwnedBatch&)>;
@@ -115,7 +121,8 @@ class QueuedSink : public IngestSink {
   std::condition_variable wake_;  // the drain thread
   std::condition_variable idle_;  // wait_idle()
   std::deque<OwnedBatch> queue_;
-  bool busy_ = false;  // the drain thread holds a batch
+  bool busy_ = false;     // the drain thread holds batches
+  bool waiting_ = false;  // the drain thread waits on wake_ (accept() notifies only then)
   bool stopping_ = false;
   bool stopped_ = false;  // the thread has ended
   std::mutex stop_mu_;    // stop() against stop()
