@@ -112,6 +112,26 @@ TEST(HistoryProcess, SurvivesAGracefulRestartAndKeepsGrowing) {
   fs::remove_all(dir);
 }
 
+TEST(HistoryProcess, NoHistoryKeepsCurrentValuesOnlyAndLeavesTheDirAlone) {
+  const auto dir = fresh_dir("off");
+  const auto hist = dir / "history";
+  {
+    ServerProcess server({"-f", "", "--history-dir", hist.string(), "--no-history"});
+    ASSERT_TRUE(server.wait_ready());
+    Client c(server.port());
+    for (int i = 0; i < 3; ++i)
+      post_counter(c, "a", 2);
+    const auto res =
+        c.post_json("/value/", R"({"id":"c","type":"counter","labels":{"instance":"a"}})");
+    ASSERT_EQ(res.result_int(), 200) << res.body();
+    EXPECT_THAT(res.body(), HasSubstr(R"("delta":6)"));
+    ASSERT_EQ(server.stop(SIGTERM), 0);
+  }
+  // Not even created, let alone locked or written.
+  EXPECT_FALSE(fs::exists(hist));
+  fs::remove_all(dir);
+}
+
 TEST(HistoryProcess, Kill9LosesAtMostWhatWasNotFlushed) {
   const auto dir = fresh_dir("kill9");
   const auto hist = dir / "history";

@@ -167,6 +167,13 @@ opt::Spec spec(ServerConfig& c) {
                .help = "folder the history is written to and reloaded from (locked while the "
                        "server runs); empty (--history-dir \"\") keeps it in memory only",
                .value = opt::text(c.history_dir, nullptr, "path")},
+              {.flags = {"--history"},
+               .negations = {"--no-history"},
+               .env = "HISTORY",
+               .keys = {"history"},
+               .help = "keep the history of every series; --no-history keeps current values "
+                       "only (no history dir, no range reads)",
+               .value = opt::boolean(c.history)},
           },
   };
 }

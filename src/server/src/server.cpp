@@ -113,7 +113,7 @@ std::unique_ptr<history::HistoryDir> open_history_dir(
     std::function<std::optional<history::SeriesRef>(const history::SeriesIdentity&,
                                                     history::SeriesRef)>
         map_ref) {
-  if (cfg.history_dir.empty()) return nullptr;
+  if (cfg.history_dir.empty() || !cfg.history) return nullptr;
   return std::make_unique<history::HistoryDir>(
       history::HistoryDirOptions{.dir = cfg.history_dir,
                                  .log = dir_log,
@@ -201,6 +201,10 @@ struct Server::Impl {
   // flush. A stored series gets its id in the index; one the index does not
   // know (the storage lost it) is made live again.
   void load_history() {
+    if (!config.history) {
+      spdlog::info("history: off (--no-history): current values only");
+      return;
+    }
     fanout->add(history_sink);
     if (!history_dir) {
       spdlog::info("history: in memory only (no --history-dir)");

@@ -64,6 +64,9 @@ struct ServerConfig {
   // Written there and reloaded at start (locked while the server runs);
   // empty: memory only.
   std::string history_dir = "/tmp/metrics-history";
+  // --no-history: keep no history at all (current values only; range reads
+  // and queries over time find nothing). For measuring what history costs.
+  bool history = true;
 };
 
 // "536870912", "512MiB", "64KiB", "1GiB" (also "B", "K"/"KiB", "M"/"MiB",
