@@ -56,6 +56,11 @@ void QueuedSink::accept(const IngestBatch& batch) noexcept {
   if (wake) wake_.notify_one();
 }
 
+namespace {
+// A turn that took this many batches or more does not linger.
+constexpr std::size_t kBacklog = 64;
+}  // namespace
+
 void QueuedSink::run() {
   std::unique_lock lock(mu_);
   std::deque<OwnedBatch> taken;
@@ -94,9 +99,10 @@ void QueuedSink::run() {
     busy_ = false;
     stats_.drained_batches += drained;
     if (queue_.empty()) idle_.notify_all();
-    if (options_.linger.count() > 0 && !stopping_) {
-      // Let the next batches gather (stop() and wait_idle() are not held
-      // up by more than this).
+    // Let the next batches gather, unless this turn found a backlog (then
+    // the thread is behind and goes straight on). stop() and wait_idle()
+    // are not held up by more than the linger.
+    if (options_.linger.count() > 0 && drained < kBacklog && !stopping_) {
       lock.unlock();
       std::this_thread::sleep_for(options_.linger);
       lock.lock();

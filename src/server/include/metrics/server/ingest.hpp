@@ -5,7 +5,7 @@
 // remote write and rule evaluation plug in the same way.
 //
 //   server::IngestFanout fanout;
-//   fanout.add(server::make_history_sink(store, {.max_batches = 4096}));
+//   fanout.add(server::make_history_sink(store, {.max_batches = 16384}));
 //   fanout.publish({.received_ms = now, .points = applied.series, .refs = ids});
 //
 // A sink's accept() must never block an acknowledgement or an I/O thread:
@@ -74,14 +74,17 @@ struct OwnedBatch {
 
 struct QueuedSinkOptions {
   std::string name = "sink";  // in its log lines
-  // Batches waiting at most; one more is dropped.
-  std::size_t max_batches = 4096;
+  // Batches waiting at most; one more is dropped. 16,384 batches is about a
+  // second of full-speed ingest on a small machine (a stalled drain thread
+  // on a busy host catches up instead of dropping).
+  std::size_t max_batches = 16384;
   // At most one "dropped" log line this often.
   std::chrono::milliseconds log_interval{std::chrono::seconds{10}};
-  // After draining, the thread waits this long before it looks again, so
-  // that under load it takes many batches a turn instead of being woken for
-  // each (a wake-up per batch costs more than appending it). A sink's data
-  // is at most this much later; zero: woken for every batch.
+  // After a small turn (under 64 batches) the thread waits this long before
+  // it looks again, so that under load it takes many batches a turn instead
+  // of being woken for each (a wake-up per batch costs more than appending
+  // it); after a larger one it goes straight on. A sink's data is at most
+  // this much later; zero: woken for every batch.
   std::chrono::microseconds linger{1000};
 };
 
