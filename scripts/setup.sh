@@ -17,6 +17,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev postgresql curl procps wrk openssl
   # the reference the query tests compare with (query_prometheus_compat)
   prometheus
+  # rule files (src/rules) and the Alertmanager the alerting tests compare with
+  libyaml-cpp-dev prometheus-alertmanager
   # allocators the agent detects at run time (its tests load them)
   libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev
 )
