@@ -248,6 +248,17 @@ std::string format_one(char verb, const Spec& spec, const GoArg& arg) {
   if (const auto* d = std::get_if<double>(&arg)) {
     char f = 0;
     int prec = spec.prec;
+    if (verb == 'x' || verb == 'X') {
+      // Go's hex float: C's %a with an exponent of at least two digits.
+      char buf[64];
+      std::snprintf(buf, sizeof buf, verb == 'x' ? "%a" : "%A", *d);
+      std::string s = buf;
+      const auto p = s.find_first_of("pP");
+      if (p != std::string::npos && p + 2 < s.size() + 1 && s.size() - p == 3) s.insert(p + 2, "0");
+      if (std::isinf(*d)) s = *d > 0 ? "+Inf" : "-Inf";
+      if (std::isnan(*d)) s = "NaN";
+      return pad(s, spec, false);
+    }
     switch (verb) {
       case 'v':
       case 'g':

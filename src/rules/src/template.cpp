@@ -1013,7 +1013,14 @@ class Exec {
       arity(name, args, 1, line);
       const double v = to_float(args[0], line);
       if (std::isnan(v) || std::isinf(v)) return Val{go_format_float(v, 'g', 4)};
-      return Val{format_unix(v)};
+      // Prometheus's floatToTime: nanoseconds in an int64, then model.Time
+      // (milliseconds, truncated).
+      const double ns = v * 1e9;
+      if (ns >= 9.2233720368547758e18 || ns < -9.2233720368547758e18)
+        fail(line,
+             "error calling humanizeTimestamp: " + go_format_float(v, 'g', -1) +
+                 " cannot be represented as a nanoseconds timestamp since it overflows int64");
+      return Val{format_unix_ms(static_cast<std::int64_t>(ns) / 1'000'000)};
     }
     if (name == "printf" || name == "print" || name == "println") {
       std::vector<GoArg> plain_args;
@@ -1123,27 +1130,28 @@ class Exec {
     fail(line, "function " + go_quote(name) + " is not supported by this server");
   }
 
-  // time.Unix(v).UTC().String(): "2006-01-02 15:04:05.999999999 +0000 UTC".
-  static std::string format_unix(double v) {
-    const double secs = std::floor(v);
-    auto nanos = static_cast<std::int64_t>(std::llround((v - secs) * 1e9));
-    auto s = static_cast<std::time_t>(secs);
-    if (nanos >= 1'000'000'000) {
-      nanos -= 1'000'000'000;
-      ++s;
+  // time.Unix(ms/1000, ms%1000*1e6).UTC().String():
+  // "2006-01-02 15:04:05.999999999 +0000 UTC".
+  static std::string format_unix_ms(std::int64_t ms) {
+    std::int64_t secs = ms / 1000;
+    std::int64_t frac = ms % 1000;
+    if (frac < 0) {
+      frac += 1000;
+      --secs;
     }
+    const auto s = static_cast<std::time_t>(secs);
     std::tm tm{};
     gmtime_r(&s, &tm);
     char buf[64];
     std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
     std::string out = buf;
-    if (nanos != 0) {
-      char frac[32];
-      std::snprintf(frac, sizeof frac, ".%09lld", static_cast<long long>(nanos));
-      std::string f = frac;
-      while (f.back() == '0')
-        f.pop_back();
-      out += f;
+    if (frac != 0) {
+      char f[16];
+      std::snprintf(f, sizeof f, ".%03lld", static_cast<long long>(frac));
+      std::string fs = f;
+      while (fs.back() == '0')
+        fs.pop_back();
+      out += fs;
     }
     return out + " +0000 UTC";
   }

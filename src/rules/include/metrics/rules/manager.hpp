@@ -74,14 +74,14 @@ class Notifier {
 
 struct ManagerOptions {
   std::chrono::milliseconds evaluation_interval{15'000};
-  GoMap external_labels;
-  std::string external_url;  // generatorURL's base
+  GoMap external_labels{};
+  std::string external_url{};  // generatorURL's base
   query::EngineOptions engine{};
   std::chrono::milliseconds resend_delay{60'000};
   std::chrono::milliseconds for_outage_tolerance{3'600'000};
   // Empty: alert states are not kept across restarts.
-  std::string state_file;
-  std::shared_ptr<core::Clock> clock;  // real_clock() when null
+  std::string state_file{};
+  std::shared_ptr<core::Clock> clock{};  // real_clock() when null
 };
 
 // One alert as the views show it.
