@@ -326,3 +326,47 @@ TEST(Promtool, TemplateOutputsAgreeWithPrometheus) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Promtool, ExampleRulesAreValidAndAlertPerInstance) {
+  if (!require_promtool()) GTEST_SKIP();
+  const std::string path = std::string(RULES_EXAMPLES_FILE);
+  EXPECT_NO_THROW((void)r::load_rule_file(path));
+  const Ran p = run(std::string(kPromtool) + " check rules " + path);
+  EXPECT_EQ(p.status, 0) << p.output;
+  std::ifstream f(path);
+  const std::string text((std::istreambuf_iterator<char>(f)), {});
+  std::string up_a, up_b, heap, sys, rss;
+  for (int i = 0; i < 40; ++i) {
+    up_a += i < 10 ? "1 " : "0 ";
+    up_b += "1 ";
+    heap += std::to_string(100'000'000 + i * 20'000'000) + " ";
+    sys += "1000000000 ";
+    rss += i < 5 ? "100000000 " : "2000000000 ";
+  }
+  const std::vector<InputSeries> inputs{
+      {R"(agent_up{instance="web-1:4242",job="api"})",
+       L({{"__name__", "agent_up"}, {"instance", "web-1:4242"}, {"job", "api"}}), up_a},
+      {R"(agent_up{instance="web-2:4242",job="api"})",
+       L({{"__name__", "agent_up"}, {"instance", "web-2:4242"}, {"job", "api"}}), up_b},
+      {R"(HeapAlloc{instance="web-1:4242",job="api"})",
+       L({{"__name__", "HeapAlloc"}, {"instance", "web-1:4242"}, {"job", "api"}}), heap},
+      {R"(HeapSys{instance="web-1:4242",job="api"})",
+       L({{"__name__", "HeapSys"}, {"instance", "web-1:4242"}, {"job", "api"}}), sys},
+      {R"(ProcessRSS{instance="web-1:4242",job="api"})",
+       L({{"__name__", "ProcessRSS"}, {"instance", "web-1:4242"}, {"job", "api"}}), rss},
+  };
+  const std::string test = compare_with_promtool(
+      text, inputs, 40,
+      {"AgentDown", "HeapExhaustedWithinAnHour", "ResidentMemoryHigh", "AllocationRateSpike"},
+      {"ALERTS"});
+  // AgentDown fired for web-1 only, with its labels.
+  EXPECT_NE(test.find("instance: 'web-1:4242'"), std::string::npos);
+  EXPECT_NE(test.find("Agent web-1:4242 (api) stopped pushing"), std::string::npos);
+  EXPECT_EQ(test.find("Agent web-2:4242"), std::string::npos);
+  EXPECT_NE(test.find("heap will run out within the hour"), std::string::npos);
+  EXPECT_NE(test.find("resident memory 1.863GiB"), std::string::npos);
+}
+
+}  // namespace
