@@ -235,3 +235,48 @@ TEST(Alertmanager, PendingFiringResolvedEndToEnd) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(HttpNotifier, AtMost64AlertsPerAlertmanagerRequestAndNoRetryOn4xx) {
+  FakeServer am;
+  am.set_handler([](const Request&) { return metrics::agent::testing::status_reply(200, "{}"); });
+  FakeServer hook;
+  hook.set_handler([](const Request&) { return metrics::agent::testing::status_reply(400, "{}"); });
+  r::HttpNotifier notifier({.alertmanager_urls = {"http://" + am.address()},
+                            .webhook_urls = {"http://" + hook.address() + "/x"},
+                            .retry_schedule = {std::chrono::milliseconds{10}}});
+  std::vector<r::NotifyAlert> alerts;
+  for (int i = 0; i < 130; ++i) {
+    alerts.push_back(
+        {.labels = q::make_labels({{"alertname", "A"}, {"i", std::to_string(i)}, {"job", "x"}}),
+         .annotations = {{"summary", "s"}},
+         .starts_at_ms = 1'000,
+         .ends_at_ms = 2'000,
+         .generator_url = "g",
+         .resolved = false});
+  }
+  notifier.notify(alerts);
+  ASSERT_TRUE(am.wait_for_requests(3, std::chrono::seconds{10}));
+  ASSERT_TRUE(hook.wait_for_requests(1, std::chrono::seconds{10}));
+  std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  const auto requests = am.requests();
+  ASSERT_EQ(requests.size(), 3u);
+  std::vector<std::size_t> sizes;
+  for (const auto& req : requests) {
+    EXPECT_EQ(req.path, "/api/v2/alerts");
+    sizes.push_back(json::parse(req.body).as_array().size());
+  }
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{64, 64, 2}));
+  // The webhook: one payload with every alert; a 400 is not retried.
+  EXPECT_EQ(hook.request_count(), 1u);
+  const auto payload = json::parse(hook.requests()[0].body).as_object();
+  EXPECT_EQ(payload.at("alerts").as_array().size(), 130u);
+  EXPECT_EQ(payload.at("commonLabels"), (json::object{{"alertname", "A"}, {"job", "x"}}));
+  EXPECT_EQ(payload.at("commonAnnotations"), (json::object{{"summary", "s"}}));
+  notifier.stop();
+  EXPECT_EQ(notifier.stats().sent, 3u);
+  EXPECT_EQ(notifier.stats().failed, 1u);
+}
+
+}  // namespace
