@@ -8,6 +8,8 @@
 #include <fstream>
 #include <thread>
 
+#include "metrics/rules/service.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -225,6 +227,37 @@ TEST(Manager, Fingerprint) {
   // prometheus/common's model.LabelSet{}.Fingerprint() of the empty set is
   // FNV-1a's offset basis.
   EXPECT_EQ(r::fingerprint({}), "cbf29ce484222325");
+}
+
+}  // namespace
+
+namespace {
+
+TEST(AlertingService, LoadReloadAndStart) {
+  const fs::path dir = temp_dir();
+  const auto file = dir / "r.yml";
+  std::ofstream(file) << kRules;
+  auto clock = std::make_shared<metrics::core::ManualClock>();
+  r::AlertingService service({.patterns = {(dir / "*.yml").string()},
+                              .manager = {.evaluation_interval = 10s, .clock = clock}});
+  service.load();
+  EXPECT_EQ(service.rule_count(), 2u);
+  std::ofstream(file, std::ios::trunc) << "groups:\n  - name: g\n    bogus: 1\n";
+  const auto error = service.reload();
+  ASSERT_TRUE(error);
+  EXPECT_NE(error->find(file.string() + ":3:"), std::string::npos) << *error;
+  EXPECT_EQ(service.rule_count(), 2u);  // the old rules stay
+  EXPECT_EQ(service.manager(), nullptr);
+  q::MemoryQueryable store;
+  MemorySink sink(store);
+  service.start(store, &sink);
+  ASSERT_NE(service.manager(), nullptr);
+  EXPECT_EQ(service.manager()->rule_count(), 2u);
+  std::ofstream(file, std::ios::trunc) << "groups:\n  - name: g\n    rules: []\n";
+  EXPECT_FALSE(service.reload());
+  EXPECT_EQ(service.manager()->rule_count(), 0u);
+  service.stop();
+  fs::remove_all(dir);
 }
 
 }  // namespace
