@@ -350,7 +350,16 @@ class Loader {
             group.limit = std::stoll(s, &used, 0);
             if (used != s.size()) throw std::invalid_argument(s);
           } catch (const std::exception&) {
-            fail(line_of(v), "yaml: unmarshal errors: cannot unmarshal !!str `" + s + "` into int");
+            // yaml.v3 also decodes a float into an int, truncating it.
+            try {
+              std::size_t used = 0;
+              const double d = std::stod(s, &used);
+              if (used != s.size() || !(d > -9.2e18 && d < 9.2e18)) throw std::invalid_argument(s);
+              group.limit = static_cast<std::int64_t>(d);
+            } catch (const std::exception&) {
+              fail(line_of(v),
+                   "yaml: unmarshal errors: cannot unmarshal !!str `" + s + "` into int");
+            }
           }
         }
       } else if (key == "rules") {

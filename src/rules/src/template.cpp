@@ -110,7 +110,7 @@ struct Node;
 using List = std::vector<Node>;
 
 struct Node {
-  enum Kind { k_text, k_action, k_if, k_with, k_range } kind = k_text;
+  enum Kind { k_text, k_action, k_if, k_with, k_range, k_template } kind = k_text;
   std::string text;
   Pipeline pipe;
   std::shared_ptr<List> then;
@@ -492,8 +492,22 @@ class Parser {
         parse_control(out, kw);
         return std::nullopt;
       }
-      if (kw == "define" || kw == "template" || kw == "block" || kw == "break" ||
-          kw == "continue") {
+      if (kw == "template") {
+        // {{template "name" [pipeline]}}: parses; executing it fails, as no
+        // template defines other templates here (Go: "no such template").
+        next();
+        const Token name = next();
+        if (name.kind != Tok::string) fail("unexpected " + describe(name) + " in template clause");
+        Node n;
+        n.kind = Node::k_template;
+        n.text = name.text;
+        n.pipe.line = name.line;
+        if (peek().kind != Tok::right) n.pipe = parse_pipeline("template clause", false);
+        expect_right("template clause");
+        out.push_back(std::move(n));
+        return std::nullopt;
+      }
+      if (kw == "define" || kw == "block" || kw == "break" || kw == "continue") {
         fail("{{" + kw + "}} is not supported");
       }
     }
@@ -762,6 +776,8 @@ class Exec {
         case Node::k_text:
           out += n.text;
           break;
+        case Node::k_template:
+          fail(n.pipe.line, "template: no such template " + go_quote(n.text));
         case Node::k_action: {
           Val v = pipeline(n.pipe, dot);
           if (n.pipe.decl.empty()) out += print(v);
