@@ -286,7 +286,9 @@ class Loader {
     (void)what;
     std::map<std::string, int> seen;
     for (auto it = map.begin(); it != map.end(); ++it) {
-      const YAML::Node& k = it->first;
+      // Copies: yaml-cpp's iterator hands out a temporary pair.
+      const YAML::Node k = it->first;
+      const YAML::Node v = it->second;
       if (!k.IsScalar()) fail(line_of(k), "yaml: mapping keys must be scalars");
       const std::string key = k.Scalar();
       key_line_ = line_of(k);
@@ -295,7 +297,7 @@ class Loader {
                              "\" already defined at line " + std::to_string(s->second));
       }
       seen.emplace(key, line_of(k));
-      f(key, it->second);
+      f(key, v);
     }
   }
 
