@@ -32,6 +32,7 @@
 #include "metrics/core/errors.hpp"
 #include "metrics/core/text.hpp"
 #include "metrics/history/disk.hpp"
+#include "metrics/remote/writer.hpp"
 #include "session.hpp"
 
 namespace metrics::server {
@@ -121,6 +122,20 @@ std::unique_ptr<history::HistoryDir> open_history_dir(
                                  .map_ref = std::move(map_ref)});
 }
 
+// Remote write out: hands each batch to a RemoteWriter, whose own bounded
+// queue takes it or drops it (never blocks).
+class RemoteWriteSink final : public IngestSink {
+ public:
+  explicit RemoteWriteSink(std::shared_ptr<remote::RemoteWriter> writer)
+      : writer_(std::move(writer)) {}
+  void accept(const IngestBatch& batch) noexcept override {
+    writer_->accept(batch.received_ms, batch.points, batch.refs);
+  }
+
+ private:
+  std::shared_ptr<remote::RemoteWriter> writer_;
+};
+
 }  // namespace
 
 struct Server::Impl {
@@ -192,9 +207,53 @@ struct Server::Impl {
     port = acceptor->local_endpoint().port();
     index_loaded = service.load_index();
     load_history();
+    start_remote_write();
   }
 
-  ~Impl() { stop_history(); }
+  ~Impl() {
+    stop_history();
+    stop_remote_write();
+  }
+
+  // One RemoteWriter per --remote-write-url, after the history sink in the
+  // fan-out (so that what it drops is in the history to catch up from).
+  void start_remote_write() {
+    for (const auto& url : config.remote_write_urls) {
+      remote::RemoteWriteOptions o;
+      o.url = url;
+      o.headers = config.remote_write_headers;
+      o.max_queue_samples = config.remote_write_queue;
+      if (config.history) {
+        o.history = [store = history](std::int64_t from, std::int64_t to) {
+          return store->read_range(
+              [](history::SeriesRef, const history::SeriesIdentity&) { return true; }, from, to);
+        };
+        if (history_dir) o.state_path = remote::state_file(config.history_dir, url);
+      }
+      const bool state = !o.state_path.empty();
+      auto writer = std::make_shared<remote::RemoteWriter>(std::move(o));
+      remote_writers.push_back(writer);
+      fanout->add(std::make_shared<RemoteWriteSink>(std::move(writer)));
+      spdlog::info("remote write: every sample goes to {}{}", url,
+                   !config.history ? " (no history: what the queue drops is lost)"
+                   : state         ? ""
+                                   : " (no history dir: no catch-up across restarts)");
+    }
+  }
+
+  // Flushes every destination at once (each within its short bound).
+  void stop_remote_write() noexcept {
+    try {
+      std::vector<std::thread> stoppers;
+      for (const auto& w : remote_writers)
+        stoppers.emplace_back([w] { w->stop(); });
+      for (auto& t : stoppers)
+        t.join();
+    } catch (...) {
+      for (const auto& w : remote_writers)
+        w->stop();
+    }
+  }
 
   // Reads the history dir into the store (bad files are reported by name
   // and skipped; nothing here stops the server) and starts its background
@@ -489,6 +548,7 @@ struct Server::Impl {
       if (w->log) w->log->flush();
     }
     stop_history();
+    stop_remote_write();
   }
 
   ServerConfig config;
@@ -500,6 +560,7 @@ struct Server::Impl {
   std::unique_ptr<history::HistoryDir> history_dir;
   std::shared_ptr<QueuedSink> history_sink;
   std::shared_ptr<IngestFanout> fanout;
+  std::vector<std::shared_ptr<remote::RemoteWriter>> remote_writers;
   Service service;
   detail::SessionLimits limits;
   std::unique_ptr<asio::ssl::context> tls;
@@ -547,6 +608,14 @@ series::SeriesIndex& Server::index() noexcept {
 
 Service& Server::service() noexcept {
   return impl_->service;
+}
+
+std::vector<remote::RemoteWriteStats> Server::remote_write_stats() const {
+  std::vector<remote::RemoteWriteStats> out;
+  out.reserve(impl_->remote_writers.size());
+  for (const auto& w : impl_->remote_writers)
+    out.push_back(w->stats());
+  return out;
 }
 
 }  // namespace metrics::server
