@@ -17,12 +17,14 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev postgresql curl procps wrk openssl
   # the reference the query tests compare with (query_prometheus_compat)
   prometheus
+  # a remote-write receiver of the remote write out tests (remote_write_process_test)
+  victoria-metrics
   # allocators the agent detects at run time (its tests load them)
   libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev
 )
 
 if [[ "${1:-}" == "--bench" ]]; then
-  PACKAGES+=(victoria-metrics prometheus-pushgateway nginx)
+  PACKAGES+=(prometheus-pushgateway nginx)
 fi
 
 missing=()
