@@ -225,8 +225,21 @@ void RemoteWriter::accept(std::int64_t received_ms, std::span<const core::Point>
                           std::span<const std::uint64_t> refs) noexcept {
   const std::size_t n = std::min(points.size(), refs.size());
   if (n == 0) return;
+  // The copy is made before the lock (other I/O threads do not wait for
+  // it), unless the queue is seen full already.
+  std::optional<Batch> owned;
+  if (queued_samples_.load(std::memory_order_relaxed) + n <= options_.max_queue_samples) {
+    try {
+      Batch b;
+      b.received_ms = received_ms;
+      b.points.assign(points.begin(), points.begin() + static_cast<std::ptrdiff_t>(n));
+      b.refs.assign(refs.begin(), refs.begin() + static_cast<std::ptrdiff_t>(n));
+      owned = std::move(b);
+    } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory: dropped below, counted
+    }
+  }
   std::unique_lock lock(mu_);
-  if (stopping_ || queued_samples_ + n > options_.max_queue_samples) {
+  if (!owned || stopping_ || queued_samples_ + n > options_.max_queue_samples) {
     stats_.dropped_samples += n;
     ++unlogged_drops_;
     const bool recoverable = options_.history && !stopping_;
@@ -250,25 +263,23 @@ void RemoteWriter::accept(std::int64_t received_ms, std::span<const core::Point>
     if (recoverable) wake_.notify_one();
     return;
   }
+  owned->queued_at = std::chrono::steady_clock::now();
+  const bool was_empty = queue_.empty();
+  if (was_empty) oldest_queued_ = owned->queued_at;
+  // Cannot throw for want of memory in a way that loses the count: a deque
+  // push that fails leaves the queue as it was.
   try {
-    Batch b;
-    b.received_ms = received_ms;
-    b.points.assign(points.begin(), points.begin() + static_cast<std::ptrdiff_t>(n));
-    b.refs.assign(refs.begin(), refs.begin() + static_cast<std::ptrdiff_t>(n));
-    b.queued_at = std::chrono::steady_clock::now();
-    const bool was_empty = queue_.empty();
-    if (was_empty) oldest_queued_ = b.queued_at;
-    queue_.push_back(std::move(b));
-    queued_samples_ += n;
-    if (waiting_ && (was_empty || queued_samples_ >= options_.max_batch_samples))
-      wake_.notify_one();
+    queue_.push_back(std::move(*owned));
   } catch (...) {
     stats_.dropped_samples += n;
     if (options_.history) {
       lost_from_ = std::min(lost_from_, received_ms);
       lost_until_ = std::max(lost_until_, received_ms);
     }
+    return;
   }
+  queued_samples_ += n;
+  if (waiting_ && (was_empty || queued_samples_ >= options_.max_batch_samples)) wake_.notify_one();
 }
 
 void RemoteWriter::stop() noexcept {
@@ -598,7 +609,7 @@ void RemoteWriter::run() {
   for (const Batch& b : queue_)
     last = std::min(last, b.received_ms - 1);
   if (lost_from_ != kNone) last = std::min(last, lost_from_ - 1);
-  const auto left = queued_samples_;
+  const std::size_t left = queued_samples_.load();
   lock.unlock();
   if (left > 0) {
     log_safely(spdlog::level::warn,

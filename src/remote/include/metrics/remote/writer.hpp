@@ -223,7 +223,8 @@ class RemoteWriter {
   mutable std::mutex mu_;
   std::condition_variable wake_;
   std::deque<Batch> queue_;
-  std::size_t queued_samples_ = 0;
+  // Changed under mu_; read without it by accept() before copying.
+  std::atomic<std::size_t> queued_samples_{0};
   std::chrono::steady_clock::time_point oldest_queued_{};
   // The oldest receive time dropped since the last catch-up, and
   std::int64_t lost_from_ = std::numeric_limits<std::int64_t>::max();
