@@ -64,6 +64,19 @@ std::uint64_t fnv1a(std::string_view text) noexcept {
 
 }  // namespace
 
+std::string redact_url(std::string_view url) {
+  const auto scheme = url.find("://");
+  if (scheme == std::string_view::npos) return std::string(url);
+  const auto start = scheme + 3;
+  const auto path = url.find_first_of("/?#", start);
+  const auto authority =
+      url.substr(start, path == std::string_view::npos ? url.npos : path - start);
+  const auto at = authority.rfind('@');
+  if (at == std::string_view::npos) return std::string(url);
+  return std::string(url.substr(0, start)) + "<redacted>@" +
+         std::string(url.substr(start + at + 1));
+}
+
 Outcome classify(const outbound::Response& response) noexcept {
   if (response.transport != outbound::Transport::answered) return Outcome::retry;
   const long s = response.status;
@@ -205,7 +218,8 @@ RemoteWriter::RemoteWriter(RemoteWriteOptions options)
       "User-Agent: " + options_.user_agent,
       "X-Prometheus-Remote-Write-Version: " + std::string(exposition::kRemoteWriteVersion)};
   request_headers_.insert(request_headers_.end(), options_.headers.begin(), options_.headers.end());
-  stats_.url = options_.url;
+  shown_ = redact_url(options_.url);
+  stats_.url = shown_;
   busy_ = true;  // until run() has looked at the state file
   thread_ = std::thread([this] { run(); });
 }
@@ -256,7 +270,7 @@ void RemoteWriter::accept(std::int64_t received_ms, std::span<const core::Point>
       log_safely(spdlog::level::warn,
                  "remote write {}: queue full ({} samples) or stopping: {} batch(es) dropped "
                  "since the last report ({} samples in all){}",
-                 options_.url, options_.max_queue_samples, drops, total,
+                 shown_, options_.max_queue_samples, drops, total,
                  recoverable ? "; they will be sent from the history" : "");
       lock.lock();
     }
@@ -317,15 +331,27 @@ void RemoteWriter::advance_watermark(std::int64_t candidate) {
   stats_.watermark_ms = watermark_;
 }
 
+void RemoteWriter::prune_last_sent() {
+  // A series not sent for a minute before the watermark cannot meet an
+  // older sample of its own again (what is still to come is newer than the
+  // watermark, give or take the writes in flight): its entry goes, so that
+  // series that expired do not stay here forever.
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_prune_ < std::chrono::minutes{1}) return;
+  last_prune_ = now;
+  const std::int64_t cutoff = watermark_ - 60'000;
+  std::erase_if(last_sent_, [cutoff](const auto& entry) { return entry.second < cutoff; });
+}
+
 void RemoteWriter::persist(bool force) {
   if (options_.state_path.empty() || watermark_ == persisted_) return;
   const auto now = std::chrono::steady_clock::now();
   if (!force && now - last_persist_ < std::chrono::seconds{1}) return;
   last_persist_ = now;
-  if (write_state(options_.state_path, options_.url, watermark_)) {
+  if (write_state(options_.state_path, shown_, watermark_)) {
     persisted_ = watermark_;
   } else {
-    log_safely(spdlog::level::warn, "remote write {}: cannot write the state file {}", options_.url,
+    log_safely(spdlog::level::warn, "remote write {}: cannot write the state file {}", shown_,
                options_.state_path);
   }
 }
@@ -361,7 +387,7 @@ RemoteWriter::Send RemoteWriter::send_one(BatchBuilder::Request& request, bool f
         log_safely(spdlog::level::warn,
                    "remote write {}: {} ({} attempt(s) since the last report); retrying with "
                    "backoff up to {} ms",
-                   options_.url, answer_text(answer), attempts, options_.max_backoff.count());
+                   shown_, answer_text(answer), attempts, options_.max_backoff.count());
       }
       failing_ = true;
       if (!wait_backoff(backoff)) return Send::abandoned;
@@ -371,7 +397,7 @@ RemoteWriter::Send RemoteWriter::send_one(BatchBuilder::Request& request, bool f
     if (failing_) {
       failing_ = false;
       unlogged_fails_ = 0;
-      log_safely(spdlog::level::info, "remote write {}: sending again", options_.url);
+      log_safely(spdlog::level::info, "remote write {}: sending again", shown_);
     }
     for (const auto& [ref, t] : request.newest) {
       auto& last = last_sent_[ref];
@@ -392,7 +418,7 @@ RemoteWriter::Send RemoteWriter::send_one(BatchBuilder::Request& request, bool f
         log_safely(spdlog::level::err,
                    "remote write {}: refused ({}): {} sample(s) not sent ({} refused in all; "
                    "not retried)",
-                   options_.url, answer_text(answer), request.samples, total);
+                   shown_, answer_text(answer), request.samples, total);
       }
     }
     return Send::done;
@@ -434,7 +460,7 @@ void RemoteWriter::live_turn(std::unique_lock<std::mutex>& lock) {
     auto requests = builder.build(options_.max_batch_samples, last_sent_, skipped);
     result = send_all(requests, false);
   } catch (...) {
-    log_safely(spdlog::level::err, "remote write {}: a batch failed: {}", options_.url,
+    log_safely(spdlog::level::err, "remote write {}: a batch failed: {}", shown_,
                describe_current());
   }
 
@@ -454,13 +480,14 @@ void RemoteWriter::live_turn(std::unique_lock<std::mutex>& lock) {
   if (lost_from_ != kNone) candidate = std::min(candidate, lost_from_ - 1);
   lock.unlock();
   if (!incomplete_) advance_watermark(candidate);
+  prune_last_sent();
   persist(false);
   lock.lock();
 }
 
 void RemoteWriter::catch_up(std::int64_t from_ms, std::int64_t until_ms) {
   log_safely(spdlog::level::info, "remote write {}: catching up from the history since {} ms",
-             options_.url, from_ms);
+             shown_, from_ms);
   std::int64_t cursor = from_ms;
   std::int64_t window = 10'000;
   bool finished = false;
@@ -514,7 +541,7 @@ void RemoteWriter::catch_up(std::int64_t from_ms, std::int64_t until_ms) {
         result = send_all(requests, true);
       }
     } catch (...) {
-      log_safely(spdlog::level::err, "remote write {}: catch-up failed at {} ms: {}", options_.url,
+      log_safely(spdlog::level::err, "remote write {}: catch-up failed at {} ms: {}", shown_,
                  cursor, describe_current());
       result = Send::abandoned;
     }
@@ -537,8 +564,8 @@ void RemoteWriter::catch_up(std::int64_t from_ms, std::int64_t until_ms) {
   if (!finished) incomplete_ = true;
   const auto sent = stats_.catchup_samples - sent_before;
   log_safely(spdlog::level::info,
-             "remote write {}: catch-up {} at {} ms: {} sample(s) sent from the history",
-             options_.url, stopping_ ? "interrupted" : "done", cursor, sent);
+             "remote write {}: catch-up {} at {} ms: {} sample(s) sent from the history", shown_,
+             stopping_ ? "interrupted" : "done", cursor, sent);
 }
 
 void RemoteWriter::run() {
@@ -615,7 +642,7 @@ void RemoteWriter::run() {
     log_safely(spdlog::level::warn,
                "remote write {}: stopping with {} sample(s) not sent; they are sent from the "
                "history at the next start",
-               options_.url, left);
+               shown_, left);
   }
   if (!incomplete_) advance_watermark(last);
   persist(true);

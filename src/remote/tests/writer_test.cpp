@@ -57,6 +57,7 @@ class FakeReceiver : public outbound::Transporter {
     const std::size_t attempt = attempts.size();
     attempts.push_back(std::chrono::steady_clock::now());
     headers = request.headers;
+    url = request.url;
     outbound::Response r;
     r.status = status(attempt);
     if (r.status == 0) {
@@ -88,6 +89,7 @@ class FakeReceiver : public outbound::Transporter {
   std::vector<std::chrono::steady_clock::time_point> attempts;
   std::vector<std::vector<Decoded>> requests;
   std::vector<std::string> headers;
+  std::string url;
 };
 
 template <typename F>
@@ -188,6 +190,13 @@ TEST(RemoteBatchBuilder, SplitsAtTheLimitAndLeavesOutWhatWasSent) {
             (std::vector<std::pair<std::uint64_t, std::int64_t>>{{7, 25}, {8, 5}}));
 }
 
+TEST(RemoteUrl, CredentialsNeverShow) {
+  EXPECT_EQ(redact_url("https://user:pw@vm:8428/api/v1/write"),
+            "https://<redacted>@vm:8428/api/v1/write");
+  EXPECT_EQ(redact_url("http://vm:8428/api/v1/write?a=b@c"), "http://vm:8428/api/v1/write?a=b@c");
+  EXPECT_EQ(redact_url("http://vm:8428"), "http://vm:8428");
+}
+
 TEST(RemoteState, WritesAndReadsTheWatermark) {
   const auto dir =
       std::filesystem::temp_directory_path() / ("remote_state_" + std::to_string(::getpid()));
@@ -220,7 +229,7 @@ Pusher gauges(int n, double v) {
 
 TEST(RemoteWriter, SendsEverySampleInBatchesWithTheFourHeaders) {
   auto rx = std::make_shared<FakeReceiver>();
-  RemoteWriter w({.url = "http://rx/api/v1/write",
+  RemoteWriter w({.url = "http://u:pw@rx/api/v1/write",
                   .headers = {"X-Scope-OrgID: team-a"},
                   .max_batch_samples = 2000,
                   .flush_interval = 50ms,
@@ -243,6 +252,10 @@ TEST(RemoteWriter, SendsEverySampleInBatchesWithTheFourHeaders) {
       EXPECT_LE(n, 2000U);
     }
     EXPECT_GE(rx->requests.size(), 3U);
+    // Sent to the URL as given; shown without its credentials.
+    EXPECT_EQ(rx->url, "http://u:pw@rx/api/v1/write");
+    EXPECT_EQ(w.url(), "http://<redacted>@rx/api/v1/write");
+    EXPECT_EQ(w.stats().url, "http://<redacted>@rx/api/v1/write");
     const std::vector<std::string> want{
         "Content-Encoding: snappy", "Content-Type: application/x-protobuf",
         "X-Prometheus-Remote-Write-Version: 0.1.0", "X-Scope-OrgID: team-a"};

@@ -234,7 +234,7 @@ struct Server::Impl {
       auto writer = std::make_shared<remote::RemoteWriter>(std::move(o));
       remote_writers.push_back(writer);
       fanout->add(std::make_shared<RemoteWriteSink>(std::move(writer)));
-      spdlog::info("remote write: every sample goes to {}{}", url,
+      spdlog::info("remote write: every sample goes to {}{}", remote::redact_url(url),
                    !config.history ? " (no history: what the queue drops is lost)"
                    : state         ? ""
                                    : " (no history dir: no catch-up across restarts)");

@@ -171,6 +171,9 @@ class BatchBuilder {
 // Writes it (temporary file and rename); false on failure.
 bool write_state(const std::string& path, std::string_view url, std::int64_t watermark_ms);
 
+// The URL for logs and stats: user:password@ of the authority replaced.
+[[nodiscard]] std::string redact_url(std::string_view url);
+
 // ---- The writer --------------------------------------------------------
 
 class RemoteWriter {
@@ -192,7 +195,8 @@ class RemoteWriter {
   [[nodiscard]] bool idle() const;
 
   [[nodiscard]] RemoteWriteStats stats() const;
-  [[nodiscard]] const std::string& url() const noexcept { return options_.url; }
+  // As logged (redact_url).
+  [[nodiscard]] const std::string& url() const noexcept { return shown_; }
 
  private:
   struct Batch {
@@ -214,9 +218,11 @@ class RemoteWriter {
   bool wait_backoff(std::chrono::milliseconds delay);
   void advance_watermark(std::int64_t candidate);
   void persist(bool force);
+  void prune_last_sent();
   [[nodiscard]] std::int64_t now_ms() const;
 
   RemoteWriteOptions options_;
+  std::string shown_;  // the URL in logs and stats
   std::shared_ptr<outbound::Transporter> transport_;
   std::vector<std::string> request_headers_;
 
@@ -245,6 +251,7 @@ class RemoteWriter {
   std::int64_t watermark_ = 0;
   std::int64_t persisted_ = std::numeric_limits<std::int64_t>::min();
   std::chrono::steady_clock::time_point last_persist_{};
+  std::chrono::steady_clock::time_point last_prune_{};
   std::chrono::steady_clock::time_point last_fail_log_{};
   std::uint64_t unlogged_fails_ = 0;
   bool failing_ = false;
