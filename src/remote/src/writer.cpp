@@ -453,6 +453,8 @@ void RemoteWriter::live_turn(std::unique_lock<std::mutex>& lock) {
     for (const Batch& b : taken) {
       for (std::size_t i = 0; i < b.points.size(); ++i) {
         const core::Point& p = b.points[i];
+        // The batch's receive time, as append_history() stores it: the
+        // catch-up's filter relies on both paths giving a sample one time.
         builder.add(b.refs[i], p.id, p.labels, b.received_ms,
                     p.type == core::MetricType::counter ? static_cast<double>(p.total) : p.value);
       }
