@@ -224,7 +224,16 @@ struct Server::Impl {
       o.headers = config.remote_write_headers;
       o.max_queue_samples = config.remote_write_queue;
       if (config.history) {
-        o.history = [store = history](std::int64_t from, std::int64_t to) {
+        // Before reading, the history sink appends what it took so far (a
+        // bounded wait), so a catch-up never looks before the history has
+        // the samples the queue dropped.
+        o.history = [store = history, sink = history_sink](std::int64_t from, std::int64_t to) {
+          const auto taken = sink->stats().accepted_batches;
+          const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{5};
+          while (sink->stats().drained_batches < taken &&
+                 std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds{1});
+          }
           return store->read_range(
               [](history::SeriesRef, const history::SeriesIdentity&) { return true; }, from, to);
         };
