@@ -1,6 +1,7 @@
 #include "metrics_endpoint.hpp"
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -10,6 +11,8 @@
 #include <exception>
 #include <memory>
 #include <utility>
+
+#include "metrics/server/telemetry.hpp"
 
 namespace metrics::server::detail {
 namespace asio = boost::asio;
@@ -38,6 +41,20 @@ asio::awaitable<std::vector<core::Point>> list_series(storage::Repository& repo)
         }
       },
       asio::use_awaitable);
+}
+
+// The # HELP of a stored or liveness series' family (promtool and
+// Prometheus's metadata want one).
+std::string_view series_help(std::string_view name, core::MetricType type) {
+  if (name == series::kAgentUp) {
+    return "1 while the last push of this instance and job is younger than --stale-after, else 0.";
+  }
+  if (name == series::kAgentLastPush) {
+    return "Receive time of the last accepted push of this instance and job, in seconds since "
+           "the epoch.";
+  }
+  return type == core::MetricType::counter ? "A counter pushed to this server (its stored total)."
+                                           : "A gauge pushed to this server.";
 }
 
 bool same_series(const core::Point& a, const core::Point& b) {
@@ -73,7 +90,7 @@ std::string render_exposition(std::vector<core::Point> series, std::vector<core:
   }
   std::string out;
   out.reserve(series.size() * 64 + own.text.size());
-  const auto text = exposition::write_points(series, out);
+  const auto text = exposition::write_points(series, out, {.help = series_help});
   out += own.text;
   if (stats != nullptr) *stats = {.text = text, .shadowed = shadowed};
   return out;
@@ -111,9 +128,23 @@ std::vector<telemetry::Registration> register_service_collectors(telemetry::Regi
                                                                  series::SeriesIndex& index,
                                                                  history::HistoryStore* history,
                                                                  storage::Repository& repo) {
-  (void)repo;
   std::vector<telemetry::Registration> out;
   using telemetry::Type;
+  out.push_back(registry.add_collector([&repo](telemetry::Writer& w) {
+    const storage::StorageStats s = repo.stats();
+    w.family("metrics_server_storage_queue_depth", Type::gauge,
+             "Requests waiting for the storage's writer (0 for storages that write inline).");
+    w.sample({}, static_cast<double>(s.queue_depth));
+    w.family("metrics_server_storage_queue_capacity", Type::gauge,
+             "Requests the storage queue holds at most; past it a write is answered 503.");
+    w.sample({}, static_cast<double>(s.queue_capacity));
+    w.family("metrics_server_storage_group_commits_total", Type::counter,
+             "Groups of writes the storage made durable with one operation (fdatasync, COMMIT).");
+    w.sample_integer({}, s.group_commits);
+    w.family("metrics_server_storage_group_commit_batches_total", Type::counter,
+             "Write batches in those groups (divided by the groups: the mean group size).");
+    w.sample_integer({}, s.grouped_batches);
+  }));
   out.push_back(registry.add_collector([&index](telemetry::Writer& w) {
     w.family("metrics_server_series", Type::gauge,
              "Live series in the series index (liveness series not counted).");
@@ -164,3 +195,29 @@ std::vector<telemetry::Registration> register_service_collectors(telemetry::Regi
 }
 
 }  // namespace metrics::server::detail
+
+namespace metrics::server {
+
+telemetry::Registration add_sink_collector(telemetry::Registry& registry, std::string sink,
+                                           std::shared_ptr<const QueuedSink> queue) {
+  return registry.add_collector(
+      [sink = std::move(sink), queue = std::move(queue)](telemetry::Writer& w) {
+        using telemetry::Type;
+        const QueuedSinkStats s = queue->stats();
+        const std::array<telemetry::Label, 1> labels{{{"sink", sink}}};
+        w.family("metrics_server_ingest_queue_batches", Type::gauge,
+                 "Write batches waiting in an ingest sink's queue.");
+        w.sample(labels, static_cast<double>(s.queued));
+        w.family("metrics_server_ingest_accepted_batches_total", Type::counter,
+                 "Write batches an ingest sink took into its queue.");
+        w.sample_integer(labels, s.accepted_batches);
+        w.family("metrics_server_ingest_dropped_batches_total", Type::counter,
+                 "Write batches an ingest sink dropped because its queue was full.");
+        w.sample_integer(labels, s.dropped_batches);
+        w.family("metrics_server_ingest_dropped_points_total", Type::counter,
+                 "Series points in the dropped batches.");
+        w.sample_integer(labels, s.dropped_points);
+      });
+}
+
+}  // namespace metrics::server

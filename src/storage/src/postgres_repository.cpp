@@ -556,6 +556,14 @@ class PostgresRepository::Impl {
     }
   }
 
+  [[nodiscard]] StorageStats stats() {
+    const std::lock_guard lock(mu_);
+    return {.queue_depth = applies_.size() + reads_.size(),
+            .queue_capacity = applies_.capacity(),
+            .group_commits = applies_.groups(),
+            .grouped_batches = applies_.grouped()};
+  }
+
   std::int64_t next_group_id() {
     std::lock_guard lock(rng_mu_);
     return static_cast<std::int64_t>(rng_() >> 1);
@@ -622,6 +630,10 @@ void PostgresRepository::ping(Callback<bool> done) {
 
 void PostgresRepository::health(Callback<Health> done) {
   impl_->read(HealthReq{done}, done);
+}
+
+StorageStats PostgresRepository::stats() const {
+  return impl_->stats();
 }
 
 void PostgresRepository::close() {

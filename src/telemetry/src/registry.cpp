@@ -157,6 +157,7 @@ void Writer::family(std::string_view name, Type type, std::string_view help) {
   c.text.push_back(' ');
   c.text += to_string(type);
   c.text.push_back('\n');
+  c.header = c.text.size();
 }
 
 void Writer::sample(std::span<const Label> labels, double value) {
@@ -368,13 +369,17 @@ Registry::Rendered Registry::render() const {
   for (const auto& c : chunks)
     bytes += c.text.size();
   out.text.reserve(bytes);
-  const std::string* last = nullptr;
+  const Writer::Chunk* last = nullptr;
   for (const auto& c : chunks) {
-    if (last != nullptr && *last == c.name) {
-      ++out.duplicates;
+    if (last != nullptr && last->name == c.name) {
+      if (last->type == c.type) {
+        out.text.append(c.text, c.header);  // its samples, under the first's header
+      } else {
+        ++out.duplicates;
+      }
       continue;
     }
-    last = &c.name;
+    last = &c;
     out.text += c.text;
     out.names.push_back(c.name);
     if (c.type == Type::histogram) {

@@ -177,6 +177,24 @@ TEST(Registry, TheFirstOfTwoFamiliesWithOneNameWins) {
   EXPECT_THAT(out.names, ElementsAre("dup"));
 }
 
+TEST(Registry, FamiliesOfOneNameAndTypeFromSeveralCollectorsBecomeOne) {
+  Registry r;
+  auto a = r.add_collector([](Writer& w) {
+    w.family("q_batches", Type::gauge, "Queued.");
+    w.sample({{"sink", "history"}}, 1);
+  });
+  auto b = r.add_collector([](Writer& w) {
+    w.family("q_batches", Type::gauge, "Other help.");
+    w.sample({{"sink", "remote_write"}}, 2);
+  });
+  const auto out = r.render();
+  EXPECT_EQ(out.text,
+            "# HELP q_batches Queued.\n# TYPE q_batches gauge\nq_batches{sink=\"history\"} 1\n"
+            "q_batches{sink=\"remote_write\"} 2\n");
+  EXPECT_EQ(out.duplicates, 0u);
+  EXPECT_THAT(out.names, ElementsAre("q_batches"));
+}
+
 TEST(Registry, ARegistrationMayOutliveItsRegistry) {
   Registration hook;
   {

@@ -132,6 +132,7 @@ class Writer {
     std::string name;
     Type type = Type::gauge;
     std::string text;
+    std::size_t header = 0;  // bytes of the # HELP and # TYPE lines
   };
   std::vector<Chunk> chunks_;
 };
@@ -216,11 +217,14 @@ class Registry {
     // Every metric name the text holds (a histogram's _bucket, _sum and
     // _count too), sorted: stored series of these names are not exposed.
     std::vector<std::string> names;
-    // Families left out because an earlier one had the same name.
+    // Families left out because an earlier one had the same name and
+    // another type.
     std::size_t duplicates = 0;
   };
-  // Every family, sorted by name, one # HELP and # TYPE each; the first of
-  // two families with one name wins. A collector that throws is skipped.
+  // Every family, sorted by name, one # HELP and # TYPE each. Families of
+  // one name and type (one per collector, say, each with its own labels)
+  // become one, the first one's help kept; of two with one name and
+  // different types the first wins. A collector that throws is skipped.
   [[nodiscard]] Rendered render() const;
 
  private:
