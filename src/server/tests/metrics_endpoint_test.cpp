@@ -87,6 +87,13 @@ TEST_F(MetricsEndpoint, UnmatchedPathsCountAsOtherNeverByRawPath) {
   EXPECT_THAT(b, Not(HasSubstr("/no/such/path")));
 }
 
+TEST_F(MetricsEndpoint, RequestsThatCouldNotBeReadCountAsOther) {
+  const auto req = make_request(http::verb::post, "/updates/");
+  EXPECT_EQ(service_.reject(http::status::payload_too_large, "too big", req).result_int(), 413);
+  EXPECT_THAT(scrape().body(),
+              HasSubstr("metrics_server_requests_total{endpoint=\"other\",code=\"413\"} 1\n"));
+}
+
 TEST_F(MetricsEndpoint, GzipWhenTheClientAcceptsIt) {
   post("/update/gauge/g/1", "");
   const auto plain = scrape();
