@@ -33,6 +33,7 @@
 #include "metrics/core/text.hpp"
 #include "metrics/history/disk.hpp"
 #include "metrics/remote/writer.hpp"
+#include "metrics/server/telemetry.hpp"
 #include "session.hpp"
 
 namespace metrics::server {
@@ -274,6 +275,7 @@ struct Server::Impl {
       return;
     }
     fanout->add(history_sink);
+    sink_metrics = add_sink_collector(service.telemetry(), "history", history_sink);
     if (!history_dir) {
       spdlog::info("history: in memory only (no --history-dir)");
       return;
@@ -571,6 +573,8 @@ struct Server::Impl {
   std::shared_ptr<IngestFanout> fanout;
   std::vector<std::shared_ptr<remote::RemoteWriter>> remote_writers;
   Service service;
+  // Destroyed before the service's registry and the sink it reads.
+  telemetry::Registration sink_metrics;
   detail::SessionLimits limits;
   std::unique_ptr<asio::ssl::context> tls;
   // Outlives the workers, whose buffers hand lines to it.
