@@ -19,6 +19,8 @@ PACKAGES=(
   prometheus
   # a remote-write receiver of the remote write out tests (remote_write_process_test)
   victoria-metrics
+  # rule files (src/rules) and the Alertmanager the alerting tests compare with
+  libyaml-cpp-dev prometheus-alertmanager
   # allocators the agent detects at run time (its tests load them)
   libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev
 )

@@ -12,6 +12,11 @@ namespace {
 namespace opt = core::options;
 using std::chrono::milliseconds;
 
+void check_http_url(std::string_view v) {
+  if (!v.starts_with("http://") && !v.starts_with("https://"))
+    throw opt::BadValue("expected an http:// or https:// URL");
+}
+
 void check_address(std::string_view v) {
   const auto colon = v.rfind(':');
   if (colon == std::string_view::npos) throw opt::BadValue("expected host:port");
@@ -222,6 +227,44 @@ opt::Spec spec(ServerConfig& c) {
                .help = "samples each remote-write destination holds waiting; past it batches are "
                        "dropped and later sent from the history",
                .value = opt::whole(c.remote_write_queue, 1, std::uint64_t{1} << 30)},
+              // Alerting (docs/ALERTING.md).
+              {.flags = {"--rules"},
+               .env = "RULES",
+               .keys = {"rules"},
+               .help = "rule file or glob in Prometheus's format (repeatable); a bad file stops "
+                       "the start, SIGHUP reloads",
+               .value = opt::list(c.rules, nullptr, "path")},
+              {.flags = {"--evaluation-interval"},
+               .env = "EVALUATION_INTERVAL",
+               .keys = {"evaluation_interval"},
+               .help = "how often rule groups without their own interval are evaluated",
+               .value = opt::duration(c.evaluation_interval, std::chrono::milliseconds{1})},
+              {.flags = {"--alertmanager-url"},
+               .env = "ALERTMANAGER_URL",
+               .keys = {"alertmanager_url"},
+               .help = "Alertmanager base URL (repeatable); alerts go to <url>/api/v2/alerts",
+               .value = opt::list(c.alertmanager_urls, check_http_url, "url")},
+              {.flags = {"--alert-webhook"},
+               .env = "ALERT_WEBHOOK",
+               .keys = {"alert_webhook"},
+               .help = "URL that gets Alertmanager's webhook payload (version 4) directly "
+                       "(repeatable)",
+               .value = opt::list(c.alert_webhooks, check_http_url, "url")},
+              {.flags = {"--external-url"},
+               .env = "EXTERNAL_URL",
+               .keys = {"external_url"},
+               .help = "this server's URL as users reach it, for alerts' generatorURL",
+               .value = opt::text(c.external_url, nullptr, "url")},
+              {.flags = {"--resend-delay"},
+               .env = "RESEND_DELAY",
+               .keys = {"resend_delay"},
+               .help = "firing alerts are re-sent to Alertmanager and webhooks this often",
+               .value = opt::duration(c.resend_delay, std::chrono::milliseconds{1})},
+              {.flags = {"--for-outage-tolerance"},
+               .env = "FOR_OUTAGE_TOLERANCE",
+               .keys = {"for_outage_tolerance"},
+               .help = "alert states saved longer ago than this are not restored at start",
+               .value = opt::duration(c.for_outage_tolerance)},
           },
   };
 }

@@ -74,6 +74,15 @@ struct ServerConfig {
   // Samples each destination's queue holds; past it batches are dropped
   // (and later sent from the history).
   std::size_t remote_write_queue = 100'000;
+
+  // Alerting (API.md Part 2, "Alerting"; docs/ALERTING.md).
+  std::vector<std::string> rules;  // files or globs
+  std::chrono::milliseconds evaluation_interval{std::chrono::seconds{15}};
+  std::vector<std::string> alertmanager_urls;
+  std::vector<std::string> alert_webhooks;
+  std::string external_url;
+  std::chrono::milliseconds resend_delay{std::chrono::minutes{1}};
+  std::chrono::milliseconds for_outage_tolerance{std::chrono::hours{1}};
 };
 
 // "536870912", "512MiB", "64KiB", "1GiB" (also "B", "K"/"KiB", "M"/"MiB",
