@@ -590,6 +590,8 @@
     let sort = params.get("sort") || "up";
     let desc = params.get("desc") === "1";
     let rows = [];
+    let built = null; // the rows whose elements are in the table, in order
+    let builtSort = "";
     const filterBox = h("input.filter", {
       type: "search",
       placeholder: "filter: instance or job (regular expression)",
@@ -671,20 +673,30 @@
           bad = e.message;
         }
       }
-      const shown = rows
-        .filter((r) => !re || re.test(r.instance) || re.test(r.job))
-        .sort(compare);
+      rows.sort(compare);
+      const shown = rows.filter((r) => !re || re.test(r.instance) || re.test(r.job));
       const down = rows.filter((r) => r.up !== 1).length;
       summary.textContent =
         intFmt.format(rows.length) + (rows.length === 1 ? " instance" : " instances") + ", " + intFmt.format(down) + " down" +
         (shown.length !== rows.length ? ", " + intFmt.format(shown.length) + " shown" : "") +
         (bad ? " (the filter is not a valid expression: " + bad + ")" : "");
+      // Same rows in the same order: a filter only hides and shows them.
+      if (built === rows && builtSort === sort + desc) {
+        const on = new Set(shown);
+        for (const r of rows) r.el.hidden = !on.has(r);
+        return;
+      }
       const now = Date.now() / 1000;
       const frag = document.createDocumentFragment();
-      for (const r of shown) {
+      for (const r of rows) {
+        // A row is built once per refresh; filtering and sorting reuse it.
+        if (r.el) {
+          frag.append(r.el);
+          continue;
+        }
         const state = r.up === 1 ? "up" : "down";
         frag.append(
-          h(
+          (r.el = h(
             "tr",
             { "data-instance": r.instance, "data-job": r.job, "data-state": state },
             h("td", {}, badge(state)),
@@ -694,10 +706,14 @@
             h("td.num", {}, r.spark ? sparkline(r.spark, 80, 20) : null, " ", formatValue(r.rss, "bytes")),
             h("td.num", {}, formatValue(r.heap, "bytes")),
             h("td.num", {}, Number.isFinite(r.allocs) ? formatValue(r.allocs, "", true) : "–")
-          )
+          ))
         );
       }
+      const on = new Set(shown);
+      for (const r of rows) r.el.hidden = !on.has(r);
       tbody.replaceChildren(frag);
+      built = rows;
+      builtSort = sort + desc;
       if (!rows.length) {
         tbody.append(
           h("tr", {}, h("td", { colSpan: INSTANCE_COLUMNS.length }, emptyBox("No instance has pushed yet: start an agent (metrics-agent -a <this server>) and it appears here.")))
