@@ -181,6 +181,26 @@
     return numFmt.format(v);
   }
 
+  const compactFmt = new Intl.NumberFormat("en-US", { notation: "compact", maximumSignificantDigits: 3 });
+  // Axis ticks: short ("210M") where a legend shows every digit.
+  function axisNumber(v) {
+    return Math.abs(v) >= 1e4 ? compactFmt.format(v) : humanNumber(v);
+  }
+
+  // The unit of a query's result: its series' common name, else the names
+  // it mentions when they agree; rate() and friends make it per second.
+  function guessUnit(query, result) {
+    const names = new Set((result || []).map((s) => (s.metric || {}).__name__).filter(Boolean));
+    let unit = "";
+    if (names.size === 1) unit = unitOf([...names][0]);
+    else {
+      const units = new Set((query.match(/[A-Za-z_:][A-Za-z0-9_:]*/g) || []).map(unitOf).filter(Boolean));
+      if (units.size === 1) unit = [...units][0];
+    }
+    const rate = /^\s*(\w+\s*(by|without)\s*\([^)]*\)\s*)?\(?\s*(\w+\s*\(\s*)?(rate|irate|deriv)\s*\(/.test(query) || /^\s*(rate|irate|deriv)\s*\(/.test(query);
+    return { unit, rate };
+  }
+
   function humanSeconds(v) {
     const a = Math.abs(v);
     if (a === 0) return "0 s";
@@ -380,6 +400,9 @@
 
   // ---- Charts -------------------------------------------------------------
 
+  const BYTE_INCRS = [];
+  for (let p = 0; p <= 60; p += 10) for (const m of [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]) BYTE_INCRS.push(m * 2 ** p);
+
   const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"];
 
   // A time-series chart of one query_range result. The container's data-*
@@ -454,6 +477,13 @@
         return;
       }
       this.note.replaceChildren();
+      if (this.opts.auto) {
+        const g = guessUnit(query || "", result);
+        if (g.unit !== this.opts.unit || g.rate !== this.opts.rate) {
+          Object.assign(this.opts, g);
+          this.keys = ""; // new formatters: a new plot
+        }
+      }
       if (this.plot && keys === this.keys) {
         this.plot.setData(data);
       } else {
@@ -467,6 +497,7 @@
     options(series) {
       const { unit, rate, height } = this.opts;
       const fmt = (v) => formatValue(v, unit, rate);
+      const tick = (v) => (unit ? fmt(v) : axisNumber(v) + (rate ? "/s" : ""));
       const multi = series.length > 1;
       return {
         width: this.width(),
@@ -491,7 +522,9 @@
             size: 78,
             grid: { stroke: "#e5e5e5" },
             ticks: { stroke: "#ccc" },
-            values: (u, splits) => splits.map(fmt),
+            values: (u, splits) => splits.map(tick),
+            // Bytes tick at 1, 2, 4, 8 ... of B, KiB, MiB, GiB: round in their unit.
+            incrs: unit === "bytes" ? BYTE_INCRS : undefined,
           },
         ],
       };
@@ -997,7 +1030,7 @@
       if (tab === "graph") {
         if (!chart || !out.contains(chart.el)) {
           out.replaceChildren();
-          chart = new Chart(out, { title: query, height: 320 });
+          chart = new Chart(out, { title: query, height: 320, auto: true });
         }
         chart.setTitle(query);
         await fillChart(chart, query, signal);
