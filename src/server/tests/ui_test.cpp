@@ -86,7 +86,8 @@ TEST_F(UiTest, TheIndexLoadsOnlyItsOwnFiles) {
 }
 
 TEST_F(UiTest, GzipWhenAcceptedAndTheSameBytesInside) {
-  for (const char* target : {"/ui/uPlot.iife.min.js", "/ui/uPlot.min.css"}) {
+  for (const char* target :
+       {"/ui/app.js", "/ui/app.css", "/ui/uPlot.iife.min.js", "/ui/uPlot.min.css"}) {
     const auto plain = get(target);
     const auto packed = get(target, "gzip, deflate");
     ASSERT_EQ(packed.result_int(), 200) << target;
