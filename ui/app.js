@@ -1265,6 +1265,7 @@
       else a.removeAttribute("aria-current");
     });
     document.title = (currentPage[0].toUpperCase() + currentPage.slice(1)) + " · Metrics";
+    delete document.body.dataset.refreshed; // counts this page's refreshes
     current = make(main, params);
     schedule();
     refreshNow();

@@ -58,7 +58,10 @@ function skipOrFail(why) {
 const serverBinary = option("--server");
 const agentBinary = option("--agent");
 const shotsDir = option("--screenshots");
-if (!serverBinary || !fs.existsSync(serverBinary)) {
+// --url BASE: a server already running there (for working on the UI); the
+// test then starts none itself.
+const givenUrl = option("--url");
+if (!givenUrl && (!serverBinary || !fs.existsSync(serverBinary))) {
   console.error("ui_browser_test: --server PATH (metrics-server) is required");
   process.exit(1);
 }
@@ -105,14 +108,16 @@ function stopAll() {
 }
 process.on("exit", stopAll);
 
-const port = await freePort();
-const base = "http://127.0.0.1:" + port;
+const port = givenUrl ? Number(new URL(givenUrl).port) : await freePort();
+const base = givenUrl ? givenUrl.replace(/\/$/, "") : "http://127.0.0.1:" + port;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ui-browser-"));
-start(
-  serverBinary,
-  ["-a", "127.0.0.1:" + port, "--log-level", "warn", "-f", "", "--history-dir", "", "--stale-after", "3s"],
-  "metrics-server"
-);
+if (!givenUrl) {
+  start(
+    serverBinary,
+    ["-a", "127.0.0.1:" + port, "--log-level", "warn", "-f", "", "--history-dir", "", "--stale-after", "3s"],
+    "metrics-server"
+  );
+}
 
 async function waitUp() {
   for (let i = 0; i < 200; i++) {
@@ -165,11 +170,14 @@ try {
   if (agentBinary) {
     start(agentBinary, ["-a", "127.0.0.1:" + port, "-p", "1", "-r", "1", "--instance", "agent-1", "--job", "metrics-agent"], "metrics-agent");
   }
-  await sleep(2600); // batch-7 is stale now (the others are kept fresh below)
-  const keepFresh = setInterval(() => {
+  await sleep(1800);
+  const fresh = () => {
     push(web1, [gauge("ProcessRSS", 240 * MiB)]).catch(() => {});
     push(web2, [gauge("ProcessRSS", 260 * MiB)]).catch(() => {});
-  }, 1000);
+  };
+  fresh();
+  const keepFresh = setInterval(fresh, 1000); // web-1 and web-2 stay up
+  await sleep(1000); // batch-7 is stale now (its one push is over 3 s old)
 
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -252,8 +260,11 @@ try {
   check(painted > 100, "the chart's canvas has painted pixels", painted);
   const legend = await rssFigure.locator(".u-legend").innerText().catch(() => "");
   check(legend.includes('instance="web-1"') && legend.includes('job="shop"'), "the legend has the series' labels", legend);
-  const yAxis = await rssFigure.innerText().catch(() => "");
-  check(/MiB/.test(yAxis), "the chart's axis is in MiB", yAxis.slice(0, 200));
+  // The legend shows the value under the cursor, with its unit.
+  const over = await rssFigure.locator(".u-over").boundingBox().catch(() => null);
+  if (over) await page.mouse.move(over.x + over.width - 3, over.y + over.height / 2);
+  const hovered = await rssFigure.locator(".u-legend").innerText().catch(() => "");
+  check(/\d+(\.\d+)? MiB/.test(hovered), "the legend's value under the cursor is in MiB", hovered);
   check((await page.locator('figure.chart[data-name="Mallocs"] .title').innerText().catch(() => "")).includes("per second"), "a cumulative series is charted as a rate per second");
   // A series pushed after load gets its chart without a reload.
   await push(web1, [gauge("LiveGauge", 42)]);
@@ -293,7 +304,7 @@ try {
     ["rules", "rules"],
   ]) {
     await page.goto(base + "/ui/#/" + hash);
-    await page.waitForFunction(() => document.body.dataset.refreshed, null, { timeout: 10000 }).catch(() => {});
+    await page.waitForFunction(() => document.querySelector("main .empty, main table, main .error"), null, { timeout: 10000 }).catch(() => {});
     const text = await page.locator("main").innerText();
     const apiAnswer = await apiGet(hash, {});
     check(apiAnswer.status === 200, "/api/v1/" + hash + " answers", JSON.stringify(apiAnswer));
