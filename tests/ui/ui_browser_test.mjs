@@ -216,6 +216,13 @@ try {
   check((await page.locator('a[href="/ui/"]').count()) === 1, "the classic table links to /ui/");
   await page.goto(base + "/ui/#/instances?refresh=1s");
 
+  // ---- Units, through the page's own formatting functions.
+  const units = await page.evaluate(() => {
+    const f = window.metricsUi.formatValue;
+    return [f(1536, "bytes"), f(3 * 1073741824, "bytes"), f(1234567, ""), f(2.5, "", true), f(0.0042, "seconds"), f(1048576, "bytes", true)];
+  });
+  check(JSON.stringify(units) === JSON.stringify(["1.50 KiB", "3.00 GiB", "1,234,567", "2.5/s", "4.2 ms", "1.00 MiB/s"]), "numbers carry their units", JSON.stringify(units));
+
   // ---- Instances: every instance, the down one first.
   const rows = page.locator("table.instances tbody tr[data-instance]");
   await page.waitForFunction(() => document.querySelectorAll("table.instances tbody tr[data-instance]").length >= 3, null, { timeout: 15000 }).catch(() => {});
