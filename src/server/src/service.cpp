@@ -27,6 +27,7 @@
 #include "metrics/storage/repository.hpp"
 #include "metrics/telemetry/process.hpp"
 #include "metrics_endpoint.hpp"
+#include "ui.hpp"
 
 namespace metrics::server {
 namespace asio = boost::asio;
@@ -317,6 +318,9 @@ constexpr auto kJsonErrors = ErrorFormat::json;
 const RouteSpec kRoutes[] = {
     {.name = "home", .pattern = "/", .methods = {verb::get}, .handler = home},
     {.name = "ping", .pattern = "/ping", .methods = {verb::get}, .handler = ping},
+    // The web UI (ui.hpp): /ui redirects to /ui/, which is index.html.
+    {.name = "ui", .pattern = "/ui/", .methods = {verb::get}, .handler = ui_handler},
+    {.name = "ui_asset", .pattern = "/ui/{file}", .methods = {verb::get}, .handler = ui_handler},
     {.name = "update_json",
      .pattern = "/update/",
      .methods = {verb::post},
@@ -600,7 +604,9 @@ void Service::finish_unchecked(Response& res, const Request& req) const {
   const bool compressible = ct.starts_with("text/") || ct.starts_with("application/json");
   if (compressible) {
     res.set(http::field::vary, "Accept-Encoding");
-    if (!res.body().empty() && accepts_gzip(req[http::field::accept_encoding])) {
+    // A handler that sent its body compressed already (the UI's assets) is left alone.
+    if (!res.body().empty() && res[http::field::content_encoding].empty() &&
+        accepts_gzip(req[http::field::accept_encoding])) {
       res.body() = core::gzip_compress(res.body(), options_.gzip_level);
       res.set(http::field::content_encoding, "gzip");
     }

@@ -41,9 +41,9 @@ TEST_F(ServiceTest, EveryRowOfTheTableHasAHandler) {
     EXPECT_NE(r.handler, nullptr) << r.name;
     names.push_back(r.name);
   }
-  EXPECT_THAT(
-      names, ::testing::UnorderedElementsAre("home", "ping", "update_json", "updates_json",
-                                             "value_json", "update_text", "value_text", "metrics"));
+  EXPECT_THAT(names, ::testing::UnorderedElementsAre("home", "ping", "update_json", "updates_json",
+                                                     "value_json", "update_text", "value_text",
+                                                     "metrics", "ui", "ui_asset"));
 }
 
 TEST_F(ServiceTest, Home) {
