@@ -33,6 +33,10 @@ inline void clear_server_environment() {
                            "STALE_AFTER", "SERIES_TTL", "MAX_SERIES", "MAX_SERIES_PER_INSTANCE"}) {
     unsetenv(name);
   }
+  // Remote write out: a runner's destination must not receive test data.
+  for (const char* name : {"REMOTE_WRITE_URL", "REMOTE_WRITE_HEADER", "REMOTE_WRITE_QUEUE"}) {
+    unsetenv(name);
+  }
   // Alerting.
   for (const char* name : {"RULES", "EVALUATION_INTERVAL", "ALERTMANAGER_URL", "ALERT_WEBHOOK"}) {
     unsetenv(name);

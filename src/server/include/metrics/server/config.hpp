@@ -67,6 +67,13 @@ struct ServerConfig {
   // --no-history: keep no history at all (current values only; range reads
   // and queries over time find nothing). For measuring what history costs.
   bool history = true;
+  // Remote write out (API.md Part 2): every sample goes to each of these
+  // remote-write 1.0 URLs, with these extra "Name: value" headers.
+  std::vector<std::string> remote_write_urls;
+  std::vector<std::string> remote_write_headers;
+  // Samples each destination's queue holds; past it batches are dropped
+  // (and later sent from the history).
+  std::size_t remote_write_queue = 100'000;
 
   // Alerting (API.md Part 2, "Alerting"; docs/ALERTING.md).
   std::vector<std::string> rules;  // files or globs
