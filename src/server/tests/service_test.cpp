@@ -42,7 +42,8 @@ TEST_F(ServiceTest, EveryRowOfTheTableHasAHandler) {
     names.push_back(r.name);
   }
   EXPECT_THAT(names, ::testing::UnorderedElementsAre("home", "ping", "update_json", "updates_json",
-                                                     "value_json", "update_text", "value_text"));
+                                                     "value_json", "update_text", "value_text",
+                                                     "remote_write"));
 }
 
 TEST_F(ServiceTest, Home) {

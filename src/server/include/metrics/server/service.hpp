@@ -35,6 +35,7 @@
 #include "metrics/series/index.hpp"
 #include "metrics/server/ingest.hpp"
 #include "metrics/server/router.hpp"
+#include "metrics/server/sample_times.hpp"
 #include "metrics/storage/repository.hpp"
 
 namespace metrics::server {
@@ -70,6 +71,8 @@ struct RequestContext {
   const ServiceOptions& options;
   const Request& request;
   series::SeriesIndex& index;
+  // The newest sample time of each remote-written series (POST /api/v1/write).
+  SampleTimes* sample_times = nullptr;
 
   // The server's clock as milliseconds since the Unix epoch.
   [[nodiscard]] std::int64_t now_ms() const;
@@ -136,6 +139,7 @@ class Service {
   ServiceOptions options_;
   RouteTable table_;
   std::unique_ptr<series::SeriesIndex> index_;
+  std::unique_ptr<SampleTimes> sample_times_;
 };
 
 }  // namespace metrics::server
