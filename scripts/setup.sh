@@ -17,6 +17,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev postgresql curl procps wrk openssl
   # the reference the query tests compare with (query_prometheus_compat)
   prometheus
+  # vmagent, a remote-write sender the remote write in test uses (remote_write_process_test)
+  victoria-metrics
   # allocators the agent detects at run time (its tests load them)
   libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev
 )
