@@ -32,6 +32,8 @@
 #include "metrics/core/errors.hpp"
 #include "metrics/core/text.hpp"
 #include "metrics/history/disk.hpp"
+#include "metrics/remote/writer.hpp"
+#include "metrics/server/telemetry.hpp"
 #include "session.hpp"
 
 namespace metrics::server {
@@ -121,6 +123,20 @@ std::unique_ptr<history::HistoryDir> open_history_dir(
                                  .map_ref = std::move(map_ref)});
 }
 
+// Remote write out: hands each batch to a RemoteWriter, whose own bounded
+// queue takes it or drops it (never blocks).
+class RemoteWriteSink final : public IngestSink {
+ public:
+  explicit RemoteWriteSink(std::shared_ptr<remote::RemoteWriter> writer)
+      : writer_(std::move(writer)) {}
+  void accept(const IngestBatch& batch) noexcept override {
+    writer_->accept(batch.received_ms, batch.points, batch.refs);
+  }
+
+ private:
+  std::shared_ptr<remote::RemoteWriter> writer_;
+};
+
 }  // namespace
 
 struct Server::Impl {
@@ -192,9 +208,62 @@ struct Server::Impl {
     port = acceptor->local_endpoint().port();
     index_loaded = service.load_index();
     load_history();
+    start_remote_write();
   }
 
-  ~Impl() { stop_history(); }
+  ~Impl() {
+    stop_history();
+    stop_remote_write();
+  }
+
+  // One RemoteWriter per --remote-write-url, after the history sink in the
+  // fan-out (so that what it drops is in the history to catch up from).
+  void start_remote_write() {
+    for (const auto& url : config.remote_write_urls) {
+      remote::RemoteWriteOptions o;
+      o.url = url;
+      o.headers = config.remote_write_headers;
+      o.max_queue_samples = config.remote_write_queue;
+      if (config.history) {
+        // Before reading, the history sink appends what it took so far (a
+        // bounded wait), so a catch-up never looks before the history has
+        // the samples the queue dropped.
+        o.history = [store = history, sink = history_sink](std::int64_t from, std::int64_t to) {
+          const auto taken = sink->stats().accepted_batches;
+          const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{5};
+          while (sink->stats().drained_batches < taken &&
+                 std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds{1});
+          }
+          return store->read_range(
+              [](history::SeriesRef, const history::SeriesIdentity&) { return true; }, from, to);
+        };
+        if (history_dir) o.state_path = remote::state_file(config.history_dir, url);
+      }
+      const bool state = !o.state_path.empty();
+      auto writer = std::make_shared<remote::RemoteWriter>(std::move(o));
+      remote_writers.push_back(writer);
+      fanout->add(std::make_shared<RemoteWriteSink>(std::move(writer)));
+      spdlog::info("remote write: every sample goes to {}{}", remote::redact_url(url),
+                   !config.history ? " (no history: what the queue drops is lost)"
+                   : state         ? ""
+                                   : " (no history dir: no catch-up across restarts)");
+    }
+  }
+
+  // Flushes every destination at once (each within its short bound).
+  void stop_remote_write() noexcept {
+    try {
+      std::vector<std::thread> stoppers;
+      for (const auto& w : remote_writers)
+        stoppers.emplace_back([w] { w->stop(); });
+      for (auto& t : stoppers)
+        t.join();
+    } catch (...) {
+      for (const auto& w : remote_writers)
+        w->stop();
+    }
+  }
 
   // Reads the history dir into the store (bad files are reported by name
   // and skipped; nothing here stops the server) and starts its background
@@ -206,6 +275,7 @@ struct Server::Impl {
       return;
     }
     fanout->add(history_sink);
+    sink_metrics = add_sink_collector(service.telemetry(), "history", history_sink);
     if (!history_dir) {
       spdlog::info("history: in memory only (no --history-dir)");
       return;
@@ -489,6 +559,7 @@ struct Server::Impl {
       if (w->log) w->log->flush();
     }
     stop_history();
+    stop_remote_write();
   }
 
   ServerConfig config;
@@ -500,7 +571,10 @@ struct Server::Impl {
   std::unique_ptr<history::HistoryDir> history_dir;
   std::shared_ptr<QueuedSink> history_sink;
   std::shared_ptr<IngestFanout> fanout;
+  std::vector<std::shared_ptr<remote::RemoteWriter>> remote_writers;
   Service service;
+  // Destroyed before the service's registry and the sink it reads.
+  telemetry::Registration sink_metrics;
   detail::SessionLimits limits;
   std::unique_ptr<asio::ssl::context> tls;
   // Outlives the workers, whose buffers hand lines to it.
@@ -547,6 +621,14 @@ series::SeriesIndex& Server::index() noexcept {
 
 Service& Server::service() noexcept {
   return impl_->service;
+}
+
+std::vector<remote::RemoteWriteStats> Server::remote_write_stats() const {
+  std::vector<remote::RemoteWriteStats> out;
+  out.reserve(impl_->remote_writers.size());
+  for (const auto& w : impl_->remote_writers)
+    out.push_back(w->stats());
+  return out;
 }
 
 }  // namespace metrics::server

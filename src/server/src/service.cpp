@@ -14,6 +14,7 @@
 #include <chrono>
 #include <utility>
 
+#include "http_metrics.hpp"
 #include "metrics/core/batch.hpp"
 #include "metrics/core/errors.hpp"
 #include "metrics/core/gzip.hpp"
@@ -24,7 +25,10 @@
 #include "metrics/server/content.hpp"
 #include "metrics/server/html.hpp"
 #include "metrics/storage/repository.hpp"
+#include "metrics/telemetry/process.hpp"
+#include "metrics_endpoint.hpp"
 #include "remote_write_in.hpp"
+#include "ui.hpp"
 
 namespace metrics::server {
 namespace asio = boost::asio;
@@ -315,6 +319,9 @@ constexpr auto kJsonErrors = ErrorFormat::json;
 const RouteSpec kRoutes[] = {
     {.name = "home", .pattern = "/", .methods = {verb::get}, .handler = home},
     {.name = "ping", .pattern = "/ping", .methods = {verb::get}, .handler = ping},
+    // The web UI (ui.hpp): /ui redirects to /ui/, which is index.html.
+    {.name = "ui", .pattern = "/ui/", .methods = {verb::get}, .handler = ui_handler},
+    {.name = "ui_asset", .pattern = "/ui/{file}", .methods = {verb::get}, .handler = ui_handler},
     {.name = "update_json",
      .pattern = "/update/",
      .methods = {verb::post},
@@ -344,6 +351,10 @@ const RouteSpec kRoutes[] = {
      .pattern = "/value/{type}/{name:metric name}",
      .methods = {verb::get},
      .handler = value_text},
+    {.name = "metrics",
+     .pattern = "/metrics",
+     .methods = {verb::get},
+     .handler = detail::metrics_page},
     {.name = "remote_write",
      .pattern = "/api/v1/write",
      .methods = {verb::post},
@@ -409,7 +420,14 @@ Service::Service(storage::Repository& repo, ServiceOptions options,
       index_(std::make_unique<series::SeriesIndex>(options_.limits)),
       sample_times_(std::make_unique<SampleTimes>()) {
   if (!options_.clock) options_.clock = core::real_clock();
+  if (!options_.telemetry) options_.telemetry = std::make_shared<telemetry::Registry>();
+  http_metrics_ = std::make_unique<detail::HttpMetrics>(*options_.telemetry, table_.routes());
+  collectors_ = detail::register_service_collectors(*options_.telemetry, *index_,
+                                                    options_.history.get(), repo_);
+  collectors_.push_back(telemetry::add_process_collector(*options_.telemetry));
 }
+
+Service::~Service() = default;
 
 namespace {
 std::int64_t clock_ms(const core::Clock& clock) {
@@ -477,6 +495,7 @@ void Service::check_signature(const RouteSpec& route, const Request& req) const 
 }
 
 asio::awaitable<Response> Service::handle(Request req) {
+  const auto started = std::chrono::steady_clock::now();
   RouteMatch match;
   Response res;
   std::exception_ptr error;
@@ -533,6 +552,7 @@ asio::awaitable<Response> Service::handle(Request req) {
   if (error) res = map_exception(error, match, req);
   if (res.result() == http::status::method_not_allowed) res.set(http::field::allow, match.allow);
   finish(res, req, match.errors);
+  http_metrics_->record(match.route, res.result_int(), std::chrono::steady_clock::now() - started);
   co_return res;
 }
 
@@ -553,6 +573,7 @@ Response Service::reject(http::status status, std::string_view message, const Re
   const auto format = table_.error_format(req.target());
   Response res = error_response(status, message, req.version() == 0 ? 11 : req.version(), format);
   finish(res, req, format);
+  http_metrics_->record(nullptr, res.result_int(), std::chrono::nanoseconds{0});
   return res;
 }
 
@@ -613,7 +634,9 @@ void Service::finish_unchecked(Response& res, const Request& req) const {
   const bool compressible = ct.starts_with("text/") || ct.starts_with("application/json");
   if (compressible) {
     res.set(http::field::vary, "Accept-Encoding");
-    if (!res.body().empty() && accepts_gzip(req[http::field::accept_encoding])) {
+    // A handler that sent its body compressed already (the UI's assets) is left alone.
+    if (!res.body().empty() && res[http::field::content_encoding].empty() &&
+        accepts_gzip(req[http::field::accept_encoding])) {
       res.body() = core::gzip_compress(res.body(), options_.gzip_level);
       res.set(http::field::content_encoding, "gzip");
     }

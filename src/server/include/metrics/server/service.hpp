@@ -29,6 +29,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "metrics/core/clock.hpp"
 #include "metrics/history/store.hpp"
@@ -37,8 +38,12 @@
 #include "metrics/server/router.hpp"
 #include "metrics/server/sample_times.hpp"
 #include "metrics/storage/repository.hpp"
+#include "metrics/telemetry/registry.hpp"
 
 namespace metrics::server {
+namespace detail {
+class HttpMetrics;
+}
 
 struct ServiceOptions {
   std::string key{};  // empty: no signing
@@ -60,6 +65,10 @@ struct ServiceOptions {
   std::shared_ptr<const IngestFanout> fanout{};
   // The history the sinks write and range reads read (null: none).
   std::shared_ptr<history::HistoryStore> history{};
+  // The server's own metrics (GET /metrics): request counts and latencies,
+  // the index, the history, the storage and whatever other components
+  // register. Null: the service makes its own (see Service::telemetry()).
+  std::shared_ptr<telemetry::Registry> telemetry{};
   // Tests only: called on every answer before it is compressed and signed;
   // may throw to simulate a failure there.
   std::function<void(const Response&)> finish_hook{};
@@ -85,6 +94,9 @@ class Service {
  public:
   Service(storage::Repository& repo, ServiceOptions options,
           std::span<const RouteSpec> routes = default_routes());
+  ~Service();
+  Service(const Service&) = delete;
+  Service& operator=(const Service&) = delete;
 
   // Never throws: every failure becomes an error response (a 500 with a body
   // for anything unexpected, including non-std exceptions and failures while
@@ -102,6 +114,9 @@ class Service {
   // The live series index (for /metrics, /api/v1/series and history).
   [[nodiscard]] series::SeriesIndex& index() noexcept { return *index_; }
   [[nodiscard]] const ServiceOptions& options() const noexcept { return options_; }
+  // The registry GET /metrics renders: components add their families or
+  // collectors here (alert evaluations, notifications, remote write).
+  [[nodiscard]] telemetry::Registry& telemetry() const noexcept { return *options_.telemetry; }
   // The history store (null when the service has none): the query
   // engine's range reads go through read_history(index(), *history(), ...).
   [[nodiscard]] history::HistoryStore* history() const noexcept { return options_.history.get(); }
@@ -139,6 +154,8 @@ class Service {
   ServiceOptions options_;
   RouteTable table_;
   std::unique_ptr<series::SeriesIndex> index_;
+  std::unique_ptr<detail::HttpMetrics> http_metrics_;
+  std::vector<telemetry::Registration> collectors_;
   std::unique_ptr<SampleTimes> sample_times_;
 };
 
