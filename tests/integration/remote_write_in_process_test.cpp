@@ -154,7 +154,7 @@ void check_arrival(std::uint16_t port, const std::string& instance, const std::s
   EXPECT_EQ(write_up(port, instance, job, future).result_int(), 204);
 }
 
-TEST(RemoteWriteProcess, PrometheusSendsItsSamples) {
+TEST(RemoteWriteInProcess, PrometheusSendsItsSamples) {
   const std::string prom = program("/usr/bin/prometheus");
   if (prom.empty()) {
     if (in_ci()) FAIL() << "prometheus (Debian package) is not installed";
@@ -178,7 +178,7 @@ TEST(RemoteWriteProcess, PrometheusSendsItsSamples) {
   check_arrival(server.port(), self, "self", log);
 }
 
-TEST(RemoteWriteProcess, VmagentSendsItsSamples) {
+TEST(RemoteWriteInProcess, VmagentSendsItsSamples) {
   const std::string vmagent = program("/usr/bin/vmagent");
   if (vmagent.empty()) {
     if (in_ci()) FAIL() << "vmagent (Debian package victoria-metrics) is not installed";
