@@ -17,7 +17,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev postgresql curl procps wrk openssl
   # the reference the query tests compare with (query_prometheus_compat)
   prometheus
-  # a remote-write receiver of the remote write out tests (remote_write_process_test)
+  # a remote-write receiver of the remote write out tests (remote_write_process_test), and vmagent, a sender of the remote write in test (remote_write_in_process_test)
   victoria-metrics
   # rule files (src/rules) and the Alertmanager the alerting tests compare with
   libyaml-cpp-dev prometheus-alertmanager

@@ -27,6 +27,7 @@
 #include "metrics/storage/repository.hpp"
 #include "metrics/telemetry/process.hpp"
 #include "metrics_endpoint.hpp"
+#include "remote_write_in.hpp"
 #include "ui.hpp"
 
 namespace metrics::server {
@@ -354,6 +355,12 @@ const RouteSpec kRoutes[] = {
      .pattern = "/metrics",
      .methods = {verb::get},
      .handler = detail::metrics_page},
+    {.name = "remote_write",
+     .pattern = "/api/v1/write",
+     .methods = {verb::post},
+     .handler = remote_write_in,
+     .body = BodyKind::snappy,
+     .access = Access::write},
 };
 
 // What is logged of an exception that became a 500.
@@ -364,6 +371,24 @@ std::string describe(std::exception_ptr err) {
     return e.what();
   } catch (...) {
     return "an exception not derived from std::exception";
+  }
+}
+
+// Remote write 1.0: Content-Encoding snappy (or none: the body is snappy
+// all the same) and Content-Type application/x-protobuf (or none).
+void check_remote_write_headers(const Request& req) {
+  const auto encoding = req[http::field::content_encoding];
+  if (!encoding.empty() && !core::iequals(encoding, "snappy")) {
+    throw HttpError(http::status::unsupported_media_type,
+                    "unsupported Content-Encoding; remote write 1.0 uses snappy");
+  }
+  auto ct = req[http::field::content_type];
+  ct = ct.substr(0, ct.find(';'));
+  while (!ct.empty() && ct.back() == ' ')
+    ct.remove_suffix(1);
+  if (!ct.empty() && !core::iequals(ct, "application/x-protobuf")) {
+    throw HttpError(http::status::unsupported_media_type,
+                    "Content-Type must be application/x-protobuf (remote write 1.0)");
   }
 }
 
@@ -392,7 +417,8 @@ Service::Service(storage::Repository& repo, ServiceOptions options,
     : repo_(repo),
       options_(std::move(options)),
       table_(routes),
-      index_(std::make_unique<series::SeriesIndex>(options_.limits)) {
+      index_(std::make_unique<series::SeriesIndex>(options_.limits)),
+      sample_times_(std::make_unique<SampleTimes>()) {
   if (!options_.clock) options_.clock = core::real_clock();
   if (!options_.telemetry) options_.telemetry = std::make_shared<telemetry::Registry>();
   http_metrics_ = std::make_unique<detail::HttpMetrics>(*options_.telemetry, table_.routes());
@@ -487,7 +513,11 @@ asio::awaitable<Response> Service::handle(Request req) {
     const RouteSpec& route = *match.route;
 
     std::string body;
-    if (req.method() == http::verb::post) {
+    if (req.method() == http::verb::post && route.body == BodyKind::snappy) {
+      check_signature(route, req);
+      check_remote_write_headers(req);
+      body = std::move(req.body());  // the handler inflates it
+    } else if (req.method() == http::verb::post) {
       check_signature(route, req);
       switch (parse_content_encoding(req[http::field::content_encoding])) {
         case BodyEncoding::identity:
@@ -514,7 +544,7 @@ asio::awaitable<Response> Service::handle(Request req) {
         throw core::InvalidInput("malformed percent-encoding in form body");
       }
     }
-    RequestContext ctx{repo_, options_, req, *index_};
+    RequestContext ctx{repo_, options_, req, *index_, sample_times_.get()};
     res = co_await route.handler(ctx, match, body);
   } catch (...) {
     error = std::current_exception();

@@ -43,7 +43,7 @@ TEST_F(ServiceTest, EveryRowOfTheTableHasAHandler) {
   }
   EXPECT_THAT(names, ::testing::UnorderedElementsAre("home", "ping", "update_json", "updates_json",
                                                      "value_json", "update_text", "value_text",
-                                                     "metrics", "ui", "ui_asset"));
+                                                     "metrics", "ui", "ui_asset", "remote_write"));
 }
 
 TEST_F(ServiceTest, Home) {

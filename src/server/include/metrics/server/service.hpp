@@ -36,6 +36,7 @@
 #include "metrics/series/index.hpp"
 #include "metrics/server/ingest.hpp"
 #include "metrics/server/router.hpp"
+#include "metrics/server/sample_times.hpp"
 #include "metrics/storage/repository.hpp"
 #include "metrics/telemetry/registry.hpp"
 
@@ -79,6 +80,8 @@ struct RequestContext {
   const ServiceOptions& options;
   const Request& request;
   series::SeriesIndex& index;
+  // The newest sample time of each remote-written series (POST /api/v1/write).
+  SampleTimes* sample_times = nullptr;
 
   // The server's clock as milliseconds since the Unix epoch.
   [[nodiscard]] std::int64_t now_ms() const;
@@ -153,6 +156,7 @@ class Service {
   std::unique_ptr<series::SeriesIndex> index_;
   std::unique_ptr<detail::HttpMetrics> http_metrics_;
   std::vector<telemetry::Registration> collectors_;
+  std::unique_ptr<SampleTimes> sample_times_;
 };
 
 }  // namespace metrics::server
