@@ -130,7 +130,7 @@ class RemoteWriteSink final : public IngestSink {
   explicit RemoteWriteSink(std::shared_ptr<remote::RemoteWriter> writer)
       : writer_(std::move(writer)) {}
   void accept(const IngestBatch& batch) noexcept override {
-    writer_->accept(batch.received_ms, batch.points, batch.refs);
+    writer_->accept(batch.received_ms, batch.points, batch.refs, batch.times);
   }
 
  private:
