@@ -343,6 +343,53 @@ const RouteSpec kRoutes[] = {
      .pattern = "/value/{type}/{name:metric name}",
      .methods = {verb::get},
      .handler = value_text},
+    // The Prometheus HTTP API (query_api.hpp): parameters are read from the
+    // URL and a form body by the handlers themselves, as Prometheus does.
+    {.name = "api_query",
+     .pattern = "/api/v1/query",
+     .methods = {verb::get, verb::post},
+     .handler = api_query,
+     .errors = kJsonErrors},
+    {.name = "api_query_range",
+     .pattern = "/api/v1/query_range",
+     .methods = {verb::get, verb::post},
+     .handler = api_query_range,
+     .errors = kJsonErrors},
+    {.name = "api_series",
+     .pattern = "/api/v1/series",
+     .methods = {verb::get, verb::post},
+     .handler = api_series,
+     .errors = kJsonErrors},
+    {.name = "api_labels",
+     .pattern = "/api/v1/labels",
+     .methods = {verb::get, verb::post},
+     .handler = api_labels,
+     .errors = kJsonErrors},
+    {.name = "api_label_values",
+     .pattern = "/api/v1/label/{name:label name}/values",
+     .methods = {verb::get},
+     .handler = api_label_values,
+     .errors = kJsonErrors},
+    {.name = "api_metadata",
+     .pattern = "/api/v1/metadata",
+     .methods = {verb::get},
+     .handler = api_metadata,
+     .errors = kJsonErrors},
+    {.name = "api_buildinfo",
+     .pattern = "/api/v1/status/buildinfo",
+     .methods = {verb::get},
+     .handler = api_buildinfo,
+     .errors = kJsonErrors},
+    {.name = "api_rules",
+     .pattern = "/api/v1/rules",
+     .methods = {verb::get},
+     .handler = api_rules,
+     .errors = kJsonErrors},
+    {.name = "api_alerts",
+     .pattern = "/api/v1/alerts",
+     .methods = {verb::get},
+     .handler = api_alerts,
+     .errors = kJsonErrors},
 };
 
 // What is logged of an exception that became a 500.
@@ -383,6 +430,11 @@ Service::Service(storage::Repository& repo, ServiceOptions options,
       table_(routes),
       index_(std::make_unique<series::SeriesIndex>(options_.limits)) {
   if (!options_.clock) options_.clock = core::real_clock();
+  if (!options_.query) options_.query = std::make_shared<QueryApi>();
+}
+
+Service::~Service() {
+  options_.query->shutdown();
 }
 
 namespace {

@@ -67,6 +67,11 @@ struct ServerConfig {
   // --no-history: keep no history at all (current values only; range reads
   // and queries over time find nothing). For measuring what history costs.
   bool history = true;
+  // The Prometheus HTTP API (API.md Part 2, "Query API").
+  std::chrono::milliseconds query_timeout{std::chrono::minutes{2}};
+  std::chrono::milliseconds query_lookback_delta{std::chrono::minutes{5}};
+  std::size_t query_max_samples = 50'000'000;
+  unsigned query_max_concurrency = 20;
 };
 
 // "536870912", "512MiB", "64KiB", "1GiB" (also "B", "K"/"KiB", "M"/"MiB",

@@ -34,6 +34,7 @@
 #include "metrics/history/store.hpp"
 #include "metrics/series/index.hpp"
 #include "metrics/server/ingest.hpp"
+#include "metrics/server/query_api.hpp"
 #include "metrics/server/router.hpp"
 #include "metrics/storage/repository.hpp"
 
@@ -59,6 +60,9 @@ struct ServiceOptions {
   std::shared_ptr<const IngestFanout> fanout{};
   // The history the sinks write and range reads read (null: none).
   std::shared_ptr<history::HistoryStore> history{};
+  // The Prometheus HTTP API's engine, limits and pool (query_api.hpp); null:
+  // the service makes one with the defaults.
+  std::shared_ptr<QueryApi> query{};
   // Tests only: called on every answer before it is compressed and signed;
   // may throw to simulate a failure there.
   std::function<void(const Response&)> finish_hook{};
@@ -82,6 +86,10 @@ class Service {
  public:
   Service(storage::Repository& repo, ServiceOptions options,
           std::span<const RouteSpec> routes = default_routes());
+  // Stops the query API's pool first: its queries read the index.
+  ~Service();
+  Service(const Service&) = delete;
+  Service& operator=(const Service&) = delete;
 
   // Never throws: every failure becomes an error response (a 500 with a body
   // for anything unexpected, including non-std exceptions and failures while
