@@ -9,6 +9,7 @@
 #include <new>
 #include <stdexcept>
 #include <tuple>
+#include <unordered_map>
 #include <utility>
 
 #include "detail/flat_map.hpp"
@@ -103,12 +104,24 @@ struct HistoryStore::Series {
   std::size_t fixed_cost = 0;    // the node and the identity
   std::uint32_t next_seq = 0;    // the seq of the open chunk
   std::size_t open_charged = 0;  // the open buffer's capacity, as counted in bytes_
+  std::size_t name_pos = 0;      // its place in the shard's by_name[identity->id]
 };
+
+namespace {
+struct NameHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
+};
+}  // namespace
 
 struct HistoryStore::Shard {
   mutable std::mutex mu;
   std::vector<ChunkExport> closed_since;  // with track_closed
   detail::FlatMap<Series> map;
+  // The refs of each name (any type): read_range_named() reads only these.
+  std::unordered_map<std::string, std::vector<SeriesRef>, NameHash, std::equal_to<>> by_name;
 };
 
 HistoryStore::HistoryStore(HistoryOptions options) : options_(std::move(options)) {
@@ -156,7 +169,10 @@ HistoryStore::Series* HistoryStore::add_series(Shard& shard, SeriesRef ref,
                                                std::shared_ptr<const SeriesIdentity> identity) {
   const std::size_t index_before = shard.map.capacity_bytes();
   Series* s = shard.map.try_emplace(ref, std::move(identity)).first;
-  s->fixed_cost = identity_cost(*s->identity);
+  s->fixed_cost = identity_cost(*s->identity) + sizeof(SeriesRef);
+  auto& named = shard.by_name[s->identity->id];
+  s->name_pos = named.size();
+  named.push_back(ref);
   // The index (table and value slots) grows and never shrinks (an erased
   // series' slot is reused): charged as it grows.
   bytes_.fetch_add(s->fixed_cost + shard.map.capacity_bytes() - index_before,
@@ -424,6 +440,52 @@ std::vector<SeriesSamples> HistoryStore::read_range(const Predicate& match, std:
   return out;
 }
 
+std::vector<SeriesSamples> HistoryStore::read_range_named(std::string_view name,
+                                                          const Predicate& match,
+                                                          std::int64_t start_ms,
+                                                          std::int64_t end_ms) const {
+  std::vector<SeriesSamples> out;
+  for (std::size_t i = 0; i <= shard_mask_; ++i) {
+    std::vector<Pending> pending;
+    {
+      std::lock_guard lock(shards_[i].mu);
+      const auto it = shards_[i].by_name.find(name);
+      if (it == shards_[i].by_name.end()) continue;
+      for (const SeriesRef ref : it->second) {
+        const Series* s = shards_[i].map.find(ref);
+        if (s != nullptr && (!match || match(ref, *s->identity)))
+          take(s->identity, s->closed, s->open, ref, start_ms, end_ms, pending);
+      }
+    }
+    finish(pending, start_ms, end_ms, out);
+  }
+  return out;
+}
+
+std::vector<std::string> HistoryStore::names() const {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i <= shard_mask_; ++i) {
+    std::lock_guard lock(shards_[i].mu);
+    for (const auto& [name, refs] : shards_[i].by_name)
+      if (!refs.empty()) out.push_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+void HistoryStore::unlist_name(Shard& shard, const Series& s) {
+  const auto it = shard.by_name.find(s.identity->id);
+  if (it == shard.by_name.end()) return;
+  auto& refs = it->second;
+  if (s.name_pos < refs.size() - 1) {
+    refs[s.name_pos] = refs.back();
+    if (Series* moved = shard.map.find(refs[s.name_pos])) moved->name_pos = s.name_pos;
+  }
+  refs.pop_back();
+  if (refs.empty()) shard.by_name.erase(it);
+}
+
 std::vector<SeriesEntry> HistoryStore::series() const {
   std::vector<SeriesEntry> out;
   for (std::size_t i = 0; i <= shard_mask_; ++i) {
@@ -489,6 +551,7 @@ HistoryStats HistoryStore::maintain() {
                      std::memory_order_relaxed);
     series_.fetch_sub(1, std::memory_order_relaxed);
     d.series += 1;
+    unlist_name(shard, s);
     shard.map.erase(ref);
   };
 

@@ -265,6 +265,28 @@ opt::Spec spec(ServerConfig& c) {
                .keys = {"for_outage_tolerance"},
                .help = "alert states saved longer ago than this are not restored at start",
                .value = opt::duration(c.for_outage_tolerance)},
+              {.flags = {"--query-timeout"},
+               .env = "QUERY_TIMEOUT",
+               .keys = {"query_timeout"},
+               .help = "longest a query of /api/v1/query or query_range may run (a smaller "
+                       "timeout parameter wins); past it: 503 timeout",
+               .value = opt::duration(c.query_timeout, std::chrono::milliseconds{1})},
+              {.flags = {"--query-lookback-delta"},
+               .env = "QUERY_LOOKBACK_DELTA",
+               .keys = {"query_lookback_delta"},
+               .help = "how far back an instant selector looks for a sample (PromQL staleness)",
+               .value = opt::duration(c.query_lookback_delta, std::chrono::milliseconds{1})},
+              {.flags = {"--query-max-samples"},
+               .env = "QUERY_MAX_SAMPLES",
+               .keys = {"query_max_samples"},
+               .help = "most samples a query may hold at once; past it: 422 execution",
+               .value = opt::whole(c.query_max_samples, 1, std::uint64_t{1} << 40)},
+              {.flags = {"--query-max-concurrency"},
+               .env = "QUERY_MAX_CONCURRENCY",
+               .keys = {"query_max_concurrency"},
+               .help = "queries evaluated at once (their own threads); more wait, up to the "
+                       "timeout",
+               .value = opt::whole(c.query_max_concurrency, 1, 1024)},
           },
   };
 }

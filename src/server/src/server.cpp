@@ -183,6 +183,11 @@ struct Server::Impl {
                                .series_ttl = cfg.series_ttl,
                                .fanout = fanout,
                                .history = history,
+                               .query = std::make_shared<QueryApi>(
+                                   QueryApiOptions{.timeout = cfg.query_timeout,
+                                                   .lookback_delta = cfg.query_lookback_delta,
+                                                   .max_samples = cfg.query_max_samples,
+                                                   .max_concurrency = cfg.query_max_concurrency}),
                                .finish_hook = hooks.finish}),
         limits{.max_header_bytes = cfg.max_header_bytes,
                .max_body_bytes = cfg.max_body_bytes,
@@ -212,6 +217,7 @@ struct Server::Impl {
   }
 
   ~Impl() {
+    stop_queries();
     stop_history();
     stop_remote_write();
   }
@@ -307,6 +313,12 @@ struct Server::Impl {
       for (const auto& w : remote_writers)
         w->stop();
     }
+  }
+
+  // Cancels the queries in flight and joins their pool, while the workers'
+  // io_contexts (which their answers are posted to) still exist.
+  void stop_queries() noexcept {
+    if (const auto& api = service.options().query) api->shutdown();
   }
 
   // Reads the history dir into the store (bad files are reported by name
@@ -598,6 +610,7 @@ struct Server::Impl {
     }
     for (auto& t : threads)
       t.join();
+    stop_queries();
     maintainer.join();
     for (auto& w : workers) {
       if (w->log) w->log->flush();

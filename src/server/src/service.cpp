@@ -361,6 +361,53 @@ const RouteSpec kRoutes[] = {
      .handler = remote_write_in,
      .body = BodyKind::snappy,
      .access = Access::write},
+    // The Prometheus HTTP API (query_api.hpp): parameters are read from the
+    // URL and a form body by the handlers themselves, as Prometheus does.
+    {.name = "api_query",
+     .pattern = "/api/v1/query",
+     .methods = {verb::get, verb::post},
+     .handler = api_query,
+     .errors = kJsonErrors},
+    {.name = "api_query_range",
+     .pattern = "/api/v1/query_range",
+     .methods = {verb::get, verb::post},
+     .handler = api_query_range,
+     .errors = kJsonErrors},
+    {.name = "api_series",
+     .pattern = "/api/v1/series",
+     .methods = {verb::get, verb::post},
+     .handler = api_series,
+     .errors = kJsonErrors},
+    {.name = "api_labels",
+     .pattern = "/api/v1/labels",
+     .methods = {verb::get, verb::post},
+     .handler = api_labels,
+     .errors = kJsonErrors},
+    {.name = "api_label_values",
+     .pattern = "/api/v1/label/{name:label name}/values",
+     .methods = {verb::get},
+     .handler = api_label_values,
+     .errors = kJsonErrors},
+    {.name = "api_metadata",
+     .pattern = "/api/v1/metadata",
+     .methods = {verb::get},
+     .handler = api_metadata,
+     .errors = kJsonErrors},
+    {.name = "api_buildinfo",
+     .pattern = "/api/v1/status/buildinfo",
+     .methods = {verb::get},
+     .handler = api_buildinfo,
+     .errors = kJsonErrors},
+    {.name = "api_rules",
+     .pattern = "/api/v1/rules",
+     .methods = {verb::get},
+     .handler = api_rules,
+     .errors = kJsonErrors},
+    {.name = "api_alerts",
+     .pattern = "/api/v1/alerts",
+     .methods = {verb::get},
+     .handler = api_alerts,
+     .errors = kJsonErrors},
 };
 
 // What is logged of an exception that became a 500.
@@ -425,9 +472,11 @@ Service::Service(storage::Repository& repo, ServiceOptions options,
   collectors_ = detail::register_service_collectors(*options_.telemetry, *index_,
                                                     options_.history.get(), repo_);
   collectors_.push_back(telemetry::add_process_collector(*options_.telemetry));
+  if (!options_.query) options_.query = std::make_shared<QueryApi>();
 }
 
-Service::~Service() = default;
+// Stops the query API's pool first: its queries read the index.
+Service::~Service() { options_.query->shutdown(); }
 
 namespace {
 std::int64_t clock_ms(const core::Clock& clock) {

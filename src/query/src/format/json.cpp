@@ -73,6 +73,21 @@ void metric(std::string& out, const LabelSet& labels) {
 
 }  // namespace
 
+void append_labels(std::string& out, const LabelSet& labels) {
+  out += '{';
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    if (i > 0) out += ',';
+    json_string(out, labels[i].name);
+    out += ':';
+    json_string(out, labels[i].value);
+  }
+  out += '}';
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  json_string(out, s);
+}
+
 std::string encode_data(const Result& result) {
   std::string out;
   std::visit(

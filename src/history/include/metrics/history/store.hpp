@@ -160,6 +160,16 @@ class HistoryStore {
   [[nodiscard]] std::vector<SeriesSamples> read_range(const Predicate& match, std::int64_t start_ms,
                                                       std::int64_t end_ms) const;
 
+  // The same for the series named `name` (identity.id, any type) that the
+  // predicate (null: every one) accepts; reads only the series of that name
+  // (a per-shard postings list), not every series.
+  [[nodiscard]] std::vector<SeriesSamples> read_range_named(std::string_view name,
+                                                            const Predicate& match,
+                                                            std::int64_t start_ms,
+                                                            std::int64_t end_ms) const;
+  // Every distinct name held, sorted.
+  [[nodiscard]] std::vector<std::string> names() const;
+
   // Every series held (in no particular order).
   [[nodiscard]] std::vector<SeriesEntry> series() const;
 
@@ -197,6 +207,8 @@ class HistoryStore {
   void commit(const Deltas& deltas) noexcept;
   Shard& shard_of(SeriesRef ref) const;
   Series* add_series(Shard& shard, SeriesRef ref, std::shared_ptr<const SeriesIdentity> identity);
+  // Takes an erased series out of its shard's by_name (shard mutex held).
+  static void unlist_name(Shard& shard, const Series& s);
   void maintenance_loop();
 
   HistoryOptions options_;

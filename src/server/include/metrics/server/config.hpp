@@ -83,6 +83,11 @@ struct ServerConfig {
   std::string external_url;
   std::chrono::milliseconds resend_delay{std::chrono::minutes{1}};
   std::chrono::milliseconds for_outage_tolerance{std::chrono::hours{1}};
+  // The Prometheus HTTP API (API.md Part 2, "Query API").
+  std::chrono::milliseconds query_timeout{std::chrono::minutes{2}};
+  std::chrono::milliseconds query_lookback_delta{std::chrono::minutes{5}};
+  std::size_t query_max_samples = 50'000'000;
+  unsigned query_max_concurrency = 20;
 };
 
 // "536870912", "512MiB", "64KiB", "1GiB" (also "B", "K"/"KiB", "M"/"MiB",

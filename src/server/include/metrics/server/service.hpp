@@ -35,6 +35,7 @@
 #include "metrics/history/store.hpp"
 #include "metrics/series/index.hpp"
 #include "metrics/server/ingest.hpp"
+#include "metrics/server/query_api.hpp"
 #include "metrics/server/router.hpp"
 #include "metrics/server/sample_times.hpp"
 #include "metrics/storage/repository.hpp"
@@ -69,6 +70,9 @@ struct ServiceOptions {
   // the index, the history, the storage and whatever other components
   // register. Null: the service makes its own (see Service::telemetry()).
   std::shared_ptr<telemetry::Registry> telemetry{};
+  // The Prometheus HTTP API's engine, limits and pool (query_api.hpp); null:
+  // the service makes one with the defaults.
+  std::shared_ptr<QueryApi> query{};
   // Tests only: called on every answer before it is compressed and signed;
   // may throw to simulate a failure there.
   std::function<void(const Response&)> finish_hook{};
@@ -94,6 +98,7 @@ class Service {
  public:
   Service(storage::Repository& repo, ServiceOptions options,
           std::span<const RouteSpec> routes = default_routes());
+  // Stops the query API's pool first: its queries read the index.
   ~Service();
   Service(const Service&) = delete;
   Service& operator=(const Service&) = delete;

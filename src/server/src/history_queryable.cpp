@@ -1,0 +1,190 @@
+// HistoryQueryable: matchers become a per-name read of the history store
+// (or a predicate over every series), samples become PromQL points.
+#include "metrics/server/history_queryable.hpp"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <string_view>
+
+namespace metrics::server {
+namespace {
+
+using query::Matcher;
+using query::MatchType;
+
+// The value of label `name` of a stored series as PromQL sees it.
+std::string_view label_of(const history::SeriesIdentity& id, std::string_view name) {
+  if (name == query::kMetricName) return id.id;
+  return id.labels.get(name).value_or(std::string_view{});
+}
+
+bool matches(std::span<const Matcher> matchers, const history::SeriesIdentity& id) {
+  return std::all_of(matchers.begin(), matchers.end(),
+                     [&](const Matcher& m) { return m.matches(label_of(id, m.name())); });
+}
+
+query::LabelSet labels_of(const history::SeriesIdentity& id) {
+  query::LabelSet out;
+  out.reserve(id.labels.size() + 1);
+  out.push_back({std::string(query::kMetricName), id.id});
+  for (const auto l : id.labels)
+    out.push_back({std::string(l.name), std::string(l.value)});
+  // Label names are [a-zA-Z_]…, so "__name__" sorts among them.
+  std::sort(out.begin(), out.end(),
+            [](const core::Label& a, const core::Label& b) { return a.name < b.name; });
+  return out;
+}
+
+// The names of the store that the __name__ matchers accept; nullopt when
+// there is no matcher on __name__ (every series must be looked at).
+std::optional<std::vector<std::string>> candidate_names(const history::HistoryStore& store,
+                                                        std::span<const Matcher> matchers) {
+  std::optional<std::vector<std::string>> names;
+  for (const auto& m : matchers) {
+    if (m.name() != query::kMetricName) continue;
+    if (m.type() == MatchType::equal) return std::vector<std::string>{m.value()};
+  }
+  for (const auto& m : matchers) {
+    if (m.name() != query::kMetricName) continue;
+    if (!names) names = store.names();
+    std::erase_if(*names, [&](const std::string& n) { return !m.matches(n); });
+  }
+  return names;
+}
+
+void add_samples(std::map<std::string, query::SeriesData>& out, query::LabelSet labels,
+                 std::vector<query::SamplePoint> samples) {
+  auto& s = out[query::key_of(labels)];
+  if (s.samples.empty() && s.labels.empty()) s.labels = std::move(labels);
+  s.samples.insert(s.samples.end(), samples.begin(), samples.end());
+}
+
+// Time order, one sample per timestamp (the last written wins): the store
+// keeps append order, which goes back when the server's clock does, and a
+// gauge and a counter of one label set are merged.
+void normalise(std::vector<query::SamplePoint>& samples) {
+  if (std::is_sorted(samples.begin(), samples.end(),
+                     [](const auto& a, const auto& b) { return a.t <= b.t; }) &&
+      std::adjacent_find(samples.begin(), samples.end(),
+                         [](const auto& a, const auto& b) { return a.t == b.t; }) == samples.end())
+    return;
+  std::stable_sort(samples.begin(), samples.end(),
+                   [](const auto& a, const auto& b) { return a.t < b.t; });
+  std::vector<query::SamplePoint> out;
+  out.reserve(samples.size());
+  for (const auto& p : samples) {
+    if (!out.empty() && out.back().t == p.t) {
+      out.back() = p;
+    } else {
+      out.push_back(p);
+    }
+  }
+  samples = std::move(out);
+}
+
+}  // namespace
+
+std::vector<query::SeriesData> HistoryQueryable::select(std::span<const Matcher> matchers,
+                                                        std::int64_t mint_ms,
+                                                        std::int64_t maxt_ms) const {
+  std::map<std::string, query::SeriesData> found;
+  auto take = [&](std::vector<history::SeriesSamples> read) {
+    for (auto& r : read) {
+      if (options_.live_only && !index_.find(core::SeriesView(*r.identity))) continue;
+      std::vector<query::SamplePoint> points;
+      points.reserve(r.samples.size());
+      const bool counter = r.identity->type == core::MetricType::counter;
+      for (const auto& s : r.samples)
+        points.push_back({s.t_ms, counter ? static_cast<double>(s.counter()) : s.gauge()});
+      add_samples(found, labels_of(*r.identity), std::move(points));
+    }
+  };
+  const history::HistoryStore::Predicate pred =
+      [&](history::SeriesRef, const history::SeriesIdentity& id) { return matches(matchers, id); };
+  if (store_ != nullptr) {
+    if (auto names = candidate_names(*store_, matchers)) {
+      for (const auto& name : *names)
+        take(store_->read_range_named(name, pred, mint_ms, maxt_ms));
+    } else {
+      take(store_->read_range(pred, mint_ms, maxt_ms));
+    }
+  }
+
+  // The liveness series.
+  const bool wants_live = std::all_of(matchers.begin(), matchers.end(), [](const Matcher& m) {
+    return m.name() != query::kMetricName || m.matches(series::kAgentUp) ||
+           m.matches(series::kAgentLastPush);
+  });
+  if (wants_live) {
+    const std::int64_t step = std::max<std::int64_t>(options_.liveness_step_ms, 1);
+    const std::int64_t end = std::min(maxt_ms, options_.now_ms);
+    for (const auto& live : index_.liveness(options_.now_ms, options_.stale_after_ms)) {
+      for (const std::string_view name : {series::kAgentUp, series::kAgentLastPush}) {
+        query::LabelSet labels =
+            query::make_labels({{std::string(query::kMetricName), std::string(name)},
+                                {"instance", live.instance},
+                                {"job", live.job}});
+        if (!query::matches_all(matchers, labels)) continue;
+        const std::int64_t last = live.last_push_ms;
+        const std::int64_t down = last + options_.stale_after_ms;
+        auto value = [&](std::int64_t t) {
+          if (name == series::kAgentLastPush) return static_cast<double>(last) / 1000.0;
+          return t < down ? 1.0 : 0.0;
+        };
+        // A sample at the push, then every step up to now, and one at the
+        // change of agent_up to 0.
+        std::vector<query::SamplePoint> points;
+        std::int64_t t = last;
+        if (t < mint_ms) t = last + (mint_ms - last + step - 1) / step * step;
+        for (; t <= end; t += step)
+          points.push_back({t, value(t)});
+        if (name == series::kAgentUp && down >= mint_ms && down <= end) {
+          const auto at = std::lower_bound(points.begin(), points.end(), down,
+                                           [](const auto& p, std::int64_t d) { return p.t < d; });
+          if (at == points.end() || at->t != down) points.insert(at, {down, 0.0});
+        }
+        if (!points.empty()) add_samples(found, std::move(labels), std::move(points));
+      }
+    }
+  }
+
+  std::vector<query::SeriesData> out;
+  out.reserve(found.size());
+  for (auto& [key, s] : found) {
+    normalise(s.samples);
+    out.push_back(std::move(s));
+  }
+  std::sort(out.begin(), out.end(), [](const query::SeriesData& a, const query::SeriesData& b) {
+    return query::compare(a.labels, b.labels) < 0;
+  });
+  return out;
+}
+
+std::vector<query::LabelSet> HistoryQueryable::series(
+    std::span<const std::vector<Matcher>> selectors, std::int64_t mint_ms,
+    std::int64_t maxt_ms) const {
+  std::map<std::string, query::LabelSet> found;
+  auto add = [&](std::span<const Matcher> matchers) {
+    for (auto& s : select(matchers, mint_ms, maxt_ms)) {
+      auto key = query::key_of(s.labels);
+      found.try_emplace(std::move(key), std::move(s.labels));
+    }
+  };
+  if (selectors.empty()) {
+    add({});
+  } else {
+    for (const auto& sel : selectors)
+      add(sel);
+  }
+  std::vector<query::LabelSet> out;
+  out.reserve(found.size());
+  for (auto& [key, labels] : found)
+    out.push_back(std::move(labels));
+  std::sort(out.begin(), out.end(), [](const query::LabelSet& a, const query::LabelSet& b) {
+    return query::compare(a, b) < 0;
+  });
+  return out;
+}
+
+}  // namespace metrics::server
