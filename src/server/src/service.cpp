@@ -476,7 +476,9 @@ Service::Service(storage::Repository& repo, ServiceOptions options,
 }
 
 // Stops the query API's pool first: its queries read the index.
-Service::~Service() { options_.query->shutdown(); }
+Service::~Service() {
+  options_.query->shutdown();
+}
 
 namespace {
 std::int64_t clock_ms(const core::Clock& clock) {
