@@ -52,6 +52,10 @@ if [[ -z "$history_given" && -z "${HISTORY_DIR+set}" ]]; then
   mkdir -p "$root/data/history"
   server_args+=(--history-dir "$root/data/history")
 fi
+# The example alerting rules (docs/ALERTING.md), unless rules are given.
+if [[ -z "${RULES+set}" && " ${server_args[*]} " != *" --rules "* ]]; then
+  server_args+=(--rules "$root/rules/examples.yml")
+fi
 # ":8080" and "0.0.0.0:8080" listen on every interface; ask localhost.
 host="${address%:*}" port="${address##*:}"
 case "$host" in "" | 0.0.0.0 | "[::]") host=localhost ;; esac

@@ -6,10 +6,12 @@
 #include <boost/asio/signal_set.hpp>
 #include <cstdio>
 #include <exception>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "metrics/rules/service.hpp"
 #include "metrics/server/config.hpp"
 #include "metrics/server/logging.hpp"
 #include "metrics/server/server.hpp"
@@ -37,6 +39,32 @@ int main(int argc, char** argv) {
     spdlog::info("config: {}", line);
   }
   if (auto warning = server::restore_warning(config)) spdlog::warn("{}", *warning);
+  // Alerting: a bad rule file stops the start (docs/ALERTING.md). Evaluation
+  // starts through alerting.start(queryable, sink) over the history.
+  rules::AlertingService alerting({
+      .patterns = config.rules,
+      .manager = {.evaluation_interval = config.evaluation_interval,
+                  .external_url = config.external_url,
+                  .resend_delay = config.resend_delay,
+                  .for_outage_tolerance = config.for_outage_tolerance,
+                  .state_file = config.history_dir.empty() || !config.history
+                                    ? std::string()
+                                    : config.history_dir + "/alerts.json"},
+      .notifier = {.alertmanager_urls = config.alertmanager_urls,
+                   .webhook_urls = config.alert_webhooks,
+                   .external_url = config.external_url},
+  });
+  if (!config.rules.empty()) {
+    try {
+      alerting.load();
+    } catch (const rules::RuleFileError& e) {
+      spdlog::critical("rules: {}", e.what());
+      std::fprintf(stderr, "metrics-server: %s\n", e.what());
+      server::shutdown_logging();
+      return 2;
+    }
+    spdlog::info("rules: {} rules in {} groups", alerting.rule_count(), alerting.group_count());
+  }
   int status = 0;
   try {
     auto repo = storage::make_repository(config.storage);
@@ -48,13 +76,32 @@ int main(int argc, char** argv) {
         if (!ec) spdlog::info("signal {}: shutting down", signo);
         srv.stop();
       });
+      // SIGHUP reloads the rule files; a bad one keeps the rules in use.
+      boost::asio::signal_set hangup(signals_ioc, SIGHUP);
+      std::function<void()> await_hangup = [&] {
+        hangup.async_wait([&](const boost::system::error_code& ec, int) {
+          if (ec) return;
+          if (auto error = alerting.reload()) {
+            spdlog::error("rules: reload failed, keeping the old rules: {}", *error);
+          } else {
+            spdlog::info("rules: reloaded {} rules in {} groups", alerting.rule_count(),
+                         alerting.group_count());
+          }
+          await_hangup();
+        });
+      };
+      await_hangup();
       std::thread signal_thread([&] { signals_ioc.run(); });
       spdlog::info("listening on {} (port {}), storage: {}", config.address, srv.port(),
                    storage::describe(config.storage));
       srv.run();
-      boost::asio::post(signals_ioc, [&] { signals.cancel(); });
+      boost::asio::post(signals_ioc, [&] {
+        signals.cancel();
+        hangup.cancel();
+      });
       signal_thread.join();
     }
+    alerting.stop();
     repo->close();
     spdlog::info("stopped");
   } catch (const std::exception& e) {

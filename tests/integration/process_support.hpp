@@ -33,6 +33,17 @@ inline void clear_server_environment() {
                            "STALE_AFTER", "SERIES_TTL", "MAX_SERIES", "MAX_SERIES_PER_INSTANCE"}) {
     unsetenv(name);
   }
+  // Remote write out: a runner's destination must not receive test data.
+  for (const char* name : {"REMOTE_WRITE_URL", "REMOTE_WRITE_HEADER", "REMOTE_WRITE_QUEUE"}) {
+    unsetenv(name);
+  }
+  // Alerting.
+  for (const char* name : {"RULES", "EVALUATION_INTERVAL", "ALERTMANAGER_URL", "ALERT_WEBHOOK"}) {
+    unsetenv(name);
+  }
+  for (const char* name : {"EXTERNAL_URL", "RESEND_DELAY", "FOR_OUTAGE_TOLERANCE"}) {
+    unsetenv(name);
+  }
 }
 
 // A metrics-server child process on 127.0.0.1:<free port>. Without

@@ -353,7 +353,9 @@ TextStats write_points(std::span<const core::Point> points, std::string& out,
       ++end;
     }
     const core::MetricType type = points[order[i]].type;
-    (void)w.begin_family(mapped[order[i]], type);
+    const std::string_view help =
+        options.help ? options.help(points[order[i]].id, type) : std::string_view{};
+    (void)w.begin_family(mapped[order[i]], type, help);
     ++stats.families;
     // Only when several names map to this one can label sets repeat.
     std::set<const core::Labels*,

@@ -411,6 +411,18 @@ std::vector<SeriesSamples> HistoryStore::read_range(std::span<const SeriesRef> r
   return out;
 }
 
+std::optional<std::int64_t> HistoryStore::last_timestamp(SeriesRef ref) const {
+  Shard& shard = shard_of(ref);
+  std::lock_guard lock(shard.mu);
+  const Series* s = shard.map.find(ref);
+  if (s == nullptr) return std::nullopt;
+  std::optional<std::int64_t> out;
+  if (!s->open.empty()) out = s->open.state().max_t;
+  if (!s->closed.empty())
+    out = std::max(out.value_or(s->closed.back()->max_t), s->closed.back()->max_t);
+  return out;
+}
+
 std::vector<SeriesSamples> HistoryStore::read_range(const Predicate& match, std::int64_t start_ms,
                                                     std::int64_t end_ms) const {
   std::vector<SeriesSamples> out;

@@ -67,7 +67,7 @@ SeriesIndex::Reservation::~Reservation() {
   release();
 }
 
-void SeriesIndex::Reservation::commit(std::int64_t received_ms) noexcept {
+void SeriesIndex::Reservation::commit(std::int64_t received_ms, bool liveness) noexcept {
   if (index_ == nullptr) return;
   for (Entry* e : entries_) {
     // Two requests may commit one series out of order: keep the later time.
@@ -81,6 +81,7 @@ void SeriesIndex::Reservation::commit(std::int64_t received_ms) noexcept {
     e->pending.fetch_sub(1);
   }
   for (const auto& pair : pairs_) {
+    if (!liveness) break;
     try {
       index_->touch(pair, received_ms);
     } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; liveness lags one push

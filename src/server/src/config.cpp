@@ -12,6 +12,11 @@ namespace {
 namespace opt = core::options;
 using std::chrono::milliseconds;
 
+void check_http_url(std::string_view v) {
+  if (!v.starts_with("http://") && !v.starts_with("https://"))
+    throw opt::BadValue("expected an http:// or https:// URL");
+}
+
 void check_address(std::string_view v) {
   const auto colon = v.rfind(':');
   if (colon == std::string_view::npos) throw opt::BadValue("expected host:port");
@@ -27,6 +32,28 @@ opt::Value byte_size(std::size_t& target) {
           .show = [&target] { return std::to_string(target); }};
 }
 
+// A remote-write destination: an http:// or https:// URL.
+void check_remote_url(std::string_view v) {
+  if (!v.starts_with("http://") && !v.starts_with("https://")) {
+    throw opt::BadValue("expected an http:// or https:// URL");
+  }
+}
+
+// A request header "Name: value" (a token name, no line breaks).
+void check_header(std::string_view v) {
+  const auto colon = v.find(':');
+  if (colon == std::string_view::npos || colon == 0) throw opt::BadValue("expected 'Name: value'");
+  for (const char ch : v.substr(0, colon)) {
+    const bool token = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                       (ch >= '0' && ch <= '9') ||
+                       std::string_view("!#$%&'*+-.^_`|~").find(ch) != std::string_view::npos;
+    if (!token) throw opt::BadValue("the header name must be a token (letters, digits, -)");
+  }
+  if (v.find_first_of("\r\n") != std::string_view::npos) {
+    throw opt::BadValue("a header must not hold a line break");
+  }
+}
+
 // The server's options: one row each.
 opt::Spec spec(ServerConfig& c) {
   auto dsn = opt::text(c.storage.database_dsn, nullptr, "dsn");
@@ -35,6 +62,14 @@ opt::Spec spec(ServerConfig& c) {
     return v.empty() ? std::string("\"\"") : storage::redact_dsn(v);
   };
   auto read_timeout = opt::duration(c.read_timeout, std::chrono::nanoseconds{1});
+  // Header values may be tokens: the start-up log shows their names only.
+  auto remote_headers = opt::list(c.remote_write_headers, check_header, "header");
+  remote_headers.show = [&c] {
+    std::string out;
+    for (const auto& h : c.remote_write_headers)
+      out += (out.empty() ? "" : ",") + h.substr(0, h.find(':')) + ": <set>";
+    return out.empty() ? std::string("\"\"") : out;
+  };
   return {
       .program = "metrics-server",
       .summary = "Stores gauges and counters pushed over HTTP.",
@@ -174,6 +209,62 @@ opt::Spec spec(ServerConfig& c) {
                .help = "keep the history of every series; --no-history keeps current values "
                        "only (no history dir, no range reads)",
                .value = opt::boolean(c.history)},
+              {.flags = {"--remote-write-url"},
+               .env = "REMOTE_WRITE_URL",
+               .keys = {"remote_write_url"},
+               .help = "send every sample to this remote-write 1.0 receiver (Prometheus, "
+                       "VictoriaMetrics, Mimir ...); repeatable, REMOTE_WRITE_URL=a,b",
+               .value = opt::list(c.remote_write_urls, check_remote_url, "url")},
+              {.flags = {"--remote-write-header"},
+               .env = "REMOTE_WRITE_HEADER",
+               .keys = {"remote_write_header"},
+               .help = "'Name: value' header of every remote-write request (a token, "
+                       "X-Scope-OrgID); repeatable",
+               .value = remote_headers},
+              {.flags = {"--remote-write-queue"},
+               .env = "REMOTE_WRITE_QUEUE",
+               .keys = {"remote_write_queue"},
+               .help = "samples each remote-write destination holds waiting; past it batches are "
+                       "dropped and later sent from the history",
+               .value = opt::whole(c.remote_write_queue, 1, std::uint64_t{1} << 30)},
+              // Alerting (docs/ALERTING.md).
+              {.flags = {"--rules"},
+               .env = "RULES",
+               .keys = {"rules"},
+               .help = "rule file or glob in Prometheus's format (repeatable); a bad file stops "
+                       "the start, SIGHUP reloads",
+               .value = opt::list(c.rules, nullptr, "path")},
+              {.flags = {"--evaluation-interval"},
+               .env = "EVALUATION_INTERVAL",
+               .keys = {"evaluation_interval"},
+               .help = "how often rule groups without their own interval are evaluated",
+               .value = opt::duration(c.evaluation_interval, std::chrono::milliseconds{1})},
+              {.flags = {"--alertmanager-url"},
+               .env = "ALERTMANAGER_URL",
+               .keys = {"alertmanager_url"},
+               .help = "Alertmanager base URL (repeatable); alerts go to <url>/api/v2/alerts",
+               .value = opt::list(c.alertmanager_urls, check_http_url, "url")},
+              {.flags = {"--alert-webhook"},
+               .env = "ALERT_WEBHOOK",
+               .keys = {"alert_webhook"},
+               .help = "URL that gets Alertmanager's webhook payload (version 4) directly "
+                       "(repeatable)",
+               .value = opt::list(c.alert_webhooks, check_http_url, "url")},
+              {.flags = {"--external-url"},
+               .env = "EXTERNAL_URL",
+               .keys = {"external_url"},
+               .help = "this server's URL as users reach it, for alerts' generatorURL",
+               .value = opt::text(c.external_url, nullptr, "url")},
+              {.flags = {"--resend-delay"},
+               .env = "RESEND_DELAY",
+               .keys = {"resend_delay"},
+               .help = "firing alerts are re-sent to Alertmanager and webhooks this often",
+               .value = opt::duration(c.resend_delay, std::chrono::milliseconds{1})},
+              {.flags = {"--for-outage-tolerance"},
+               .env = "FOR_OUTAGE_TOLERANCE",
+               .keys = {"for_outage_tolerance"},
+               .help = "alert states saved longer ago than this are not restored at start",
+               .value = opt::duration(c.for_outage_tolerance)},
               {.flags = {"--query-timeout"},
                .env = "QUERY_TIMEOUT",
                .keys = {"query_timeout"},

@@ -39,7 +39,10 @@ std::string render_metrics_page(std::span<const core::Point> sorted_metrics) {
       "table{border-collapse:collapse}\n"
       "th,td{padding:.25em .75em;border-bottom:1px solid #ddd;text-align:left}\n"
       "td.value{font-family:ui-monospace,monospace;text-align:right}\n"
-      "</style>\n</head>\n<body>\n<h1>Metrics</h1>\n<p>";
+      "nav{float:right}\n"
+      "</style>\n</head>\n<body>\n"
+      "<nav><a href=\"/ui/\">Web UI: instances, charts, queries, alerts</a></nav>\n"
+      "<h1>Metrics</h1>\n<p>";
   out += std::to_string(sorted_metrics.size());
   out += sorted_metrics.size() == 1 ? " metric" : " metrics";
   out +=

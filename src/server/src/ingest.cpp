@@ -43,6 +43,7 @@ void QueuedSink::accept(const IngestBatch& batch) noexcept {
     owned.received_ms = batch.received_ms;
     owned.points.assign(batch.points.begin(), batch.points.end());
     owned.refs.assign(batch.refs.begin(), batch.refs.end());
+    owned.times.assign(batch.times.begin(), batch.times.end());
     queue_.push_back(std::move(owned));
     ++stats_.accepted_batches;
   } catch (...) {
@@ -142,6 +143,7 @@ QueuedSinkStats QueuedSink::stats() const {
 
 void append_history(history::HistoryStore& store, OwnedBatch& batch) {
   const std::size_t n = std::min(batch.points.size(), batch.refs.size());
+  const bool own_times = batch.times.size() >= n && !batch.times.empty();
   // The identities stay in the batch (read only for a series the store does
   // not hold yet); one append_batch() for the whole request.
   std::vector<core::SeriesKey> identities;
@@ -152,7 +154,7 @@ void append_history(history::HistoryStore& store, OwnedBatch& batch) {
     core::Point& p = batch.points[i];
     identities.push_back({p.type, std::move(p.id), std::move(p.labels)});
     items.push_back({.ref = batch.refs[i],
-                     .t_ms = batch.received_ms,
+                     .t_ms = own_times ? batch.times[i] : batch.received_ms,
                      .bits = p.type == core::MetricType::counter ? history::counter_bits(p.total)
                                                                  : history::gauge_bits(p.value),
                      .kind = p.type,

@@ -32,6 +32,8 @@
 #include "metrics/core/errors.hpp"
 #include "metrics/core/text.hpp"
 #include "metrics/history/disk.hpp"
+#include "metrics/remote/writer.hpp"
+#include "metrics/server/telemetry.hpp"
 #include "session.hpp"
 
 namespace metrics::server {
@@ -121,6 +123,20 @@ std::unique_ptr<history::HistoryDir> open_history_dir(
                                  .map_ref = std::move(map_ref)});
 }
 
+// Remote write out: hands each batch to a RemoteWriter, whose own bounded
+// queue takes it or drops it (never blocks).
+class RemoteWriteSink final : public IngestSink {
+ public:
+  explicit RemoteWriteSink(std::shared_ptr<remote::RemoteWriter> writer)
+      : writer_(std::move(writer)) {}
+  void accept(const IngestBatch& batch) noexcept override {
+    writer_->accept(batch.received_ms, batch.points, batch.refs, batch.times);
+  }
+
+ private:
+  std::shared_ptr<remote::RemoteWriter> writer_;
+};
+
 }  // namespace
 
 struct Server::Impl {
@@ -197,11 +213,106 @@ struct Server::Impl {
     port = acceptor->local_endpoint().port();
     index_loaded = service.load_index();
     load_history();
+    start_remote_write();
   }
 
   ~Impl() {
     stop_queries();
     stop_history();
+    stop_remote_write();
+  }
+
+  // One RemoteWriter per --remote-write-url, after the history sink in the
+  // fan-out (so that what it drops is in the history to catch up from).
+  void start_remote_write() {
+    for (const auto& url : config.remote_write_urls) {
+      remote::RemoteWriteOptions o;
+      o.url = url;
+      o.headers = config.remote_write_headers;
+      o.max_queue_samples = config.remote_write_queue;
+      if (config.history) {
+        // Before reading, the history sink appends what it took so far (a
+        // bounded wait), so a catch-up never looks before the history has
+        // the samples the queue dropped.
+        o.history = [store = history, sink = history_sink](std::int64_t from, std::int64_t to) {
+          const auto taken = sink->stats().accepted_batches;
+          const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{5};
+          while (sink->stats().drained_batches < taken &&
+                 std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds{1});
+          }
+          return store->read_range(
+              [](history::SeriesRef, const history::SeriesIdentity&) { return true; }, from, to);
+        };
+        if (history_dir) o.state_path = remote::state_file(config.history_dir, url);
+      }
+      const bool state = !o.state_path.empty();
+      auto writer = std::make_shared<remote::RemoteWriter>(std::move(o));
+      remote_writers.push_back(writer);
+      fanout->add(std::make_shared<RemoteWriteSink>(std::move(writer)));
+      spdlog::info("remote write: every sample goes to {}{}", remote::redact_url(url),
+                   !config.history ? " (no history: what the queue drops is lost)"
+                   : state         ? ""
+                                   : " (no history dir: no catch-up across restarts)");
+    }
+    if (!remote_writers.empty()) {
+      remote_write_metrics = service.telemetry().add_collector(
+          [writers = remote_writers](telemetry::Writer& w) { write_remote_metrics(w, writers); });
+    }
+  }
+
+  // metrics_server_remote_write_…{url}: one label value per destination
+  // (its URL without user:password).
+  static void write_remote_metrics(
+      telemetry::Writer& w, const std::vector<std::shared_ptr<remote::RemoteWriter>>& writers) {
+    using telemetry::Type;
+    std::vector<remote::RemoteWriteStats> stats;
+    stats.reserve(writers.size());
+    for (const auto& writer : writers)
+      stats.push_back(writer->stats());
+    const auto family = [&](std::string_view name, Type type, std::string_view help, auto&& value) {
+      w.family(name, type, help);
+      for (const auto& s : stats) {
+        const std::array<telemetry::Label, 1> labels{{{"url", s.url}}};
+        w.sample(labels, static_cast<double>(value(s)));
+      }
+    };
+    using S = remote::RemoteWriteStats;
+    family("metrics_server_remote_write_sent_samples_total", Type::counter,
+           "Samples a remote-write destination took (2xx), catch-up included.",
+           [](const S& s) { return s.sent_samples; });
+    family("metrics_server_remote_write_catchup_samples_total", Type::counter,
+           "Of the sent samples, those read back from the history after an outage.",
+           [](const S& s) { return s.catchup_samples; });
+    family("metrics_server_remote_write_failed_samples_total", Type::counter,
+           "Samples a destination refused for good (a 4xx other than 429).",
+           [](const S& s) { return s.failed_samples; });
+    family("metrics_server_remote_write_retried_requests_total", Type::counter,
+           "Remote-write requests retried (5xx, 429, transport failures).",
+           [](const S& s) { return s.retried_requests; });
+    family("metrics_server_remote_write_dropped_samples_total", Type::counter,
+           "Samples the queue dropped when full (sent later from the history when there is one).",
+           [](const S& s) { return s.dropped_samples; });
+    family("metrics_server_remote_write_queue_samples", Type::gauge,
+           "Samples waiting in a destination's queue.",
+           [](const S& s) { return s.queued_samples; });
+    family("metrics_server_remote_write_watermark_seconds", Type::gauge,
+           "Every sample at or before this time was delivered or refused (unix seconds).",
+           [](const S& s) { return static_cast<double>(s.watermark_ms) / 1000.0; });
+  }
+
+  // Flushes every destination at once (each within its short bound).
+  void stop_remote_write() noexcept {
+    try {
+      std::vector<std::thread> stoppers;
+      for (const auto& w : remote_writers)
+        stoppers.emplace_back([w] { w->stop(); });
+      for (auto& t : stoppers)
+        t.join();
+    } catch (...) {
+      for (const auto& w : remote_writers)
+        w->stop();
+    }
   }
 
   // Cancels the queries in flight and joins their pool, while the workers'
@@ -220,6 +331,7 @@ struct Server::Impl {
       return;
     }
     fanout->add(history_sink);
+    sink_metrics = add_sink_collector(service.telemetry(), "history", history_sink);
     if (!history_dir) {
       spdlog::info("history: in memory only (no --history-dir)");
       return;
@@ -504,6 +616,7 @@ struct Server::Impl {
       if (w->log) w->log->flush();
     }
     stop_history();
+    stop_remote_write();
   }
 
   ServerConfig config;
@@ -515,7 +628,11 @@ struct Server::Impl {
   std::unique_ptr<history::HistoryDir> history_dir;
   std::shared_ptr<QueuedSink> history_sink;
   std::shared_ptr<IngestFanout> fanout;
+  std::vector<std::shared_ptr<remote::RemoteWriter>> remote_writers;
   Service service;
+  // Destroyed before the service's registry and the sink it reads.
+  telemetry::Registration sink_metrics;
+  telemetry::Registration remote_write_metrics;
   detail::SessionLimits limits;
   std::unique_ptr<asio::ssl::context> tls;
   // Outlives the workers, whose buffers hand lines to it.
@@ -562,6 +679,14 @@ series::SeriesIndex& Server::index() noexcept {
 
 Service& Server::service() noexcept {
   return impl_->service;
+}
+
+std::vector<remote::RemoteWriteStats> Server::remote_write_stats() const {
+  std::vector<remote::RemoteWriteStats> out;
+  out.reserve(impl_->remote_writers.size());
+  for (const auto& w : impl_->remote_writers)
+    out.push_back(w->stats());
+  return out;
 }
 
 }  // namespace metrics::server

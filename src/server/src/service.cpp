@@ -14,6 +14,7 @@
 #include <chrono>
 #include <utility>
 
+#include "http_metrics.hpp"
 #include "metrics/core/batch.hpp"
 #include "metrics/core/errors.hpp"
 #include "metrics/core/gzip.hpp"
@@ -24,6 +25,10 @@
 #include "metrics/server/content.hpp"
 #include "metrics/server/html.hpp"
 #include "metrics/storage/repository.hpp"
+#include "metrics/telemetry/process.hpp"
+#include "metrics_endpoint.hpp"
+#include "remote_write_in.hpp"
+#include "ui.hpp"
 
 namespace metrics::server {
 namespace asio = boost::asio;
@@ -314,6 +319,9 @@ constexpr auto kJsonErrors = ErrorFormat::json;
 const RouteSpec kRoutes[] = {
     {.name = "home", .pattern = "/", .methods = {verb::get}, .handler = home},
     {.name = "ping", .pattern = "/ping", .methods = {verb::get}, .handler = ping},
+    // The web UI (ui.hpp): /ui redirects to /ui/, which is index.html.
+    {.name = "ui", .pattern = "/ui/", .methods = {verb::get}, .handler = ui_handler},
+    {.name = "ui_asset", .pattern = "/ui/{file}", .methods = {verb::get}, .handler = ui_handler},
     {.name = "update_json",
      .pattern = "/update/",
      .methods = {verb::post},
@@ -343,6 +351,16 @@ const RouteSpec kRoutes[] = {
      .pattern = "/value/{type}/{name:metric name}",
      .methods = {verb::get},
      .handler = value_text},
+    {.name = "metrics",
+     .pattern = "/metrics",
+     .methods = {verb::get},
+     .handler = detail::metrics_page},
+    {.name = "remote_write",
+     .pattern = "/api/v1/write",
+     .methods = {verb::post},
+     .handler = remote_write_in,
+     .body = BodyKind::snappy,
+     .access = Access::write},
     // The Prometheus HTTP API (query_api.hpp): parameters are read from the
     // URL and a form body by the handlers themselves, as Prometheus does.
     {.name = "api_query",
@@ -403,6 +421,24 @@ std::string describe(std::exception_ptr err) {
   }
 }
 
+// Remote write 1.0: Content-Encoding snappy (or none: the body is snappy
+// all the same) and Content-Type application/x-protobuf (or none).
+void check_remote_write_headers(const Request& req) {
+  const auto encoding = req[http::field::content_encoding];
+  if (!encoding.empty() && !core::iequals(encoding, "snappy")) {
+    throw HttpError(http::status::unsupported_media_type,
+                    "unsupported Content-Encoding; remote write 1.0 uses snappy");
+  }
+  auto ct = req[http::field::content_type];
+  ct = ct.substr(0, ct.find(';'));
+  while (!ct.empty() && ct.back() == ' ')
+    ct.remove_suffix(1);
+  if (!ct.empty() && !core::iequals(ct, "application/x-protobuf")) {
+    throw HttpError(http::status::unsupported_media_type,
+                    "Content-Type must be application/x-protobuf (remote write 1.0)");
+  }
+}
+
 bool is_form_content_type(std::string_view ct) {
   const auto semi = ct.find(';');
   ct = ct.substr(0, semi);
@@ -428,14 +464,19 @@ Service::Service(storage::Repository& repo, ServiceOptions options,
     : repo_(repo),
       options_(std::move(options)),
       table_(routes),
-      index_(std::make_unique<series::SeriesIndex>(options_.limits)) {
+      index_(std::make_unique<series::SeriesIndex>(options_.limits)),
+      sample_times_(std::make_unique<SampleTimes>()) {
   if (!options_.clock) options_.clock = core::real_clock();
+  if (!options_.telemetry) options_.telemetry = std::make_shared<telemetry::Registry>();
+  http_metrics_ = std::make_unique<detail::HttpMetrics>(*options_.telemetry, table_.routes());
+  collectors_ = detail::register_service_collectors(*options_.telemetry, *index_,
+                                                    options_.history.get(), repo_);
+  collectors_.push_back(telemetry::add_process_collector(*options_.telemetry));
   if (!options_.query) options_.query = std::make_shared<QueryApi>();
 }
 
-Service::~Service() {
-  options_.query->shutdown();
-}
+// Stops the query API's pool first: its queries read the index.
+Service::~Service() { options_.query->shutdown(); }
 
 namespace {
 std::int64_t clock_ms(const core::Clock& clock) {
@@ -503,6 +544,7 @@ void Service::check_signature(const RouteSpec& route, const Request& req) const 
 }
 
 asio::awaitable<Response> Service::handle(Request req) {
+  const auto started = std::chrono::steady_clock::now();
   RouteMatch match;
   Response res;
   std::exception_ptr error;
@@ -520,7 +562,11 @@ asio::awaitable<Response> Service::handle(Request req) {
     const RouteSpec& route = *match.route;
 
     std::string body;
-    if (req.method() == http::verb::post) {
+    if (req.method() == http::verb::post && route.body == BodyKind::snappy) {
+      check_signature(route, req);
+      check_remote_write_headers(req);
+      body = std::move(req.body());  // the handler inflates it
+    } else if (req.method() == http::verb::post) {
       check_signature(route, req);
       switch (parse_content_encoding(req[http::field::content_encoding])) {
         case BodyEncoding::identity:
@@ -547,7 +593,7 @@ asio::awaitable<Response> Service::handle(Request req) {
         throw core::InvalidInput("malformed percent-encoding in form body");
       }
     }
-    RequestContext ctx{repo_, options_, req, *index_};
+    RequestContext ctx{repo_, options_, req, *index_, sample_times_.get()};
     res = co_await route.handler(ctx, match, body);
   } catch (...) {
     error = std::current_exception();
@@ -555,6 +601,7 @@ asio::awaitable<Response> Service::handle(Request req) {
   if (error) res = map_exception(error, match, req);
   if (res.result() == http::status::method_not_allowed) res.set(http::field::allow, match.allow);
   finish(res, req, match.errors);
+  http_metrics_->record(match.route, res.result_int(), std::chrono::steady_clock::now() - started);
   co_return res;
 }
 
@@ -575,6 +622,7 @@ Response Service::reject(http::status status, std::string_view message, const Re
   const auto format = table_.error_format(req.target());
   Response res = error_response(status, message, req.version() == 0 ? 11 : req.version(), format);
   finish(res, req, format);
+  http_metrics_->record(nullptr, res.result_int(), std::chrono::nanoseconds{0});
   return res;
 }
 
@@ -635,7 +683,9 @@ void Service::finish_unchecked(Response& res, const Request& req) const {
   const bool compressible = ct.starts_with("text/") || ct.starts_with("application/json");
   if (compressible) {
     res.set(http::field::vary, "Accept-Encoding");
-    if (!res.body().empty() && accepts_gzip(req[http::field::accept_encoding])) {
+    // A handler that sent its body compressed already (the UI's assets) is left alone.
+    if (!res.body().empty() && res[http::field::content_encoding].empty() &&
+        accepts_gzip(req[http::field::accept_encoding])) {
       res.body() = core::gzip_compress(res.body(), options_.gzip_level);
       res.set(http::field::content_encoding, "gzip");
     }

@@ -128,6 +128,41 @@ TEST(Config, HistoryOptions) {
   }
 }
 
+// Remote write out: repeatable URL and header rows (the environment's
+// comma-separated list wins whole), a queue size, and header values that
+// the start-up lines never show.
+TEST(Config, RemoteWriteOptions) {
+  auto cfg = load_server_config({}, env_of({})).config;
+  EXPECT_TRUE(cfg.remote_write_urls.empty());
+  EXPECT_TRUE(cfg.remote_write_headers.empty());
+  EXPECT_EQ(cfg.remote_write_queue, 100'000U);
+  auto loaded = load_server_config(
+      {"--remote-write-url", "http://a:9090/api/v1/write", "--remote-write-url",
+       "https://b/api/v1/push", "--remote-write-header", "Authorization: Bearer s3cret",
+       "--remote-write-header", "X-Scope-OrgID: team-a", "--remote-write-queue", "500"},
+      env_of({}));
+  EXPECT_EQ(loaded.config.remote_write_urls,
+            (std::vector<std::string>{"http://a:9090/api/v1/write", "https://b/api/v1/push"}));
+  EXPECT_EQ(loaded.config.remote_write_headers,
+            (std::vector<std::string>{"Authorization: Bearer s3cret", "X-Scope-OrgID: team-a"}));
+  EXPECT_EQ(loaded.config.remote_write_queue, 500U);
+  for (const auto& line : loaded.origins)
+    EXPECT_EQ(line.find("s3cret"), std::string::npos) << line;
+  cfg = load_server_config(
+            {"--remote-write-url", "http://flag/"},
+            env_of({{"REMOTE_WRITE_URL", "http://e1/w, http://e2/w"}, {"REMOTE_WRITE_QUEUE", "7"}}))
+            .config;
+  EXPECT_EQ(cfg.remote_write_urls, (std::vector<std::string>{"http://e1/w", "http://e2/w"}));
+  EXPECT_EQ(cfg.remote_write_queue, 7U);
+  for (const auto& bad :
+       std::vector<std::vector<std::string>>{{"--remote-write-url", "vm:8428/api/v1/write"},
+                                             {"--remote-write-header", "no colon"},
+                                             {"--remote-write-header", "Bad Name: x"},
+                                             {"--remote-write-queue", "0"}}) {
+    EXPECT_THROW((void)load_server_config(bad, env_of({})), ConfigError) << bad[0] << " " << bad[1];
+  }
+}
+
 TEST(Config, ByteSizes) {
   EXPECT_EQ(parse_byte_size("0"), 0U);
   EXPECT_EQ(parse_byte_size("536870912"), 536870912U);

@@ -36,7 +36,10 @@ history::HistoryOptions no_retention() {
 class RecordingSink : public IngestSink {
  public:
   void accept(const IngestBatch& b) noexcept override {
-    OwnedBatch o{b.received_ms, {b.points.begin(), b.points.end()}, {b.refs.begin(), b.refs.end()}};
+    OwnedBatch o{b.received_ms,
+                 {b.points.begin(), b.points.end()},
+                 {b.refs.begin(), b.refs.end()},
+                 {b.times.begin(), b.times.end()}};
     batches.push_back(std::move(o));
   }
   std::vector<OwnedBatch> batches;

@@ -42,7 +42,8 @@ TEST_F(ServiceTest, EveryRowOfTheTableHasAHandler) {
     names.push_back(r.name);
   }
   EXPECT_THAT(names, ::testing::IsSupersetOf({"home", "ping", "update_json", "updates_json",
-                                              "value_json", "update_text", "value_text"}));
+                                              "value_json", "update_text", "value_text", "metrics",
+                                              "ui", "ui_asset", "remote_write"}));
   // The Prometheus HTTP API (query_api.hpp).
   EXPECT_THAT(names, ::testing::IsSupersetOf({"api_query", "api_query_range", "api_series",
                                               "api_labels", "api_label_values", "api_metadata",

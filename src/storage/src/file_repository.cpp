@@ -58,6 +58,7 @@ class FileRepository::Impl {
   }
 
   void close() { mode_->close(); }
+  [[nodiscard]] StorageStats stats() const { return mode_->stats(); }
 
  private:
   FileOptions opt_;
@@ -108,6 +109,10 @@ void FileRepository::ping(Callback<bool> done) {
 
 void FileRepository::health(Callback<Health> done) {
   complete(done, nullptr, impl_->health());
+}
+
+StorageStats FileRepository::stats() const {
+  return impl_->stats();
 }
 
 void FileRepository::close() {

@@ -137,6 +137,9 @@ struct ClassicEntry {
   std::int64_t series_bits = 0;
   std::int64_t series_ms = 0;
   bool has_series = false;
+  // A write other than a series-only one (remote write in) reached the
+  // classic value; false: the entry exists only as the owner of series.
+  bool has_classic = false;
 };
 
 using ClassicMap = std::unordered_map<std::string, ClassicEntry, NameHash, std::equal_to<>>;
@@ -295,6 +298,7 @@ struct Step {
   bool classic_inserted;
   bool series_inserted;
   bool old_has;
+  bool old_has_classic;
 };
 
 // Applies one update to its classic entry and series; throws on overflow
@@ -319,10 +323,11 @@ void apply_one(ClassicMap& classic, SeriesMap& series, const core::Update& u,
     s.old_bits = e.series_bits;
     s.old_ms = e.series_ms;
     s.old_has = e.has_series;
-    std::int64_t classic_after = gauge_bits;
+    s.old_has_classic = e.has_classic;
+    std::int64_t classic_after = u.series_only ? e.bits : gauge_bits;
     std::int64_t series_after = gauge_bits;
     if (counter) {
-      const auto c = core::checked_add(e.bits, delta);
+      const auto c = core::checked_add(e.bits, u.series_only ? 0 : delta);
       const auto v = core::checked_add(e.series_bits, delta);
       if (!c || !v) {
         if (s.classic_inserted) classic.erase(it);
@@ -332,6 +337,7 @@ void apply_one(ClassicMap& classic, SeriesMap& series, const core::Update& u,
       series_after = *v;
     }
     e.bits = classic_after;
+    if (!u.series_only) e.has_classic = true;
     e.series_bits = series_after;
     e.series_ms = received_ms;
     e.has_series = true;
@@ -362,10 +368,11 @@ void apply_one(ClassicMap& classic, SeriesMap& series, const core::Update& u,
   s.old_bits = cell.bits;
   s.old_ms = cell.ms;
   s.old_has = true;
-  std::int64_t classic_after = gauge_bits;
+  s.old_has_classic = owner->second.has_classic;
+  std::int64_t classic_after = u.series_only ? owner->second.bits : gauge_bits;
   std::int64_t series_after = gauge_bits;
   if (counter) {
-    const auto c = core::checked_add(owner->second.bits, delta);
+    const auto c = core::checked_add(owner->second.bits, u.series_only ? 0 : delta);
     const auto v = core::checked_add(cell.bits, delta);
     if (!c || !v) {
       if (s.series_inserted) series.erase(it);
@@ -376,6 +383,7 @@ void apply_one(ClassicMap& classic, SeriesMap& series, const core::Update& u,
     series_after = *v;
   }
   owner->second.bits = classic_after;
+  if (!u.series_only) owner->second.has_classic = true;
   cell.bits = series_after;
   cell.ms = received_ms;
   s.series_after = series_after;
@@ -398,6 +406,7 @@ void undo_one(ClassicMap& classic, SeriesMap& series, const core::Update& u, con
     classic.erase(classic.find(std::string_view(u.id)));
   } else {
     s.classic->second.bits = s.old_classic;
+    s.classic->second.has_classic = s.old_has_classic;
   }
 }
 
@@ -545,7 +554,7 @@ std::optional<core::Point> MemoryRepository::get_classic_now(const core::MetricK
   const auto t = type_index(key.type);
   const std::lock_guard lock(shard.mu);
   const auto it = shard.classic[t].find(std::string_view(key.id));
-  if (it == shard.classic[t].end()) return std::nullopt;
+  if (it == shard.classic[t].end() || !it->second.has_classic) return std::nullopt;
   return make_point(key.type, it->first, {}, it->second.bits, 0);
 }
 
@@ -571,7 +580,9 @@ void collect(const Shards& shards, std::vector<core::Point>* classic,
     for (const auto& shard : shards) {
       for (std::size_t t = 0; t < 2; ++t) {
         for (const auto& [name, e] : shard->classic[t]) {
-          if (classic != nullptr) classic->push_back(make_point(type_at(t), name, {}, e.bits, 0));
+          if (classic != nullptr && e.has_classic) {
+            classic->push_back(make_point(type_at(t), name, {}, e.bits, 0));
+          }
           if (series != nullptr && e.has_series) {
             series->push_back(make_point(type_at(t), name, {}, e.series_bits, e.series_ms));
           }
@@ -632,7 +643,7 @@ std::vector<core::SeriesKey> MemoryRepository::expire_now(std::int64_t cutoff_ms
         if (e.has_series && e.series_ms < cutoff_ms) {
           out.push_back({type_at(t), name, {}});
           // Written again later, the series starts from nothing.
-          e = ClassicEntry{e.bits, 0, 0, false};
+          e = ClassicEntry{e.bits, 0, 0, false, e.has_classic};
         }
       }
       auto& series = shard->series[t];
@@ -656,7 +667,9 @@ void MemoryRepository::remove_now(std::span<const core::SeriesKey> keys) {
     const std::lock_guard lock(shard.mu);
     if (key.labels.empty()) {
       const auto it = shard.classic[t].find(std::string_view(key.id));
-      if (it != shard.classic[t].end()) it->second = ClassicEntry{it->second.bits, 0, 0, false};
+      if (it != shard.classic[t].end()) {
+        it->second = ClassicEntry{it->second.bits, 0, 0, false, it->second.has_classic};
+      }
       continue;
     }
     const auto it = shard.series[t].find(lookup_of(key.id, key.labels));
@@ -672,8 +685,16 @@ ClassicEntry& classic_entry(ClassicMap& classic, std::string_view id) {
   return it->second;
 }
 
+// Sets a classic value as given (no locking).
+void store_classic(ClassicMap& classic, const core::Point& p) {
+  ClassicEntry& e = classic_entry(classic, p.id);
+  e.bits = bits_of(p);
+  e.has_classic = true;
+}
+
 // Sets one series as given in a shard's maps (no locking). Its classic
-// entry is created when missing: every series has one.
+// entry is created when missing (every series has one), without a classic
+// value: a series written series-only has none.
 template <class Shard>
 void store_series(Shard& shard, const core::Point& p) {
   const auto t = type_index(p.type);
@@ -707,7 +728,7 @@ void MemoryRepository::store_now(std::span<const core::Point> series,
   // Classic entries first: a labelled series points at its entry.
   for (const auto& p : classic) {
     Shard& shard = *shards_[shard_index(p.id, p.type, shards_.size())];
-    classic_entry(shard.classic[type_index(p.type)], p.id).bits = bits_of(p);
+    store_classic(shard.classic[type_index(p.type)], p);
   }
   for (const auto& p : series)
     store_series(*shards_[shard_index(p.id, p.type, shards_.size())], p);
@@ -721,7 +742,7 @@ void MemoryRepository::reset(std::span<const core::Point> classic,
   std::vector<Shard> fresh(shards_.size());
   for (const core::Point& p : classic) {
     Shard& shard = fresh[shard_index(p.id, p.type, shards_.size())];
-    classic_entry(shard.classic[type_index(p.type)], p.id).bits = bits_of(p);
+    store_classic(shard.classic[type_index(p.type)], p);
   }
   for (const core::Point& p : series)
     store_series(fresh[shard_index(p.id, p.type, shards_.size())], p);

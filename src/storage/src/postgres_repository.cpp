@@ -80,6 +80,14 @@ std::exception_ptr outcome_unknown(const std::string& why) {
 
 class PostgresRepository::Impl {
  public:
+  [[nodiscard]] StorageStats stats() {
+    const std::lock_guard lock(mu_);
+    return {.queue_depth = applies_.size() + reads_.size(),
+            .queue_capacity = applies_.capacity(),
+            .group_commits = applies_.groups(),
+            .grouped_batches = applies_.grouped()};
+  }
+
   explicit Impl(PostgresOptions options)
       : opt_(std::move(options)),
         clock_(opt_.clock ? opt_.clock : core::real_clock()),
@@ -622,6 +630,10 @@ void PostgresRepository::ping(Callback<bool> done) {
 
 void PostgresRepository::health(Callback<Health> done) {
   impl_->read(HealthReq{done}, done);
+}
+
+StorageStats PostgresRepository::stats() const {
+  return impl_->stats();
 }
 
 void PostgresRepository::close() {

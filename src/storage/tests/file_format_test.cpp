@@ -82,6 +82,26 @@ TEST(SnapshotFormat, RoundTripsEveryBitOfGaugesAndSeries) {
   EXPECT_THAT(text, ::testing::StartsWith(R"({"format":"metrics-snapshot","version":2,)"));
 }
 
+// Remote write keeps any double: NaN (with its payload, the stale marker's
+// 0x7ff0000000000002) and infinities are written as their bits.
+TEST(SnapshotFormat, NonFiniteSeriesValuesKeepTheirBits) {
+  const std::vector<Point> series{
+      at(Point::gauge("nan", std::bit_cast<double>(std::uint64_t{0x7ff0000000000002ULL}),
+                      labels({{"job", "x"}})),
+         1),
+      at(Point::gauge("inf", std::numeric_limits<double>::infinity()), 2),
+      at(Point::gauge("ninf", -std::numeric_limits<double>::infinity()), 3),
+  };
+  const auto text = encode_snapshot({}, series, std::nullopt, 0);
+  EXPECT_THAT(text, ::testing::HasSubstr(R"("value_bits":"7ff0000000000002")"));
+  const auto snap = decode_snapshot(text);
+  expect_same_bits(snap.series, series);
+  EXPECT_THROW((void)decode_snapshot(R"({"format":"metrics-snapshot","version":2,"metrics":[],)"
+                                     R"("series":[{"id":"a","type":"gauge","labels":{},)"
+                                     R"("value_bits":"xyz","timestamp_ms":0}]})"),
+               std::runtime_error);
+}
+
 TEST(SnapshotFormat, WithoutLogIdHasNone) {
   const auto snap = decode_snapshot(encode_snapshot({}, {}, std::nullopt, 0));
   EXPECT_FALSE(snap.log_id);

@@ -627,3 +627,32 @@ TEST(FileRepositoryInterval, WritesTheSnapshotEveryIntervalOfTheClock) {
 
 }  // namespace
 }  // namespace metrics::storage::testing
+
+namespace metrics::storage::testing {
+namespace {
+
+TEST(FileRepositoryStats, SynchronousModeCountsGroupCommitsAndShowsItsQueue) {
+  TempDir dir;
+  FileRepository repo(
+      {.path = dir.path() / "db.json", .store_interval = milliseconds{0}, .max_queue = 77});
+  EXPECT_EQ(repo.stats().queue_capacity, 77u);
+  EXPECT_EQ(repo.stats().group_commits, 0u);
+  (void)apply_sync(repo, {Update::gauge("a", 1)}, 1);
+  (void)apply_sync(repo, {Update::gauge("b", 2)}, 2);
+  const StorageStats s = repo.stats();
+  EXPECT_EQ(s.queue_depth, 0u);  // every apply_sync was answered
+  EXPECT_GE(s.group_commits, 1u);
+  EXPECT_EQ(s.grouped_batches, 2u);
+}
+
+TEST(FileRepositoryStats, IntervalModeHasNoQueue) {
+  TempDir dir;
+  FileRepository repo({.path = dir.path() / "db.json"});
+  (void)apply_sync(repo, {Update::gauge("a", 1)}, 1);
+  const StorageStats s = repo.stats();
+  EXPECT_EQ(s.queue_capacity, 0u);
+  EXPECT_EQ(s.group_commits, 0u);
+}
+
+}  // namespace
+}  // namespace metrics::storage::testing

@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <latch>
 #include <limits>
@@ -509,6 +510,41 @@ TYPED_TEST_P(RepositoryConformance, ManySeriesOfOneNameListAndExpire) {
   }
 }
 
+// --- Series-only writes (remote write in) -----------------------------------
+
+TYPED_TEST_P(RepositoryConformance, SeriesOnlyWritesLeaveTheClassicValueAlone) {
+  auto& repo = *this->repo_;
+  const auto only = [](std::string id, double v, Labels l) {
+    Update u = Update::gauge(std::move(id), v, std::move(l));
+    u.series_only = true;
+    return u;
+  };
+  apply_sync(repo, {only("rw", 1.5, inst("a")), only("rw_plain", 2.5, {})}, 10);
+  EXPECT_EQ(get_sync(repo, {MetricType::gauge, "rw", inst("a")}), gauge("rw", 1.5, inst("a"), 10));
+  EXPECT_EQ(get_sync(repo, {MetricType::gauge, "rw_plain", {}}), gauge("rw_plain", 2.5, {}, 10));
+  EXPECT_FALSE(get_classic_sync(repo, {MetricType::gauge, "rw"}));
+  EXPECT_FALSE(get_classic_sync(repo, {MetricType::gauge, "rw_plain"}));
+  EXPECT_TRUE(list_sync(repo).empty());
+  EXPECT_EQ(list_series_sync(repo).size(), 2u);
+  // A classic write starts the classic value; series-only writes leave it.
+  apply_sync(repo, {Update::gauge("rw", 7, inst("b"))}, 20);
+  apply_sync(repo, {only("rw", 9, inst("a"))}, 30);
+  EXPECT_EQ(get_classic_sync(repo, {MetricType::gauge, "rw"}), gauge("rw", 7));
+  EXPECT_EQ(get_sync(repo, {MetricType::gauge, "rw", inst("a")}), gauge("rw", 9, inst("a"), 30));
+  // Any double is a value.
+  apply_sync(repo,
+             {only("nan", std::numeric_limits<double>::quiet_NaN(), inst("a")),
+              only("inf", -std::numeric_limits<double>::infinity(), inst("a"))},
+             40);
+  auto nan = get_sync(repo, {MetricType::gauge, "nan", inst("a")});
+  ASSERT_TRUE(nan);
+  EXPECT_TRUE(std::isnan(nan->value));
+  auto inf = get_sync(repo, {MetricType::gauge, "inf", inst("a")});
+  ASSERT_TRUE(inf);
+  EXPECT_EQ(inf->value, -std::numeric_limits<double>::infinity());
+  EXPECT_EQ(list_sync(repo).size(), 1u);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(
     RepositoryConformance, GaugesReplace, GaugesKeepEveryBitOfTheDouble, CountersSum,
     ApplyAnswersEveryMetricAsStoredInBatchOrder, EmptyBatchChangesNothing,
@@ -521,6 +557,6 @@ REGISTER_TYPED_TEST_SUITE_P(
     ClassicOverflowFromTwoSeriesOfOneBatchIsRejected, ListSeriesIsSortedByNameTypeThenLabels,
     ExpireRemovesOnlyOldSeriesAndKeepsClassicValues, SeriesWrittenAgainAfterExpiryStartsFresh,
     ExpireOnEmptyStorageReturnsNothing, LabelSetsDifferingInOneLabelAreDistinct,
-    ManySeriesOfOneNameListAndExpire);
+    ManySeriesOfOneNameListAndExpire, SeriesOnlyWritesLeaveTheClassicValueAlone);
 
 }  // namespace metrics::storage::testing

@@ -7,6 +7,7 @@
 #include <array>
 #include <bit>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
@@ -109,6 +110,16 @@ core::Point decode_point(simdjson::dom::element el, std::size_t index, bool with
     if (obj["delta"].get_int64().get(p.total)) throw where("counter without an int64 \"delta\"");
     return p;
   }
+  // A NaN or an infinity (remote write keeps any double) is its bits in hex.
+  if (std::string_view bits; !obj["value_bits"].get_string().get(bits)) {
+    std::uint64_t u = 0;
+    const auto [end, ec] = std::from_chars(bits.data(), bits.data() + bits.size(), u, 16);
+    if (ec != std::errc{} || end != bits.data() + bits.size() || bits.size() != 16) {
+      throw where("malformed \"value_bits\" (16 hex digits)");
+    }
+    p.value = std::bit_cast<double>(u);
+    return p;
+  }
   if (obj["value"].get_double().get(p.value)) throw where("gauge without a numeric \"value\"");
   return p;
 }
@@ -131,6 +142,13 @@ void append_value(std::string& out, const core::Point& p) {
     out += ",\"type\":\"counter\",\"delta\":";
     out += std::to_string(p.total);
   } else {
+    if (!std::isfinite(p.value)) {
+      // JSON has no NaN or infinity: the bits, exactly (a stale marker's too).
+      out += ",\"type\":\"gauge\",\"value_bits\":\"";
+      out += hex64(std::bit_cast<std::uint64_t>(p.value));
+      out += '"';
+      return;
+    }
     out += ",\"type\":\"gauge\",\"value\":";
     append_double(out, p.value);
   }

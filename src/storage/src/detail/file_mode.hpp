@@ -25,6 +25,8 @@ class FileMode {
   virtual void expire(std::int64_t cutoff_ms, Callback<std::vector<core::SeriesKey>> done) = 0;
   // False while the last write to disk failed.
   [[nodiscard]] virtual bool healthy() const = 0;
+  // The write queue (none: zeros).
+  [[nodiscard]] virtual StorageStats stats() { return {}; }
   // Stops the background thread and writes what memory holds. Idempotent.
   virtual void close() = 0;
 };

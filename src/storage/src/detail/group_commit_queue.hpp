@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <mutex>
 #include <utility>
@@ -38,6 +39,9 @@ class GroupCommitQueue {
   [[nodiscard]] std::size_t size() const noexcept { return items_.size(); }
   [[nodiscard]] bool empty() const noexcept { return items_.empty(); }
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+  // Non-empty groups take_group() returned, and the items in them.
+  [[nodiscard]] std::uint64_t groups() const noexcept { return groups_; }
+  [[nodiscard]] std::uint64_t grouped() const noexcept { return grouped_; }
 
   // Queues `item` unless the queue, with `also_waiting` other requests the
   // owner counts against the same bound, is full; false (item untouched)
@@ -68,7 +72,12 @@ class GroupCommitQueue {
       clock_.sleep_for(kLingerStep);
       lock.lock();
     }
-    return take(max);
+    auto group = take(max);
+    if (!group.empty()) {
+      ++groups_;
+      grouped_ += group.size();
+    }
+    return group;
   }
 
   // Takes up to `max` items at once, oldest first, without waiting.
@@ -90,6 +99,8 @@ class GroupCommitQueue {
   std::size_t capacity_;
   core::Clock& clock_;
   std::deque<T> items_;
+  std::uint64_t groups_ = 0;
+  std::uint64_t grouped_ = 0;
 };
 
 }  // namespace metrics::storage::detail

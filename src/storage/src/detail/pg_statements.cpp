@@ -138,8 +138,20 @@ struct Rows {
     auto& s =
         series.try_emplace(series_key(u.type, u.id, u.labels.encoded()), u.type, u.id, &u.labels)
             .first->second;
-    auto& c = classic.try_emplace(classic_key(u.type, u.id), u.type, u.id).first->second;
     s.ms = std::max(s.ms, received_ms);
+    if (u.series_only) {
+      // The classic value stays as it is: no row of `metrics` is written.
+      if (u.type == MetricType::gauge) {
+        s.value = u.value;
+        return;
+      }
+      const auto ss = core::checked_add(s.delta, u.delta);
+      if (!ss) overflow = true;
+      s.delta = ss.value_or(0);
+      s.sign = merge_sign(s.sign, u.delta);
+      return;
+    }
+    auto& c = classic.try_emplace(classic_key(u.type, u.id), u.type, u.id).first->second;
     if (u.type == MetricType::gauge) {
       s.value = u.value;
       c.value = u.value;
@@ -293,7 +305,7 @@ void fill_answers(const Group& group, const Totals& totals, bool current,
     for (const auto& u : batch) {
       skeys.push_back(series_key(u.type, u.id, u.labels.encoded()));
       ckeys.push_back(classic_key(u.type, u.id));
-      if (u.type == MetricType::gauge) last_gauge[u.id] = u.value;
+      if (u.type == MetricType::gauge && !u.series_only) last_gauge[u.id] = u.value;
     }
     for (std::size_t j = 0; j < batch.size(); ++j) {
       const auto& u = batch[j];
@@ -306,7 +318,9 @@ void fill_answers(const Group& group, const Totals& totals, bool current,
         // In range: the total after this batch lies between the totals
         // before and after the group.
         s.total = Totals::at(totals.series, skeys[j]) - later_series[skeys[j]];
-        c.total = Totals::at(totals.classic, ckeys[j]) - later_classic[ckeys[j]];
+        if (!u.series_only) {
+          c.total = Totals::at(totals.classic, ckeys[j]) - later_classic[ckeys[j]];
+        }
       }
       out.series.push_back(std::move(s));
       out.classic.push_back(std::move(c));
@@ -315,7 +329,7 @@ void fill_answers(const Group& group, const Totals& totals, bool current,
     for (std::size_t j = 0; j < batch.size(); ++j) {
       if (batch[j].type != MetricType::counter) continue;
       later_series[skeys[j]] += batch[j].delta;
-      later_classic[ckeys[j]] += batch[j].delta;
+      if (!batch[j].series_only) later_classic[ckeys[j]] += batch[j].delta;
     }
   }
 }

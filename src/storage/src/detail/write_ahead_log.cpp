@@ -296,6 +296,25 @@ bool WriteAheadLog::stage(Pending& pending, Applied& answer) {
       snode = &*sit;
       cnode = nullptr;  // the classic entry depends on the name only: checked below
     }
+    if (u.series_only) {
+      // The classic value stays as it is: nothing of it is staged or logged.
+      position_cache_[j] = {snode, cnode};
+      core::Point& series = snode->second;
+      undo_.push_back(Undo{snode, nullptr, series.total, series.value, series.timestamp_ms, 0, 0,
+                           series_inserted, false});
+      if (u.type == core::MetricType::counter) {
+        const auto s = core::checked_add(series.total, u.delta);
+        if (!s) {
+          rollback_stage();
+          return false;
+        }
+        series.total = *s;
+      } else {
+        series.value = u.value;
+      }
+      series.timestamp_ms = pending.received_ms;
+      continue;
+    }
     if (cnode == nullptr || cnode->first.type != u.type || cnode->first.id != u.id) {
       core::MetricKey ckey{u.type, u.id};
       auto cit = classic_overlay_.find(ckey);
@@ -334,9 +353,13 @@ bool WriteAheadLog::stage(Pending& pending, Applied& answer) {
   for (std::size_t j = 0; j < batch.size(); ++j) {
     auto& u = batch[j];
     const core::Point& series = undo_[j].series->second;
+    if (undo_[j].classic != nullptr) {
+      answer.classic.push_back(undo_[j].classic->second);
+    } else {
+      answer.classic.push_back(core::Point{u.id, u.type, {}, 0, 0, 0});
+    }
     answer.series.emplace_back(std::move(u.id), u.type, std::move(u.labels), series.total,
                                series.value, series.timestamp_ms);
-    answer.classic.push_back(undo_[j].classic->second);
   }
   return true;
 }
@@ -350,6 +373,7 @@ void WriteAheadLog::rollback_stage() {
       u->series->second.value = u->old_series_value;
       u->series->second.timestamp_ms = u->old_series_ms;
     }
+    if (u->classic == nullptr) continue;  // series-only
     if (u->classic_inserted) {
       classic_overlay_.erase(classic_overlay_.find(u->classic->first));
     } else {

@@ -46,6 +46,13 @@ class WriteAheadLog final : public FileMode {
   // that changes memory, and the removal is logged before memory shows it.
   void expire(std::int64_t cutoff_ms, Callback<std::vector<core::SeriesKey>> done) override;
   [[nodiscard]] bool healthy() const override { return healthy_.load(std::memory_order_relaxed); }
+  [[nodiscard]] StorageStats stats() override {
+    const std::lock_guard lock(mu_);
+    return {.queue_depth = queue_.size(),
+            .queue_capacity = queue_.capacity(),
+            .group_commits = queue_.groups(),
+            .grouped_batches = queue_.grouped()};
+  }
   void close() override;
 
  private:

@@ -50,12 +50,15 @@ struct Update {
   std::int64_t delta = 0;
   // Gauge: the new value.
   double value = 0;
+  // Writes the series only and leaves the classic value of its type and
+  // name alone (remote write in: samples that are series and nothing else).
+  bool series_only = false;
 
   [[nodiscard]] static Update gauge(std::string id, double value, Labels labels = {}) {
-    return Update{std::move(id), MetricType::gauge, std::move(labels), 0, value};
+    return Update{std::move(id), MetricType::gauge, std::move(labels), 0, value, false};
   }
   [[nodiscard]] static Update counter(std::string id, std::int64_t delta, Labels labels = {}) {
-    return Update{std::move(id), MetricType::counter, std::move(labels), delta, 0};
+    return Update{std::move(id), MetricType::counter, std::move(labels), delta, 0, false};
   }
 
   friend bool operator==(const Update&, const Update&) = default;

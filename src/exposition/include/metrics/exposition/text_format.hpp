@@ -31,6 +31,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -105,6 +106,9 @@ struct TextOptions {
   // Write each point's timestamp_ms (when not 0). Off by default: a scraper
   // then stamps samples with its scrape time, which is what staleness needs.
   bool timestamps = false;
+  // The # HELP text of a family, from its first point's (original) name and
+  // type; null or "" for none.
+  std::function<std::string_view(std::string_view name, core::MetricType type)> help{};
 };
 
 struct TextStats {

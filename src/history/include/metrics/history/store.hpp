@@ -173,6 +173,10 @@ class HistoryStore {
   // Every series held (in no particular order).
   [[nodiscard]] std::vector<SeriesEntry> series() const;
 
+  // The time of the series' newest sample held (the largest appended, once
+  // the clock went backwards); nullopt when the store holds none of it.
+  [[nodiscard]] std::optional<std::int64_t> last_timestamp(SeriesRef ref) const;
+
   // Retention, then the memory cap. Returns the stats after the pass.
   HistoryStats maintain();
 

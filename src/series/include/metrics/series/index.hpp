@@ -133,7 +133,9 @@ class SeriesIndex {
 
     // The storage accepted the write at received_ms: the series' last write
     // and their (instance, job)s' last accepted write become received_ms.
-    void commit(std::int64_t received_ms) noexcept;
+    // Without liveness (remote write in: not an agent's push) the
+    // (instance, job)s are left as they are.
+    void commit(std::int64_t received_ms, bool liveness = true) noexcept;
     // The storage refused or failed: gives back what reserve() took.
     void release() noexcept;
 

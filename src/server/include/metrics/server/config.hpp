@@ -67,6 +67,22 @@ struct ServerConfig {
   // --no-history: keep no history at all (current values only; range reads
   // and queries over time find nothing). For measuring what history costs.
   bool history = true;
+  // Remote write out (API.md Part 2): every sample goes to each of these
+  // remote-write 1.0 URLs, with these extra "Name: value" headers.
+  std::vector<std::string> remote_write_urls;
+  std::vector<std::string> remote_write_headers;
+  // Samples each destination's queue holds; past it batches are dropped
+  // (and later sent from the history).
+  std::size_t remote_write_queue = 100'000;
+
+  // Alerting (API.md Part 2, "Alerting"; docs/ALERTING.md).
+  std::vector<std::string> rules;  // files or globs
+  std::chrono::milliseconds evaluation_interval{std::chrono::seconds{15}};
+  std::vector<std::string> alertmanager_urls;
+  std::vector<std::string> alert_webhooks;
+  std::string external_url;
+  std::chrono::milliseconds resend_delay{std::chrono::minutes{1}};
+  std::chrono::milliseconds for_outage_tolerance{std::chrono::hours{1}};
   // The Prometheus HTTP API (API.md Part 2, "Query API").
   std::chrono::milliseconds query_timeout{std::chrono::minutes{2}};
   std::chrono::milliseconds query_lookback_delta{std::chrono::minutes{5}};

@@ -39,10 +39,15 @@ namespace metrics::server {
 
 // What one successful write stored: points[i] is the series of update i
 // (counter: its total; gauge: its value), refs[i] its interned id.
+// times: empty for a push (every sample is at received_ms); otherwise
+// times[i] is the sample time of points[i] (remote write in: the samples'
+// own timestamps). Then one ref may come several times, its samples in
+// increasing time order, and each point is one sample (its value as sent).
 struct IngestBatch {
   std::int64_t received_ms = 0;
   std::span<const core::Point> points;
   std::span<const std::uint64_t> refs;
+  std::span<const std::int64_t> times{};
 };
 
 class IngestSink {
@@ -70,6 +75,7 @@ struct OwnedBatch {
   std::int64_t received_ms = 0;
   std::vector<core::Point> points;
   std::vector<std::uint64_t> refs;
+  std::vector<std::int64_t> times;  // as IngestBatch::times
 };
 
 struct QueuedSinkOptions {
@@ -136,7 +142,8 @@ class QueuedSink : public IngestSink {
 };
 
 // Appends each point to `store` under its ref: a counter its total (exact
-// int64), a gauge its value, at the batch's receive time. The identity is
+// int64), a gauge its value, at the batch's receive time (or its own time
+// when the batch has times). The identity is
 // the point's (type, name, labels), moved out of the batch (no copy).
 void append_history(history::HistoryStore& store, OwnedBatch& batch);
 

@@ -40,9 +40,11 @@ enum class ErrorFormat { text, json };
 
 // What the endpoint does with a request body.
 enum class BodyKind {
-  none,  // ignored (still decoded and size-checked)
-  json,  // a JSON document: Content-Type must be absent or JSON (415)
-  form,  // application/x-www-form-urlencoded: its fields join the query parameters
+  none,    // ignored (still decoded and size-checked)
+  json,    // a JSON document: Content-Type must be absent or JSON (415)
+  form,    // application/x-www-form-urlencoded: its fields join the query parameters
+  snappy,  // remote write 1.0: Content-Encoding snappy (or none), Content-Type absent or
+           // application/x-protobuf (415); the handler gets the raw body and inflates it
 };
 
 // A write needs a valid signature when a key is configured (unless unsigned

@@ -23,8 +23,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "metrics/core/clock.hpp"
+#include "metrics/remote/writer.hpp"
 #include "metrics/series/index.hpp"
 #include "metrics/server/config.hpp"
 #include "metrics/server/service.hpp"
@@ -71,6 +73,9 @@ class Server {
   [[nodiscard]] series::SeriesIndex& index() noexcept;
   // The service (its history() and read_history() are the range-read seam).
   [[nodiscard]] Service& service() noexcept;
+  // Remote write out, one entry per --remote-write-url (for /metrics):
+  // samples sent, failed, retried, dropped and the queue's length.
+  [[nodiscard]] std::vector<remote::RemoteWriteStats> remote_write_stats() const;
 
  private:
   struct Impl;

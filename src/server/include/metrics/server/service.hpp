@@ -29,6 +29,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "metrics/core/clock.hpp"
 #include "metrics/history/store.hpp"
@@ -36,9 +37,14 @@
 #include "metrics/server/ingest.hpp"
 #include "metrics/server/query_api.hpp"
 #include "metrics/server/router.hpp"
+#include "metrics/server/sample_times.hpp"
 #include "metrics/storage/repository.hpp"
+#include "metrics/telemetry/registry.hpp"
 
 namespace metrics::server {
+namespace detail {
+class HttpMetrics;
+}
 
 struct ServiceOptions {
   std::string key{};  // empty: no signing
@@ -60,6 +66,10 @@ struct ServiceOptions {
   std::shared_ptr<const IngestFanout> fanout{};
   // The history the sinks write and range reads read (null: none).
   std::shared_ptr<history::HistoryStore> history{};
+  // The server's own metrics (GET /metrics): request counts and latencies,
+  // the index, the history, the storage and whatever other components
+  // register. Null: the service makes its own (see Service::telemetry()).
+  std::shared_ptr<telemetry::Registry> telemetry{};
   // The Prometheus HTTP API's engine, limits and pool (query_api.hpp); null:
   // the service makes one with the defaults.
   std::shared_ptr<QueryApi> query{};
@@ -74,6 +84,8 @@ struct RequestContext {
   const ServiceOptions& options;
   const Request& request;
   series::SeriesIndex& index;
+  // The newest sample time of each remote-written series (POST /api/v1/write).
+  SampleTimes* sample_times = nullptr;
 
   // The server's clock as milliseconds since the Unix epoch.
   [[nodiscard]] std::int64_t now_ms() const;
@@ -107,6 +119,9 @@ class Service {
   // The live series index (for /metrics, /api/v1/series and history).
   [[nodiscard]] series::SeriesIndex& index() noexcept { return *index_; }
   [[nodiscard]] const ServiceOptions& options() const noexcept { return options_; }
+  // The registry GET /metrics renders: components add their families or
+  // collectors here (alert evaluations, notifications, remote write).
+  [[nodiscard]] telemetry::Registry& telemetry() const noexcept { return *options_.telemetry; }
   // The history store (null when the service has none): the query
   // engine's range reads go through read_history(index(), *history(), ...).
   [[nodiscard]] history::HistoryStore* history() const noexcept { return options_.history.get(); }
@@ -144,6 +159,9 @@ class Service {
   ServiceOptions options_;
   RouteTable table_;
   std::unique_ptr<series::SeriesIndex> index_;
+  std::unique_ptr<detail::HttpMetrics> http_metrics_;
+  std::vector<telemetry::Registration> collectors_;
+  std::unique_ptr<SampleTimes> sample_times_;
 };
 
 }  // namespace metrics::server

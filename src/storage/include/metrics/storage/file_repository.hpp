@@ -68,6 +68,7 @@ class FileRepository final : public Repository {
   // Fails with core::StorageUnavailable while the last write to disk failed.
   void ping(Callback<bool> done) override;
   void health(Callback<Health> done) override;
+  [[nodiscard]] StorageStats stats() const override;
   void close() override;
 
   // The write-ahead log used in synchronous mode: path + ".wal".

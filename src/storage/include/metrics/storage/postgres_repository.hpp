@@ -95,6 +95,7 @@ class PostgresRepository final : public Repository {
   // failed for user "x"` when the server refuses the login, else
   // "PostgreSQL: " and libpq's message.
   void health(Callback<Health> done) override;
+  [[nodiscard]] StorageStats stats() const override;
   // Finishes the queued work, then closes the connections.
   void close() override;
 

@@ -47,6 +47,15 @@ struct Health {
   friend bool operator==(const Health&, const Health&) = default;
 };
 
+// The storage's write queue as GET /metrics shows it (all zero for a
+// storage that applies writes inline: memory, file with an interval).
+struct StorageStats {
+  std::size_t queue_depth = 0;        // requests waiting now (writes and reads)
+  std::size_t queue_capacity = 0;     // past it a request is Overloaded (503)
+  std::uint64_t group_commits = 0;    // groups written since start
+  std::uint64_t grouped_batches = 0;  // batches in those groups
+};
+
 // What a batch left behind, in batch order: series[i] is the series of
 // update i after the batch (its timestamp the batch's receive time), and
 // classic[i] the classic value of update i's type and name after the whole
@@ -102,6 +111,9 @@ class Repository {
   // could not run at all (core::Overloaded: a full queue). This default
   // derives the reason from ping()'s core::StorageUnavailable message.
   virtual void health(Callback<Health> done);
+
+  // The write queue's depth and group commits so far (cheap: one lock).
+  [[nodiscard]] virtual StorageStats stats() const { return {}; }
 
   // Makes everything acknowledged so far durable and stops background work;
   // called once at graceful shutdown, after the last request. Blocking.

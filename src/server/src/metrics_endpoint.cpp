@@ -1,0 +1,223 @@
+#include "metrics_endpoint.hpp"
+
+#include <algorithm>
+#include <array>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/field.hpp>
+#include <exception>
+#include <memory>
+#include <utility>
+
+#include "metrics/server/telemetry.hpp"
+
+namespace metrics::server::detail {
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+
+namespace {
+
+// Awaits repo.list_series(), resuming on the coroutine's own executor.
+asio::awaitable<std::vector<core::Point>> list_series(storage::Repository& repo) {
+  using Points = std::vector<core::Point>;
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable),
+                                          void(std::exception_ptr, Points)>(
+      [&repo](auto handler) {
+        auto executor = asio::get_associated_executor(handler);
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        try {
+          repo.list_series([shared, executor](std::exception_ptr err, Points value) {
+            asio::dispatch(executor, [shared, err, value = std::move(value)]() mutable {
+              (*shared)(err, std::move(value));
+            });
+          });
+        } catch (...) {
+          asio::post(executor, [shared, err = std::current_exception()]() mutable {
+            (*shared)(err, Points{});
+          });
+        }
+      },
+      asio::use_awaitable);
+}
+
+// The # HELP of a stored or liveness series' family (promtool and
+// Prometheus's metadata want one).
+std::string_view series_help(std::string_view name, core::MetricType type) {
+  if (name == series::kAgentUp) {
+    return "1 while the last push of this instance and job is younger than --stale-after, else 0.";
+  }
+  if (name == series::kAgentLastPush) {
+    return "Receive time of the last accepted push of this instance and job, in seconds since "
+           "the epoch.";
+  }
+  return type == core::MetricType::counter ? "A counter pushed to this server (its stored total)."
+                                           : "A gauge pushed to this server.";
+}
+
+bool same_series(const core::Point& a, const core::Point& b) {
+  return a.id == b.id && a.labels == b.labels;
+}
+
+}  // namespace
+
+std::string render_exposition(std::vector<core::Point> series, std::vector<core::Point> liveness,
+                              const telemetry::Registry::Rendered& own, ExpositionStats* stats) {
+  std::size_t shadowed = 0;
+  std::string mapped;
+  const auto is_own = [&](const std::string& id) {
+    const std::string* name = &id;
+    if (!exposition::is_valid_metric_name(id)) {
+      mapped = exposition::map_metric_name(id);
+      name = &mapped;
+    }
+    return std::binary_search(own.names.begin(), own.names.end(), *name);
+  };
+  const auto is_liveness = [&](const core::Point& p) {
+    if (p.id != series::kAgentUp && p.id != series::kAgentLastPush) return false;
+    return std::any_of(liveness.begin(), liveness.end(),
+                       [&p](const core::Point& l) { return same_series(l, p); });
+  };
+  std::erase_if(series, [&](const core::Point& p) {
+    const bool drop = is_own(p.id) || is_liveness(p);
+    shadowed += drop ? 1 : 0;
+    return drop;
+  });
+  for (auto& l : liveness) {
+    if (!is_own(l.id)) series.push_back(std::move(l));
+  }
+  std::string out;
+  out.reserve(series.size() * 64 + own.text.size());
+  const auto text = exposition::write_points(series, out, {.help = series_help});
+  out += own.text;
+  if (stats != nullptr) *stats = {.text = text, .shadowed = shadowed};
+  return out;
+}
+
+asio::awaitable<Response> metrics_page(RequestContext& ctx, const RouteMatch&, std::string&) {
+  std::vector<core::Point> series = co_await list_series(ctx.repo);
+  const std::int64_t now = ctx.now_ms();
+  // Past their TTL but not swept yet: already expired for readers.
+  if (const auto ttl = ctx.options.series_ttl.count(); ttl > 0) {
+    std::erase_if(series, [&](const core::Point& p) {
+      return p.timestamp_ms != 0 && p.timestamp_ms < now - ttl;
+    });
+  }
+  auto liveness = ctx.index.liveness_points(now, ctx.options.stale_after.count());
+  telemetry::Registry& registry = *ctx.options.telemetry;
+  const auto own = registry.render();
+  ExpositionStats stats;
+  std::string body = render_exposition(std::move(series), std::move(liveness), own, &stats);
+  if (const std::size_t left_out = stats.text.dropped + stats.shadowed; left_out != 0) {
+    registry
+        .counter("metrics_server_exposition_dropped_series_total",
+                 "Stored series left out of /metrics: their exposed name clashes with another "
+                 "series' or one of the server's own metrics.")
+        .with({})
+        .inc(left_out);
+  }
+  Response res{http::status::ok, ctx.request.version()};
+  res.set(http::field::content_type, exposition::kTextContentType);
+  res.body() = std::move(body);
+  co_return res;
+}
+
+std::vector<telemetry::Registration> register_service_collectors(telemetry::Registry& registry,
+                                                                 series::SeriesIndex& index,
+                                                                 history::HistoryStore* history,
+                                                                 storage::Repository& repo) {
+  std::vector<telemetry::Registration> out;
+  using telemetry::Type;
+  out.push_back(registry.add_collector([&repo](telemetry::Writer& w) {
+    const storage::StorageStats s = repo.stats();
+    w.family("metrics_server_storage_queue_depth", Type::gauge,
+             "Requests waiting for the storage's writer (0 for storages that write inline).");
+    w.sample({}, static_cast<double>(s.queue_depth));
+    w.family("metrics_server_storage_queue_capacity", Type::gauge,
+             "Requests the storage queue holds at most; past it a write is answered 503.");
+    w.sample({}, static_cast<double>(s.queue_capacity));
+    w.family("metrics_server_storage_group_commits_total", Type::counter,
+             "Groups of writes the storage made durable with one operation (fdatasync, COMMIT).");
+    w.sample_integer({}, s.group_commits);
+    w.family("metrics_server_storage_group_commit_batches_total", Type::counter,
+             "Write batches in those groups (divided by the groups: the mean group size).");
+    w.sample_integer({}, s.grouped_batches);
+  }));
+  out.push_back(registry.add_collector([&index](telemetry::Writer& w) {
+    w.family("metrics_server_series", Type::gauge,
+             "Live series in the series index (liveness series not counted).");
+    w.sample({}, static_cast<double>(index.size()));
+    const auto& limits = index.limits();
+    w.family("metrics_server_series_limit", Type::gauge,
+             "The --max-series and --max-series-per-instance limits (0: none).");
+    w.sample({{"limit", "max_series"}}, static_cast<double>(limits.max_series));
+    w.sample({{"limit", "max_series_per_instance"}},
+             static_cast<double>(limits.max_series_per_instance));
+  }));
+  if (history != nullptr) {
+    out.push_back(registry.add_collector([history](telemetry::Writer& w) {
+      const history::HistoryStats s = history->stats();
+      auto gauge = [&w](std::string_view name, std::string_view help, double v) {
+        w.family(name, Type::gauge, help);
+        w.sample({}, v);
+      };
+      auto counter = [&w](std::string_view name, std::string_view help, std::uint64_t v) {
+        w.family(name, Type::counter, help);
+        w.sample_integer({}, v);
+      };
+      gauge("metrics_server_history_bytes",
+            "Heap bytes the history holds (its memory cap counts these).",
+            static_cast<double>(s.bytes));
+      gauge("metrics_server_history_payload_bytes", "Encoded chunk bytes of the history.",
+            static_cast<double>(s.payload_bytes));
+      gauge("metrics_server_history_series", "Series with samples in the history.",
+            static_cast<double>(s.series));
+      gauge("metrics_server_history_samples", "Samples held in the history.",
+            static_cast<double>(s.samples));
+      gauge("metrics_server_history_chunks", "Closed chunks held in the history.",
+            static_cast<double>(s.closed_chunks));
+      counter("metrics_server_history_dropped_chunks_total",
+              "Chunks dropped, oldest first, to stay within --history-max-bytes.",
+              s.evicted_chunks);
+      counter("metrics_server_history_dropped_samples_total",
+              "Samples dropped to stay within --history-max-bytes.", s.evicted_samples);
+      counter("metrics_server_history_dropped_bytes_total",
+              "Bytes dropped to stay within --history-max-bytes.", s.evicted_bytes);
+      counter("metrics_server_history_expired_chunks_total",
+              "Chunks removed for being older than --retention.", s.expired_chunks);
+      counter("metrics_server_history_expired_samples_total",
+              "Samples removed for being older than --retention.", s.expired_samples);
+    }));
+  }
+  return out;
+}
+
+}  // namespace metrics::server::detail
+
+namespace metrics::server {
+
+telemetry::Registration add_sink_collector(telemetry::Registry& registry, std::string sink,
+                                           std::shared_ptr<const QueuedSink> queue) {
+  return registry.add_collector(
+      [sink = std::move(sink), queue = std::move(queue)](telemetry::Writer& w) {
+        using telemetry::Type;
+        const QueuedSinkStats s = queue->stats();
+        const std::array<telemetry::Label, 1> labels{{{"sink", sink}}};
+        w.family("metrics_server_ingest_queue_batches", Type::gauge,
+                 "Write batches waiting in an ingest sink's queue.");
+        w.sample(labels, static_cast<double>(s.queued));
+        w.family("metrics_server_ingest_accepted_batches_total", Type::counter,
+                 "Write batches an ingest sink took into its queue.");
+        w.sample_integer(labels, s.accepted_batches);
+        w.family("metrics_server_ingest_dropped_batches_total", Type::counter,
+                 "Write batches an ingest sink dropped because its queue was full.");
+        w.sample_integer(labels, s.dropped_batches);
+        w.family("metrics_server_ingest_dropped_points_total", Type::counter,
+                 "Series points in the dropped batches.");
+        w.sample_integer(labels, s.dropped_points);
+      });
+}
+
+}  // namespace metrics::server
