@@ -343,6 +343,20 @@ TEST_F(RemoteWriteOut, AnOutageOfTheReceiversLosesNothing) {
     std::this_thread::sleep_for(50ms);
   }
   expect_all_arrived_everywhere();
+  // What happened shows on /metrics: samples dropped by the full queue and
+  // later sent from the history, per destination.
+  const auto [status, metrics] = get(server_->port(), "/metrics");
+  ASSERT_EQ(status, 200u);
+  EXPECT_NE(
+      metrics.find("metrics_server_remote_write_dropped_samples_total{url=\"http://127.0.0.1:"),
+      std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("metrics_server_remote_write_catchup_samples_total{url="),
+            std::string::npos);
+  EXPECT_EQ(metrics.find("metrics_server_remote_write_catchup_samples_total{url=\"" +
+                         prom_->write_url() + "\"} 0\n"),
+            std::string::npos)
+      << metrics;
   std::ifstream log(dir_ / "server.log");
   const std::string text{std::istreambuf_iterator<char>(log), {}};
   EXPECT_NE(text.find("dropped"), std::string::npos) << text;

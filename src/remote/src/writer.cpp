@@ -236,9 +236,18 @@ std::int64_t RemoteWriter::now_ms() const {
 }
 
 void RemoteWriter::accept(std::int64_t received_ms, std::span<const core::Point> points,
-                          std::span<const std::uint64_t> refs) noexcept {
+                          std::span<const std::uint64_t> refs,
+                          std::span<const std::int64_t> times) noexcept {
   const std::size_t n = std::min(points.size(), refs.size());
   if (n == 0) return;
+  const bool own_times = times.size() >= n;
+  std::int64_t min_ms = received_ms, max_ms = received_ms;
+  if (own_times) {
+    const auto [lo, hi] =
+        std::minmax_element(times.begin(), times.begin() + static_cast<std::ptrdiff_t>(n));
+    min_ms = *lo;
+    max_ms = *hi;
+  }
   // The copy is made before the lock (other I/O threads do not wait for
   // it), unless the queue is seen full already.
   std::optional<Batch> owned;
@@ -248,6 +257,9 @@ void RemoteWriter::accept(std::int64_t received_ms, std::span<const core::Point>
       b.received_ms = received_ms;
       b.points.assign(points.begin(), points.begin() + static_cast<std::ptrdiff_t>(n));
       b.refs.assign(refs.begin(), refs.begin() + static_cast<std::ptrdiff_t>(n));
+      if (own_times) b.times.assign(times.begin(), times.begin() + static_cast<std::ptrdiff_t>(n));
+      b.min_ms = min_ms;
+      b.max_ms = max_ms;
       owned = std::move(b);
     } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory: dropped below, counted
     }
@@ -258,8 +270,8 @@ void RemoteWriter::accept(std::int64_t received_ms, std::span<const core::Point>
     ++unlogged_drops_;
     const bool recoverable = options_.history && !stopping_;
     if (recoverable) {
-      lost_from_ = std::min(lost_from_, received_ms);
-      lost_until_ = std::max(lost_until_, received_ms);
+      lost_from_ = std::min(lost_from_, min_ms);
+      lost_until_ = std::max(lost_until_, max_ms);
     }
     const auto now = std::chrono::steady_clock::now();
     if (stats_.dropped_samples == n || now - last_drop_log_ >= kLogInterval) {
@@ -287,8 +299,8 @@ void RemoteWriter::accept(std::int64_t received_ms, std::span<const core::Point>
   } catch (...) {
     stats_.dropped_samples += n;
     if (options_.history) {
-      lost_from_ = std::min(lost_from_, received_ms);
-      lost_until_ = std::max(lost_until_, received_ms);
+      lost_from_ = std::min(lost_from_, min_ms);
+      lost_until_ = std::max(lost_until_, max_ms);
     }
     return;
   }
@@ -455,7 +467,7 @@ void RemoteWriter::live_turn(std::unique_lock<std::mutex>& lock) {
         const core::Point& p = b.points[i];
         // The batch's receive time, as append_history() stores it: the
         // catch-up's filter relies on both paths giving a sample one time.
-        builder.add(b.refs[i], p.id, p.labels, b.received_ms,
+        builder.add(b.refs[i], p.id, p.labels, b.times.empty() ? b.received_ms : b.times[i],
                     p.type == core::MetricType::counter ? static_cast<double>(p.total) : p.value);
       }
     }
@@ -593,8 +605,8 @@ void RemoteWriter::run() {
       std::int64_t from = lost_from_;
       std::int64_t until = lost_until_;
       for (const Batch& b : queue_) {
-        from = std::min(from, b.received_ms);
-        until = std::max(until, b.received_ms);
+        from = std::min(from, b.min_ms);
+        until = std::max(until, b.max_ms);
       }
       queue_.clear();
       queued_samples_ = 0;

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -290,6 +291,24 @@ TEST(RemoteWriter, AFewSamplesGoAfterTheFlushInterval) {
   ASSERT_TRUE(eventually([&] { return w.stats().sent_samples == 3; }));
   EXPECT_GE(std::chrono::steady_clock::now() - start, 190ms);
   EXPECT_EQ(w.stats().sent_requests, 1U);
+}
+
+// Samples that came in by remote write carry their sender's timestamps
+// (as the history stores them), not the time the server took them.
+TEST(RemoteWriter, SamplesWithTheirOwnTimesGoAtThoseTimes) {
+  auto rx = std::make_shared<FakeReceiver>();
+  RemoteWriter w({.url = "http://rx/", .flush_interval = 20ms, .transport = rx});
+  const auto p = gauges(3, 1);
+  const std::vector<std::int64_t> times{100, 200, 300};
+  w.accept(99'999, p.points, p.refs, times);
+  ASSERT_TRUE(eventually([&] { return w.stats().sent_samples == 3; }));
+  std::vector<std::int64_t> sent;
+  for (const auto& [key, count] : rx->delivered()) {
+    EXPECT_EQ(count, 1);
+    sent.push_back(key.second);
+  }
+  std::sort(sent.begin(), sent.end());
+  EXPECT_EQ(sent, times);
 }
 
 TEST(RemoteWriter, RetriesFiveHundredsWithBackoffAndNeverOther4xx) {

@@ -130,7 +130,7 @@ class RemoteWriteSink final : public IngestSink {
   explicit RemoteWriteSink(std::shared_ptr<remote::RemoteWriter> writer)
       : writer_(std::move(writer)) {}
   void accept(const IngestBatch& batch) noexcept override {
-    writer_->accept(batch.received_ms, batch.points, batch.refs);
+    writer_->accept(batch.received_ms, batch.points, batch.refs, batch.times);
   }
 
  private:
@@ -249,6 +249,50 @@ struct Server::Impl {
                    : state         ? ""
                                    : " (no history dir: no catch-up across restarts)");
     }
+    if (!remote_writers.empty()) {
+      remote_write_metrics = service.telemetry().add_collector(
+          [writers = remote_writers](telemetry::Writer& w) { write_remote_metrics(w, writers); });
+    }
+  }
+
+  // metrics_server_remote_write_…{url}: one label value per destination
+  // (its URL without user:password).
+  static void write_remote_metrics(
+      telemetry::Writer& w, const std::vector<std::shared_ptr<remote::RemoteWriter>>& writers) {
+    using telemetry::Type;
+    std::vector<remote::RemoteWriteStats> stats;
+    stats.reserve(writers.size());
+    for (const auto& writer : writers)
+      stats.push_back(writer->stats());
+    const auto family = [&](std::string_view name, Type type, std::string_view help, auto&& value) {
+      w.family(name, type, help);
+      for (const auto& s : stats) {
+        const std::array<telemetry::Label, 1> labels{{{"url", s.url}}};
+        w.sample(labels, static_cast<double>(value(s)));
+      }
+    };
+    using S = remote::RemoteWriteStats;
+    family("metrics_server_remote_write_sent_samples_total", Type::counter,
+           "Samples a remote-write destination took (2xx), catch-up included.",
+           [](const S& s) { return s.sent_samples; });
+    family("metrics_server_remote_write_catchup_samples_total", Type::counter,
+           "Of the sent samples, those read back from the history after an outage.",
+           [](const S& s) { return s.catchup_samples; });
+    family("metrics_server_remote_write_failed_samples_total", Type::counter,
+           "Samples a destination refused for good (a 4xx other than 429).",
+           [](const S& s) { return s.failed_samples; });
+    family("metrics_server_remote_write_retried_requests_total", Type::counter,
+           "Remote-write requests retried (5xx, 429, transport failures).",
+           [](const S& s) { return s.retried_requests; });
+    family("metrics_server_remote_write_dropped_samples_total", Type::counter,
+           "Samples the queue dropped when full (sent later from the history when there is one).",
+           [](const S& s) { return s.dropped_samples; });
+    family("metrics_server_remote_write_queue_samples", Type::gauge,
+           "Samples waiting in a destination's queue.",
+           [](const S& s) { return s.queued_samples; });
+    family("metrics_server_remote_write_watermark_seconds", Type::gauge,
+           "Every sample at or before this time was delivered or refused (unix seconds).",
+           [](const S& s) { return static_cast<double>(s.watermark_ms) / 1000.0; });
   }
 
   // Flushes every destination at once (each within its short bound).
@@ -575,6 +619,7 @@ struct Server::Impl {
   Service service;
   // Destroyed before the service's registry and the sink it reads.
   telemetry::Registration sink_metrics;
+  telemetry::Registration remote_write_metrics;
   detail::SessionLimits limits;
   std::unique_ptr<asio::ssl::context> tls;
   // Outlives the workers, whose buffers hand lines to it.

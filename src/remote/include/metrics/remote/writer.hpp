@@ -183,9 +183,12 @@ class RemoteWriter {
   RemoteWriter(const RemoteWriter&) = delete;
   RemoteWriter& operator=(const RemoteWriter&) = delete;
 
-  // points[i] is stored under refs[i] at received_ms. Never blocks, never throws.
+  // points[i] is stored under refs[i] at received_ms, or at times[i] when
+  // `times` is given (remote write in: the sender's own timestamps, as
+  // append_history() stores them). Never blocks, never throws.
   void accept(std::int64_t received_ms, std::span<const core::Point> points,
-              std::span<const std::uint64_t> refs) noexcept;
+              std::span<const std::uint64_t> refs,
+              std::span<const std::int64_t> times = {}) noexcept;
 
   // Sends what is queued for at most shutdown_flush, writes the watermark
   // and ends the thread; later batches are dropped. Idempotent.
@@ -203,6 +206,8 @@ class RemoteWriter {
     std::int64_t received_ms = 0;
     std::vector<core::Point> points;
     std::vector<std::uint64_t> refs;
+    std::vector<std::int64_t> times;      // empty: every point at received_ms
+    std::int64_t min_ms = 0, max_ms = 0;  // the samples' times (for a catch-up)
     std::chrono::steady_clock::time_point queued_at{};
   };
   enum class Send : std::uint8_t { done, abandoned };
