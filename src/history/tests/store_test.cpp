@@ -68,6 +68,22 @@ TEST(HistoryStore, AppendsAndReadsBack) {
   EXPECT_GT(st.bytes, st.payload_bytes);
 }
 
+// What remote write in compares a request's samples with.
+TEST(HistoryStore, LastTimestampIsTheNewestSampleHeld) {
+  history::HistoryOptions o;
+  o.retention = std::chrono::milliseconds{0};
+  o.chunk_samples = 4;  // closed chunks too
+  history::HistoryStore store(o);
+  EXPECT_FALSE(store.last_timestamp(1));
+  for (int i = 1; i <= 9; ++i)
+    ASSERT_TRUE(store.append(1, gauge_id("g"), i * 1000, 1.0));
+  EXPECT_EQ(store.last_timestamp(1), 9000);
+  for (int i = 10; i <= 12; ++i)
+    ASSERT_TRUE(store.append(1, gauge_id("g"), i * 1000, 1.0));
+  EXPECT_EQ(store.last_timestamp(1), 12000);  // the open chunk was just closed
+  EXPECT_FALSE(store.last_timestamp(2));
+}
+
 TEST(HistoryStore, RejectsTheWrongKindOfValue) {
   history::HistoryStore store;
   EXPECT_FALSE(store.append(1, gauge_id("g"), 0, std::int64_t{1}));

@@ -41,9 +41,13 @@ TEST_F(ServiceTest, EveryRowOfTheTableHasAHandler) {
     EXPECT_NE(r.handler, nullptr) << r.name;
     names.push_back(r.name);
   }
-  EXPECT_THAT(names, ::testing::UnorderedElementsAre("home", "ping", "update_json", "updates_json",
-                                                     "value_json", "update_text", "value_text",
-                                                     "metrics", "ui", "ui_asset", "remote_write"));
+  EXPECT_THAT(names, ::testing::IsSupersetOf({"home", "ping", "update_json", "updates_json",
+                                              "value_json", "update_text", "value_text", "metrics",
+                                              "ui", "ui_asset", "remote_write"}));
+  // The Prometheus HTTP API (query_api.hpp).
+  EXPECT_THAT(names, ::testing::IsSupersetOf({"api_query", "api_query_range", "api_series",
+                                              "api_labels", "api_label_values", "api_metadata",
+                                              "api_buildinfo", "api_rules", "api_alerts"}));
 }
 
 TEST_F(ServiceTest, Home) {
