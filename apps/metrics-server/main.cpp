@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <exception>
 #include <functional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,7 +16,33 @@
 #include "metrics/server/config.hpp"
 #include "metrics/server/logging.hpp"
 #include "metrics/server/server.hpp"
+#include "metrics/server/service.hpp"
 #include "metrics/storage/factory.hpp"
+
+namespace {
+
+// Rule output into the server's storage and history (Service::write_series_samples).
+// A failure (a limit, the storage) is logged; the next evaluation writes again.
+class RuleOutput final : public metrics::rules::SampleSink {
+ public:
+  explicit RuleOutput(metrics::server::Service& service) : service_(service) {}
+  void append(std::span<const metrics::rules::OutputSample> samples) override {
+    std::vector<metrics::server::Service::SeriesSample> out;
+    out.reserve(samples.size());
+    for (const auto& s : samples)
+      out.push_back({.labels = s.labels, .t_ms = s.t_ms, .v = s.v});
+    try {
+      service_.write_series_samples(out);
+    } catch (const std::exception& e) {
+      spdlog::warn("rules: {} output samples not stored: {}", out.size(), e.what());
+    }
+  }
+
+ private:
+  metrics::server::Service& service_;
+};
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace metrics;
@@ -91,6 +118,27 @@ int main(int argc, char** argv) {
         });
       };
       await_hangup();
+      // Rules evaluate over the history and write their output (recording
+      // rules, ALERTS, ALERTS_FOR_STATE) back into it; /api/v1/rules and
+      // /api/v1/alerts answer from the manager.
+      RuleOutput rule_output(srv.service());
+      struct StopAlerting {
+        rules::AlertingService& alerting;
+        ~StopAlerting() { alerting.stop(); }
+      } stop_alerting{alerting};
+      if (!config.rules.empty()) {
+        alerting.start(srv.service().live_queryable(), &rule_output);
+        server::QueryApi& api = *srv.service().options().query;
+        api.set_rules_source([&alerting](const server::QueryParams& params) {
+          const rules::Manager* m = alerting.manager();
+          return m != nullptr ? m->rules_json(params.get("type").value_or(""))
+                              : std::string(R"({"groups":[]})");
+        });
+        api.set_alerts_source([&alerting](const server::QueryParams&) {
+          const rules::Manager* m = alerting.manager();
+          return m != nullptr ? m->alerts_json() : std::string(R"({"alerts":[]})");
+        });
+      }
       std::thread signal_thread([&] { signals_ioc.run(); });
       spdlog::info("listening on {} (port {}), storage: {}", config.address, srv.port(),
                    storage::describe(config.storage));
@@ -100,8 +148,12 @@ int main(int argc, char** argv) {
         hangup.cancel();
       });
       signal_thread.join();
+      // Before the server (its history and storage) goes (and again by
+      // stop_alerting if anything above threw).
+      alerting.stop();
+      srv.service().options().query->set_rules_source({});
+      srv.service().options().query->set_alerts_source({});
     }
-    alerting.stop();
     repo->close();
     spdlog::info("stopped");
   } catch (const std::exception& e) {

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "http_metrics.hpp"
+#include "live_queryable.hpp"
 #include "metrics/core/batch.hpp"
 #include "metrics/core/errors.hpp"
 #include "metrics/core/gzip.hpp"
@@ -473,6 +474,8 @@ Service::Service(storage::Repository& repo, ServiceOptions options,
                                                     options_.history.get(), repo_);
   collectors_.push_back(telemetry::add_process_collector(*options_.telemetry));
   if (!options_.query) options_.query = std::make_shared<QueryApi>();
+  live_queryable_ = detail::make_live_queryable(*index_, options_.history.get(), options_.clock,
+                                                options_.stale_after);
 }
 
 // Stops the query API's pool first: its queries read the index.

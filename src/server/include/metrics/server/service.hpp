@@ -33,6 +33,7 @@
 
 #include "metrics/core/clock.hpp"
 #include "metrics/history/store.hpp"
+#include "metrics/query/queryable.hpp"
 #include "metrics/series/index.hpp"
 #include "metrics/server/ingest.hpp"
 #include "metrics/server/query_api.hpp"
@@ -130,6 +131,26 @@ class Service {
   [[nodiscard]] std::vector<history::SeriesSamples> read_history(
       std::span<const core::SeriesKey> keys, std::int64_t start_ms, std::int64_t end_ms) const;
 
+  // The PromQL view of the history at the server's time of each select()
+  // (the liveness series end at that time): what rule evaluation reads.
+  // Lives as long as the service.
+  [[nodiscard]] const query::Queryable& live_queryable() const noexcept { return *live_queryable_; }
+
+  // Stores samples of series named by their labels (`__name__` and the
+  // rest) at their own timestamps, as remote write in does: series-only
+  // gauges (no classic value, no liveness), each series' newest value its
+  // current one, and every sample into the history through the fan-out.
+  // Blocking (waits for the storage); for rule output (recording rules,
+  // ALERTS, ALERTS_FOR_STATE). Throws core::InvalidInput for a label set
+  // that breaks the rules, core::LimitExceeded past the series limits, and
+  // what the storage throws.
+  struct SeriesSample {
+    std::vector<core::Label> labels;  // with __name__
+    std::int64_t t_ms = 0;
+    double v = 0;
+  };
+  void write_series_samples(std::span<const SeriesSample> samples);
+
   // Fills the index from repo.list_series() (blocking). False, with a
   // warning logged, when the storage does not answer; calling it again
   // later adds what is missing (it is idempotent).
@@ -162,6 +183,7 @@ class Service {
   std::unique_ptr<detail::HttpMetrics> http_metrics_;
   std::vector<telemetry::Registration> collectors_;
   std::unique_ptr<SampleTimes> sample_times_;
+  std::unique_ptr<query::Queryable> live_queryable_;
 };
 
 }  // namespace metrics::server
