@@ -329,11 +329,12 @@ try {
   const t0 = Date.now(); // a fresh load: the page's files, 30 queries, 30 charts
   await page.goto(base + "/ui/#/instance?instance=perf-1&job=bench&range=24h&refresh=off");
   const drawn = await page
-    .waitForFunction(() => document.querySelectorAll('figure.chart[data-state="ready"]').length >= 30, null, { timeout: 30000 })
+    .waitForFunction(() => document.querySelectorAll('figure.chart[data-state="ready"]').length >= 30, null, { timeout: 60000 })
     .then(() => true, () => false);
   const ms = Date.now() - t0;
   check(drawn, "the 30 charts of one instance are drawn");
-  console.log("performance: 30 charts over 24h (step " + (await page.locator("figure.chart").first().getAttribute("data-step")) + " s) drew in " + ms + " ms");
+  if (drawn) console.log("performance: 30 charts over 24h (step " + (await page.locator("figure.chart").first().getAttribute("data-step")) + " s) drew in " + ms + " ms");
+  else console.log("30 charts: " + (await page.locator('figure.chart[data-state="ready"]').count()) + " ready after " + ms + " ms");
 
   check(foreign.length === 0, "the UI requests nothing from another host", foreign.join(", "));
   check(pageErrors.length === 0, "no script error on any page", pageErrors.join(" | "));
