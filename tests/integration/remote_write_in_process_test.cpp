@@ -1,4 +1,5 @@
-// Remote write in from the real senders: a Prometheus 2.42 and a vmagent
+// Remote write in from the real senders: a Prometheus 2.42, a vmagent and a
+// vmalert (its recording rules; it also queries the server as its datasource)
 // (Debian's `prometheus` and `victoria-metrics`), each started on a free
 // loopback port with a temporary dir, scraping itself and remote-writing to
 // a metrics-server process. Their `up` series must arrive with their
@@ -201,6 +202,78 @@ TEST(RemoteWriteInProcess, VmagentSendsItsSamples) {
            "-remoteWrite.flushInterval=200ms"},
           log);
   check_arrival(server.port(), self, "vm", log);
+}
+
+// vmalert 1.79 with this server as its datasource: an alerting rule over a
+// pushed gauge fires (vmalert's own /api/v1/alerts says so), and the
+// output of its recording rule, remote-written back to the server, is
+// queryable here.
+TEST(RemoteWriteInProcess, VmalertUsesTheServerAsItsDatasourceAndFires) {
+  const std::string vmalert = program("/usr/bin/vmalert");
+  if (vmalert.empty()) {
+    if (in_ci()) FAIL() << "vmalert (Debian package victoria-metrics) is not installed";
+    GTEST_SKIP() << "vmalert not installed";
+  }
+  TempDir dir("vmalert");
+  ServerProcess server({"-f", ""});
+  ASSERT_TRUE(server.wait_ready());
+  const std::string base = "http://127.0.0.1:" + std::to_string(server.port());
+  std::ofstream(dir.path() / "rules.yml") << R"(groups:
+  - name: vm
+    interval: 1s
+    rules:
+      - alert: HeapHigh
+        expr: heap_bytes > 100
+        labels:
+          severity: page
+      - record: job:heap_bytes:max
+        expr: max by (job) (heap_bytes)
+)";
+  const auto port = free_port();
+  const std::string self = "127.0.0.1:" + std::to_string(port);
+  const auto log = dir.path() / "vmalert.log";
+  // Its notifications go to this server, which has no Alertmanager API
+  // (404, logged by vmalert): the alert's state is read from vmalert.
+  Child v({vmalert, "-httpListenAddr=" + self, "-rule=" + (dir.path() / "rules.yml").string(),
+           "-datasource.url=" + base, "-notifier.url=" + base, "-remoteWrite.url=" + base,
+           "-remoteWrite.flushInterval=200ms", "-evaluationInterval=1s"},
+          log);
+  const std::string push =
+      R"({"labels":{"instance":"web-1:7","job":"api"},"metrics":[{"id":"heap_bytes","type":"gauge","value":500}]})";
+  bool firing = false;
+  std::string alerts;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{40};
+  while (!firing && std::chrono::steady_clock::now() < deadline) {
+    {
+      Client c(server.port());
+      ASSERT_EQ(c.post_json("/updates/", push).result_int(), 200u);
+    }
+    try {
+      Client c(port);
+      const auto r = c.get("/api/v1/alerts");
+      alerts = r.body();
+      firing = r.result_int() == 200 && alerts.find("\"HeapHigh\"") != std::string::npos &&
+               alerts.find("\"firing\"") != std::string::npos;
+    } catch (const std::exception&) {
+    }
+    if (!firing) std::this_thread::sleep_for(std::chrono::milliseconds{250});
+  }
+  ASSERT_TRUE(firing) << alerts << "\n" << file_text(log);
+  EXPECT_THAT(alerts, HasSubstr("web-1:7"));
+
+  // The recording rule's output came back by remote write.
+  std::string answer;
+  bool recorded = false;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds{20};
+  while (!recorded && std::chrono::steady_clock::now() < until) {
+    Client c(server.port());
+    const auto r = c.get("/api/v1/query?query=job:heap_bytes:max");
+    answer = r.body();
+    recorded = r.result_int() == 200 && answer.find("\"job\":\"api\"") != std::string::npos &&
+               answer.find("\"500\"") != std::string::npos;
+    if (!recorded) std::this_thread::sleep_for(std::chrono::milliseconds{250});
+  }
+  EXPECT_TRUE(recorded) << answer << "\n" << file_text(log);
 }
 
 }  // namespace
