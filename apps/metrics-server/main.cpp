@@ -18,6 +18,7 @@
 #include "metrics/server/server.hpp"
 #include "metrics/server/service.hpp"
 #include "metrics/storage/factory.hpp"
+#include "metrics/telemetry/registry.hpp"
 
 namespace {
 
@@ -126,8 +127,25 @@ int main(int argc, char** argv) {
         rules::AlertingService& alerting;
         ~StopAlerting() { alerting.stop(); }
       } stop_alerting{alerting};
+      metrics::telemetry::Registration alerting_metrics;
       if (!config.rules.empty()) {
         alerting.start(srv.service().live_queryable(), &rule_output);
+        alerting_metrics =
+            srv.service().telemetry().add_collector([&alerting](metrics::telemetry::Writer& w) {
+              using metrics::telemetry::Type;
+              const rules::NotifierStats n = alerting.notifier_stats();
+              w.family("metrics_server_notifications_sent_total", Type::counter,
+                       "Notification requests Alertmanager or a webhook acknowledged.");
+              w.sample_integer({}, n.sent);
+              w.family("metrics_server_notifications_failed_total", Type::counter,
+                       "Notification requests given up after their retries.");
+              w.sample_integer({}, n.failed);
+              w.family("metrics_server_notifications_dropped_total", Type::counter,
+                       "Notification requests dropped from a full queue.");
+              w.sample_integer({}, n.dropped);
+              w.family("metrics_server_rules_loaded", Type::gauge, "Rules in use.");
+              w.sample({}, static_cast<double>(alerting.rule_count()));
+            });
         server::QueryApi& api = *srv.service().options().query;
         api.set_rules_source([&alerting](const server::QueryParams& params) {
           const rules::Manager* m = alerting.manager();

@@ -168,6 +168,14 @@ TEST(RulesProcess, RulesEvaluateOverTheHistoryAndTheirOutputIsQueryable) {
   ASSERT_EQ(g.size(), 1u) << json::serialize(groups);
   EXPECT_EQ(g.at(0).at("name").as_string(), "heap");
   EXPECT_EQ(g.at(0).at("rules").as_array().size(), 2u);
+  {
+    Client c(server.port());
+    const auto metrics = c.get("/metrics");
+    EXPECT_NE(metrics.body().find("\nmetrics_server_rules_loaded 2\n"), std::string::npos)
+        << metrics.body();
+    EXPECT_NE(metrics.body().find("\nmetrics_server_notifications_failed_total 0\n"),
+              std::string::npos);
+  }
   const json::value only_alerts = get_json(server.port(), "/api/v1/rules?type=alert");
   EXPECT_EQ(only_alerts.at("data").at("groups").as_array().at(0).at("rules").as_array().size(), 1u)
       << json::serialize(only_alerts);
