@@ -169,6 +169,8 @@ asio::awaitable<storage::Applied> apply(RequestContext& ctx, std::vector<core::U
     throw;
   }
   reservation.commit(received_ms);
+  if (ctx.last_write_ms != nullptr)
+    ctx.last_write_ms->store(received_ms, std::memory_order_relaxed);
   if (applied.series.size() != n || applied.classic.size() != n) {
     throw std::logic_error("storage answered a wrong batch size");
   }
@@ -207,7 +209,11 @@ asio::awaitable<std::optional<core::Point>> get(storage::Repository& repo,
 asio::awaitable<Response> home(RequestContext& ctx, const RouteMatch&, std::string&) {
   auto all = co_await await_storage<std::vector<core::Point>>(
       [&ctx](auto done) { ctx.repo.list(std::move(done)); });
-  co_return make_response(ctx.request, http::status::ok, kHtml, render_metrics_page(all));
+  co_return make_response(
+      ctx.request, http::status::ok, kHtml,
+      render_metrics_page(
+          all, ctx.now_ms(),
+          ctx.last_write_ms != nullptr ? ctx.last_write_ms->load(std::memory_order_relaxed) : 0));
 }
 
 asio::awaitable<Response> ping(RequestContext& ctx, const RouteMatch&, std::string&) {
@@ -598,7 +604,7 @@ asio::awaitable<Response> Service::handle(Request req) {
         throw core::InvalidInput("malformed percent-encoding in form body");
       }
     }
-    RequestContext ctx{repo_, options_, req, *index_, sample_times_.get()};
+    RequestContext ctx{repo_, options_, req, *index_, sample_times_.get(), &last_write_ms_};
     res = co_await route.handler(ctx, match, body);
   } catch (...) {
     error = std::current_exception();

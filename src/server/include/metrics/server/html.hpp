@@ -2,6 +2,7 @@
 // aside), sorted, names escaped. Pure.
 #pragma once
 
+#include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
@@ -11,6 +12,11 @@
 namespace metrics::server {
 
 void append_html_escaped(std::string& out, std::string_view text);
-[[nodiscard]] std::string render_metrics_page(std::span<const core::Point> sorted_metrics);
+// now_ms: the page's time; last_write_ms: this server's last accepted
+// write (0: none since it started). Each value also shows as an operator
+// reads it (bytes in KiB/MiB/GiB, counts grouped, fractions in percent).
+[[nodiscard]] std::string render_metrics_page(std::span<const core::Point> sorted_metrics,
+                                              std::int64_t now_ms = 0,
+                                              std::int64_t last_write_ms = 0);
 
 }  // namespace metrics::server

@@ -18,6 +18,7 @@
 // Thread-safe: one Service serves every connection on every thread.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/http/status.hpp>
 #include <chrono>
@@ -87,6 +88,8 @@ struct RequestContext {
   series::SeriesIndex& index;
   // The newest sample time of each remote-written series (POST /api/v1/write).
   SampleTimes* sample_times = nullptr;
+  // The time of this server's last accepted write (GET / shows it).
+  std::atomic<std::int64_t>* last_write_ms = nullptr;
 
   // The server's clock as milliseconds since the Unix epoch.
   [[nodiscard]] std::int64_t now_ms() const;
@@ -184,6 +187,7 @@ class Service {
   std::vector<telemetry::Registration> collectors_;
   std::unique_ptr<SampleTimes> sample_times_;
   std::unique_ptr<query::Queryable> live_queryable_;
+  std::atomic<std::int64_t> last_write_ms_{0};
 };
 
 }  // namespace metrics::server
