@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "await_storage.hpp"
 #include "metrics/core/errors.hpp"
 #include "metrics/core/metric.hpp"
 #include "metrics/exposition/remote_write.hpp"
@@ -28,28 +29,7 @@ namespace ex = exposition;
 
 namespace {
 
-// Awaits a Repository call on the coroutine's own executor (as service.cpp
-// does for the other endpoints).
-template <class T, class Start>
-asio::awaitable<T> await_storage(Start start) {
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable),
-                                          void(std::exception_ptr, T)>(
-      [start = std::move(start)](auto handler) mutable {
-        auto executor = asio::get_associated_executor(handler);
-        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        try {
-          start([shared, executor](std::exception_ptr err, T value) {
-            asio::dispatch(executor, [shared, err, value = std::move(value)]() mutable {
-              (*shared)(err, std::move(value));
-            });
-          });
-        } catch (...) {
-          asio::post(executor,
-                     [shared, err = std::current_exception()]() mutable { (*shared)(err, T{}); });
-        }
-      },
-      asio::use_awaitable);
-}
+using detail::await_storage;
 
 // One series of the request after its entries are joined: the update that
 // stores its newest value, and its samples in time order.

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <utility>
 
+#include "await_storage.hpp"
 #include "http_metrics.hpp"
 #include "live_queryable.hpp"
 #include "metrics/core/batch.hpp"
@@ -36,6 +37,8 @@ namespace asio = boost::asio;
 namespace http = boost::beast::http;
 
 namespace {
+
+using detail::await_storage;
 
 // At most one "storage unavailable" line a second: while the database is
 // down every request fails at once, and one line each would flood the log.
@@ -68,32 +71,6 @@ class HttpError : public core::Error {
  private:
   http::status status_;
 };
-
-// Awaits a Repository call, resuming the coroutine on its own executor
-// whichever thread the storage completes on.
-template <class T, class Start>
-asio::awaitable<T> await_storage(Start start) {
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable),
-                                          void(std::exception_ptr, T)>(
-      [start = std::move(start)](auto handler) mutable {
-        auto executor = asio::get_associated_executor(handler);
-        // Asio handlers are move-only; storage callbacks are std::function.
-        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        try {
-          start([shared, executor](std::exception_ptr err, T value) {
-            asio::dispatch(executor, [shared, err, value = std::move(value)]() mutable {
-              (*shared)(err, std::move(value));
-            });
-          });
-        } catch (...) {
-          // A storage that throws instead of completing: the exception would
-          // otherwise escape the io_context's run() and end the I/O thread.
-          asio::post(executor,
-                     [shared, err = std::current_exception()]() mutable { (*shared)(err, T{}); });
-        }
-      },
-      asio::use_awaitable);
-}
 
 core::MetricType parse_type_or_throw(std::string_view text) {
   auto type = core::parse_type(text);
