@@ -134,17 +134,8 @@ std::string render_metrics_page(std::span<const core::Point> sorted_metrics, std
     out += "\">";
     out += utc(last_write_ms);
     out += "</time>";
-    if (now_ms >= last_write_ms) {
-      out += " (";
-      out += std::to_string((now_ms - last_write_ms) / 1000);
-      out += " s ago)";
-    }
   } else if (now_ms > 0) {
     out += " &middot; no write since this server started";
-  }
-  if (now_ms > 0) {
-    out += " &middot; page of ";
-    out += utc(now_ms);
   }
   out +=
       "</p>\n<table>\n<thead><tr><th>Name</th><th>Type</th><th>Value</th><th>Readable</th></tr>"
