@@ -105,6 +105,15 @@ log "root created in $((SECONDS - t)) s"
 # file for localhost, and no daemons started by package scripts (the tests
 # start their own PostgreSQL inside the network namespace).
 cp /etc/resolv.conf "$dir/etc/resolv.conf"
+# The machine's own certificate authorities (a network that inspects TLS
+# has one, which the host trusts) and npm's settings, as a user's machine
+# behind it would have them: npm ci (scripts/setup.sh) fetches over TLS.
+# ca-certificates, installed by setup.sh, adds these to the system bundle.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  mkdir -p "$dir/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$dir/usr/local/share/ca-certificates/"
+fi
+if [[ -f /etc/npmrc ]]; then cp /etc/npmrc "$dir/etc/npmrc"; fi
 printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$dir/etc/hosts"
 printf '#!/bin/sh\nexit 101\n' >"$dir/usr/sbin/policy-rc.d"
 chmod 755 "$dir/usr/sbin/policy-rc.d"
