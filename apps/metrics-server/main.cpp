@@ -102,6 +102,9 @@ int main(int argc, char** argv) {
       boost::asio::signal_set signals(signals_ioc, SIGINT, SIGTERM);
       signals.async_wait([&](const boost::system::error_code& ec, int signo) {
         if (!ec) spdlog::info("signal {}: shutting down", signo);
+        // Rules first: their last output still reaches the history, which
+        // the server drains and flushes as it stops.
+        alerting.stop();
         srv.stop();
       });
       // SIGHUP reloads the rule files; a bad one keeps the rules in use.
