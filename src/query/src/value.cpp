@@ -66,7 +66,6 @@ std::string key_of(const LabelSet& labels) {
   return key;
 }
 
-namespace {
 // Go's strconv.Quote for the ASCII and UTF-8 that label values hold.
 void go_quote(std::string& out, std::string_view s) {
   static const char* hex = "0123456789abcdef";
@@ -101,7 +100,6 @@ void go_quote(std::string& out, std::string_view s) {
   }
   out += '"';
 }
-}  // namespace
 
 std::string to_string(const LabelSet& labels) {
   std::string out = "{";

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <string>
 
+#include "metrics/query/value.hpp"
+
 namespace metrics::rules {
 namespace {
 
@@ -174,36 +176,9 @@ std::string go_print(const GoArg& v) {
 }
 
 std::string go_quote(std::string_view s) {
-  std::string out = "\"";
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\x%02x", c);
-          out += buf;
-        } else {
-          out += ch;
-        }
-    }
-  }
-  return out + "\"";
+  std::string out;
+  query::go_quote(out, s);
+  return out;
 }
 
 namespace {

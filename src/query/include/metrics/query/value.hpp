@@ -80,6 +80,9 @@ using Result = std::variant<Scalar, String, Vector, Matrix>;
 // Prometheus's Go helpers, byte for byte. A sample value in JSON
 // (jsonutil.MarshalValue): strconv.FormatFloat with 'f', or 'e' when
 // |v| < 1e-6 or |v| >= 1e21, precision -1; "NaN", "+Inf", "-Inf".
+// Appends Go's strconv.Quote of s (the ASCII and UTF-8 that label values hold).
+void go_quote(std::string& out, std::string_view s);
+
 [[nodiscard]] std::string format_value(double v);
 // A value as a label (count_values): always 'f'.
 [[nodiscard]] std::string format_label_value(double v);
