@@ -608,6 +608,10 @@
     return out;
   }
 
+  // One collator for every comparison (String.localeCompare builds its
+  // rules at each call); numeric: web-2 before web-10.
+  const collate = new Intl.Collator(undefined, { numeric: true }).compare;
+
   const INSTANCE_COLUMNS = [
     { key: "up", label: "Status" },
     { key: "instance", label: "Instance" },
@@ -689,10 +693,10 @@
           r = num(b[sort]) - num(a[sort]); // biggest first
           break;
         case "job":
-          r = a.job.localeCompare(b.job);
+          r = collate(a.job, b.job);
           break;
       }
-      if (r === 0) r = a.instance.localeCompare(b.instance) || a.job.localeCompare(b.job);
+      if (r === 0) r = collate(a.instance, b.instance) || collate(a.job, b.job);
       return desc ? -r : r;
     }
 
