@@ -9,17 +9,20 @@
 #include <unistd.h>
 
 #include <array>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "metrics/core/authorization.hpp"
 #include "metrics/core/signature.hpp"
 #include "metrics/server/web_auth.hpp"
+#include "process_support.hpp"
 #include "test_support.hpp"
 
 namespace metrics::testing {
@@ -323,6 +326,41 @@ TEST_F(AuthTest, BadFileAtStartStopsTheServerNamingTheFileAndReason) {
                                    (dir_ / "missing.yml").string());
   EXPECT_EQ(status2, 2) << out2;
   EXPECT_NE(out2.find("missing.yml: cannot read"), std::string::npos) << out2;
+}
+
+// The real process: SIGHUP swaps the users while a kept-alive connection
+// stays open; a bad file at SIGHUP keeps the old users and says so.
+TEST_F(AuthTest, SighupReloadsTheRealProcess) {
+  const auto web = users_file("hup.yml");
+  const auto log = (dir_ / "hup.log").string();
+  ServerProcess proc({"-f", "", "--web-config", web}, log);
+  ASSERT_TRUE(proc.wait_ready());
+  Client client(proc.port());
+  EXPECT_EQ(get(client, "/metrics", basic("alice", "alice-secret")).result_int(), 200);
+  write("hup.yml", "basic_auth_users:\n  bob: " + bob_hash_ + "\n");
+  ::kill(proc.pid(), SIGHUP);
+  bool swapped = false;
+  for (int i = 0; i < 200 && !swapped; ++i) {
+    swapped = get(client, "/metrics", basic("bob", "bob-secret")).result_int() == 200;
+    if (!swapped) std::this_thread::sleep_for(std::chrono::milliseconds{25});
+  }
+  EXPECT_TRUE(swapped);
+  EXPECT_EQ(get(client, "/metrics", basic("alice", "alice-secret")).result_int(), 401);
+  write("hup.yml", "basic_auth_users: [\n");
+  ::kill(proc.pid(), SIGHUP);
+  std::string text;
+  for (int i = 0; i < 200 && text.find("reload failed") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{25});
+    std::ifstream in(log);
+    std::stringstream all;
+    all << in.rdbuf();
+    text = all.str();
+  }
+  EXPECT_NE(text.find("web config: reload failed, keeping the old users and tokens: " + web),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(get(client, "/metrics", basic("bob", "bob-secret")).result_int(), 200);
+  EXPECT_EQ(WEXITSTATUS(proc.stop(SIGTERM)), 0);
 }
 
 // The real promtool (Debian's prometheus package) accepts every web config
