@@ -212,6 +212,14 @@ TEST_F(AuthTest, EveryReadEndpointWithNoWrongAndRightCredentials) {
   EXPECT_EQ(get(client, "/value/counter/hits", basic("alice", "alice-secret")).body(), "3");
   // The health check stays open.
   EXPECT_EQ(get(client, "/ping", "").result_int(), 200);
+  // Four failures per endpoint, each counted (missing credentials are not).
+  const auto metrics = get(client, "/metrics", basic("alice", "alice-secret")).body();
+  EXPECT_NE(metrics.find("\nmetrics_server_auth_failures_total " +
+                         std::to_string(4 * reads().size()) + "\n"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("\nmetrics_server_auth_tracked_addresses " +
+                         std::to_string(reads().size()) + "\n"),
+            std::string::npos);
 }
 
 TEST_F(AuthTest, WritesKeepTheSignatureRules) {

@@ -245,6 +245,18 @@ struct Server::Impl {
     if (ec) throw core::Error("cannot listen on " + config.address + ": " + ec.message());
     port = acceptor->local_endpoint().port();
     index_loaded = service.load_index();
+    if (auth) {
+      auth_metrics = service.telemetry().add_collector([a = auth](telemetry::Writer& w) {
+        using telemetry::Type;
+        w.family("metrics_server_auth_failures_total", Type::counter,
+                 "Attempts with wrong credentials, and throttled ones (--web-config, "
+                 "--web-tokens); requests without credentials are not counted.");
+        w.sample_integer({}, a->failures_total());
+        w.family("metrics_server_auth_tracked_addresses", Type::gauge,
+                 "Client addresses with recent authentication failures (a fixed-size table).");
+        w.sample({}, static_cast<double>(a->tracked_addresses()));
+      });
+    }
     load_history();
     start_remote_write();
   }
@@ -674,6 +686,7 @@ struct Server::Impl {
   Service service;
   // Destroyed before the service's registry and the sink it reads.
   telemetry::Registration sink_metrics;
+  telemetry::Registration auth_metrics;
   telemetry::Registration remote_write_metrics;
   detail::SessionLimits limits;
   std::unique_ptr<asio::ssl::context> tls;

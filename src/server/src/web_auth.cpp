@@ -10,6 +10,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -159,14 +160,14 @@ std::int64_t steady_ms() {
 
 // An IPv6 client usually owns a whole /64: its failures count together.
 std::string address_key(std::string_view peer) {
-  if (peer.find(':') == std::string_view::npos) return std::string(peer);
-  std::size_t groups = 0;
-  std::size_t i = 0;
-  for (; i < peer.size() && groups < 4; ++i) {
-    if (peer[i] == ':') ++groups;
-    if (i + 1 < peer.size() && peer[i] == ':' && peer[i + 1] == ':') break;
-  }
-  return std::string(peer.substr(0, i)) + "/64";
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(std::string(peer), ec);
+  if (ec || !address.is_v6()) return std::string(peer);
+  const auto v6 = address.to_v6();
+  if (v6.is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_string();
+  auto bytes = v6.to_bytes();
+  std::fill(bytes.begin() + 8, bytes.end(), 0);
+  return asio::ip::address_v6(bytes).to_string() + "/64";
 }
 
 }  // namespace

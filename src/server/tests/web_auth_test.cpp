@@ -211,6 +211,20 @@ TEST(WebAuthTest, ThrottleTableIsBoundedAndKeepsTheWorstAddress) {
   EXPECT_EQ(auth.pending_delay("203.0.113.9"), milliseconds{0});  // never failed
 }
 
+TEST(WebAuthTest, AnIpv6ClientCountsPerSlash64) {
+  WebAuthOptions o;
+  o.free_failures = 2;
+  WebAuth auth(token_config(), o);
+  for (const char* peer : {"2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::3"})
+    EXPECT_EQ(check(auth, "Bearer wrong-token-xxxxxxx", peer).kind, AuthVerdict::Kind::invalid);
+  EXPECT_EQ(auth.tracked_addresses(), 1u);
+  EXPECT_GT(auth.pending_delay("2001:db8:1:2::99").value_or(milliseconds{0}), milliseconds{0});
+  EXPECT_EQ(auth.pending_delay("2001:db8:1:3::1"), milliseconds{0});
+  // An IPv4-mapped address counts as its IPv4 address.
+  (void)check(auth, "Bearer wrong-token-xxxxxxx", "::ffff:192.0.2.7");
+  EXPECT_EQ(auth.tracked_addresses(), 2u);
+}
+
 TEST(WebAuthTest, ThrottledAttemptsWaitOnATimerNotTheThread) {
   WebAuthOptions o;
   o.free_failures = 2;
