@@ -40,10 +40,24 @@
     const url = API + path + (qs.toString() ? "?" + qs : "");
     let res;
     try {
-      res = await fetch(url, { signal, headers: { Accept: "application/json" } });
+      // Same-origin credentials: the Basic login the browser asked for when
+      // the page loaded (--web-config) goes with every call; nothing of it is
+      // ever put in a URL or stored by the page.
+      res = await fetch(url, {
+        signal,
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
     } catch (e) {
       if (e.name === "AbortError") throw e;
       throw new ApiError("the server did not answer (" + e.message + ")", "network");
+    }
+    if (res.status === 401) {
+      throw new ApiError(
+        "not signed in (or the login was changed on the server): reload the page to sign in",
+        "unauthorized",
+        401
+      );
     }
     const text = await res.text();
     let body = null;

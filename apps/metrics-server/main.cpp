@@ -17,6 +17,7 @@
 #include "metrics/server/logging.hpp"
 #include "metrics/server/server.hpp"
 #include "metrics/server/service.hpp"
+#include "metrics/server/web_auth.hpp"
 #include "metrics/storage/factory.hpp"
 #include "metrics/telemetry/registry.hpp"
 
@@ -93,6 +94,18 @@ int main(int argc, char** argv) {
     }
     spdlog::info("rules: {} rules in {} groups", alerting.rule_count(), alerting.group_count());
   }
+  // A bad web config stops the start, naming the file and the reason (the
+  // server reads it again as it starts; SIGHUP reloads it).
+  if (!config.web_config.empty() || !config.web_tokens.empty()) {
+    try {
+      (void)server::load_web_config(config.web_config, config.web_tokens);
+    } catch (const server::WebConfigError& e) {
+      spdlog::critical("web config: {}", e.what());
+      std::fprintf(stderr, "metrics-server: web config %s\n", e.what());
+      server::shutdown_logging();
+      return 2;
+    }
+  }
   int status = 0;
   try {
     auto repo = storage::make_repository(config.storage);
@@ -107,11 +120,16 @@ int main(int argc, char** argv) {
         alerting.stop();
         srv.stop();
       });
-      // SIGHUP reloads the rule files; a bad one keeps the rules in use.
+      // SIGHUP reloads the rule files and the web config; a bad one keeps
+      // what is in use.
       boost::asio::signal_set hangup(signals_ioc, SIGHUP);
       std::function<void()> await_hangup = [&] {
         hangup.async_wait([&](const boost::system::error_code& ec, int) {
           if (ec) return;
+          if (auto error = srv.reload_web_config()) {
+            spdlog::error("web config: reload failed, keeping the old users and tokens: {}",
+                          *error);
+          }
           if (auto error = alerting.reload()) {
             spdlog::error("rules: reload failed, keeping the old rules: {}", *error);
           } else {

@@ -41,7 +41,8 @@ inline void clear_server_environment() {
   for (const char* name : {"RULES", "EVALUATION_INTERVAL", "ALERTMANAGER_URL", "ALERT_WEBHOOK"}) {
     unsetenv(name);
   }
-  for (const char* name : {"EXTERNAL_URL", "RESEND_DELAY", "FOR_OUTAGE_TOLERANCE"}) {
+  for (const char* name :
+       {"EXTERNAL_URL", "RESEND_DELAY", "FOR_OUTAGE_TOLERANCE", "WEB_CONFIG", "WEB_TOKENS"}) {
     unsetenv(name);
   }
 }

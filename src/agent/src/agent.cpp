@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "http_sender.hpp"
+#include "metrics/core/authorization.hpp"
 #include "metrics/core/errors.hpp"
 #include "metrics/outbound/client.hpp"
 #include "metrics/outbound/failure_log.hpp"
@@ -95,6 +96,11 @@ std::string validate(const AgentConfig& config) noexcept {
       return "address: '" + config.address + "' " + why;
     if (config.poll_interval <= milliseconds::zero()) return "poll interval: must be positive";
     if (config.report_interval <= milliseconds::zero()) return "report interval: must be positive";
+    try {
+      core::check_credentials(config.basic_auth, config.bearer_token);
+    } catch (const std::invalid_argument& e) {
+      return std::string("credentials: ") + e.what();
+    }
     if (config.rate_limit == 0) return "rate limit: must be at least 1";
     if (config.rate_limit > 64) return "rate limit: at most 64 requests in flight";
     if (config.max_pending == 0) return "max pending: must be at least 1";
@@ -402,6 +408,10 @@ std::size_t Agent::Impl::deliver(outbound::Transporter& transport,
         // answer stays as it came: its signature covers the bytes on the wire.
         request.headers = {"Content-Type: application/json", "Content-Encoding: gzip",
                            "Accept-Encoding: gzip"};
+      }
+      if (const auto auth = core::authorization_value(config.basic_auth, config.bearer_token);
+          !auth.empty()) {
+        request.headers.push_back("Authorization: " + auth);
       }
     }
     request.body = body;

@@ -113,6 +113,36 @@ TEST(AgentTest, UnsignedAgentSendsNoSignature) {
   EXPECT_EQ(server.requests().front().headers.count("hashsha256"), 0U);
 }
 
+// For a proxy in front of the server (or its --web-config): Basic or a
+// bearer token on every request; the bearer token wins when both are set.
+TEST(AgentTest, SendsBasicAuthOrABearerToken) {
+  {
+    FakeServer server;
+    auto c = fast_config(server);
+    c.basic_auth = "Aladdin:open sesame";
+    Agent agent(c);
+    ASSERT_TRUE(server.wait_for_requests(1, 10s));
+    agent.shutdown(5s);
+    EXPECT_EQ(server.requests().front().headers.at("authorization"),
+              "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+  }
+  {
+    FakeServer server;
+    auto c = fast_config(server);
+    c.basic_auth = "a:b";
+    c.bearer_token = "tok-123";
+    Agent agent(c);
+    ASSERT_TRUE(server.wait_for_requests(1, 10s));
+    agent.shutdown(5s);
+    EXPECT_EQ(server.requests().front().headers.at("authorization"), "Bearer tok-123");
+  }
+  FakeServer server;
+  Agent agent(fast_config(server));
+  ASSERT_TRUE(server.wait_for_requests(1, 10s));
+  agent.shutdown(5s);
+  EXPECT_EQ(server.requests().front().headers.count("authorization"), 0U);
+}
+
 TEST(AgentTest, WrongAnswerSignatureIsAFailureAndKeepsTheData) {
   FakeServer server("secret");
   server.set_handler([](const Request&) {

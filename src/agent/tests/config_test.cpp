@@ -56,6 +56,19 @@ TEST(ConfigTest, FlagForms) {
   EXPECT_EQ(r.config.rate_limit, 4U);
 }
 
+TEST(ConfigTest, CredentialsFromFlagsAndEnvironmentAreNeverShown) {
+  Env env;
+  env.vars = {{"BASIC_AUTH", "env-user:env-pw"}};
+  const auto r = load({"--basic-auth", "flag-user:pw", "--bearer-token", "tok"}, env);
+  ASSERT_EQ(r.error, "");
+  EXPECT_EQ(r.config.basic_auth, "env-user:env-pw");  // environment over flag
+  EXPECT_EQ(r.config.bearer_token, "tok");
+  for (const auto& line : r.origins) {
+    EXPECT_EQ(line.find("pw"), std::string::npos) << line;
+    EXPECT_EQ(line.find("tok "), std::string::npos) << line;
+  }
+}
+
 TEST(ConfigTest, EnvBeatsFlagBeatsFileBeatsDefault) {
   const std::string path = write_file(
       "agent_precedence.json",

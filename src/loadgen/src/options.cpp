@@ -5,6 +5,10 @@
 #include <charconv>
 #include <cstdio>
 #include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "metrics/core/authorization.hpp"
 
 namespace metrics::loadgen {
 namespace {
@@ -135,6 +139,18 @@ opt::Spec spec(Options& o, std::optional<std::string>& run_id) {
                .keys = {"key"},
                .help = "sign requests with HMAC-SHA256 (HashSHA256 header)",
                .value = opt::secret(o.key)},
+              {.flags = {"--basic-auth"},
+               .env = "LOADGEN_BASIC_AUTH",
+               .keys = {"basic_auth"},
+               .help = "user:password sent as HTTP Basic on every request (a proxy in front, or "
+                       "the server's --web-config)",
+               .value = opt::secret(o.basic_auth, "user:password")},
+              {.flags = {"--bearer-token"},
+               .env = "LOADGEN_BEARER_TOKEN",
+               .keys = {"bearer_token"},
+               .help = "token sent as Authorization: Bearer on every request (wins over "
+                       "--basic-auth)",
+               .value = opt::secret(o.bearer_token, "token")},
               {.flags = {"--run-id"},
                .env = "LOADGEN_RUN_ID",
                .keys = {"run_id"},
@@ -225,6 +241,11 @@ ParsedOptions parse_options(const std::vector<std::string>& args, const opt::Env
     result.origins.push_back(origin.text());
   }
   o.workload.run_id = run_id ? *run_id : default_run_id();
+  try {
+    core::check_credentials(o.basic_auth, o.bearer_token);
+  } catch (const std::invalid_argument& e) {
+    throw OptionsError(std::string("invalid --basic-auth/--bearer-token: ") + e.what());
+  }
   return result;
 }
 

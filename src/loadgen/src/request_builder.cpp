@@ -204,6 +204,10 @@ void RequestBuilder::append_head(std::string& head, std::string_view target,
   head += "\r\nContent-Length: ";
   append_int(head, body.size());
   if (gzip_) head += "\r\nContent-Encoding: gzip";
+  if (!authorization_.empty()) {
+    head += "\r\nAuthorization: ";
+    head += authorization_;
+  }
   if (!key_.empty()) {
     // Over the bytes on the wire, i.e. after compression (API.md, Signing).
     head += "\r\nHashSHA256: ";
@@ -260,6 +264,10 @@ void RequestBuilder::build_read(std::uint32_t agent, ReadTarget target, std::str
   out += host_;
   out += "\r\nContent-Type: application/json\r\nContent-Length: ";
   append_int(out, body.size());
+  if (!authorization_.empty()) {
+    out += "\r\nAuthorization: ";
+    out += authorization_;
+  }
   out += "\r\n\r\n";
   out += body;
 }

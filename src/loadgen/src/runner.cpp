@@ -22,6 +22,7 @@
 #include <thread>
 #include <utility>
 
+#include "metrics/core/authorization.hpp"
 #include "metrics/core/json_codec.hpp"
 #include "metrics/core/value_format.hpp"
 #include "metrics/loadgen/http_response.hpp"
@@ -300,6 +301,8 @@ Shard::Shard(Shared& s, unsigned idx, std::vector<std::uint32_t> ids)
       builder(s.options.workload, s.options.host_header, s.options.key, s.options.gzip),
       connect_gate_(std::max(1u, s.options.connect_concurrency / s.options.threads)),
       read_gate_(std::max(1u, s.options.connect_concurrency / s.options.threads)) {
+  builder.set_authorization(
+      core::authorization_value(s.options.basic_auth, s.options.bearer_token));
   agents_.reserve(ids.size());
   for (std::uint32_t id : ids)
     agents_.push_back(std::make_unique<Agent>(*this, id));

@@ -29,6 +29,17 @@ TEST(Options, Defaults) {
   EXPECT_TRUE(valid_run_id(p.options.workload.run_id));
 }
 
+TEST(Options, Credentials) {
+  const auto p = parse_options({"--basic-auth", "flag:pw", "--bearer-token", "t1"},
+                               env_of({{"LOADGEN_BASIC_AUTH", "env:pw"}}));
+  EXPECT_EQ(p.options.basic_auth, "env:pw");  // environment over flag
+  EXPECT_EQ(p.options.bearer_token, "t1");
+  for (const auto& line : p.origins)
+    EXPECT_EQ(line.find("pw"), std::string::npos) << line;
+  EXPECT_THROW((void)parse_options({"--basic-auth", "no-colon"}), OptionsError);
+  EXPECT_THROW((void)parse_options({"--bearer-token", "a\r\nX: y"}), OptionsError);
+}
+
 TEST(Options, Flags) {
   const auto p = parse_options({"--address",
                                 "localhost:9090",

@@ -75,6 +75,20 @@ TEST(RequestBuilder, BatchIsTheAgentShapedJsonArray) {
               core::Update::gauge(metric_name(workload(Mode::batch), 3, s), gauge_value(3, s, 5)));
 }
 
+TEST(RequestBuilder, AuthorizationOnWritesAndReads) {
+  RequestBuilder b(workload(Mode::batch), "h", "", false);
+  RequestBytes r;
+  b.build(1, 1, r);
+  EXPECT_EQ(r.head.find("Authorization"), std::string::npos);
+  b.set_authorization("Bearer tok-1");
+  b.build(1, 2, r);
+  EXPECT_EQ(header(r.head, "Authorization"), "Bearer tok-1");
+  EXPECT_TRUE(r.head.ends_with("\r\n\r\n"));
+  std::string reads;
+  b.build_read(1, {Scope::series, 0}, reads);
+  EXPECT_NE(reads.find("\r\nAuthorization: Bearer tok-1\r\n\r\n{"), std::string::npos) << reads;
+}
+
 TEST(RequestBuilder, LabelledBatchIsAnEnvelopeWithTheAgentsInstance) {
   const Workload w = labelled(Mode::batch);
   RequestBuilder b(w, "127.0.0.1:8080", "", false);

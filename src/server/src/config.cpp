@@ -122,6 +122,18 @@ opt::Spec spec(ServerConfig& c) {
                .keys = {"tls_key"},
                .help = "PEM private key of --tls-cert",
                .value = opt::text(c.tls_key, nullptr, "path")},
+              {.flags = {"--web-config"},
+               .env = "WEB_CONFIG",
+               .keys = {"web_config"},
+               .help = "Prometheus web config file (basic_auth_users with bcrypt hashes, "
+                       "tls_server_config): reads need a user; SIGHUP reloads",
+               .value = opt::text(c.web_config, nullptr, "path")},
+              {.flags = {"--web-tokens"},
+               .env = "WEB_TOKENS",
+               .keys = {"web_tokens"},
+               .help = "YAML file of bearer_auth_tokens (and authenticated_writes) for scripts; "
+                       "reads need a token or a user; SIGHUP reloads",
+               .value = opt::text(c.web_tokens, nullptr, "path")},
               {.flags = {"--log-level"},
                .env = "LOG_LEVEL",
                .keys = {"log_level"},

@@ -70,20 +70,51 @@ tcp::endpoint resolve_listen_address(const std::string& address) {
   return results.begin()->endpoint();
 }
 
-// The TLS context from the configured certificate chain and key, or nothing
-// when the server speaks plain HTTP.
-std::unique_ptr<asio::ssl::context> make_tls_context(const ServerConfig& config) {
-  if (config.tls_cert.empty()) return nullptr;
+// The TLS context from the configured certificate chain and key (the flags
+// or the web config's tls_server_config), or nothing when the server speaks
+// plain HTTP.
+std::unique_ptr<asio::ssl::context> make_tls_context(const ServerConfig& config,
+                                                     const WebAuth* auth) {
+  std::string cert = config.tls_cert;
+  std::string key = config.tls_key;
+  bool tls13_only = false;
+  if (auth != nullptr) {
+    const auto web = auth->config();
+    if (!web->tls.empty()) {
+      if (!cert.empty()) {
+        throw core::Error("TLS is set twice: by --tls-cert/--tls-key and by tls_server_config in " +
+                          config.web_config + "; keep one");
+      }
+      cert = web->tls.cert_file;
+      key = web->tls.key_file;
+      tls13_only = web->tls.min_version == "TLS13";
+    }
+  }
+  if (cert.empty()) return nullptr;
   auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
   ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                   asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+                   asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use |
+                   (tls13_only ? asio::ssl::context::no_tlsv1_2 : 0));
   boost::system::error_code ec;
-  ctx->use_certificate_chain_file(config.tls_cert, ec);
-  if (ec) throw core::Error("TLS certificate " + config.tls_cert + ": " + ec.message());
-  ctx->use_private_key_file(config.tls_key, asio::ssl::context::pem, ec);
-  if (ec) throw core::Error("TLS key " + config.tls_key + ": " + ec.message());
+  ctx->use_certificate_chain_file(cert, ec);
+  if (ec) throw core::Error("TLS certificate " + cert + ": " + ec.message());
+  ctx->use_private_key_file(key, asio::ssl::context::pem, ec);
+  if (ec) throw core::Error("TLS key " + key + ": " + ec.message());
   return ctx;
+}
+
+// The web auth of --web-config/--web-tokens (null without either); throws
+// WebConfigError naming the file.
+std::shared_ptr<WebAuth> make_auth(const ServerConfig& config) {
+  if (config.web_config.empty() && config.web_tokens.empty()) return nullptr;
+  auto web = load_web_config(config.web_config, config.web_tokens);
+  for (const auto& key : web.not_applied)
+    spdlog::warn("web config: {} is accepted but not applied by this server", key);
+  spdlog::info("web config {}: {} user(s), {} token(s){}", web.source, web.users.size(),
+               web.tokens.size(),
+               web.requires_auth() ? "; reads need credentials" : "; reads stay open");
+  return std::make_shared<WebAuth>(std::move(web));
 }
 
 std::shared_ptr<history::HistoryStore> make_history(const ServerConfig& cfg,
@@ -160,6 +191,7 @@ struct Server::Impl {
   Impl(const ServerConfig& cfg, storage::Repository& repo, ServerHooks test_hooks)
       : config(cfg),
         hooks(std::move(test_hooks)),
+        auth(make_auth(cfg)),
         clock_ptr(hooks.clock ? hooks.clock : core::real_clock()),
         // The history's threads (maintenance, flush) wait on the real clock:
         // a test's ManualClock counts its waiters, which are the series
@@ -188,11 +220,12 @@ struct Server::Impl {
                                                    .lookback_delta = cfg.query_lookback_delta,
                                                    .max_samples = cfg.query_max_samples,
                                                    .max_concurrency = cfg.query_max_concurrency}),
+                               .auth = auth,
                                .finish_hook = hooks.finish}),
         limits{.max_header_bytes = cfg.max_header_bytes,
                .max_body_bytes = cfg.max_body_bytes,
                .read_timeout = cfg.read_timeout},
-        tls(make_tls_context(cfg)) {
+        tls(make_tls_context(cfg, auth.get())) {
     unsigned n = config.threads != 0 ? config.threads : std::thread::hardware_concurrency();
     if (n == 0) n = 1;
     if (config.access_log && spdlog::should_log(spdlog::level::info)) {
@@ -212,6 +245,18 @@ struct Server::Impl {
     if (ec) throw core::Error("cannot listen on " + config.address + ": " + ec.message());
     port = acceptor->local_endpoint().port();
     index_loaded = service.load_index();
+    if (auth) {
+      auth_metrics = service.telemetry().add_collector([a = auth](telemetry::Writer& w) {
+        using telemetry::Type;
+        w.family("metrics_server_auth_failures_total", Type::counter,
+                 "Attempts with wrong credentials, and throttled ones (--web-config, "
+                 "--web-tokens); requests without credentials are not counted.");
+        w.sample_integer({}, a->failures_total());
+        w.family("metrics_server_auth_tracked_addresses", Type::gauge,
+                 "Client addresses with recent authentication failures (a fixed-size table).");
+        w.sample({}, static_cast<double>(a->tracked_addresses()));
+      });
+    }
     load_history();
     start_remote_write();
   }
@@ -319,6 +364,7 @@ struct Server::Impl {
   // io_contexts (which their answers are posted to) still exist.
   void stop_queries() noexcept {
     if (const auto& api = service.options().query) api->shutdown();
+    if (auth) auth->shutdown();
   }
 
   // Reads the history dir into the store (bad files are reported by name
@@ -505,6 +551,12 @@ struct Server::Impl {
     void idle(bool value) noexcept { self.idle = value; }
     void expires_after(std::chrono::milliseconds d) { lowest.expires_after(d); }
     [[nodiscard]] bool logging() const noexcept { return worker.log.has_value(); }
+    // The failure throttle's key.
+    [[nodiscard]] std::string peer() const {
+      boost::system::error_code ec;
+      const auto endpoint = lowest.socket().remote_endpoint(ec);
+      return ec ? std::string() : endpoint.address().to_string();
+    }
     void log(std::string_view method, std::string_view target, unsigned status, std::size_t bytes,
              std::chrono::microseconds took) {
       worker.log->line(method, target, status, bytes, took);
@@ -621,6 +673,8 @@ struct Server::Impl {
 
   ServerConfig config;
   ServerHooks hooks;
+  // Before the service, which checks reads with it.
+  std::shared_ptr<WebAuth> auth;
   std::shared_ptr<core::Clock> clock_ptr;
   // Declared before the service (which holds them) and destroyed after it;
   // the store outlives the dir and the sink that write it.
@@ -632,6 +686,7 @@ struct Server::Impl {
   Service service;
   // Destroyed before the service's registry and the sink it reads.
   telemetry::Registration sink_metrics;
+  telemetry::Registration auth_metrics;
   telemetry::Registration remote_write_metrics;
   detail::SessionLimits limits;
   std::unique_ptr<asio::ssl::context> tls;
@@ -667,6 +722,31 @@ void Server::run() {
 
 void Server::stop() noexcept {
   impl_->stop();
+}
+
+std::optional<std::string> Server::reload_web_config() {
+  const auto& cfg = impl_->config;
+  if (!impl_->auth) {
+    return std::nullopt;  // neither file configured: nothing to reload
+  }
+  WebConfig next;
+  try {
+    next = load_web_config(cfg.web_config, cfg.web_tokens);
+  } catch (const std::exception& e) {
+    return std::string(e.what());
+  }
+  const auto old = impl_->auth->config();
+  if (next.tls.cert_file != old->tls.cert_file || next.tls.key_file != old->tls.key_file ||
+      next.tls.min_version != old->tls.min_version) {
+    spdlog::warn("web config {}: tls_server_config changed; it takes effect at the next start",
+                 next.source);
+  }
+  for (const auto& key : next.not_applied)
+    spdlog::warn("web config: {} is accepted but not applied by this server", key);
+  spdlog::info("web config {} reloaded: {} user(s), {} token(s)", next.source, next.users.size(),
+               next.tokens.size());
+  impl_->auth->replace(std::move(next));
+  return std::nullopt;
 }
 
 std::size_t Server::connections() const noexcept {

@@ -13,6 +13,7 @@
 //   void idle(bool);                          // waiting for a new request (closable at stop)
 //   void expires_after(std::chrono::milliseconds);  // deadline of the next I/O (may do nothing)
 //   bool logging();                           // an access log is configured
+//   std::string peer();                       // optional: the client's address
 //   void log(std::string_view method, std::string_view target, unsigned status,
 //            std::size_t bytes, std::chrono::microseconds took);
 //
@@ -234,7 +235,9 @@ boost::asio::awaitable<void> serve_connection(Stream& stream, Service& service,
     const auto method = req.method();
     std::string target = obs.logging() ? std::string(req.target()) : std::string();
 
-    Response res = co_await service.handle(std::move(req));
+    std::string peer;
+    if constexpr (requires { obs.peer(); }) peer = obs.peer();
+    Response res = co_await service.handle(std::move(req), peer);
     const bool keep = keep_alive && !obs.stopping();
     res.keep_alive(keep);
     obs.expires_after(limits.read_timeout);

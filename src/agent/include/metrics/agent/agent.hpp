@@ -76,6 +76,11 @@ struct AgentConfig {
   // empty trusts the system store. The server's certificate and host name
   // are always verified.
   std::string ca_file;
+  // Credentials for a server (its --web-config) or a proxy in front of it
+  // that wants them: "user:password" sent as HTTP Basic, or a token sent as
+  // "Authorization: Bearer" (wins when both are set). Empty: none.
+  std::string basic_auth;
+  std::string bearer_token;
   // Most requests in flight at once (RATE_LIMIT); at least 1.
   unsigned rate_limit = 1;
   // One request per batch (default) or per metric (SEND_MODE).

@@ -32,6 +32,10 @@ struct Options {
   bool gzip = false;
   double rate = 0;  // requests per second per agent; 0: closed loop
   std::string key;
+  // Credentials for a server or proxy that wants them (--basic-auth
+  // user:password, --bearer-token); sent on writes and reads.
+  std::string basic_auth;
+  std::string bearer_token;
   bool verify = true;
   bool strict = false;
   // After a 503 or 429 with Retry-After, the agent waits that long before

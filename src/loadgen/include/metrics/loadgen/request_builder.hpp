@@ -171,12 +171,18 @@ class RequestBuilder {
 
   [[nodiscard]] const Workload& workload() const noexcept { return workload_; }
 
+  // An Authorization value ("Basic ...", "Bearer ...") sent on every
+  // request, writes and reads (for a proxy in front of the server, or the
+  // server's --web-config); empty: none.
+  void set_authorization(std::string value) { authorization_ = std::move(value); }
+
  private:
   void append_head(std::string& head, std::string_view target, std::string_view body) const;
 
   Workload workload_;
   std::string host_;
   std::string key_;
+  std::string authorization_;
   bool gzip_;
   std::string scratch_;
   std::unique_ptr<Deflater> deflater_;

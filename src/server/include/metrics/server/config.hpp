@@ -36,6 +36,11 @@ struct ServerConfig {
   std::string tls_cert;
   std::string tls_key;
 
+  // Who may read (docs: README "Security"): a web config file in the format
+  // of Prometheus's --web.config.file, and this server's bearer-token file.
+  std::string web_config;
+  std::string web_tokens;
+
   // Options of this implementation beyond the original's.
   std::string log_level = "info";
   bool access_log = true;

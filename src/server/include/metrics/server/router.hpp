@@ -48,8 +48,10 @@ enum class BodyKind {
 };
 
 // A write needs a valid signature when a key is configured (unless unsigned
-// writes are allowed); a read is checked only when it carries one.
-enum class Access { read, write };
+// writes are allowed); a read is checked only when it carries one. A read
+// needs a user or token when the web config sets any (web_auth.hpp); an
+// open endpoint (the health check) never does.
+enum class Access { read, write, open };
 
 // Query-string (or form) parameters, percent-decoded, '+' as a space, in
 // order; repeated keys are kept (`match[]=a&match[]=b`).

@@ -23,6 +23,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "metrics/core/clock.hpp"
@@ -65,6 +67,12 @@ class Server {
 
   // Stops accepting, lets requests in flight finish, closes idle connections.
   void stop() noexcept;
+
+  // Reads --web-config and --web-tokens again and swaps the users and
+  // tokens; connections stay open. On a bad file the old ones stay and the
+  // reason (naming the file) is returned. TLS settings take effect at the
+  // next start only (a change is logged).
+  [[nodiscard]] std::optional<std::string> reload_web_config();
 
   // Connections open right now.
   [[nodiscard]] std::size_t connections() const noexcept;

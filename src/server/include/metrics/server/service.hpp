@@ -27,6 +27,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -40,6 +41,7 @@
 #include "metrics/server/query_api.hpp"
 #include "metrics/server/router.hpp"
 #include "metrics/server/sample_times.hpp"
+#include "metrics/server/web_auth.hpp"
 #include "metrics/storage/repository.hpp"
 #include "metrics/telemetry/registry.hpp"
 
@@ -75,6 +77,11 @@ struct ServiceOptions {
   // The Prometheus HTTP API's engine, limits and pool (query_api.hpp); null:
   // the service makes one with the defaults.
   std::shared_ptr<QueryApi> query{};
+  // Who may read (--web-config, --web-tokens); null or without users and
+  // tokens: anyone. Writes keep the signature rules; with the token file's
+  // authenticated_writes a valid user or token stands in for a missing
+  // signature.
+  std::shared_ptr<WebAuth> auth{};
   // Tests only: called on every answer before it is compressed and signed;
   // may throw to simulate a failure there.
   std::function<void(const Response&)> finish_hook{};
@@ -110,7 +117,9 @@ class Service {
   // Never throws: every failure becomes an error response (a 500 with a body
   // for anything unexpected, including non-std exceptions and failures while
   // compressing or signing the answer).
-  boost::asio::awaitable<Response> handle(Request req);
+  // `peer` is the client's address (the failure throttle's key; may be
+  // empty).
+  boost::asio::awaitable<Response> handle(Request req, std::string_view peer = {});
 
   // A finished error answer for failures outside a fully read request (a
   // header block or body that is too large, a broken request): `req` holds
@@ -172,7 +181,17 @@ class Service {
  private:
   [[nodiscard]] Response error_response(boost::beast::http::status status, std::string_view message,
                                         unsigned version, ErrorFormat format) const;
-  void check_signature(const RouteSpec& route, const Request& req) const;
+  // `waived`: a valid user or token stands in for a missing signature.
+  void check_signature(const RouteSpec& route, const Request& req, bool waived) const;
+  // What a refused authentication adds to the answer.
+  struct AuthAnswer {
+    std::string challenge;  // WWW-Authenticate of a 401
+    std::optional<std::chrono::seconds> retry_after;
+  };
+  // Throws HttpError 401/429 when the route needs credentials that the
+  // request lacks; true when valid credentials stand in for a signature.
+  boost::asio::awaitable<bool> authorize(const RouteSpec& route, const Request& req,
+                                         std::string_view peer, AuthAnswer& answer) const;
   [[nodiscard]] Response map_exception(std::exception_ptr err, const RouteMatch& match,
                                        const Request& req) const;
   // Compresses and signs; on failure replaces the answer with a plain 500.
