@@ -18,11 +18,12 @@
 #   which forwards with its default queue_config; forwarded =
 #   prometheus_remote_storage_samples_total.
 # Each sender's CPU (utime+stime from /proc) is read over the same window
-# after a warm-up: forwarded samples / CPU seconds is "samples per second per
-# core" (a sender using one full core forwards that many samples a second).
-# Each row's CPU includes its own ingest of the samples (HTTP + JSON +
-# storage + history for the server; scrape + parse + TSDB + WAL for
-# Prometheus): a sender has to take the samples in to forward them.
+# after a warm-up, with remote write (rw) and, as a baseline, under the same
+# feed without it (base). Two figures per sender: forwarded samples per CPU
+# second of the whole process (its ingest included: HTTP + JSON + storage +
+# history for the server, scrape + parse + TSDB + WAL for Prometheus, which
+# take the samples in very differently), and per CPU second of forwarding
+# alone (the difference between rw and base).
 #
 # The receiver is a tiny sink, nginx answering 204 to POST /api/v1/write (it
 # reads and drops the body), so that it is never the bottleneck.
@@ -97,9 +98,11 @@ rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n || index($1, n "{") == 1 {s += $NF} END {printf "%.0f\n", s}'; }
 wait_http() { for _ in $(seq 200); do curl -s -o /dev/null "$1" && return; sleep 0.05; done; echo "no answer from $1" >&2; exit 1; }
 
+# $1: rw (remote write to the sink) or base (the same load, no remote write)
 row_server() {
-  "$bin" -a "127.0.0.1:$srv_port" -f "" --history-dir "" --log-level warn \
-    --remote-write-url "http://127.0.0.1:$sink_port/api/v1/write" --remote-write-queue "$QUEUE" &
+  local rw=()
+  [[ $1 == rw ]] && rw=(--remote-write-url "http://127.0.0.1:$sink_port/api/v1/write" --remote-write-queue "$QUEUE")
+  "$bin" -a "127.0.0.1:$srv_port" -f "" --history-dir "" --log-level warn "${rw[@]}" &
   local pid=$!
   pids+=("$pid")
   wait_http "http://127.0.0.1:$srv_port/ping"
@@ -119,10 +122,12 @@ row_server() {
   c1=$(cpu_s "$pid"); s1=$(metric "$srv_port" metrics_server_remote_write_sent_samples_total)
   wait "$lgpid" || true
   kill -TERM "$pid"; wait "$pid" || true
-  awk -v s=$((s1 - s0)) -v c0="$c0" -v c1="$c1" -v d="$DURATION" -v r="$rss_max" -v q="$q_max" \
-    'BEGIN {printf "metrics-server  forwarded %8.0f samples/s  cpu %.2f cores  %9.0f samples/s per core  rss max %d KiB  queue max %d samples\n", s/d, (c1-c0)/d, s/(c1-c0), r, q}'
+  awk -v s=$((s1 - s0)) -v c0="$c0" -v c1="$c1" -v d="$DURATION" -v r="$rss_max" -v q="$q_max" -v m="$1" \
+    'BEGIN {printf "metrics-server  %-4s forwarded %8.0f samples/s  cpu %.3f cores", m, s/d, (c1-c0)/d; if (s > 0) printf "  %9.0f samples/s per core", s/(c1-c0); printf "  rss max %d KiB  queue max %d samples\n", r, q}'
+  echo "server $1 $(awk -v c0="$c0" -v c1="$c1" -v d="$DURATION" -v s=$((s1 - s0)) 'BEGIN {print (c1-c0)/d, s/d}')" >> "$work/rows"
 }
 
+# $1: rw (forwarding to the sink) or base (the same scrapes, no remote_write)
 row_prometheus() {
   # The source: the same series, filled once, scraped every second.
   "$bin" -a "127.0.0.1:$src_port" -f "" --history-dir "" --no-history --series-ttl 0 --log-level warn &
@@ -141,9 +146,10 @@ scrape_configs:
     honor_labels: true
     static_configs:
       - targets: ['127.0.0.1:$src_port']
-remote_write:
-  - url: http://127.0.0.1:$sink_port/api/v1/write
 EOF
+  if [[ $1 == rw ]]; then
+    printf 'remote_write:\n  - url: http://127.0.0.1:%s/api/v1/write\n' "$sink_port" >> "$work/prom/prometheus.yml"
+  fi
   "$prom" --config.file="$work/prom/prometheus.yml" --storage.tsdb.path="$work/prom/data" \
     --web.listen-address="127.0.0.1:$prom_port" --log.level=warn 2>"$work/prom/log" &
   local pid=$!
@@ -157,8 +163,9 @@ EOF
   scraped=$(curl -s "http://127.0.0.1:$prom_port/api/v1/query?query=scrape_samples_scraped" | grep -o '"[0-9]*"\]' | tr -dc 0-9)
   kill -TERM "$pid"; wait "$pid" || true
   kill -TERM "$src"; wait "$src" || true
-  awk -v s=$((s1 - s0)) -v c0="$c0" -v c1="$c1" -v d="$DURATION" -v n="$scraped" \
-    'BEGIN {printf "prometheus 2.42 forwarded %8.0f samples/s  cpu %.2f cores  %9.0f samples/s per core  (%d samples per scrape)\n", s/d, (c1-c0)/d, s/(c1-c0), n}'
+  awk -v s=$((s1 - s0)) -v c0="$c0" -v c1="$c1" -v d="$DURATION" -v n="$scraped" -v m="$1" \
+    'BEGIN {printf "prometheus 2.42 %-4s forwarded %8.0f samples/s  cpu %.3f cores", m, s/d, (c1-c0)/d; if (s > 0) printf "  %9.0f samples/s per core", s/(c1-c0); printf "  (%d samples per scrape)\n", n}'
+  echo "prometheus $1 $(awk -v c0="$c0" -v c1="$c1" -v d="$DURATION" -v s=$((s1 - s0)) 'BEGIN {print (c1-c0)/d, s/d}')" >> "$work/rows"
 }
 
 # The queue under an outage of the sink: bounded by --remote-write-queue.
@@ -195,7 +202,22 @@ echo "# server: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')
 start_sink
 for round in $(seq "$ROUNDS"); do
   echo "round $round"
-  if (( round % 2 == 1 )); then row_server; row_prometheus; else row_prometheus; row_server; fi
+  if (( round % 2 == 1 )); then
+    row_server rw; row_server base; row_prometheus rw; row_prometheus base
+  else
+    row_prometheus base; row_prometheus rw; row_server base; row_server rw
+  fi
 done
+# Per core of the whole process (ingest included), and of the forwarding
+# alone: forwarded samples / (CPU with remote write - CPU without), means
+# over the rounds.
+awk '{cpu[$1" "$2] += $3; n[$1" "$2]++; if ($2 == "rw") fw[$1] += $4}
+  END {
+    for (k in cpu) cpu[k] /= n[k]
+    for (s in fw) {
+      f = fw[s] / n[s" rw"]
+      printf "summary %-10s forwarded %.0f samples/s: %.0f per core of the process, %.0f per core of forwarding (cpu %.3f with, %.3f without)\n", s, f, f / cpu[s" rw"], f / (cpu[s" rw"] - cpu[s" base"]), cpu[s" rw"], cpu[s" base"]
+    }
+  }' "$work/rows"
 outage
 echo "# load at end $(cut -d' ' -f1-3 /proc/loadavg)"
