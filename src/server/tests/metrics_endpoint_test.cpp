@@ -144,8 +144,7 @@ TEST_F(MetricsEndpoint, QueryDurationsByEndpointAndPhase) {
   ASSERT_EQ(run(service_, make_request(http::verb::get, "/api/v1/query?query=sum(")).result_int(),
             400);
   const std::string b = scrape().body();
-  EXPECT_THAT(b, HasSubstr("# TYPE metrics_server_query_duration_seconds histogram
-"));
+  EXPECT_THAT(b, HasSubstr("# TYPE metrics_server_query_duration_seconds histogram\n"));
   EXPECT_THAT(b, HasSubstr("metrics_server_query_duration_seconds_count{endpoint=\"/api/v1/"
                            "query\",slice=\"queue_time\"} 3\n"));
   EXPECT_THAT(b, HasSubstr("metrics_server_query_duration_seconds_count{endpoint=\"/api/v1/"
