@@ -179,7 +179,7 @@ TEST(SelfMonitoring, QueryAndRuleEvaluationDurationsCountEveryQueryAndEvaluation
   ASSERT_GE(groups, 2);
   const double evals = sample_value(m, "metrics_server_rule_evaluations_total" + ok_group);
   EXPECT_GE(evals, 2 * (groups - 1));  // the histograms are read after the counters
-  EXPECT_LE(evals, 2 * groups + 2);  // a round may be between its rules and its group
+  EXPECT_LE(evals, 2 * groups + 2);    // a round may be between its rules and its group
   EXPECT_EQ(sample_value(m, "metrics_server_rule_evaluation_failures_total" + ok_group), 0);
   const double failing = sample_value(m, "metrics_server_rule_evaluations_total" + failing_group);
   EXPECT_GE(failing, 2);
