@@ -17,10 +17,12 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev postgresql curl procps wrk openssl
   # the reference the query tests compare with (query_prometheus_compat)
   prometheus
-  # a remote-write receiver of the remote write out tests (remote_write_process_test), and vmagent, a sender of the remote write in test (remote_write_in_process_test)
+  # a remote-write receiver of the remote write out tests (remote_write_process_test), vmagent, a sender of the remote write in test (remote_write_in_process_test), and vmalert (scale_out_test)
   victoria-metrics
   # rule files (src/rules) and the Alertmanager the alerting tests compare with
   libyaml-cpp-dev prometheus-alertmanager
+  # the load balancer of the scale-out test (scale_out_test, docs/SCALING.md)
+  nginx
   # allocators the agent detects at run time (its tests load them)
   libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev
   # the web UI's browser test (playwright-core drives it; tests/ui)
@@ -28,7 +30,7 @@ PACKAGES=(
 )
 
 if [[ "${1:-}" == "--bench" ]]; then
-  PACKAGES+=(prometheus-pushgateway nginx)
+  PACKAGES+=(prometheus-pushgateway)
 fi
 
 missing=()

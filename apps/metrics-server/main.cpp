@@ -150,7 +150,8 @@ int main(int argc, char** argv) {
       } stop_alerting{alerting};
       metrics::telemetry::Registration alerting_metrics;
       if (!config.rules.empty()) {
-        alerting.start(srv.service().live_queryable(), &rule_output);
+        alerting.start(srv.service().live_queryable(), &rule_output,
+                       srv.service().options().telemetry);
         alerting_metrics =
             srv.service().telemetry().add_collector([&alerting](metrics::telemetry::Writer& w) {
               using metrics::telemetry::Type;

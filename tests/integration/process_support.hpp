@@ -34,7 +34,8 @@ inline void clear_server_environment() {
     unsetenv(name);
   }
   // Remote write out: a runner's destination must not receive test data.
-  for (const char* name : {"REMOTE_WRITE_URL", "REMOTE_WRITE_HEADER", "REMOTE_WRITE_QUEUE"}) {
+  for (const char* name :
+       {"REMOTE_WRITE_URL", "REMOTE_WRITE_HEADER", "REMOTE_WRITE_QUEUE", "REMOTE_WRITE_LABEL"}) {
     unsetenv(name);
   }
   // Alerting.

@@ -79,16 +79,32 @@ void push_series(std::uint16_t port) {
 TEST(Promtool, FindsNoProblemInARealMetricsAnswer) {
   const std::string promtool = METRICS_PROMTOOL;
   REQUIRE_PROGRAM(promtool, "promtool");
-  ServerProcess server({"-f", ""});
+  // With the example rules evaluating and a query of each kind answered,
+  // so that the query and rule-evaluation families are checked too.
+  ServerProcess server(
+      {"-f", "", "--rules", METRICS_EXAMPLE_RULES, "--evaluation-interval", "100ms"});
   ASSERT_TRUE(server.wait_ready());
   push_series(server.port());
   Client c(server.port());
   (void)c.get("/no/such/path");  // a 404 in the request counters too
-  const auto res = c.get("/metrics");
+  ASSERT_EQ(c.get("/api/v1/query?query=polls_total").result_int(), 200);
+  ASSERT_EQ(c.get("/api/v1/query_range?query=polls_total&start=0&end=60&step=15").result_int(),
+            200);
+  auto res = c.get("/metrics");
+  for (int i = 0; i < 100 && res.body().find("metrics_server_rule_group_duration_seconds_count{"
+                                             "rule_group=") == std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    res = c.get("/metrics");
+  }
   ASSERT_EQ(res.result_int(), 200);
   ASSERT_THAT(res.body(), HasSubstr("polls_total{instance=\"host-1:42\",job=\"agent\"} 12\n"));
   ASSERT_THAT(res.body(), HasSubstr("metrics_server_request_duration_seconds_bucket{"));
   ASSERT_THAT(res.body(), HasSubstr("process_resident_memory_bytes "));
+  ASSERT_THAT(res.body(), HasSubstr("metrics_server_query_duration_seconds_bucket{"));
+  ASSERT_THAT(res.body(), HasSubstr("metrics_server_rule_evaluation_duration_seconds_bucket{"));
+  ASSERT_THAT(res.body(), HasSubstr("metrics_server_rule_group_duration_seconds_bucket{"));
+  ASSERT_THAT(res.body(), HasSubstr("metrics_server_rule_evaluations_total{"));
   TempDir dir;
   std::ofstream(dir.path / "metrics.txt") << res.body();
   const std::string cmd = "'" + promtool + "' check metrics < '" +
@@ -100,6 +116,82 @@ TEST(Promtool, FindsNoProblemInARealMetricsAnswer) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0) << out.str() << "\n--- the answer:\n" << res.body();
   EXPECT_EQ(out.str(), "");
+}
+
+// The value of one sample line `name{labels} v` of a /metrics answer; -1
+// when it is not there.
+double sample_value(const std::string& text, const std::string& series) {
+  const auto at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
+TEST(SelfMonitoring, QueryAndRuleEvaluationDurationsCountEveryQueryAndEvaluation) {
+  TempDir dir;
+  std::ofstream(dir.path / "rules.yml") << R"(groups:
+  - name: ok
+    rules:
+      - record: polls:sum
+        expr: sum(polls_total)
+      - alert: Many
+        expr: polls_total > 1000
+  - name: failing
+    limit: 1
+    rules:
+      - record: each
+        expr: polls_total or heap_bytes
+)";
+  ServerProcess server(
+      {"-f", "", "--rules", (dir.path / "rules.yml").string(), "--evaluation-interval", "200ms"});
+  ASSERT_TRUE(server.wait_ready());
+  push_series(server.port());
+  Client c(server.port());
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(c.get("/api/v1/query?query=sum(polls_total)").result_int(), 200);
+  ASSERT_EQ(c.get("/api/v1/query_range?query=polls_total&start=0&end=60&step=15").result_int(),
+            200);
+  ASSERT_EQ(c.get("/api/v1/query?query=sum(").result_int(), 400);  // parsed, never evaluated
+  const std::string q = "metrics_server_query_duration_seconds_count{endpoint=\"/api/v1/";
+  std::string m;
+  const std::string ok_group = "{rule_group=\"" + (dir.path / "rules.yml").string() + ";ok\"}";
+  const std::string failing_group =
+      "{rule_group=\"" + (dir.path / "rules.yml").string() + ";failing\"}";
+  for (int i = 0; i < 100; ++i) {
+    m = c.get("/metrics").body();
+    if (sample_value(m, "metrics_server_rule_group_duration_seconds_count" + ok_group) >= 2 &&
+        sample_value(m, "metrics_server_rule_group_duration_seconds_count" + failing_group) >= 2)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  }
+  EXPECT_EQ(sample_value(m, q + "query\",slice=\"queue_time\"}"), 4) << m;
+  EXPECT_EQ(sample_value(m, q + "query\",slice=\"prepare_time\"}"), 3);
+  EXPECT_EQ(sample_value(m, q + "query\",slice=\"inner_eval\"}"), 3);
+  EXPECT_EQ(sample_value(m, q + "query\",slice=\"result_encode\"}"), 3);
+  EXPECT_EQ(sample_value(m, q + "query_range\",slice=\"inner_eval\"}"), 1);
+  EXPECT_GT(sample_value(m,
+                         "metrics_server_query_duration_seconds_sum{endpoint=\"/api/v1/"
+                         "query\",slice=\"inner_eval\"}"),
+            0);
+  // Each group: its evaluations (2 rules in "ok"), all of "failing"'s fail
+  // (two series over its limit of 1); one rule observation per evaluation.
+  const double groups =
+      sample_value(m, "metrics_server_rule_group_duration_seconds_count" + ok_group);
+  ASSERT_GE(groups, 2);
+  const double evals = sample_value(m, "metrics_server_rule_evaluations_total" + ok_group);
+  EXPECT_GE(evals, 2 * (groups - 1));  // the histograms are read after the counters
+  EXPECT_LE(evals, 2 * groups + 2);    // a round may be between its rules and its group
+  EXPECT_EQ(sample_value(m, "metrics_server_rule_evaluation_failures_total" + ok_group), 0);
+  const double failing = sample_value(m, "metrics_server_rule_evaluations_total" + failing_group);
+  EXPECT_GE(failing, 2);
+  // (An evaluation may land between the families of one scrape: at most one more.)
+  const double failures =
+      sample_value(m, "metrics_server_rule_evaluation_failures_total" + failing_group);
+  EXPECT_GE(failures, failing);
+  EXPECT_LE(failures, failing + 1);
+  const double observed =
+      sample_value(m, "metrics_server_rule_evaluation_duration_seconds_count" + failing_group);
+  EXPECT_GE(observed, failing);
+  EXPECT_LE(observed, failing + 1);
 }
 
 // A Prometheus process on a free loopback port with its own data folder.

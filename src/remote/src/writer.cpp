@@ -106,7 +106,7 @@ void BatchBuilder::add(std::uint64_t ref, std::string_view name, const core::Lab
 
 std::vector<BatchBuilder::Request> BatchBuilder::build(
     std::size_t max_samples, const std::unordered_map<std::uint64_t, std::int64_t>& last_sent,
-    std::uint64_t& skipped) {
+    std::uint64_t& skipped, std::span<const core::LabelView> external) {
   if (max_samples == 0) max_samples = 1;
   std::sort(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) {
     if (a.ref != b.ref) return a.ref < b.ref;
@@ -117,6 +117,7 @@ std::vector<BatchBuilder::Request> BatchBuilder::build(
   Request current;
   std::vector<exposition::Sample> samples;
   std::string mapped;
+  std::vector<core::LabelView> merged;  // with external labels: the series' and __name__
   for (std::size_t i = 0; i < entries_.size();) {
     std::size_t j = i;
     while (j < entries_.size() && entries_[j].ref == entries_[i].ref)
@@ -141,11 +142,26 @@ std::vector<BatchBuilder::Request> BatchBuilder::build(
       mapped = exposition::map_metric_name(name);
       name = mapped;
     }
+    if (!external.empty()) {
+      merged.clear();
+      merged.push_back({"__name__", name});
+      for (const core::LabelView l : *first.labels)
+        merged.push_back(l);
+      for (const core::LabelView& e : external) {
+        if (!first.labels->get(e.name)) merged.push_back(e);
+      }
+      std::sort(merged.begin(), merged.end(),
+                [](const core::LabelView& a, const core::LabelView& b) { return a.name < b.name; });
+    }
     std::size_t offset = 0;
     while (offset < samples.size()) {
       const std::size_t take = std::min(max_samples - current.samples, samples.size() - offset);
       const auto part = std::span<const exposition::Sample>(samples).subspan(offset, take);
-      exposition::append_series(current.body, name, *first.labels, part);
+      if (external.empty()) {
+        exposition::append_series(current.body, name, *first.labels, part);
+      } else {
+        exposition::append_series(current.body, merged, part);
+      }
       current.samples += take;
       current.newest.emplace_back(first.ref, part.back().timestamp_ms);
       offset += take;
@@ -218,6 +234,10 @@ RemoteWriter::RemoteWriter(RemoteWriteOptions options)
       "User-Agent: " + options_.user_agent,
       "X-Prometheus-Remote-Write-Version: " + std::string(exposition::kRemoteWriteVersion)};
   request_headers_.insert(request_headers_.end(), options_.headers.begin(), options_.headers.end());
+  for (const auto& [name, value] : options_.external_labels)
+    external_.push_back({name, value});
+  std::sort(external_.begin(), external_.end(),
+            [](const core::LabelView& a, const core::LabelView& b) { return a.name < b.name; });
   shown_ = redact_url(options_.url);
   stats_.url = shown_;
   busy_ = true;  // until run() has looked at the state file
@@ -471,7 +491,7 @@ void RemoteWriter::live_turn(std::unique_lock<std::mutex>& lock) {
                     p.type == core::MetricType::counter ? static_cast<double>(p.total) : p.value);
       }
     }
-    auto requests = builder.build(options_.max_batch_samples, last_sent_, skipped);
+    auto requests = builder.build(options_.max_batch_samples, last_sent_, skipped, external_);
     result = send_all(requests, false);
   } catch (...) {
     log_safely(spdlog::level::err, "remote write {}: a batch failed: {}", shown_,
@@ -544,14 +564,15 @@ void RemoteWriter::catch_up(std::int64_t from_ms, std::int64_t until_ms) {
                       counter ? static_cast<double>(sample.counter()) : sample.gauge());
           ++total;
           if (builder.size() >= kCatchUpChunk) {
-            auto requests = builder.build(options_.max_batch_samples, last_sent_, skipped);
+            auto requests =
+                builder.build(options_.max_batch_samples, last_sent_, skipped, external_);
             if ((result = send_all(requests, true)) == Send::abandoned) break;
           }
         }
         if (result == Send::abandoned) break;
       }
       if (result == Send::done && !builder.empty()) {
-        auto requests = builder.build(options_.max_batch_samples, last_sent_, skipped);
+        auto requests = builder.build(options_.max_batch_samples, last_sent_, skipped, external_);
         result = send_all(requests, true);
       }
     } catch (...) {

@@ -191,6 +191,24 @@ TEST(RemoteBatchBuilder, SplitsAtTheLimitAndLeavesOutWhatWasSent) {
             (std::vector<std::pair<std::uint64_t, std::int64_t>>{{7, 25}, {8, 5}}));
 }
 
+TEST(RemoteBatchBuilder, ExternalLabelsGoInSortedPlaceAndASeriesOwnLabelWins) {
+  const auto a = core::Labels::make({{"job", "x"}});
+  const auto b = core::Labels::make({{"job", "y"}, {"replica", "own"}});
+  BatchBuilder builder;
+  builder.add(1, "a", a, 10, 1);
+  builder.add(2, "b", b, 10, 2);
+  builder.add(3, "A.b", a, 10, 3);  // mapped, and "__name__" sorts after upper-case "Z"
+  std::uint64_t skipped = 0;
+  const std::vector<core::LabelView> external{{"Zone", "eu"}, {"replica", "r1"}};
+  auto requests = builder.build(100, {}, skipped, external);
+  ASSERT_EQ(requests.size(), 1U);
+  const auto got = decode(exposition::snappy_compress(requests[0].body));
+  ASSERT_EQ(got.size(), 3U);
+  EXPECT_EQ(got[0].series, "Zone=eu,__name__=a,job=x,replica=r1");
+  EXPECT_EQ(got[1].series, "Zone=eu,__name__=b,job=y,replica=own");
+  EXPECT_EQ(got[2].series, "Zone=eu,__name__=A_b,job=x,replica=r1");
+}
+
 TEST(RemoteUrl, CredentialsNeverShow) {
   EXPECT_EQ(redact_url("https://user:pw@vm:8428/api/v1/write"),
             "https://<redacted>@vm:8428/api/v1/write");

@@ -69,6 +69,11 @@ struct Manager::Group {
   double evaluation_seconds = 0;
   std::int64_t last_evaluation = 0;
   bool evaluated = false;
+  // The group's children of the telemetry families (null: not measured).
+  telemetry::Histogram* rule_seconds = nullptr;
+  telemetry::Histogram* group_seconds = nullptr;
+  telemetry::Counter* evaluations = nullptr;
+  telemetry::Counter* failures = nullptr;
 };
 
 std::string_view state_name(AlertState s) noexcept {
@@ -150,6 +155,36 @@ Manager::~Manager() {
   stop();
 }
 
+namespace {
+
+// Prometheus's prometheus_rule_evaluation_duration_seconds and
+// prometheus_rule_group_duration_seconds are summaries without labels; ours
+// are histograms (they aggregate across replicas) with the group's label,
+// like its prometheus_rule_evaluations_total{rule_group}.
+void instrument(Manager::Group& g, telemetry::Registry& registry) {
+  const std::string key = g.spec.file + ";" + g.spec.name;
+  const std::vector<std::string> labels{"rule_group"};
+  g.rule_seconds = &registry
+                        .histogram("metrics_server_rule_evaluation_duration_seconds",
+                                   "The duration of one rule's evaluation.", labels,
+                                   telemetry::latency_buckets())
+                        .with({key});
+  g.group_seconds = &registry
+                         .histogram("metrics_server_rule_group_duration_seconds",
+                                    "The duration of one evaluation of a rule group.", labels,
+                                    telemetry::latency_buckets())
+                         .with({key});
+  g.evaluations =
+      &registry.counter("metrics_server_rule_evaluations_total", "Rule evaluations.", labels)
+           .with({key});
+  g.failures = &registry
+                    .counter("metrics_server_rule_evaluation_failures_total",
+                             "Rule evaluations that failed.", labels)
+                    .with({key});
+}
+
+}  // namespace
+
 std::int64_t Manager::now_ms() const {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              options_.clock->system_now().time_since_epoch())
@@ -170,6 +205,7 @@ void Manager::load(std::vector<GroupSpec> groups) {
     }
     spec.rules.clear();
     g->spec = std::move(spec);
+    if (options_.telemetry) instrument(*g, *options_.telemetry);
     fresh.push_back(std::move(g));
   }
   std::lock_guard lock(mu_);
@@ -389,6 +425,11 @@ void Manager::evaluate_group(Group& g, std::int64_t t, std::vector<std::vector<N
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     rule.last_evaluation = t;
     rule.evaluated = true;
+    if (g.rule_seconds != nullptr) {
+      g.rule_seconds->observe(rule.evaluation_seconds);
+      g.evaluations->inc();
+      if (!ok) g.failures->inc();
+    }
     if (!ok) continue;
     std::map<std::string, query::LabelSet> returned;
     for (const auto& s : samples)
@@ -403,6 +444,7 @@ void Manager::evaluate_group(Group& g, std::int64_t t, std::vector<std::vector<N
       std::chrono::duration<double>(std::chrono::steady_clock::now() - group_start).count();
   g.last_evaluation = t;
   g.evaluated = true;
+  if (g.group_seconds != nullptr) g.group_seconds->observe(g.evaluation_seconds);
 }
 
 void Manager::evaluate_all(std::int64_t t_ms) {

@@ -34,9 +34,11 @@ std::optional<std::string> AlertingService::reload() {
   return std::nullopt;
 }
 
-void AlertingService::start(const query::Queryable& queryable, SampleSink* sink) {
+void AlertingService::start(const query::Queryable& queryable, SampleSink* sink,
+                            std::shared_ptr<telemetry::Registry> telemetry) {
   std::lock_guard lock(mu_);
   if (manager_) return;
+  if (telemetry) options_.manager.telemetry = std::move(telemetry);
   manager_ = std::make_unique<Manager>(queryable, sink, options_.manager);
   manager_->load(std::move(groups_));
   groups_.clear();

@@ -55,6 +55,55 @@ fs::path temp_dir() {
   return mkdtemp(tmpl);
 }
 
+TEST(Manager, EvaluationDurationsAndFailuresPerGroup) {
+  q::MemoryQueryable store;
+  store.add(kSeries, 0, 0);
+  store.add(q::make_labels({{"__name__", "agent_up"}, {"instance", "b"}, {"job", "agent"}}), 0, 1);
+  auto registry = std::make_shared<metrics::telemetry::Registry>();
+  r::Manager m(store, nullptr, {.telemetry = registry});
+  auto groups = r::parse_rule_file(kRules, "f.yml");
+  // A second group whose one rule fails: two series over its limit of 1.
+  auto limited = r::parse_rule_file(R"(groups:
+  - name: limited
+    limit: 1
+    rules:
+      - record: each
+        expr: agent_up
+)",
+                                    "f.yml");
+  groups.push_back(std::move(limited.at(0)));
+  m.load(std::move(groups));
+  m.evaluate_all(0);
+  m.evaluate_all(15'000);
+  const std::string b = registry->render().text;
+  EXPECT_NE(b.find("# TYPE metrics_server_rule_evaluation_duration_seconds histogram\n"),
+            std::string::npos);
+  EXPECT_NE(b.find("metrics_server_rule_evaluations_total{rule_group=\"f.yml;g\"} 4\n"),
+            std::string::npos)
+      << b;
+  EXPECT_NE(b.find("metrics_server_rule_evaluation_failures_total{rule_group=\"f.yml;g\"} 0\n"),
+            std::string::npos);
+  EXPECT_NE(b.find("metrics_server_rule_evaluations_total{rule_group=\"f.yml;limited\"} 2\n"),
+            std::string::npos);
+  EXPECT_NE(
+      b.find("metrics_server_rule_evaluation_failures_total{rule_group=\"f.yml;limited\"} 2\n"),
+      std::string::npos);
+  EXPECT_NE(b.find("metrics_server_rule_evaluation_duration_seconds_count{rule_group=\"f.yml;g\"} "
+                   "4\n"),
+            std::string::npos);
+  EXPECT_NE(b.find("metrics_server_rule_group_duration_seconds_count{rule_group=\"f.yml;g\"} 2\n"),
+            std::string::npos);
+  EXPECT_NE(
+      b.find("metrics_server_rule_group_duration_seconds_count{rule_group=\"f.yml;limited\"} 2\n"),
+      std::string::npos);
+  // A reload keeps counting into the same children.
+  m.load(r::parse_rule_file(kRules, "f.yml"));
+  m.evaluate_all(30'000);
+  EXPECT_NE(registry->render().text.find(
+                "metrics_server_rule_evaluations_total{rule_group=\"f.yml;g\"} 6\n"),
+            std::string::npos);
+}
+
 TEST(Manager, StatesForAndKeepFiringFor) {
   q::MemoryQueryable store;
   for (int i = 0; i <= 4; ++i)

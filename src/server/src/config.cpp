@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "metrics/core/labels.hpp"
 #include "metrics/core/options.hpp"
 
 namespace metrics::server {
@@ -37,6 +38,17 @@ void check_remote_url(std::string_view v) {
   if (!v.starts_with("http://") && !v.starts_with("https://")) {
     throw opt::BadValue("expected an http:// or https:// URL");
   }
+}
+
+// An external label "name=value" of remote write: a valid label name that
+// is not reserved, and a value.
+void check_external_label(std::string_view v) {
+  const auto eq = v.find('=');
+  if (eq == std::string_view::npos || eq == 0 || eq + 1 == v.size())
+    throw opt::BadValue("expected 'name=value'");
+  if (auto problem = core::validate_label_name(v.substr(0, eq))) throw opt::BadValue(*problem);
+  if (auto problem = core::validate_label_value(v.substr(0, eq), v.substr(eq + 1)))
+    throw opt::BadValue(*problem);
 }
 
 // A request header "Name: value" (a token name, no line breaks).
@@ -233,6 +245,12 @@ opt::Spec spec(ServerConfig& c) {
                .help = "'Name: value' header of every remote-write request (a token, "
                        "X-Scope-OrgID); repeatable",
                .value = remote_headers},
+              {.flags = {"--remote-write-label"},
+               .env = "REMOTE_WRITE_LABEL",
+               .keys = {"remote_write_label"},
+               .help = "'name=value' label added to every series sent (like Prometheus's "
+                       "external_labels; replica=a keeps replicas apart); repeatable",
+               .value = opt::list(c.remote_write_labels, check_external_label, "label")},
               {.flags = {"--remote-write-queue"},
                .env = "REMOTE_WRITE_QUEUE",
                .keys = {"remote_write_queue"},

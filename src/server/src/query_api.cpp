@@ -449,6 +449,29 @@ void check_queue(std::chrono::steady_clock::time_point deadline) {
     throw query::QueryError(query::ErrorType::timeout, "query timed out in query queue");
 }
 
+// Times the phases of one query: the first lap() after construction also
+// records queue_time (from the request's arrival to the job's start). A
+// phase that throws is not recorded (nor are the ones after it).
+class PhaseTimer {
+ public:
+  PhaseTimer(const QueryApi& api, QueryApi::Endpoint endpoint,
+             std::chrono::steady_clock::time_point received)
+      : api_(api), endpoint_(endpoint), last_(std::chrono::steady_clock::now()) {
+    api_.observe(endpoint_, QueryApi::Slice::queue_time,
+                 std::chrono::duration<double>(last_ - received).count());
+  }
+  void lap(QueryApi::Slice slice) {
+    const auto now = std::chrono::steady_clock::now();
+    api_.observe(endpoint_, slice, std::chrono::duration<double>(now - last_).count());
+    last_ = now;
+  }
+
+ private:
+  const QueryApi& api_;
+  QueryApi::Endpoint endpoint_;
+  std::chrono::steady_clock::time_point last_;
+};
+
 // What a job needs of the server, copied out of the request context.
 struct Env {
   const series::SeriesIndex* index = nullptr;
@@ -614,6 +637,32 @@ std::string QueryApi::alerts_data(const QueryParams& params) const {
   return source ? source(params) : std::string(R"({"alerts":[]})");
 }
 
+void QueryApi::instrument(std::shared_ptr<telemetry::Registry> registry) {
+  if (!registry) return;
+  auto& family = registry->histogram(
+      "metrics_server_query_duration_seconds",
+      "Query timings by endpoint and phase: queue_time (waiting for a query thread), "
+      "prepare_time (parameters and parsing), inner_eval (the engine), result_encode (JSON).",
+      {"endpoint", "slice"}, telemetry::latency_buckets());
+  constexpr std::array<std::string_view, kEndpoints> kEndpointNames{"/api/v1/query",
+                                                                    "/api/v1/query_range"};
+  constexpr std::array<std::string_view, kSlices> kSliceNames{"queue_time", "prepare_time",
+                                                              "inner_eval", "result_encode"};
+  for (std::size_t e = 0; e < kEndpoints; ++e) {
+    for (std::size_t sl = 0; sl < kSlices; ++sl) {
+      durations_[e * kSlices + sl].store(&family.with({kEndpointNames[e], kSliceNames[sl]}),
+                                         std::memory_order_release);
+    }
+  }
+  telemetry_ = std::move(registry);
+}
+
+void QueryApi::observe(Endpoint endpoint, Slice slice, double seconds) const noexcept {
+  const std::size_t i =
+      static_cast<std::size_t>(endpoint) * kSlices + static_cast<std::size_t>(slice);
+  if (telemetry::Histogram* h = durations_[i].load(std::memory_order_acquire)) h->observe(seconds);
+}
+
 asio::awaitable<Outcome> QueryApi::run(Job job) {
   // Not a coroutine (GCC 12 mishandles by-value arguments of coroutines):
   // the job moves straight into the initiation.
@@ -688,14 +737,19 @@ asio::awaitable<Response> api_query(RequestContext& ctx, const RouteMatch&, std:
   auto job = make_job(ctx, body,
                       [](const QueryApi& api, const Env& env, const QueryParams& p,
                          const std::atomic<bool>& cancel) {
+                        PhaseTimer timer(api, QueryApi::Endpoint::query, env.received);
                         const std::int64_t t = time_param(p, "time", env.now_ms);
                         const auto deadline = deadline_of(p, api, env.received);
                         auto expr = parse_query(value_of(p, "query"));
                         check_queue(deadline);
+                        timer.lap(QueryApi::Slice::prepare_time);
                         const auto q = env.queryable();
                         auto result = api.engine().instant(
                             q, *expr, t, {.deadline = deadline, .cancel = &cancel});
-                        return success(query::encode_data(result));
+                        timer.lap(QueryApi::Slice::inner_eval);
+                        auto out = success(query::encode_data(result));
+                        timer.lap(QueryApi::Slice::result_encode);
+                        return out;
                       });
   co_return co_await pooled(ctx, job);
 }
@@ -706,6 +760,7 @@ asio::awaitable<Response> api_query_range(RequestContext& ctx, const RouteMatch&
       ctx, body,
       [](const QueryApi& api, const Env& env, const QueryParams& p,
          const std::atomic<bool>& cancel) {
+        PhaseTimer timer(api, QueryApi::Endpoint::query_range, env.received);
         const std::int64_t start = required_time(p, "start");
         const std::int64_t end = required_time(p, "end");
         if (end < start) invalid_param("end", "end timestamp must not be before start time");
@@ -729,11 +784,15 @@ asio::awaitable<Response> api_query_range(RequestContext& ctx, const RouteMatch&
         auto expr = parse_query(value_of(p, "query"));
         check_queue(deadline);
         const std::int64_t step_ms = std::max<std::int64_t>(step_ns / 1'000'000, 1);
+        timer.lap(QueryApi::Slice::prepare_time);
         const auto q = env.queryable();
         try {
           auto result = api.engine().range(q, *expr, start, end, step_ms,
                                            {.deadline = deadline, .cancel = &cancel});
-          return success(query::encode_data(result));
+          timer.lap(QueryApi::Slice::inner_eval);
+          auto out = success(query::encode_data(result));
+          timer.lap(QueryApi::Slice::result_encode);
+          return out;
         } catch (const query::QueryError& e) {
           // The expression's type is checked when the query is made.
           if (e.type() == query::ErrorType::bad_data) invalid_param("query", e.what());

@@ -274,6 +274,10 @@ struct Server::Impl {
       remote::RemoteWriteOptions o;
       o.url = url;
       o.headers = config.remote_write_headers;
+      for (const auto& l : config.remote_write_labels) {
+        const auto eq = l.find('=');
+        o.external_labels.emplace_back(l.substr(0, eq), l.substr(eq + 1));
+      }
       o.max_queue_samples = config.remote_write_queue;
       if (config.history) {
         // Before reading, the history sink appends what it took so far (a

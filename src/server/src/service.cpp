@@ -468,6 +468,7 @@ Service::Service(storage::Repository& repo, ServiceOptions options,
                                                     options_.history.get(), repo_);
   collectors_.push_back(telemetry::add_process_collector(*options_.telemetry));
   if (!options_.query) options_.query = std::make_shared<QueryApi>();
+  options_.query->instrument(options_.telemetry);
   live_queryable_ = detail::make_live_queryable(*index_, options_.history.get(), options_.clock,
                                                 options_.stale_after);
 }

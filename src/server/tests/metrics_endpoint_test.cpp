@@ -130,6 +130,33 @@ TEST_F(MetricsEndpoint, ComponentsRegisterIntoTheServicesRegistry) {
   EXPECT_THAT(b, HasSubstr("metrics_server_remote_write_queue_length 3\n"));
 }
 
+TEST_F(MetricsEndpoint, QueryDurationsByEndpointAndPhase) {
+  ASSERT_EQ(post("/update/gauge/g/1", "").result_int(), 200);
+  ASSERT_EQ(run(service_, make_request(http::verb::get, "/api/v1/query?query=g")).result_int(),
+            200);
+  ASSERT_EQ(run(service_, make_request(http::verb::get, "/api/v1/query?query=sum(g)")).result_int(),
+            200);
+  ASSERT_EQ(run(service_,
+                make_request(http::verb::get, "/api/v1/query_range?query=g&start=0&end=60&step=15"))
+                .result_int(),
+            200);
+  // A query that does not parse waits and is prepared, never evaluated.
+  ASSERT_EQ(run(service_, make_request(http::verb::get, "/api/v1/query?query=sum(")).result_int(),
+            400);
+  const std::string b = scrape().body();
+  EXPECT_THAT(b, HasSubstr("# TYPE metrics_server_query_duration_seconds histogram\n"));
+  EXPECT_THAT(b, HasSubstr("metrics_server_query_duration_seconds_count{endpoint=\"/api/v1/"
+                           "query\",slice=\"queue_time\"} 3\n"));
+  EXPECT_THAT(b, HasSubstr("metrics_server_query_duration_seconds_count{endpoint=\"/api/v1/"
+                           "query\",slice=\"inner_eval\"} 2\n"));
+  EXPECT_THAT(b, HasSubstr("metrics_server_query_duration_seconds_count{endpoint=\"/api/v1/"
+                           "query\",slice=\"result_encode\"} 2\n"));
+  EXPECT_THAT(b, HasSubstr("metrics_server_query_duration_seconds_count{endpoint=\"/api/v1/"
+                           "query_range\",slice=\"inner_eval\"} 1\n"));
+  EXPECT_THAT(b, HasSubstr("metrics_server_query_duration_seconds_bucket{endpoint=\"/api/v1/"
+                           "query_range\",slice=\"prepare_time\",le=\"+Inf\"} 1\n"));
+}
+
 core::Point labelled_gauge(std::string id, double v, core::Labels labels) {
   core::Point p = core::Point::gauge(std::move(id), v);
   p.labels = std::move(labels);

@@ -54,6 +54,7 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "metrics/core/metric.hpp"
@@ -71,6 +72,10 @@ struct RemoteWriteOptions {
   std::string url{};
   // Extra header lines "Name: value" (tokens, X-Scope-OrgID tenants).
   std::vector<std::string> headers{};
+  // Labels added to every series sent (Prometheus's external_labels), e.g.
+  // {"replica", "a"} so that replicas never write into one series; a
+  // series' own label of that name wins. Names must be valid label names.
+  std::vector<std::pair<std::string, std::string>> external_labels{};
   // Samples the queue holds at most; a batch that does not fit is dropped
   // (and caught up from the history when there is one).
   std::size_t max_queue_samples = 100'000;
@@ -148,9 +153,11 @@ class BatchBuilder {
   // Requests of at most max_samples samples each (a series may be split
   // over consecutive ones, in time order); `skipped` counts the samples left
   // out by the filter. Empties the builder.
+  // `external`: labels added to every series (sorted by name; a series'
+  // own label of the same name wins).
   [[nodiscard]] std::vector<Request> build(
       std::size_t max_samples, const std::unordered_map<std::uint64_t, std::int64_t>& last_sent,
-      std::uint64_t& skipped);
+      std::uint64_t& skipped, std::span<const core::LabelView> external = {});
 
  private:
   struct Entry {
@@ -227,7 +234,8 @@ class RemoteWriter {
   [[nodiscard]] std::int64_t now_ms() const;
 
   RemoteWriteOptions options_;
-  std::string shown_;  // the URL in logs and stats
+  std::vector<core::LabelView> external_;  // options_.external_labels, sorted by name
+  std::string shown_;                      // the URL in logs and stats
   std::shared_ptr<outbound::Transporter> transport_;
   std::vector<std::string> request_headers_;
 

@@ -37,6 +37,7 @@
 #include "metrics/query/queryable.hpp"
 #include "metrics/rules/go_format.hpp"
 #include "metrics/rules/rule_file.hpp"
+#include "metrics/telemetry/registry.hpp"
 
 namespace metrics::rules {
 
@@ -82,6 +83,13 @@ struct ManagerOptions {
   // Empty: alert states are not kept across restarts.
   std::string state_file{};
   std::shared_ptr<core::Clock> clock{};  // real_clock() when null
+  // Where the evaluation durations and counts go (GET /metrics), per group
+  // (`rule_group` = file;name, as Prometheus labels them):
+  // metrics_server_rule_evaluation_duration_seconds (one rule),
+  // metrics_server_rule_group_duration_seconds (one group's whole round),
+  // metrics_server_rule_evaluations_total and
+  // metrics_server_rule_evaluation_failures_total. Null: not measured.
+  std::shared_ptr<telemetry::Registry> telemetry{};
 };
 
 // One alert as the views show it.

@@ -44,7 +44,10 @@ class AlertingService {
   [[nodiscard]] std::optional<std::string> reload();
   // Starts evaluating over `queryable`, writing to `sink` (restores the
   // state file first). Both must outlive stop().
-  void start(const query::Queryable& queryable, SampleSink* sink);
+  // telemetry: where the evaluation durations go (ManagerOptions::telemetry;
+  // null keeps the options' own).
+  void start(const query::Queryable& queryable, SampleSink* sink,
+             std::shared_ptr<telemetry::Registry> telemetry = {});
   void stop();
 
   [[nodiscard]] std::size_t group_count() const;

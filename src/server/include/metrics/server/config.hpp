@@ -76,6 +76,8 @@ struct ServerConfig {
   // remote-write 1.0 URLs, with these extra "Name: value" headers.
   std::vector<std::string> remote_write_urls;
   std::vector<std::string> remote_write_headers;
+  // --remote-write-label name=value: added to every series sent.
+  std::vector<std::string> remote_write_labels;
   // Samples each destination's queue holds; past it batches are dropped
   // (and later sent from the history).
   std::size_t remote_write_queue = 100'000;

@@ -18,6 +18,7 @@
 // before the server serves.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/http/status.hpp>
@@ -33,6 +34,7 @@
 
 #include "metrics/query/engine.hpp"
 #include "metrics/server/router.hpp"
+#include "metrics/telemetry/registry.hpp"
 
 namespace boost::asio {
 class thread_pool;
@@ -112,6 +114,19 @@ class QueryApi {
   [[nodiscard]] std::string rules_data(const QueryParams& params) const;
   [[nodiscard]] std::string alerts_data(const QueryParams& params) const;
 
+  // The phases of a query, as Prometheus's
+  // prometheus_engine_query_duration_seconds{slice} names them (plus the
+  // JSON encoding of the answer, which Prometheus does not time).
+  enum class Endpoint : std::uint8_t { query, query_range };
+  enum class Slice : std::uint8_t { queue_time, prepare_time, inner_eval, result_encode };
+  static constexpr std::size_t kEndpoints = 2;
+  static constexpr std::size_t kSlices = 4;
+  // Registers metrics_server_query_duration_seconds{endpoint, slice} (a
+  // histogram in seconds) in `registry` and keeps it alive; the Service
+  // calls it before it serves. Until then observe() does nothing.
+  void instrument(std::shared_ptr<telemetry::Registry> registry);
+  void observe(Endpoint endpoint, Slice slice, double seconds) const noexcept;
+
  private:
   QueryApiOptions options_;
   query::Engine engine_;
@@ -124,6 +139,8 @@ class QueryApi {
   mutable std::mutex sources_mu_;
   DataSource rules_;
   DataSource alerts_;
+  std::shared_ptr<telemetry::Registry> telemetry_;
+  std::array<std::atomic<telemetry::Histogram*>, kEndpoints * kSlices> durations_{};
 };
 
 // The handlers of the route table's /api/v1 rows (service.cpp).
