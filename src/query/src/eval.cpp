@@ -315,6 +315,9 @@ Matrix Evaluator::eval_subquery(const Subquery& sq, std::int64_t t) {
   std::unordered_map<std::string, std::size_t> index;
   std::size_t n = 0;
   for (std::int64_t ti = start; ti <= end; ti += step) {
+    // An inner expression without a selector (vector(1)) checks nothing
+    // itself, and the steps are the client's to choose.
+    check();
     Vector v = eval_vector(*sq.expr, ti);
     for (auto& s : v) {
       auto [it, fresh] = index.try_emplace(key_of(s.metric), out.size());
