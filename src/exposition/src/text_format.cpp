@@ -353,9 +353,11 @@ TextStats write_points(std::span<const core::Point> points, std::string& out,
       ++end;
     }
     const core::MetricType type = points[order[i]].type;
+    const core::MetricType family_type =
+        options.family_type ? options.family_type(points[order[i]].id, type) : type;
     const std::string_view help =
-        options.help ? options.help(points[order[i]].id, type) : std::string_view{};
-    (void)w.begin_family(mapped[order[i]], type, help);
+        options.help ? options.help(points[order[i]].id, family_type) : std::string_view{};
+    (void)w.begin_family(mapped[order[i]], family_type, help);
     ++stats.families;
     // Only when several names map to this one can label sets repeat.
     std::set<const core::Labels*,

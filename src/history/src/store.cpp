@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
+#include <optional>
 #include <stdexcept>
 #include <tuple>
 #include <unordered_map>
@@ -458,6 +459,106 @@ std::vector<SeriesSamples> HistoryStore::read_range_named(std::string_view name,
       }
     }
     finish(pending, start_ms, end_ms, out);
+  }
+  return out;
+}
+
+namespace {
+
+// Whether a chunk with these bounds holds a sample in [start, end]: yes
+// when either bound is inside (both are sample times), no when the chunk
+// ends before or starts after; unknown (nullopt) when the range lies
+// strictly between the two.
+std::optional<bool> bounds_decide(std::int64_t min_t, std::int64_t max_t, std::int64_t start,
+                                  std::int64_t end) {
+  if (max_t < start || min_t > end) return false;
+  if ((min_t >= start && min_t <= end) || (max_t >= start && max_t <= end)) return true;
+  return std::nullopt;
+}
+
+// A series that series_in_range() must decode a chunk of to decide.
+struct Undecided {
+  SeriesEntry entry;
+  std::vector<ChunkPtr> chunks;
+  std::vector<std::uint8_t> open;
+  std::uint32_t open_count = 0;
+};
+
+bool any_in_range(core::MetricType type, std::span<const std::uint8_t> bytes, std::uint32_t count,
+                  std::int64_t start, std::int64_t end) {
+  ChunkReader reader(type, bytes, count);
+  std::int64_t t = 0;
+  std::uint64_t bits = 0;
+  while (reader.next(t, bits))
+    if (t >= start && t <= end) return true;
+  return false;
+}
+
+}  // namespace
+
+std::vector<SeriesEntry> HistoryStore::series_in_range(std::string_view name,
+                                                       const Predicate& match,
+                                                       std::int64_t start_ms,
+                                                       std::int64_t end_ms) const {
+  std::vector<SeriesEntry> out;
+  std::vector<Undecided> undecided;
+  auto visit = [&](SeriesRef ref, const Series& s) {
+    if (match && !match(ref, *s.identity)) return;
+    Undecided u;
+    for (const auto& c : s.closed) {
+      const auto d = bounds_decide(c->min_t, c->max_t, start_ms, end_ms);
+      if (d && *d) {
+        out.push_back({ref, s.identity});
+        return;
+      }
+      if (!d) u.chunks.push_back(c);
+    }
+    if (!s.open.empty()) {
+      const auto d = bounds_decide(s.open.state().min_t, s.open.state().max_t, start_ms, end_ms);
+      if (d && *d) {
+        out.push_back({ref, s.identity});
+        return;
+      }
+      if (!d) {
+        u.open.assign(s.open.bytes().begin(), s.open.bytes().end());
+        u.open_count = s.open.count();
+      }
+    }
+    if (!u.chunks.empty() || u.open_count != 0) {
+      u.entry = {ref, s.identity};
+      undecided.push_back(std::move(u));
+    }
+  };
+  for (std::size_t i = 0; i <= shard_mask_; ++i) {
+    std::lock_guard lock(shards_[i].mu);
+    if (name.empty()) {
+      shards_[i].map.for_each(visit);
+      continue;
+    }
+    const auto it = shards_[i].by_name.find(name);
+    if (it == shards_[i].by_name.end()) continue;
+    for (const SeriesRef ref : it->second) {
+      const Series* s = shards_[i].map.find(ref);
+      if (s != nullptr) visit(ref, *s);
+    }
+  }
+  // Outside the shards' mutexes: closed chunks are immutable, the open one
+  // was copied.
+  for (auto& u : undecided) {
+    const auto type = u.entry.identity->type;
+    bool found = false;
+    for (const auto& c : u.chunks) {
+      bounds_decodes_.fetch_add(1, std::memory_order_relaxed);
+      if (any_in_range(type, c->bytes(), c->count, start_ms, end_ms)) {
+        found = true;
+        break;
+      }
+    }
+    if (!found && u.open_count != 0) {
+      bounds_decodes_.fetch_add(1, std::memory_order_relaxed);
+      found = any_in_range(type, u.open, u.open_count, start_ms, end_ms);
+    }
+    if (found) out.push_back(std::move(u.entry));
   }
   return out;
 }

@@ -109,6 +109,61 @@ TEST(HistoryStore, PredicateReadAndListing) {
   EXPECT_TRUE(store.read_range([](auto, const auto&) { return true; }, 1001, 5000).empty());
 }
 
+// series_in_range lists exactly the series read_range returns, for ranges
+// that fall before, after, across and inside chunks (also between two
+// samples of one chunk), and decodes a chunk only when the range lies
+// strictly inside its time bounds.
+TEST(HistoryStore, SeriesInRangeEqualsReadRangeWithoutDecoding) {
+  history::HistoryOptions options;
+  options.chunk_span = std::chrono::minutes{1};
+  history::HistoryStore store(options);
+  for (history::SeriesRef r = 0; r < 40; ++r) {
+    // Series r has samples every (r % 7 + 1) * 10 s from r * 5 s, in a few
+    // chunks; even refs are named "a", odd ones "b".
+    const std::int64_t every = static_cast<std::int64_t>(r % 7 + 1) * 10'000;
+    for (std::int64_t t = static_cast<std::int64_t>(r) * 5'000; t < 400'000; t += every)
+      store.append(r, gauge_id(r % 2 == 0 ? "a" : "b"), t, 1.0);
+  }
+  const history::HistoryStore::Predicate all = [](auto, const auto&) { return true; };
+  const history::HistoryStore::Predicate thirds = [](history::SeriesRef ref, const auto&) {
+    return ref % 3 == 0;
+  };
+  auto refs_of = [](auto&& entries) {
+    std::vector<history::SeriesRef> out;
+    for (const auto& e : entries)
+      out.push_back(e.ref);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  std::size_t checked = 0;
+  for (std::int64_t start = -10'000; start < 420'000; start += 3'333) {
+    for (const std::int64_t len : {0, 1, 999, 4'000, 15'000, 61'000, 500'000}) {
+      const std::int64_t end = start + len;
+      EXPECT_EQ(refs_of(store.series_in_range("", all, start, end)),
+                refs_of(store.read_range(all, start, end)))
+          << start << ".." << end;
+      EXPECT_EQ(refs_of(store.series_in_range("a", thirds, start, end)),
+                refs_of(store.read_range_named("a", thirds, start, end)))
+          << start << ".." << end;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 100u);
+  // A range covering every chunk's bounds decides without decoding anything.
+  const auto before = store.bounds_decodes();
+  EXPECT_EQ(store.series_in_range("", all, -1, 1'000'000).size(), 40u);
+  EXPECT_EQ(store.series_in_range("b", nullptr, 0, 400'000).size(), 20u);
+  EXPECT_EQ(store.bounds_decodes(), before);
+  // A 1 ms range between two samples of one chunk of series 14 (every 10 s
+  // from 70 s): inside the chunk's bounds, so decoded, and rightly empty.
+  EXPECT_TRUE(
+      store
+          .series_in_range(
+              "a", [](history::SeriesRef ref, const auto&) { return ref == 14; }, 75'000, 75'001)
+          .empty());
+  EXPECT_GT(store.bounds_decodes(), before);
+}
+
 TEST(HistoryStore, ChunkSpanClosesAChunk) {
   history::HistoryOptions options;
   options.chunk_span = std::chrono::minutes{1};

@@ -315,6 +315,9 @@ Matrix Evaluator::eval_subquery(const Subquery& sq, std::int64_t t) {
   std::unordered_map<std::string, std::size_t> index;
   std::size_t n = 0;
   for (std::int64_t ti = start; ti <= end; ti += step) {
+    // An inner expression without a selector (vector(1)) checks nothing
+    // itself, and the steps are the client's to choose.
+    check();
     Vector v = eval_vector(*sq.expr, ti);
     for (auto& s : v) {
       auto [it, fresh] = index.try_emplace(key_of(s.metric), out.size());
@@ -392,9 +395,7 @@ Value Evaluator::eval(const Expr& e, std::int64_t t) {
   exec_error("unknown expression");
 }
 
-namespace {
-
-bool should_drop_name(BinaryOp op) {
+bool drops_metric_name(BinaryOp op) noexcept {
   switch (op) {
     case BinaryOp::add:
     case BinaryOp::sub:
@@ -408,7 +409,6 @@ bool should_drop_name(BinaryOp op) {
   }
 }
 
-// vectorElemBinop: the value and whether a comparison keeps the element.
 std::pair<double, bool> elem_binop(BinaryOp op, double l, double r) {
   switch (op) {
     case BinaryOp::add:
@@ -440,6 +440,8 @@ std::pair<double, bool> elem_binop(BinaryOp op, double l, double r) {
   }
 }
 
+namespace {
+
 // The matching signature (signatureFunc): only the on() labels, or all but
 // __name__ and the ignoring() ones.
 std::string signature(const LabelSet& labels, const VectorMatching& m) {
@@ -468,7 +470,7 @@ LabelSet matched_labels(const LabelSet& labels, const VectorMatching& m) {
 LabelSet result_metric(const LabelSet& lhs, const LabelSet& rhs, BinaryOp op,
                        const VectorMatching& m) {
   LabelSet out = lhs;
-  if (should_drop_name(op)) remove(out, kMetricName);
+  if (drops_metric_name(op)) remove(out, kMetricName);
   if (m.card == Cardinality::one_to_one) {
     if (m.on) {
       LabelSet kept;
@@ -559,7 +561,7 @@ Vector vector_scalar_binop(BinaryOp op, Vector lhs, double scalar, bool swap, bo
     if (!keep) continue;
     s.v = value;
     s.t = t;
-    if (should_drop_name(op) || return_bool) remove(s.metric, kMetricName);
+    if (drops_metric_name(op) || return_bool) remove(s.metric, kMetricName);
     out.push_back(std::move(s));
   }
   return out;
@@ -703,6 +705,12 @@ Result Engine::range(const Queryable& q, const Expr& expr, std::int64_t start_ms
   }
   detail::Evaluator ev(q, options_, control, start_ms, end_ms);
   ev.prepare(expr, start_ms, end_ms);
+  if (auto by_series = options_.range_by_series
+                           ? detail::range_by_series(ev, expr, start_ms, end_ms, step_ms)
+                           : std::nullopt) {
+    sort_matrix(*by_series);
+    return std::move(*by_series);
+  }
   Matrix out;
   std::unordered_map<std::string, std::size_t> index;
   for (std::int64_t t = start_ms; t <= end_ms; t += step_ms) {

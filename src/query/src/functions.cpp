@@ -13,7 +13,7 @@
 namespace metrics::query::detail {
 namespace {
 
-using Points = std::vector<SamplePoint>;
+using Points = std::span<const SamplePoint>;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // kahanSumInc with Neumaier's improvement.
@@ -228,93 +228,8 @@ Value range_function(Evaluator& ev, const Call& call, std::int64_t t) {
   std::int64_t range_start = ri.ref - ri.range_ms - ri.offset_ms;
   std::int64_t range_end = ri.ref - ri.offset_ms;
   for (auto& s : m) {
-    const Points& p = s.points;
-    std::optional<double> v;
-    switch (f) {
-      case Function::rate:
-        v = extrapolated_rate(p, range_start, range_end, ri.range_ms, true, true);
-        break;
-      case Function::increase:
-        v = extrapolated_rate(p, range_start, range_end, ri.range_ms, true, false);
-        break;
-      case Function::delta:
-        v = extrapolated_rate(p, range_start, range_end, ri.range_ms, false, false);
-        break;
-      case Function::irate:
-        v = instant_value(p, true);
-        break;
-      case Function::idelta:
-        v = instant_value(p, false);
-        break;
-      case Function::deriv:
-        if (p.size() >= 2) v = linear_regression(p, p[0].t).first;
-        break;
-      case Function::predict_linear:
-        if (p.size() >= 2) {
-          auto [slope, intercept] = linear_regression(p, t);
-          v = slope * scalar_arg + intercept;
-        }
-        break;
-      case Function::resets: {
-        int resets = 0;
-        for (std::size_t i = 1; i < p.size(); ++i) {
-          if (p[i].v < p[i - 1].v) ++resets;
-        }
-        v = resets;
-        break;
-      }
-      case Function::changes: {
-        int changes = 0;
-        for (std::size_t i = 1; i < p.size(); ++i) {
-          double cur = p[i].v;
-          double prev = p[i - 1].v;
-          if (cur != prev && !(std::isnan(cur) && std::isnan(prev))) ++changes;
-        }
-        v = changes;
-        break;
-      }
-      case Function::avg_over_time:
-        v = avg_over_time(p);
-        break;
-      case Function::sum_over_time:
-        v = sum_over_time(p);
-        break;
-      case Function::count_over_time:
-        v = static_cast<double>(p.size());
-        break;
-      case Function::last_over_time:
-        v = p.back().v;
-        break;
-      case Function::max_over_time: {
-        double mx = p[0].v;
-        for (const auto& x : p) {
-          if (x.v > mx || std::isnan(mx)) mx = x.v;
-        }
-        v = mx;
-        break;
-      }
-      case Function::min_over_time: {
-        double mn = p[0].v;
-        for (const auto& x : p) {
-          if (x.v < mn || std::isnan(mn)) mn = x.v;
-        }
-        v = mn;
-        break;
-      }
-      case Function::stddev_over_time:
-        v = stddev_over_time(p);
-        break;
-      case Function::quantile_over_time: {
-        std::vector<double> values;
-        values.reserve(p.size());
-        for (const auto& x : p)
-          values.push_back(x.v);
-        v = quantile(scalar_arg, std::move(values));
-        break;
-      }
-      default:
-        exec_error("not a range-vector function");
-    }
+    std::optional<double> v =
+        range_value(f, s.points, range_start, range_end, ri.range_ms, t, scalar_arg);
     if (!v) continue;
     LabelSet metric =
         f == Function::last_over_time ? std::move(s.metric) : drop_name(std::move(s.metric));
@@ -393,6 +308,98 @@ Vector label_join(Vector v, const Call& call, std::int64_t t) {
 }
 
 }  // namespace
+
+std::optional<double> range_value(Function f, std::span<const SamplePoint> p,
+                                  std::int64_t range_start, std::int64_t range_end,
+                                  std::int64_t range_ms, std::int64_t t, double scalar_arg) {
+  std::optional<double> v;
+  switch (f) {
+    case Function::rate:
+      v = extrapolated_rate(p, range_start, range_end, range_ms, true, true);
+      break;
+    case Function::increase:
+      v = extrapolated_rate(p, range_start, range_end, range_ms, true, false);
+      break;
+    case Function::delta:
+      v = extrapolated_rate(p, range_start, range_end, range_ms, false, false);
+      break;
+    case Function::irate:
+      v = instant_value(p, true);
+      break;
+    case Function::idelta:
+      v = instant_value(p, false);
+      break;
+    case Function::deriv:
+      if (p.size() >= 2) v = linear_regression(p, p[0].t).first;
+      break;
+    case Function::predict_linear:
+      if (p.size() >= 2) {
+        auto [slope, intercept] = linear_regression(p, t);
+        v = slope * scalar_arg + intercept;
+      }
+      break;
+    case Function::resets: {
+      int resets = 0;
+      for (std::size_t i = 1; i < p.size(); ++i) {
+        if (p[i].v < p[i - 1].v) ++resets;
+      }
+      v = resets;
+      break;
+    }
+    case Function::changes: {
+      int changes = 0;
+      for (std::size_t i = 1; i < p.size(); ++i) {
+        double cur = p[i].v;
+        double prev = p[i - 1].v;
+        if (cur != prev && !(std::isnan(cur) && std::isnan(prev))) ++changes;
+      }
+      v = changes;
+      break;
+    }
+    case Function::avg_over_time:
+      v = avg_over_time(p);
+      break;
+    case Function::sum_over_time:
+      v = sum_over_time(p);
+      break;
+    case Function::count_over_time:
+      v = static_cast<double>(p.size());
+      break;
+    case Function::last_over_time:
+      v = p.back().v;
+      break;
+    case Function::max_over_time: {
+      double mx = p[0].v;
+      for (const auto& x : p) {
+        if (x.v > mx || std::isnan(mx)) mx = x.v;
+      }
+      v = mx;
+      break;
+    }
+    case Function::min_over_time: {
+      double mn = p[0].v;
+      for (const auto& x : p) {
+        if (x.v < mn || std::isnan(mn)) mn = x.v;
+      }
+      v = mn;
+      break;
+    }
+    case Function::stddev_over_time:
+      v = stddev_over_time(p);
+      break;
+    case Function::quantile_over_time: {
+      std::vector<double> values;
+      values.reserve(p.size());
+      for (const auto& x : p)
+        values.push_back(x.v);
+      v = quantile(scalar_arg, std::move(values));
+      break;
+    }
+    default:
+      exec_error("not a range-vector function");
+  }
+  return v;
+}
 
 Value call_function(Evaluator& ev, const Call& call, std::int64_t t) {
   Function f = call.func->id;

@@ -165,6 +165,13 @@ TEST(Eval, DeadlineAndCancellation) {
   std::atomic<bool> cancel{true};
   QueryControl cancelled{.deadline = std::nullopt, .cancel = &cancel};
   EXPECT_EQ(query_error(engine, store, "g", 0, cancelled).type(), ErrorType::canceled);
+  // A subquery over an expression without a selector checks at every step:
+  // 86,400,000 steps of vector(1) end at the deadline, not after them all.
+  const auto start = std::chrono::steady_clock::now();
+  QueryControl soon{.deadline = start + std::chrono::milliseconds(50)};
+  EXPECT_EQ(query_error(engine, store, "count_over_time(vector(1)[1d:1ms])", 0, soon).type(),
+            ErrorType::timeout);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
 }
 
 TEST(Eval, AbsentDerivesLabelsFromEqualityMatchers) {

@@ -83,6 +83,48 @@ void normalise(std::vector<query::SamplePoint>& samples) {
   samples = std::move(out);
 }
 
+// The liveness series that match, with their samples in [mint_ms, maxt_ms].
+void add_liveness(const series::SeriesIndex& index, const HistoryQueryOptions& options,
+                  std::span<const Matcher> matchers, std::int64_t mint_ms, std::int64_t maxt_ms,
+                  std::map<std::string, query::SeriesData>& found) {
+  const bool wants_live = std::all_of(matchers.begin(), matchers.end(), [](const Matcher& m) {
+    return m.name() != query::kMetricName || m.matches(series::kAgentUp) ||
+           m.matches(series::kAgentLastPush);
+  });
+  if (wants_live) {
+    const std::int64_t step = std::max<std::int64_t>(options.liveness_step_ms, 1);
+    const std::int64_t end = std::min(maxt_ms, options.now_ms);
+    for (const auto& live : index.liveness(options.now_ms, options.stale_after_ms)) {
+      for (const std::string_view name : {series::kAgentUp, series::kAgentLastPush}) {
+        query::LabelSet labels =
+            query::make_labels({{std::string(query::kMetricName), std::string(name)},
+                                {"instance", live.instance},
+                                {"job", live.job}});
+        if (!query::matches_all(matchers, labels)) continue;
+        const std::int64_t last = live.last_push_ms;
+        const std::int64_t down = last + options.stale_after_ms;
+        auto value = [&](std::int64_t t) {
+          if (name == series::kAgentLastPush) return static_cast<double>(last) / 1000.0;
+          return t < down ? 1.0 : 0.0;
+        };
+        // A sample at the push, then every step up to now, and one at the
+        // change of agent_up to 0.
+        std::vector<query::SamplePoint> points;
+        std::int64_t t = last;
+        if (t < mint_ms) t = last + (mint_ms - last + step - 1) / step * step;
+        for (; t <= end; t += step)
+          points.push_back({t, value(t)});
+        if (name == series::kAgentUp && down >= mint_ms && down <= end) {
+          const auto at = std::lower_bound(points.begin(), points.end(), down,
+                                           [](const auto& p, std::int64_t d) { return p.t < d; });
+          if (at == points.end() || at->t != down) points.insert(at, {down, 0.0});
+        }
+        if (!points.empty()) add_samples(found, std::move(labels), std::move(points));
+      }
+    }
+  }
+}
+
 }  // namespace
 
 std::vector<query::SeriesData> HistoryQueryable::select(std::span<const Matcher> matchers,
@@ -111,43 +153,7 @@ std::vector<query::SeriesData> HistoryQueryable::select(std::span<const Matcher>
     }
   }
 
-  // The liveness series.
-  const bool wants_live = std::all_of(matchers.begin(), matchers.end(), [](const Matcher& m) {
-    return m.name() != query::kMetricName || m.matches(series::kAgentUp) ||
-           m.matches(series::kAgentLastPush);
-  });
-  if (wants_live) {
-    const std::int64_t step = std::max<std::int64_t>(options_.liveness_step_ms, 1);
-    const std::int64_t end = std::min(maxt_ms, options_.now_ms);
-    for (const auto& live : index_.liveness(options_.now_ms, options_.stale_after_ms)) {
-      for (const std::string_view name : {series::kAgentUp, series::kAgentLastPush}) {
-        query::LabelSet labels =
-            query::make_labels({{std::string(query::kMetricName), std::string(name)},
-                                {"instance", live.instance},
-                                {"job", live.job}});
-        if (!query::matches_all(matchers, labels)) continue;
-        const std::int64_t last = live.last_push_ms;
-        const std::int64_t down = last + options_.stale_after_ms;
-        auto value = [&](std::int64_t t) {
-          if (name == series::kAgentLastPush) return static_cast<double>(last) / 1000.0;
-          return t < down ? 1.0 : 0.0;
-        };
-        // A sample at the push, then every step up to now, and one at the
-        // change of agent_up to 0.
-        std::vector<query::SamplePoint> points;
-        std::int64_t t = last;
-        if (t < mint_ms) t = last + (mint_ms - last + step - 1) / step * step;
-        for (; t <= end; t += step)
-          points.push_back({t, value(t)});
-        if (name == series::kAgentUp && down >= mint_ms && down <= end) {
-          const auto at = std::lower_bound(points.begin(), points.end(), down,
-                                           [](const auto& p, std::int64_t d) { return p.t < d; });
-          if (at == points.end() || at->t != down) points.insert(at, {down, 0.0});
-        }
-        if (!points.empty()) add_samples(found, std::move(labels), std::move(points));
-      }
-    }
-  }
+  add_liveness(index_, options_, matchers, mint_ms, maxt_ms, found);
 
   std::vector<query::SeriesData> out;
   out.reserve(found.size());
@@ -165,11 +171,34 @@ std::vector<query::LabelSet> HistoryQueryable::series(
     std::span<const std::vector<Matcher>> selectors, std::int64_t mint_ms,
     std::int64_t maxt_ms) const {
   std::map<std::string, query::LabelSet> found;
+  auto add_labels = [&](query::LabelSet labels) {
+    auto key = query::key_of(labels);
+    found.try_emplace(std::move(key), std::move(labels));
+  };
+  // From the store's chunk time bounds, never the samples themselves.
   auto add = [&](std::span<const Matcher> matchers) {
-    for (auto& s : select(matchers, mint_ms, maxt_ms)) {
-      auto key = query::key_of(s.labels);
-      found.try_emplace(std::move(key), std::move(s.labels));
+    if (store_ != nullptr) {
+      const history::HistoryStore::Predicate pred = [&](history::SeriesRef,
+                                                        const history::SeriesIdentity& id) {
+        return matches(matchers, id);
+      };
+      auto take = [&](const std::vector<history::SeriesEntry>& entries) {
+        for (const auto& e : entries) {
+          if (options_.live_only && !index_.find(core::SeriesView(*e.identity))) continue;
+          add_labels(labels_of(*e.identity));
+        }
+      };
+      if (auto names = candidate_names(*store_, matchers)) {
+        for (const auto& name : *names)
+          if (!name.empty()) take(store_->series_in_range(name, pred, mint_ms, maxt_ms));
+      } else {
+        take(store_->series_in_range("", pred, mint_ms, maxt_ms));
+      }
     }
+    std::map<std::string, query::SeriesData> live;
+    add_liveness(index_, options_, matchers, mint_ms, maxt_ms, live);
+    for (auto& [key, s] : live)
+      add_labels(std::move(s.labels));
   };
   if (selectors.empty()) {
     add({});

@@ -64,7 +64,8 @@ bool same_series(const core::Point& a, const core::Point& b) {
 }  // namespace
 
 std::string render_exposition(std::vector<core::Point> series, std::vector<core::Point> liveness,
-                              const telemetry::Registry::Rendered& own, ExpositionStats* stats) {
+                              const telemetry::Registry::Rendered& own, ExpositionStats* stats,
+                              const RemoteTypes* remote_types) {
   std::size_t shadowed = 0;
   std::string mapped;
   const auto is_own = [&](const std::string& id) {
@@ -90,7 +91,16 @@ std::string render_exposition(std::vector<core::Point> series, std::vector<core:
   }
   std::string out;
   out.reserve(series.size() * 64 + own.text.size());
-  const auto text = exposition::write_points(series, out, {.help = series_help});
+  exposition::TextOptions text_options;
+  text_options.help = series_help;
+  if (remote_types != nullptr) {
+    text_options.family_type = [remote_types](std::string_view name, core::MetricType type) {
+      return type == core::MetricType::gauge && remote_types->counter(name)
+                 ? core::MetricType::counter
+                 : type;
+    };
+  }
+  const auto text = exposition::write_points(series, out, text_options);
   out += own.text;
   if (stats != nullptr) *stats = {.text = text, .shadowed = shadowed};
   return out;
@@ -109,7 +119,8 @@ asio::awaitable<Response> metrics_page(RequestContext& ctx, const RouteMatch&, s
   telemetry::Registry& registry = *ctx.options.telemetry;
   const auto own = registry.render();
   ExpositionStats stats;
-  std::string body = render_exposition(std::move(series), std::move(liveness), own, &stats);
+  std::string body =
+      render_exposition(std::move(series), std::move(liveness), own, &stats, ctx.remote_types);
   if (const std::size_t left_out = stats.text.dropped + stats.shadowed; left_out != 0) {
     registry
         .counter("metrics_server_exposition_dropped_series_total",

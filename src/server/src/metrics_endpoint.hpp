@@ -33,11 +33,14 @@ struct ExpositionStats {
 // The body of GET /metrics. `series` are the live stored series (sorted or
 // not), `liveness` the synthesized ones (they win over a stored series of
 // the same name and labels), `own` what the registry rendered (its names
-// win over stored series that would be exposed under them).
+// win over stored series that would be exposed under them). A gauge family
+// that `remote_types` calls a counter is typed counter (its values print as
+// the doubles they are).
 [[nodiscard]] std::string render_exposition(std::vector<core::Point> series,
                                             std::vector<core::Point> liveness,
                                             const telemetry::Registry::Rendered& own,
-                                            ExpositionStats* stats = nullptr);
+                                            ExpositionStats* stats = nullptr,
+                                            const RemoteTypes* remote_types = nullptr);
 
 boost::asio::awaitable<Response> metrics_page(RequestContext& ctx, const RouteMatch& match,
                                               std::string& body);

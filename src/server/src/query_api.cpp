@@ -480,6 +480,7 @@ struct Env {
   std::int64_t stale_after_ms = 0;
   std::int64_t lookback_ms = 0;
   std::chrono::steady_clock::time_point received;
+  const RemoteTypes* remote_types = nullptr;
 
   [[nodiscard]] HistoryQueryable queryable(bool live_only = false) const {
     return HistoryQueryable(
@@ -502,7 +503,8 @@ Env env_of(RequestContext& ctx) {
           .now_ms = ctx.now_ms(),
           .stale_after_ms = ctx.options.stale_after.count(),
           .lookback_ms = api_of(ctx).options().lookback_delta.count(),
-          .received = std::chrono::steady_clock::now()};
+          .received = std::chrono::steady_clock::now(),
+          .remote_types = ctx.remote_types};
 }
 
 Response to_response(const Request& req, Outcome out) {
@@ -876,9 +878,15 @@ asio::awaitable<Response> api_metadata(RequestContext& ctx, const RouteMatch&, s
                  const std::string metric = value_of(p, "metric");
                  std::map<std::string, std::set<std::string>> types;
                  if (env.history) {
-                   for (const auto& e : env.history->series())
-                     if (metric.empty() || e.identity->id == metric)
-                       types[e.identity->id].insert(std::string(core::to_string(e.identity->type)));
+                   for (const auto& e : env.history->series()) {
+                     if (!metric.empty() && e.identity->id != metric) continue;
+                     auto type = e.identity->type;
+                     // Remote-written counters are gauges in the model.
+                     if (type == core::MetricType::gauge && env.remote_types != nullptr &&
+                         env.remote_types->counter(e.identity->id))
+                       type = core::MetricType::counter;
+                     types[e.identity->id].insert(std::string(core::to_string(type)));
+                   }
                  }
                  if (!env.index->liveness(env.now_ms, env.stale_after_ms).empty()) {
                    for (const std::string_view n : {series::kAgentUp, series::kAgentLastPush})

@@ -87,6 +87,12 @@ asio::awaitable<Response> remote_write_in(RequestContext& ctx, const RouteMatch&
   const ex::WriteRequestView request = ex::decode_write_request(plain, limits);  // 400
   const std::vector<ex::ValidSeries> valid = ex::validate(request);              // 400
   Joined joined = join(valid);
+  if (ctx.remote_types != nullptr) {
+    for (const auto& m : request.metadata) {
+      ctx.remote_types->note_metadata(
+          m.family_name, m.type == static_cast<std::uint32_t>(ex::MetadataType::counter));
+    }
+  }
 
   Response res{http::status::no_content, ctx.request.version()};
   if (joined.updates.empty()) co_return res;
@@ -133,6 +139,12 @@ asio::awaitable<Response> remote_write_in(RequestContext& ctx, const RouteMatch&
         times.push_back(sample.timestamp_ms);
       }
     }
+  }
+
+  // The names' # TYPE (a failed write only leaves a name typed).
+  if (ctx.remote_types != nullptr) {
+    for (const auto& u : joined.updates)
+      ctx.remote_types->note_series(u.id);
   }
 
   const std::int64_t received_ms = ctx.now_ms();

@@ -631,7 +631,8 @@ asio::awaitable<Response> Service::handle(Request req, std::string_view peer) {
         throw core::InvalidInput("malformed percent-encoding in form body");
       }
     }
-    RequestContext ctx{repo_, options_, req, *index_, sample_times_.get(), &last_write_ms_};
+    RequestContext ctx{repo_,           options_,           req, *index_, sample_times_.get(),
+                       &last_write_ms_, remote_types_.get()};
     res = co_await route.handler(ctx, match, body);
   } catch (...) {
     error = std::current_exception();

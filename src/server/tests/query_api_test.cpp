@@ -5,6 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
 
 #include "metrics/history/store.hpp"
 #include "metrics/query/engine.hpp"
@@ -91,6 +95,61 @@ TEST(HistoryQueryable, CountersAreTotalsAndNamesSelectTheirSeries) {
             R"({"resultType":"vector","result":[{"metric":{"__name__":"reqs","job":"api"},)"
             R"("value":[2.500,"7"]}]})");
   EXPECT_EQ(store.names(), (std::vector<std::string>{"reqs", "temp"}));
+}
+
+// /api/v1/series, labels and label values list from the store's chunk
+// bounds: the same label sets as selecting the samples, for ranges before,
+// inside, between and after the samples; a gauge and a counter of one label
+// set are one series; no sample is decoded for a range that covers them.
+TEST(HistoryQueryable, SeriesListingEqualsSelectingSamples) {
+  metrics::history::HistoryOptions options;
+  options.retention = std::chrono::milliseconds{0};
+  metrics::history::HistoryStore store(options);
+  metrics::series::SeriesIndex index;
+  const auto labels = [](std::string job) {
+    return metrics::core::Labels::make({{"job", std::move(job)}});
+  };
+  for (std::uint64_t r = 1; r <= 30; ++r) {
+    const metrics::core::SeriesKey key{
+        r % 4 == 0 ? metrics::core::MetricType::counter : metrics::core::MetricType::gauge,
+        r % 3 == 0 ? "x" : "y", labels("j" + std::to_string(r % 5))};
+    for (std::int64_t t = static_cast<std::int64_t>(r) * 1000; t < 60'000;
+         t += static_cast<std::int64_t>(r) * 700) {
+      if (key.type == metrics::core::MetricType::counter) {
+        ASSERT_TRUE(store.append(r, key, t, t));
+      } else {
+        ASSERT_TRUE(store.append(r, key, t, 0.5));
+      }
+    }
+  }
+  metrics::server::HistoryQueryable hq(index, &store, {.now_ms = 60'000});
+  const std::vector<std::vector<q::Matcher>> selectors = {
+      {q::Matcher::make(q::MatchType::equal, "__name__", "x")},
+      {q::Matcher::make(q::MatchType::regex, "job", "j[12]")},
+  };
+  auto by_select = [&](std::span<const std::vector<q::Matcher>> sels, std::int64_t mint,
+                       std::int64_t maxt) {
+    std::map<std::string, q::LabelSet> found;
+    for (const auto& sel : sels)
+      for (auto& s : hq.select(sel, mint, maxt))
+        found.try_emplace(q::key_of(s.labels), s.labels);
+    std::vector<q::LabelSet> out;
+    for (auto& [k, l] : found)
+      out.push_back(l);
+    return out;
+  };
+  for (std::int64_t mint = -5000; mint < 65'000; mint += 2'345) {
+    for (const std::int64_t len : {0, 1, 500, 9'000, 100'000}) {
+      EXPECT_EQ(hq.series(selectors, mint, mint + len), by_select(selectors, mint, mint + len))
+          << mint;
+      EXPECT_EQ(hq.series(std::span(selectors).first(1), mint, mint + len),
+                by_select(std::span(selectors).first(1), mint, mint + len))
+          << mint;
+    }
+  }
+  const auto decodes = store.bounds_decodes();
+  EXPECT_FALSE(hq.series({}, 0, 60'000).empty());
+  EXPECT_EQ(store.bounds_decodes(), decodes);
 }
 
 }  // namespace

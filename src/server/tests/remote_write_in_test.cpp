@@ -118,6 +118,47 @@ TEST_F(RemoteWriteIn, SamplesBecomeSeriesWithTheirOwnTimestamps) {
   EXPECT_THAT(value.body(), HasSubstr(R"("value":1)"));
 }
 
+// API.md: a remote-written name ending in _total, or one its metadata calls
+// a counter, is typed counter for # TYPE (/metrics) and /api/v1/metadata;
+// metadata of another type wins over the suffix; the values stay doubles;
+// names only agents pushed keep their own type.
+TEST_F(RemoteWriteIn, CounterNamesAreTypedCounterInMetricsAndMetadata) {
+  std::string body;
+  ex::append_series(body, "http_requests_total", kUp, std::vector<ex::Sample>{{12.5, 1500}});
+  ex::append_series(body, "temp_total", kUp, std::vector<ex::Sample>{{3.25, 1500}});
+  ex::append_series(body, "jobs_done", kUp, std::vector<ex::Sample>{{7, 1500}});
+  ex::append_series(body, "up", kUp, std::vector<ex::Sample>{{1, 1500}});
+  ex::append_metadata(body, {.type = static_cast<std::uint32_t>(ex::MetadataType::gauge),
+                             .family_name = "temp_total",
+                             .help = "",
+                             .unit = ""});
+  ex::append_metadata(body, {.type = static_cast<std::uint32_t>(ex::MetadataType::counter),
+                             .family_name = "jobs_done",
+                             .help = "",
+                             .unit = ""});
+  ASSERT_EQ(post(ex::snappy_compress(body)).result_int(), 204);
+  ASSERT_EQ(testing::run(*service_, testing::make_request(http::verb::post,
+                                                          "/update/gauge/pushed_total/2", ""))
+                .result_int(),
+            200);
+  const auto page = testing::run(*service_, testing::make_request(http::verb::get, "/metrics", ""));
+  ASSERT_EQ(page.result_int(), 200);
+  const std::string& text = page.body();
+  EXPECT_THAT(text, HasSubstr("# TYPE http_requests_total counter\n"));
+  EXPECT_THAT(text, HasSubstr("http_requests_total{instance=\"h:9090\",job=\"prom\"} 12.5\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE jobs_done counter\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE temp_total gauge\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE up gauge\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE pushed_total gauge\n"));
+  const auto meta =
+      testing::run(*service_, testing::make_request(http::verb::get, "/api/v1/metadata", ""));
+  ASSERT_EQ(meta.result_int(), 200) << meta.body();
+  EXPECT_THAT(meta.body(), HasSubstr(R"("http_requests_total":[{"type":"counter")"));
+  EXPECT_THAT(meta.body(), HasSubstr(R"("jobs_done":[{"type":"counter")"));
+  EXPECT_THAT(meta.body(), HasSubstr(R"("temp_total":[{"type":"gauge")"));
+  EXPECT_THAT(meta.body(), HasSubstr(R"("up":[{"type":"gauge")"));
+}
+
 TEST_F(RemoteWriteIn, AnyDoubleIsKeptAndTheStaleMarkerEndsTheSeries) {
   const double stale = ex::stale_marker();
   auto res = post(wire({{"g", {}, {{1e300, 1}, {-INFINITY, 2}, {stale, 3}}}}));

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <variant>
@@ -58,6 +60,20 @@ void go_sort(std::vector<T>& v, Less less) {
   }
 }
 
+// vectorElemBinop: the value and whether a comparison keeps the element.
+[[nodiscard]] std::pair<double, bool> elem_binop(BinaryOp op, double l, double r);
+// Whether an operator drops __name__ (the arithmetic ones).
+[[nodiscard]] bool drops_metric_name(BinaryOp op) noexcept;
+
+// A range-vector function (rate, irate, *_over_time, ...) of the samples p
+// of one series in [range_start, range_end] (no stale markers), evaluated
+// at t; scalar_arg is quantile_over_time's q or predict_linear's duration.
+// nullopt: no output element for the series.
+[[nodiscard]] std::optional<double> range_value(Function f, std::span<const SamplePoint> p,
+                                                std::int64_t range_start, std::int64_t range_end,
+                                                std::int64_t range_ms, std::int64_t t,
+                                                double scalar_arg);
+
 // Prometheus's quantile() over values (NaN sorts first).
 [[nodiscard]] double quantile(double q, std::vector<double> values);
 
@@ -88,6 +104,10 @@ class Evaluator {
   void hold_result(std::size_t n);
 
   [[nodiscard]] const EngineOptions& options() const noexcept { return options_; }
+  // What prepare() selected for vs, in label order.
+  [[nodiscard]] const std::vector<SeriesData>& selected(const VectorSelector& vs) const {
+    return selected_.at(&vs).series;
+  }
 
  private:
   void plan(const Expr& e, std::int64_t start, std::int64_t end);
@@ -112,6 +132,12 @@ class Evaluator {
   std::unordered_map<const VectorSelector*, Selected> selected_;
 };
 
+// range_eval.cpp: a range query at start, start+step, ... <= end evaluated
+// series by series, with the step-by-step evaluator's results; nullopt
+// when expr is outside the shapes it knows (the caller then steps).
+[[nodiscard]] std::optional<Matrix> range_by_series(Evaluator& ev, const Expr& expr,
+                                                    std::int64_t start, std::int64_t end,
+                                                    std::int64_t step);
 // functions.cpp
 [[nodiscard]] Value call_function(Evaluator& ev, const Call& call, std::int64_t t);
 // aggregations.cpp

@@ -109,6 +109,9 @@ struct TextOptions {
   // The # HELP text of a family, from its first point's (original) name and
   // type; null or "" for none.
   std::function<std::string_view(std::string_view name, core::MetricType type)> help{};
+  // The # TYPE of a family, from its first point's name and type (null:
+  // that type). Only the # TYPE line: values print by their points' type.
+  std::function<core::MetricType(std::string_view name, core::MetricType type)> family_type{};
 };
 
 struct TextStats {

@@ -167,6 +167,20 @@ class HistoryStore {
                                                             const Predicate& match,
                                                             std::int64_t start_ms,
                                                             std::int64_t end_ms) const;
+  // The series that read_range(match, ...) / read_range_named(name, ...)
+  // would return (a sample with start_ms <= t <= end_ms), without their
+  // samples: decided from each chunk's smallest and largest timestamp, and a
+  // chunk is decoded only when the range falls strictly between the two.
+  // An empty `name` reads every series (the predicate may be null).
+  [[nodiscard]] std::vector<SeriesEntry> series_in_range(std::string_view name,
+                                                         const Predicate& match,
+                                                         std::int64_t start_ms,
+                                                         std::int64_t end_ms) const;
+  // Chunks decoded by series_in_range() since the store was made (tests).
+  [[nodiscard]] std::uint64_t bounds_decodes() const noexcept {
+    return bounds_decodes_.load(std::memory_order_relaxed);
+  }
+
   // Every distinct name held, sorted.
   [[nodiscard]] std::vector<std::string> names() const;
 
@@ -226,6 +240,7 @@ class HistoryStore {
   std::atomic<std::uint64_t> expired_chunks_{0};
   std::atomic<std::uint64_t> expired_samples_{0};
   std::atomic<std::uint64_t> eviction_passes_{0};
+  mutable std::atomic<std::uint64_t> bounds_decodes_{0};
 
   std::mutex maintain_mu_;  // one maintain() pass at a time
 

@@ -31,6 +31,12 @@ struct EngineOptions {
   // plus the result points gathered so far (Prometheus limits the peak the
   // same way, --query.max-samples); past it: execution error.
   std::size_t max_samples = 50'000'000;
+  // Range queries of the common shapes (selectors, range functions of
+  // matrix selectors, sum/avg/min/max/count/group/stddev, operators with a
+  // number) evaluated series by series, with one cursor per series and
+  // labels computed once; false: step by step for every query (the two
+  // give the same results to the bit; tests compare them).
+  bool range_by_series = true;
 };
 
 // Per-query limits: a deadline (timeout error past it) and a flag another

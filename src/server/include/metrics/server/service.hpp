@@ -39,6 +39,7 @@
 #include "metrics/series/index.hpp"
 #include "metrics/server/ingest.hpp"
 #include "metrics/server/query_api.hpp"
+#include "metrics/server/remote_types.hpp"
 #include "metrics/server/router.hpp"
 #include "metrics/server/sample_times.hpp"
 #include "metrics/server/web_auth.hpp"
@@ -97,6 +98,8 @@ struct RequestContext {
   SampleTimes* sample_times = nullptr;
   // The time of this server's last accepted write (GET / shows it).
   std::atomic<std::int64_t>* last_write_ms = nullptr;
+  // The # TYPE of remote-written names (/metrics, /api/v1/metadata).
+  RemoteTypes* remote_types = nullptr;
 
   // The server's clock as milliseconds since the Unix epoch.
   [[nodiscard]] std::int64_t now_ms() const;
@@ -205,6 +208,7 @@ class Service {
   std::unique_ptr<detail::HttpMetrics> http_metrics_;
   std::vector<telemetry::Registration> collectors_;
   std::unique_ptr<SampleTimes> sample_times_;
+  std::unique_ptr<RemoteTypes> remote_types_ = std::make_unique<RemoteTypes>();
   std::unique_ptr<query::Queryable> live_queryable_;
   std::atomic<std::int64_t> last_write_ms_{0};
 };
