@@ -10,6 +10,7 @@
 //
 // items_per_second is batches per second, on one thread.
 #include <benchmark/benchmark.h>
+#include <malloc.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -20,6 +21,7 @@
 #include "metrics/core/json_codec.hpp"
 #include "metrics/series/index.hpp"
 #include "metrics/server/service.hpp"
+#include "metrics/storage/idempotency.hpp"
 #include "metrics/storage/memory_repository.hpp"
 
 namespace {
@@ -114,6 +116,60 @@ void BM_Handle(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// Issue 18: Service::handle of the labelled envelope without (0) and with
+// (1) an Idempotency-Key, a new one per request (the agent's case: every
+// batch is applied once, its key stored with it, bounded by max_keys).
+void BM_HandleKeys(benchmark::State& state) {
+  const auto all = bodies(true);
+  const bool keyed = state.range(0) != 0;
+  metrics::storage::MemoryRepository repo;
+  server::Service service(repo, {});
+  boost::asio::io_context ioc;
+  std::size_t n = 0;
+  std::size_t failed = 0;
+  for (auto _ : state) {
+    server::Request req{http::verb::post, "/updates/", 11};
+    req.set(http::field::content_type, "application/json");
+    if (keyed) req.set("Idempotency-Key", "9b2f6c1e-agent-" + std::to_string(n));
+    req.body() = all[n++ % all.size()];
+    req.prepare_payload();
+    boost::asio::co_spawn(ioc, service.handle(std::move(req)),
+                          [&](std::exception_ptr err, server::Response res) {
+                            if (err || res.result_int() != 200) ++failed;
+                            benchmark::DoNotOptimize(res);
+                          });
+    ioc.run();
+    ioc.restart();
+  }
+  if (failed != 0) state.SkipWithError("an answer was not 200");
+  state.SetItemsProcessed(state.iterations());
+}
+
+// The key store's memory per key: heap bytes in use (mallinfo2) after
+// committing range(0) keys, divided by the keys; and the bound: past
+// max_keys the store stays at max_keys.
+void BM_KeyStoreMemory(benchmark::State& state) {
+  const auto keys = static_cast<std::size_t>(state.range(0));
+  double per_key = 0;
+  std::size_t held = 0;
+  for (auto _ : state) {
+    const auto before = ::mallinfo2().uordblks;
+    {
+      metrics::storage::KeyStore store({.window = std::chrono::minutes{10}, .max_keys = keys});
+      // Twice as many as the bound: the oldest half is evicted.
+      for (std::size_t i = 0; i < 2 * keys; ++i) {
+        const auto g = metrics::storage::Guard::of("key-" + std::to_string(i), "body");
+        store.commit(g, static_cast<std::int64_t>(i));
+      }
+      const auto after = ::mallinfo2().uordblks;
+      per_key = static_cast<double>(after - before) / static_cast<double>(keys);
+      held = store.stats().keys;
+    }
+  }
+  state.counters["bytes_per_key"] = per_key;
+  state.counters["keys_held"] = static_cast<double>(held);
+}
+
 // Issue 13: Service::handle of labelled envelopes without the ingest
 // fan-out (0) and with it feeding the history (1): the sink copies each
 // batch into its queue on the request's thread and its own thread appends
@@ -159,6 +215,12 @@ void BM_HandleHistory(benchmark::State& state) {
 BENCHMARK(BM_Decode)->ArgName("labelled")->Arg(0)->Arg(1)->MinTime(1.0);
 BENCHMARK(BM_Index)->ArgName("labelled")->Arg(0)->Arg(1)->MinTime(1.0);
 BENCHMARK(BM_Handle)->ArgName("labelled")->Arg(0)->Arg(1)->MinTime(1.0);
+BENCHMARK(BM_HandleKeys)->ArgName("keys")->Arg(0)->Arg(1)->MinTime(1.0);
+BENCHMARK(BM_KeyStoreMemory)
+    ->Arg(100'000)
+    ->Arg(1'000'000)
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_HandleHistory)->ArgName("history")->Arg(0)->Arg(1)->MinTime(1.0)->UseRealTime();
 
 }  // namespace

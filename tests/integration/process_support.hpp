@@ -46,6 +46,9 @@ inline void clear_server_environment() {
        {"EXTERNAL_URL", "RESEND_DELAY", "FOR_OUTAGE_TOLERANCE", "WEB_CONFIG", "WEB_TOKENS"}) {
     unsetenv(name);
   }
+  for (const char* name : {"IDEMPOTENCY_WINDOW", "IDEMPOTENCY_MAX_KEYS"}) {
+    unsetenv(name);
+  }
 }
 
 // A metrics-server child process on 127.0.0.1:<free port>. Without
