@@ -102,8 +102,8 @@ TEST_F(PostgresRepositoryTest, NewRepositoryOnTheSameDatabaseSeesEverything) {
 TEST_F(PostgresRepositoryTest, MigrationsAreRecordedAndRunOnce) {
   schema_->open()->close();
   schema_->open()->close();
-  EXPECT_EQ(schema_->query("SELECT count(*) FROM schema_migrations"), "3");
-  EXPECT_EQ(schema_->query("SELECT max(version) FROM schema_migrations"), "3");
+  EXPECT_EQ(schema_->query("SELECT count(*) FROM schema_migrations"), "4");
+  EXPECT_EQ(schema_->query("SELECT max(version) FROM schema_migrations"), "4");
 }
 
 // Today's schema (migrations 1 and 2 as released, before series existed)
@@ -151,7 +151,7 @@ TEST_F(PostgresRepositoryTest, ADatabaseOfPart1MigratesAndKeepsEveryClassicValue
   EXPECT_EQ(classic_rows(*schema_), before);
   EXPECT_EQ(schema_->query("SELECT string_agg(version::text, ',' ORDER BY version) "
                            "FROM schema_migrations"),
-            "1,2,3");
+            "1,2,3,4");
   EXPECT_EQ(schema_->query("SELECT count(*) FROM applied_groups"), "1");
   const auto classic = list_sync(*repo);
   ASSERT_EQ(classic.size(), 6U);
@@ -185,7 +185,7 @@ TEST_F(PostgresRepositoryTest, ADatabaseOfPart1MigratesAndKeepsEveryClassicValue
   // A second start migrates nothing more and copies nothing twice.
   repo->close();
   schema_->open()->close();
-  EXPECT_EQ(schema_->query("SELECT count(*) FROM schema_migrations"), "3");
+  EXPECT_EQ(schema_->query("SELECT count(*) FROM schema_migrations"), "4");
   EXPECT_EQ(schema_->query("SELECT count(*) FROM series"), "7");
 }
 
@@ -201,7 +201,7 @@ TEST_F(PostgresRepositoryTest, AFailingMigrationStopsTheStartAndChangesNothing) 
   // Once the name is free, the start migrates.
   (void)schema_->query("DROP TABLE series");
   auto repo = schema_->open();
-  EXPECT_EQ(schema_->query("SELECT max(version) FROM schema_migrations"), "3");
+  EXPECT_EQ(schema_->query("SELECT max(version) FROM schema_migrations"), "4");
   EXPECT_EQ(list_series_sync(*repo).size(), 6U);
 }
 
@@ -220,7 +220,7 @@ TEST_F(PostgresRepositoryTest, TwoServersStartingAtOnceMigrateOnce) {
   }
   for (auto& t : threads)
     t.join();
-  EXPECT_EQ(schema_->query("SELECT count(*) FROM schema_migrations"), "3");
+  EXPECT_EQ(schema_->query("SELECT count(*) FROM schema_migrations"), "4");
   EXPECT_EQ(classic_rows(*schema_), before);
   EXPECT_EQ(schema_->query("SELECT count(*) FROM series"), "6");
   for (auto& r : repos)
@@ -240,7 +240,7 @@ TEST_F(PostgresRepositoryTest, TwoServersStartingAtOnceOnAFreshSchemaCreateItOnc
   }
   for (auto& t : threads)
     t.join();
-  EXPECT_EQ(schema_->query("SELECT count(*) FROM schema_migrations"), "3");
+  EXPECT_EQ(schema_->query("SELECT count(*) FROM schema_migrations"), "4");
   for (auto& r : repos)
     apply_sync(*r, {Update::counter("c", 1, labels({{"job", "x"}}))});
   EXPECT_EQ(get_classic_sync(*repos[0], counter_key("c")), Point::counter("c", kServers));
