@@ -29,6 +29,14 @@ TEST(Options, Defaults) {
   EXPECT_TRUE(valid_run_id(p.options.workload.run_id));
 }
 
+TEST(Options, IdempotencyKeys) {
+  EXPECT_FALSE(parse_options({}).options.workload.idempotency_keys);
+  EXPECT_TRUE(parse_options({"--idempotency-keys"}).options.workload.idempotency_keys);
+  EXPECT_TRUE(parse_options({}, env_of({{"LOADGEN_IDEMPOTENCY_KEYS", "true"}}))
+                  .options.workload.idempotency_keys);
+  EXPECT_NE(parse_options({"--help"}).help.find("--idempotency-keys"), std::string::npos);
+}
+
 TEST(Options, Flags) {
   const auto p = parse_options({"--address",
                                 "localhost:9090",
