@@ -44,6 +44,9 @@ inline void clear_server_environment() {
   for (const char* name : {"EXTERNAL_URL", "RESEND_DELAY", "FOR_OUTAGE_TOLERANCE"}) {
     unsetenv(name);
   }
+  for (const char* name : {"IDEMPOTENCY_WINDOW", "IDEMPOTENCY_MAX_KEYS"}) {
+    unsetenv(name);
+  }
 }
 
 // A metrics-server child process on 127.0.0.1:<free port>. Without

@@ -294,9 +294,18 @@ DecodedBatch decode_updates(std::string_view json, std::size_t max_items) {
       batch.envelope = true;
       std::optional<dom::element> labels;
       std::optional<dom::element> metrics;
+      std::optional<dom::element> key;
       for (dom::key_value_pair field : envelope) {
         if (field.key == "labels" && !labels) labels = field.value;
         if (field.key == "metrics" && !metrics) metrics = field.value;
+        if (field.key == "idempotency_key" && !key) key = field.value;
+      }
+      if (key) {
+        std::string_view text;
+        if (key->get(text) != simdjson::SUCCESS) {
+          throw InvalidInput("envelope: \"idempotency_key\" must be a string");
+        }
+        batch.idempotency_key.emplace(text);
       }
       if (labels) {
         try {

@@ -49,6 +49,16 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
   return out;
 }
 
+std::array<unsigned char, 32> sha256(std::string_view data) {
+  Digest digest{};
+  unsigned int length = 0;
+  if (EVP_Digest(bytes_of(data), data.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1 ||
+      length != kDigestSize) {
+    throw std::runtime_error("SHA-256 failed");
+  }
+  return digest;
+}
+
 bool verify_signature(std::string_view key, std::string_view data,
                       std::string_view signature) noexcept {
   if (signature.size() != kDigestSize * 2) return false;

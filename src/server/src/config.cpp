@@ -184,6 +184,17 @@ opt::Spec spec(ServerConfig& c) {
                .help = "most live series with one value of the instance label; past it 429 "
                        "(0: no limit)",
                .value = opt::whole(c.max_series_per_instance, 0, std::uint64_t{1} << 40)},
+              {.flags = {"--idempotency-window"},
+               .env = "IDEMPOTENCY_WINDOW",
+               .keys = {"idempotency_window"},
+               .help = "how long an applied Idempotency-Key is recognised; a key older than "
+                       "this is a new write",
+               .value = opt::duration(c.storage.idempotency.window, std::chrono::nanoseconds{1})},
+              {.flags = {"--idempotency-max-keys"},
+               .env = "IDEMPOTENCY_MAX_KEYS",
+               .keys = {"idempotency_max_keys"},
+               .help = "most idempotency keys kept; past it the oldest are forgotten first",
+               .value = opt::whole(c.storage.idempotency.max_keys, 1, std::uint64_t{1} << 32)},
               {.flags = {"--retention"},
                .env = "RETENTION",
                .keys = {"retention"},

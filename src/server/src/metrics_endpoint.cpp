@@ -145,6 +145,34 @@ std::vector<telemetry::Registration> register_service_collectors(telemetry::Regi
              "Write batches in those groups (divided by the groups: the mean group size).");
     w.sample_integer({}, s.grouped_batches);
   }));
+  // Idempotency keys (API.md Part 2, "Exactly-once writes").
+  out.push_back(registry.add_collector([&repo](telemetry::Writer& w) {
+    const storage::KeyStoreStats s = repo.keys().stats();
+    const storage::KeyStoreOptions o = repo.keys().options();
+    w.family("metrics_server_idempotency_keys", Type::gauge,
+             "Idempotency keys held (applied within the window, or not swept yet).");
+    w.sample({}, static_cast<double>(s.keys));
+    w.family("metrics_server_idempotency_keys_in_flight", Type::gauge,
+             "Idempotency keys whose first request is still being applied.");
+    w.sample({}, static_cast<double>(s.in_flight));
+    w.family("metrics_server_idempotency_max_keys", Type::gauge,
+             "Most idempotency keys held (--idempotency-max-keys).");
+    w.sample({}, static_cast<double>(o.max_keys));
+    w.family("metrics_server_idempotency_evictions_total", Type::counter,
+             "Idempotency keys forgotten, by reason: max_keys (the oldest, to stay within "
+             "--idempotency-max-keys) or window (older than --idempotency-window).");
+    const telemetry::Label by_max_keys[] = {{"reason", "max_keys"}};
+    const telemetry::Label by_window[] = {{"reason", "window"}};
+    w.sample_integer(by_max_keys, s.evicted);
+    w.sample_integer(by_window, s.expired);
+    w.family("metrics_server_idempotency_replays_total", Type::counter,
+             "Requests whose idempotency key was already applied (answered 200, nothing "
+             "changed).");
+    w.sample_integer({}, s.replayed);
+    w.family("metrics_server_idempotency_conflicts_total", Type::counter,
+             "Requests refused for their idempotency key (409 in flight, 422 another body).");
+    w.sample_integer({}, s.conflicts);
+  }));
   out.push_back(registry.add_collector([&index](telemetry::Writer& w) {
     w.family("metrics_server_series", Type::gauge,
              "Live series in the series index (liveness series not counted).");

@@ -127,20 +127,83 @@ core::Update parse_text_update(std::string_view type, std::string_view name,
                        key.id + labels.to_string());
 }
 
+// The answer to a replay: the values of the batch's series now (the
+// classic value for an unlabelled update, as answer_point() picks).
+asio::awaitable<storage::Applied> current_values(storage::Repository& repo,
+                                                 const std::vector<core::Update>& batch) {
+  storage::Applied out;
+  out.series.reserve(batch.size());
+  out.classic.reserve(batch.size());
+  for (const core::Update& u : batch) {
+    std::optional<core::Point> found;
+    if (u.labels.empty()) {
+      const core::MetricKey key{u.type, u.id};
+      found = co_await await_storage<std::optional<core::Point>>(
+          [&repo, &key](auto done) { repo.get_classic(key, std::move(done)); });
+    } else {
+      const core::SeriesKey key{u.type, u.id, u.labels};
+      found = co_await await_storage<std::optional<core::Point>>(
+          [&repo, &key](auto done) { repo.get(key, std::move(done)); });
+    }
+    // Gone since (an expired series): its classic value, under its labels.
+    if (!found) {
+      const core::MetricKey key{u.type, u.id};
+      found = co_await await_storage<std::optional<core::Point>>(
+          [&repo, &key](auto done) { repo.get_classic(key, std::move(done)); });
+      if (found) found->labels = u.labels;
+    }
+    if (!found) throw core::StorageUnavailable("the replayed write's values are gone");
+    out.classic.push_back(*found);
+    out.series.push_back(std::move(*found));
+  }
+  co_return out;
+}
+
 // Applies a merged batch at the clock's time: reserves its series in the
 // index (core::LimitExceeded before the storage is asked), then commits
 // them once the storage has accepted the batch. A failed apply gives the
 // reservation back; one whose outcome is unknown keeps it, since the series
 // may now be stored and must count toward the limits.
-asio::awaitable<storage::Applied> apply(RequestContext& ctx, std::vector<core::Update> merged) {
+//
+// With a guard (an Idempotency-Key) the storage decides whether the batch
+// is applied (storage::Repository::apply_once); a replay answers the
+// current values, read back here, and publishes nothing.
+asio::awaitable<storage::Applied> apply(RequestContext& ctx, std::vector<core::Update> merged,
+                                        const storage::Guard* guard = nullptr,
+                                        bool* replayed = nullptr) {
   const std::size_t n = merged.size();
   auto reservation = ctx.index.reserve(merged);
   const std::int64_t received_ms = ctx.now_ms();
   storage::Applied applied;
   try {
-    applied = co_await await_storage<storage::Applied>([&ctx, &merged, received_ms](auto done) {
-      ctx.repo.apply(std::move(merged), received_ms, std::move(done));
-    });
+    if (guard == nullptr) {
+      applied = co_await await_storage<storage::Applied>([&ctx, &merged, received_ms](auto done) {
+        ctx.repo.apply(std::move(merged), received_ms, std::move(done));
+      });
+    } else {
+      auto once = co_await await_storage<storage::OnceApplied>(
+          [&ctx, &merged, received_ms, guard](auto done) {
+            ctx.repo.apply_once(std::move(merged), received_ms, *guard, std::move(done));
+          });
+      switch (once.outcome) {
+        case storage::Once::applied:
+          applied = std::move(once.applied);
+          break;
+        case storage::Once::in_flight:
+          reservation.release();
+          throw HttpError(http::status::conflict,
+                          "a request with this Idempotency-Key is still being applied; retry "
+                          "after its answer");
+        case storage::Once::mismatch:
+          reservation.release();
+          throw HttpError(http::status::unprocessable_entity,
+                          "this Idempotency-Key was already used with another body");
+        case storage::Once::replayed:
+          reservation.release();
+          if (replayed != nullptr) *replayed = true;
+          co_return co_await current_values(ctx.repo, once.batch);
+      }
+    }
   } catch (const core::OutcomeUnknown&) {
     reservation.commit(received_ms);
     throw;
@@ -181,6 +244,37 @@ asio::awaitable<std::optional<core::Point>> get(storage::Repository& repo,
       [&repo, &key](auto done) { repo.get_classic(key, std::move(done)); });
 }
 
+constexpr std::size_t kMaxIdempotencyKey = 128;
+constexpr std::string_view kIdempotencyKeyHeader = "Idempotency-Key";
+constexpr std::string_view kReplayedHeader = "Idempotent-Replayed";
+
+// The request's idempotency key (the header, or the envelope's), checked:
+// at most 128 bytes, not empty, and the two the same when both are given.
+std::optional<std::string> idempotency_key(const Request& req,
+                                           const std::optional<std::string>& envelope_key) {
+  std::optional<std::string> key;
+  if (auto it = req.find(kIdempotencyKeyHeader); it != req.end()) key.emplace(it->value());
+  if (envelope_key) {
+    if (key && *key != *envelope_key) {
+      throw core::InvalidInput(
+          "the Idempotency-Key header and the envelope's idempotency_key differ");
+    }
+    key = envelope_key;
+  }
+  if (key) {
+    if (key->empty()) throw core::InvalidInput("empty idempotency key");
+    if (key->size() > kMaxIdempotencyKey) {
+      throw core::InvalidInput("idempotency key longer than 128 bytes");
+    }
+  }
+  return key;
+}
+
+Response keyed_response(Response res, bool replayed) {
+  if (replayed) res.set(kReplayedHeader, "true");
+  return res;
+}
+
 // ---- Handlers: one per row of the route table, thin over the pure functions above.
 
 asio::awaitable<Response> home(RequestContext& ctx, const RouteMatch&, std::string&) {
@@ -218,9 +312,14 @@ asio::awaitable<Response> value_text(RequestContext& ctx, const RouteMatch& m, s
 asio::awaitable<Response> update_json(RequestContext& ctx, const RouteMatch&, std::string& body) {
   std::vector<core::Update> batch;
   batch.push_back(core::decode_update(body));
-  auto applied = co_await apply(ctx, std::move(batch));
-  co_return make_response(ctx.request, http::status::ok, kJson,
-                          core::encode_point(answer_point(applied, 0)));
+  const auto key = idempotency_key(ctx.request, std::nullopt);
+  std::optional<storage::Guard> guard;
+  if (key) guard = storage::Guard::of(*key, body);
+  bool replayed = false;
+  auto applied = co_await apply(ctx, std::move(batch), guard ? &*guard : nullptr, &replayed);
+  co_return keyed_response(make_response(ctx.request, http::status::ok, kJson,
+                                         core::encode_point(answer_point(applied, 0))),
+                           replayed);
 }
 
 asio::awaitable<Response> value_json(RequestContext& ctx, const RouteMatch&, std::string& body) {
@@ -251,14 +350,23 @@ asio::awaitable<Response> value_json(RequestContext& ctx, const RouteMatch&, std
 }
 
 asio::awaitable<Response> updates_json(RequestContext& ctx, const RouteMatch&, std::string& body) {
-  auto merged =
-      core::merge_batch_moved(core::decode_updates(body, ctx.options.max_batch_items).updates);
+  auto decoded = core::decode_updates(body, ctx.options.max_batch_items);
+  const auto key = idempotency_key(ctx.request, decoded.idempotency_key);
+  auto merged = core::merge_batch_moved(std::move(decoded.updates));
+  std::optional<storage::Guard> guard;
+  if (key) guard = storage::Guard::of(*key, body);
+  bool replayed = false;
   std::string out;
-  if (merged.empty()) {
+  if (merged.empty() && !guard) {
+    out = "[]";
+  } else if (merged.empty()) {
+    // Nothing to apply, but the key is taken all the same (a 422 later
+    // for another body).
+    co_await apply(ctx, std::move(merged), &*guard, &replayed);
     out = "[]";
   } else {
     const std::size_t n = merged.size();
-    auto applied = co_await apply(ctx, std::move(merged));
+    auto applied = co_await apply(ctx, std::move(merged), guard ? &*guard : nullptr, &replayed);
     // Encoded straight from the storage's answer, with room for the labels
     // that labelled answers echo (as core::encode_points would write it).
     std::size_t room = 2;
@@ -293,7 +401,8 @@ asio::awaitable<Response> updates_json(RequestContext& ctx, const RouteMatch&, s
     }
     out.push_back(']');
   }
-  co_return make_response(ctx.request, http::status::ok, kJson, std::move(out));
+  co_return keyed_response(make_response(ctx.request, http::status::ok, kJson, std::move(out)),
+                           replayed);
 }
 
 using http::verb;

@@ -59,6 +59,53 @@ void Repository::health(Callback<Health> done) {
   });
 }
 
+bool Repository::begin_once(std::vector<core::Update>& batch, std::int64_t received_ms,
+                            const Guard& guard, Callback<OnceApplied>& done) {
+  Once early = Once::applied;
+  switch (keys_.begin(guard, received_ms)) {
+    case KeyStore::Status::fresh:
+      return true;
+    case KeyStore::Status::replay:
+      early = Once::replayed;
+      break;
+    case KeyStore::Status::mismatch:
+      early = Once::mismatch;
+      break;
+    case KeyStore::Status::in_flight:
+      early = Once::in_flight;
+      break;
+  }
+  done(nullptr, OnceApplied{.outcome = early, .applied = {}, .batch = std::move(batch)});
+  return false;
+}
+
+Callback<Applied> Repository::finish_once(const Guard& guard, std::int64_t received_ms,
+                                          Callback<OnceApplied> done) {
+  return
+      [this, guard, received_ms, done = std::move(done)](std::exception_ptr err, Applied applied) {
+        if (err) {
+          keys_.abort(guard);
+          done(std::move(err), OnceApplied{});
+          return;
+        }
+        keys_.commit(guard, received_ms);
+        done(nullptr,
+             OnceApplied{.outcome = Once::applied, .applied = std::move(applied), .batch = {}});
+      };
+}
+
+void Repository::apply_once(std::vector<core::Update> batch, std::int64_t received_ms, Guard guard,
+                            Callback<OnceApplied> done) {
+  if (!begin_once(batch, received_ms, guard, done)) return;
+  apply(std::move(batch), received_ms, finish_once(guard, received_ms, std::move(done)));
+}
+
+OnceApplied apply_once_sync(Repository& repo, std::vector<core::Update> batch,
+                            std::int64_t received_ms, Guard guard) {
+  return wait_for<OnceApplied>(
+      [&](auto done) { repo.apply_once(std::move(batch), received_ms, guard, std::move(done)); });
+}
+
 Applied apply_sync(Repository& repo, std::vector<core::Update> batch, std::int64_t received_ms) {
   return wait_for<Applied>(
       [&](auto done) { repo.apply(std::move(batch), received_ms, std::move(done)); });

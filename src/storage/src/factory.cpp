@@ -23,7 +23,8 @@ std::string describe(const StorageConfig& config) {
   return out;
 }
 
-std::unique_ptr<Repository> make_repository(const StorageConfig& config) {
+namespace {
+std::unique_ptr<Repository> make(const StorageConfig& config) {
   if (!config.database_dsn.empty()) {
     PostgresOptions options;
     options.dsn = config.database_dsn;
@@ -37,6 +38,13 @@ std::unique_ptr<Repository> make_repository(const StorageConfig& config) {
     return std::make_unique<FileRepository>(std::move(options));
   }
   return std::make_unique<MemoryRepository>();
+}
+}  // namespace
+
+std::unique_ptr<Repository> make_repository(const StorageConfig& config) {
+  auto repo = make(config);
+  repo->keys().configure(config.idempotency);
+  return repo;
 }
 
 }  // namespace metrics::storage

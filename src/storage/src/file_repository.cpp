@@ -16,20 +16,25 @@ using detail::complete;
 // the mode the interval picks.
 class FileRepository::Impl {
  public:
-  explicit Impl(FileOptions options) : opt_(std::move(options)) {
+  Impl(FileOptions options, KeyStore& keys) : opt_(std::move(options)) {
     if (opt_.path.empty()) throw core::Error("file storage: empty file path");
     if (!opt_.clock) opt_.clock = core::real_clock();
     std::uint64_t last_seq = 0;
-    if (opt_.restore) last_seq = detail::recover(opt_.path, log_path(opt_.path), mem_);
+    if (opt_.restore) last_seq = detail::recover(opt_.path, log_path(opt_.path), mem_, keys);
     if (opt_.store_interval.count() == 0) {
-      mode_ = std::make_unique<detail::WriteAheadLog>(opt_, mem_, last_seq);
+      mode_ = std::make_unique<detail::WriteAheadLog>(opt_, mem_, keys, last_seq);
     } else {
-      mode_ = std::make_unique<detail::IntervalSnapshots>(opt_, mem_);
+      mode_ = std::make_unique<detail::IntervalSnapshots>(opt_, mem_, keys);
     }
   }
 
   void apply(std::vector<core::Update> batch, std::int64_t received_ms, Callback<Applied> done) {
     mode_->apply(std::move(batch), received_ms, std::move(done));
+  }
+
+  void apply_once(std::vector<core::Update> batch, std::int64_t received_ms, const Guard& guard,
+                  Callback<Applied> done) {
+    mode_->apply_once(std::move(batch), received_ms, guard, std::move(done));
   }
 
   void expire(std::int64_t cutoff_ms, Callback<std::vector<core::SeriesKey>> done) {
@@ -67,7 +72,7 @@ class FileRepository::Impl {
 };
 
 FileRepository::FileRepository(FileOptions options)
-    : impl_(std::make_unique<Impl>(std::move(options))) {}
+    : impl_(std::make_unique<Impl>(std::move(options), keys_)) {}
 
 FileRepository::~FileRepository() {
   impl_->close();
@@ -76,6 +81,13 @@ FileRepository::~FileRepository() {
 void FileRepository::apply(std::vector<core::Update> batch, std::int64_t received_ms,
                            Callback<Applied> done) {
   impl_->apply(std::move(batch), received_ms, std::move(done));
+}
+
+void FileRepository::apply_once(std::vector<core::Update> batch, std::int64_t received_ms,
+                                Guard guard, Callback<OnceApplied> done) {
+  if (!begin_once(batch, received_ms, guard, done)) return;
+  impl_->apply_once(std::move(batch), received_ms, guard,
+                    finish_once(guard, received_ms, std::move(done)));
 }
 
 void FileRepository::get(core::SeriesKey key, Callback<std::optional<core::Point>> done) {

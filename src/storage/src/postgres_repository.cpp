@@ -37,6 +37,11 @@ struct ApplyReq {
   std::vector<core::Update> batch;
   std::int64_t received_ms = 0;
   Callback<Applied> done;
+  // Guarded by an idempotency key (apply_once): when the database already
+  // had the key, `skipped` runs with the outcome and the batch instead of done.
+  std::optional<Guard> guard{};
+  std::int64_t key_cutoff_ms = 0;
+  std::function<void(Once, std::vector<core::Update>)> skipped{};
 };
 struct GetReq {
   core::SeriesKey key;
@@ -88,8 +93,9 @@ class PostgresRepository::Impl {
             .grouped_batches = applies_.grouped()};
   }
 
-  explicit Impl(PostgresOptions options)
-      : opt_(std::move(options)),
+  Impl(PostgresOptions options, KeyStore& keys)
+      : keys_(keys),
+        opt_(std::move(options)),
         clock_(opt_.clock ? opt_.clock : core::real_clock()),
         schema_(opt_.schema),
         applies_(opt_.max_queue, *clock_),
@@ -128,7 +134,14 @@ class PostgresRepository::Impl {
   ~Impl() { close(); }
 
   void apply(std::vector<core::Update> batch, std::int64_t received_ms, Callback<Applied> done) {
-    ApplyReq req{std::move(batch), received_ms, std::move(done)};
+    ApplyReq req;
+    req.batch = std::move(batch);
+    req.received_ms = received_ms;
+    req.done = std::move(done);
+    push(std::move(req));
+  }
+
+  void push(ApplyReq req) {
     std::exception_ptr err;
     {
       std::lock_guard lock(mu_);
@@ -457,14 +470,18 @@ class PostgresRepository::Impl {
     const auto id_param = pg::group_id_param(group_id);
     pg::Group batches;
     batches.reserve(n);
-    for (const auto& req : group)
-      batches.push_back({&req.batch, req.received_ms});
+    for (const auto& req : group) {
+      batches.push_back(
+          {&req.batch, req.received_ms, req.guard ? &*req.guard : nullptr, req.key_cutoff_ms});
+    }
+    std::vector<Once> outcomes(n, Once::applied);
     Doubt doubt;
 
     with_retry(
         w,
         [&](PGconn* conn, std::size_t attempt) {
           std::fill(errors.begin(), errors.end(), nullptr);
+          std::fill(outcomes.begin(), outcomes.end(), Once::applied);
           if (attempt > 0) {
             if (pg::seen(conn, id_param)) {
               spdlog::warn("PostgreSQL: a group commit whose answer was lost had committed");
@@ -475,7 +492,7 @@ class PostgresRepository::Impl {
             doubt.in_doubt = false;
           }
           try {
-            pg::write_group(conn, batches, id_param, answers, errors, doubt.commit_sent);
+            pg::write_group(conn, batches, id_param, answers, errors, outcomes, doubt.commit_sent);
           } catch (const pg::Error& e) {
             // A retry whose marker collides: the earlier attempt's transaction
             // was still running when seen() looked, and has committed since.
@@ -492,6 +509,10 @@ class PostgresRepository::Impl {
         [&](const std::exception_ptr& err) { std::fill(errors.begin(), errors.end(), err); },
         &doubt);
     for (std::size_t i = 0; i < n; ++i) {
+      if (!errors[i] && outcomes[i] != Once::applied && group[i].skipped) {
+        group[i].skipped(outcomes[i], std::move(group[i].batch));
+        continue;
+      }
       if (errors[i]) answers[i] = {};
       complete(group[i].done, std::move(errors[i]), std::move(answers[i]));
     }
@@ -509,8 +530,12 @@ class PostgresRepository::Impl {
     if (!w.conn || PQstatus(w.conn.get()) != CONNECTION_OK) return;
     try {
       pg::prune_groups(w.conn.get());
+      const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              clock_->system_now().time_since_epoch())
+                              .count();
+      pg::prune_keys(w.conn.get(), now_ms - keys_.options().window.count());
     } catch (const pg::Error& e) {
-      spdlog::warn("PostgreSQL: cannot prune applied_groups: {}", e.what());
+      spdlog::warn("PostgreSQL: cannot prune applied_groups or idempotency_keys: {}", e.what());
     }
   }
 
@@ -569,6 +594,7 @@ class PostgresRepository::Impl {
     return static_cast<std::int64_t>(rng_() >> 1);
   }
 
+  KeyStore& keys_;
   PostgresOptions opt_;
   std::shared_ptr<core::Clock> clock_;
   pg::Schema schema_;
@@ -588,13 +614,35 @@ class PostgresRepository::Impl {
 };
 
 PostgresRepository::PostgresRepository(PostgresOptions options)
-    : impl_(std::make_unique<Impl>(std::move(options))) {}
+    : impl_(std::make_unique<Impl>(std::move(options), keys_)) {}
 
 PostgresRepository::~PostgresRepository() = default;
 
 void PostgresRepository::apply(std::vector<core::Update> batch, std::int64_t received_ms,
                                Callback<Applied> done) {
   impl_->apply(std::move(batch), received_ms, std::move(done));
+}
+
+void PostgresRepository::apply_once(std::vector<core::Update> batch, std::int64_t received_ms,
+                                    Guard guard, Callback<OnceApplied> done) {
+  // This server's keys answer what they know (and 409 for its own requests
+  // in flight); the database decides the rest, for every server on it.
+  if (!begin_once(batch, received_ms, guard, done)) return;
+  ApplyReq req;
+  req.batch = std::move(batch);
+  req.received_ms = received_ms;
+  req.done = finish_once(guard, received_ms, done);
+  req.guard = guard;
+  req.key_cutoff_ms = received_ms - keys_.options().window.count();
+  req.skipped = [this, guard, received_ms, done](Once outcome, std::vector<core::Update> b) {
+    if (outcome == Once::replayed) {
+      keys_.commit(guard, received_ms);
+    } else {
+      keys_.abort(guard);
+    }
+    done(nullptr, OnceApplied{.outcome = outcome, .applied = {}, .batch = std::move(b)});
+  };
+  impl_->push(std::move(req));
 }
 
 void PostgresRepository::get(core::SeriesKey key, Callback<std::optional<Point>> done) {

@@ -20,8 +20,10 @@ namespace {
 
 constexpr std::string_view kFormatName = "metrics-snapshot";
 constexpr std::int64_t kFormatVersion = 2;
+constexpr std::int64_t kFormatVersionKeys = 3;
 constexpr std::string_view kLogMagicV1 = "MTRCWAL1";
-constexpr std::string_view kLogMagic = "MTRCWAL2";
+constexpr std::string_view kLogMagicV2 = "MTRCWAL2";
+constexpr std::string_view kLogMagic = "MTRCWAL3";
 // A record larger than this is treated as damage, not as a real record.
 constexpr std::uint32_t kMaxRecordPayload = 1U << 30;
 
@@ -158,13 +160,14 @@ void append_value(std::string& out, const core::Point& p) {
 
 std::string encode_snapshot(std::span<const core::Point> classic,
                             std::span<const core::Point> series,
-                            std::optional<std::uint64_t> log_id, std::uint64_t seq) {
+                            std::optional<std::uint64_t> log_id, std::uint64_t seq,
+                            std::span<const KeyRecord> keys) {
   std::string out;
-  out.reserve(128 + classic.size() * 48 + series.size() * 96);
+  out.reserve(128 + classic.size() * 48 + series.size() * 96 + keys.size() * 96);
   out += "{\"format\":\"";
   out += kFormatName;
   out += "\",\"version\":";
-  out += std::to_string(kFormatVersion);
+  out += std::to_string(keys.empty() ? kFormatVersion : kFormatVersionKeys);
   if (log_id) {
     out += ",\"log_id\":\"";
     out += hex64(*log_id);
@@ -195,7 +198,24 @@ std::string encode_snapshot(std::span<const core::Point> classic,
     out += std::to_string(p.timestamp_ms);
     out += '}';
   }
-  out += "\n]}\n";
+  out += "\n]";
+  if (!keys.empty()) {
+    out += ",\"idempotency_keys\":[";
+    first = true;
+    for (const auto& k : keys) {
+      out += first ? "\n" : ",\n";
+      first = false;
+      out += "{\"key\":\"";
+      out += to_hex(k.guard.key);
+      out += "\",\"body\":\"";
+      out += to_hex(k.guard.fingerprint);
+      out += "\",\"ms\":";
+      out += std::to_string(k.received_ms);
+      out += '}';
+    }
+    out += "\n]";
+  }
+  out += "}\n";
   return out;
 }
 
@@ -220,9 +240,8 @@ Snapshot decode_snapshot(std::string_view json) {
       throw std::runtime_error("not a metrics snapshot (\"format\" is not \"metrics-snapshot\")");
     }
     std::int64_t version = 0;
-    if (obj["version"].get_int64().get(version) || version < 1 || version > kFormatVersion) {
-      throw std::runtime_error(
-          "unsupported snapshot version (this program reads versions 1 and 2)");
+    if (obj["version"].get_int64().get(version) || version < 1 || version > kFormatVersionKeys) {
+      throw std::runtime_error("unsupported snapshot version (this program reads versions 1 to 3)");
     }
     snap.version = static_cast<int>(version);
     if (obj["metrics"].get_array().get(metrics)) {
@@ -253,6 +272,27 @@ Snapshot decode_snapshot(std::string_view json) {
   index = 0;
   for (auto el : series)
     snap.series.push_back(decode_point(el, index++, true));
+  if (snap.version >= 3) {
+    simdjson::dom::array keys;
+    if (root["idempotency_keys"].get_array().get(keys)) {
+      throw std::runtime_error("missing \"idempotency_keys\" array");
+    }
+    index = 0;
+    for (auto el : keys) {
+      std::string_view key;
+      std::string_view body;
+      std::int64_t ms = 0;
+      KeyRecord r;
+      if (el["key"].get_string().get(key) || !from_hex(key, r.guard.key) ||
+          el["body"].get_string().get(body) || !from_hex(body, r.guard.fingerprint) ||
+          el["ms"].get_int64().get(ms)) {
+        throw std::runtime_error("idempotency key #" + std::to_string(index) + ": malformed");
+      }
+      r.received_ms = ms;
+      snap.keys.push_back(r);
+      ++index;
+    }
+  }
   return snap;
 }
 
@@ -265,10 +305,12 @@ std::string encode_log_header(std::uint64_t log_id) {
 std::optional<LogHeader> decode_log_header(std::string_view data) {
   const auto prefix = data.substr(0, std::min(data.size(), kLogMagic.size()));
   const bool v1 = kLogMagicV1.substr(0, prefix.size()) == prefix;
-  const bool v2 = kLogMagic.substr(0, prefix.size()) == prefix;
-  if (!v1 && !v2) throw std::runtime_error("not a metrics write-ahead log (bad magic)");
+  const bool v2 = kLogMagicV2.substr(0, prefix.size()) == prefix;
+  const bool v3 = kLogMagic.substr(0, prefix.size()) == prefix;
+  if (!v1 && !v2 && !v3) throw std::runtime_error("not a metrics write-ahead log (bad magic)");
   if (data.size() < kLogHeaderSize) return std::nullopt;
-  return LogHeader{get_le(data, kLogMagic.size(), 8), v2 ? 2 : 1};
+  // A prefix shorter than the magic matches every version: incomplete.
+  return LogHeader{get_le(data, kLogMagic.size(), 8), v3 ? 3 : (v2 ? 2 : 1)};
 }
 
 namespace {
@@ -344,7 +386,7 @@ bool decode_v1(std::string_view payload, std::vector<LogChange>& out) {
   std::uint64_t count = 0;
   if (!r.le(count, 4)) return false;
   for (std::uint64_t i = 0; i < count; ++i) {
-    LogChange c{LogChange::Kind::classic, {}};
+    LogChange c{LogChange::Kind::classic, {}, {}};
     std::uint64_t bits = 0;
     if (!read_name(r, c.point) || !r.le(bits, 8)) return false;
     set_value(c.point, bits);
@@ -355,14 +397,26 @@ bool decode_v1(std::string_view payload, std::vector<LogChange>& out) {
   return r.done();
 }
 
-bool decode_v2(std::string_view payload, std::vector<LogChange>& out) {
+// Versions 2 and 3 (which adds the idempotency keys, kind 3).
+bool decode_v2(std::string_view payload, std::vector<LogChange>& out, bool keys) {
   BodyReader r(payload);
   std::uint64_t count = 0;
   if (!r.le(count, 4)) return false;
   for (std::uint64_t i = 0; i < count; ++i) {
     unsigned kind = 0;
-    if (!r.u8(kind) || kind > 2) return false;
-    LogChange c{static_cast<LogChange::Kind>(kind), {}};
+    if (!r.u8(kind) || kind > (keys ? 3U : 2U)) return false;
+    LogChange c{static_cast<LogChange::Kind>(kind), {}, {}};
+    if (c.kind == LogChange::Kind::key) {
+      std::string_view key;
+      std::string_view body;
+      std::uint64_t ms = 0;
+      if (!r.bytes(key, 16) || !r.bytes(body, 16) || !r.le(ms, 8)) return false;
+      std::copy(key.begin(), key.end(), c.key.guard.key.begin());
+      std::copy(body.begin(), body.end(), c.key.guard.fingerprint.begin());
+      c.key.received_ms = static_cast<std::int64_t>(ms);
+      out.push_back(std::move(c));
+      continue;
+    }
     if (!read_name(r, c.point)) return false;
     if (c.kind != LogChange::Kind::classic) {
       std::uint64_t len = 0;
@@ -391,12 +445,13 @@ bool decode_v2(std::string_view payload, std::vector<LogChange>& out) {
 
 void append_log_record(std::string& out, std::uint64_t log_id, std::uint64_t seq,
                        std::span<const core::Point> series, std::span<const core::Point> classic,
-                       std::span<const core::SeriesKey> removed) {
+                       std::span<const core::SeriesKey> removed, std::span<const KeyRecord> keys) {
   const auto start = out.size();
   put_u32(out, 0);  // length and crc, filled in below
   put_u32(out, 0);
   put_u64(out, seq);
-  put_u32(out, static_cast<std::uint32_t>(series.size() + classic.size() + removed.size()));
+  put_u32(out, static_cast<std::uint32_t>(series.size() + classic.size() + removed.size() +
+                                          keys.size()));
   // Removals first: a series removed and written again in one group
   // (expiry, then a write) must end up written.
   for (const auto& k : removed) {
@@ -415,6 +470,13 @@ void append_log_record(std::string& out, std::uint64_t log_id, std::uint64_t seq
     put_labels(out, p.labels);
     put_u64(out, bits_of(p));
     put_u64(out, static_cast<std::uint64_t>(p.timestamp_ms));
+  }
+  for (const auto& k : keys) {
+    out.push_back(static_cast<char>(LogChange::Kind::key));
+    out.append(reinterpret_cast<const char*>(k.guard.key.data()), k.guard.key.size());
+    out.append(reinterpret_cast<const char*>(k.guard.fingerprint.data()),
+               k.guard.fingerprint.size());
+    put_u64(out, static_cast<std::uint64_t>(k.received_ms));
   }
   const auto payload = out.size() - start - kLogRecordHeaderSize;
   set_u32(out, start, static_cast<std::uint32_t>(payload));
@@ -438,7 +500,8 @@ ReplayResult replay_log(std::string_view records, const LogHeader& header, std::
     // Decode fully before applying anything, so a malformed record changes nothing.
     const auto payload = records.substr(pos + kLogRecordHeaderSize, len);
     decoded.clear();
-    const bool ok = header.version == 1 ? decode_v1(payload, decoded) : decode_v2(payload, decoded);
+    const bool ok = header.version == 1 ? decode_v1(payload, decoded)
+                                        : decode_v2(payload, decoded, header.version >= 3);
     if (!ok) {
       throw std::runtime_error("write-ahead log record " + std::to_string(seq) +
                                " has a valid checksum but a malformed body");

@@ -21,6 +21,10 @@ class FileMode {
 
   virtual void apply(std::vector<core::Update> batch, std::int64_t received_ms,
                      Callback<Applied> done) = 0;
+  // apply(), with the idempotency key kept with the write (in the same log
+  // record, or in the snapshots) and committed to `keys` before done runs.
+  virtual void apply_once(std::vector<core::Update> batch, std::int64_t received_ms, Guard guard,
+                          Callback<Applied> done) = 0;
   // Removes the series last written before cutoff_ms (Repository::expire).
   virtual void expire(std::int64_t cutoff_ms, Callback<std::vector<core::SeriesKey>> done) = 0;
   // False while the last write to disk failed.

@@ -15,7 +15,7 @@
 namespace metrics::storage::detail {
 
 std::uint64_t recover(const std::filesystem::path& path, const std::filesystem::path& log_path,
-                      MemoryRepository& mem) {
+                      MemoryRepository& mem, KeyStore& keys) {
   std::string text;
   Snapshot snap;
   try {
@@ -35,6 +35,7 @@ std::uint64_t recover(const std::filesystem::path& path, const std::filesystem::
     auto key = core::SeriesKey::of(p);
     series.insert_or_assign(std::move(key), std::move(p));
   }
+  std::vector<KeyRecord> key_records = std::move(snap.keys);
   const auto apply = [&](LogChange c) {
     switch (c.kind) {
       case LogChange::Kind::classic: {
@@ -49,6 +50,9 @@ std::uint64_t recover(const std::filesystem::path& path, const std::filesystem::
       }
       case LogChange::Kind::removed:
         if (auto it = series.find(core::SeriesView(c.point)); it != series.end()) series.erase(it);
+        break;
+      case LogChange::Kind::key:
+        key_records.push_back(c.key);
         break;
     }
   };
@@ -87,8 +91,10 @@ std::uint64_t recover(const std::filesystem::path& path, const std::filesystem::
   for (auto& [key, p] : series)
     series_values.push_back(std::move(p));
   mem.reset(classic_values, series_values);
-  spdlog::info("file storage: restored {} classic values and {} series from {}",
-               classic_values.size(), series_values.size(), path.string());
+  keys.load(key_records);
+  spdlog::info(
+      "file storage: restored {} classic values, {} series and {} idempotency keys from {}",
+      classic_values.size(), series_values.size(), key_records.size(), path.string());
   return last_seq;
 }
 

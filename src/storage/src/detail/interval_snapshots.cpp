@@ -11,8 +11,12 @@
 
 namespace metrics::storage::detail {
 
-IntervalSnapshots::IntervalSnapshots(const FileOptions& options, MemoryRepository& mem)
-    : opt_(options), mem_(mem), clock_(options.clock ? options.clock : core::real_clock()) {
+IntervalSnapshots::IntervalSnapshots(const FileOptions& options, MemoryRepository& mem,
+                                     KeyStore& keys)
+    : opt_(options),
+      mem_(mem),
+      keys_(keys),
+      clock_(options.clock ? options.clock : core::real_clock()) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -37,6 +41,18 @@ void IntervalSnapshots::apply(std::vector<core::Update> batch, std::int64_t rece
     err = std::current_exception();
   }
   complete(done, std::move(err), std::move(stored));
+}
+
+// The key is committed after the batch is in memory, and a snapshot reads
+// the keys before the memory: a key in a snapshot always has its write there.
+void IntervalSnapshots::apply_once(std::vector<core::Update> batch, std::int64_t received_ms,
+                                   Guard guard, Callback<Applied> done) {
+  apply(
+      std::move(batch), received_ms,
+      [this, guard, received_ms, done = std::move(done)](std::exception_ptr err, Applied applied) {
+        if (!err) keys_.commit(guard, received_ms);
+        done(std::move(err), std::move(applied));
+      });
 }
 
 void IntervalSnapshots::expire(std::int64_t cutoff_ms,
@@ -78,9 +94,11 @@ void IntervalSnapshots::write_snapshot(bool always) {
   if (!always && changes == written_changes_) return;
   try {
     // No log id: a log left by an earlier synchronous run is stale now.
+    // The keys first (see apply_once).
+    const auto keys = keys_.list();
     const auto contents = mem_.contents_now();
-    replace_file_atomically(opt_.path,
-                            encode_snapshot(contents.classic, contents.series, std::nullopt, 0));
+    replace_file_atomically(
+        opt_.path, encode_snapshot(contents.classic, contents.series, std::nullopt, 0, keys));
     written_changes_ = changes;
     healthy_.store(true, std::memory_order_relaxed);
   } catch (const std::exception& e) {

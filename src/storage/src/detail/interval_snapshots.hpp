@@ -22,11 +22,13 @@ namespace metrics::storage::detail {
 
 class IntervalSnapshots final : public FileMode {
  public:
-  IntervalSnapshots(const FileOptions& options, MemoryRepository& mem);
+  IntervalSnapshots(const FileOptions& options, MemoryRepository& mem, KeyStore& keys);
   ~IntervalSnapshots() override;  // calls close()
 
   void apply(std::vector<core::Update> batch, std::int64_t received_ms,
              Callback<Applied> done) override;
+  void apply_once(std::vector<core::Update> batch, std::int64_t received_ms, Guard guard,
+                  Callback<Applied> done) override;
   void expire(std::int64_t cutoff_ms, Callback<std::vector<core::SeriesKey>> done) override;
   [[nodiscard]] bool healthy() const override { return healthy_.load(std::memory_order_relaxed); }
   void close() override;
@@ -37,6 +39,7 @@ class IntervalSnapshots final : public FileMode {
 
   const FileOptions& opt_;
   MemoryRepository& mem_;
+  KeyStore& keys_;
   std::shared_ptr<core::Clock> clock_;
   std::atomic<std::uint64_t> changes_{0};
   std::uint64_t written_changes_ = 0;  // timer thread, then close()

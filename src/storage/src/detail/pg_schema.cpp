@@ -54,6 +54,15 @@ constexpr Migration kMigrations[] = {
           SELECT type, name, ''::bytea, '{}'::jsonb, delta, value,
                  (extract(epoch FROM clock_timestamp()) * 1000)::bigint
           FROM metrics)"},
+    // Exactly-once writes: the idempotency keys applied, each written in the
+    // transaction of the batch it guards, so that every server on the
+    // database recognises a retry. key and fingerprint are 16-byte digests
+    // (storage::Guard).
+    {4, "idempotency_keys: the keys of the writes applied, with their body fingerprint",
+     R"(CREATE TABLE idempotency_keys (
+          key         bytea PRIMARY KEY CHECK (octet_length(key) = 16),
+          fingerprint bytea NOT NULL CHECK (octet_length(fingerprint) = 16),
+          received_ms bigint NOT NULL))"},
 };
 
 // Any constant shared by every server: migrations run one at a time.

@@ -80,6 +80,15 @@ constexpr const char* kListSeriesSql =
     "SELECT type, name, labels, total, value, updated_at FROM series";
 constexpr const char* kExpireSql =
     "DELETE FROM series WHERE updated_at < $1 RETURNING type, name, labels";
+// A key is taken when it is new, or when its last use left the window ($4);
+// no row back: it was applied within the window (by any server).
+constexpr const char* kClaimKeySql =
+    "INSERT INTO idempotency_keys AS k (key, fingerprint, received_ms) VALUES ($1, $2, $3) "
+    "ON CONFLICT (key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, "
+    "received_ms = EXCLUDED.received_ms WHERE k.received_ms < $4 RETURNING 1";
+constexpr const char* kKeyFingerprintSql =
+    "SELECT fingerprint FROM idempotency_keys WHERE key = $1";
+constexpr const char* kPruneKeysSql = "DELETE FROM idempotency_keys WHERE received_ms < $1";
 constexpr const char* kPruneSql =
     "DELETE FROM applied_groups WHERE applied_at < now() - interval '1 hour'";
 
@@ -360,9 +369,35 @@ void fast_path(PGconn* conn, const Group& group, const Rows& rows, const std::st
 
 // The general path: one transaction, each batch in its own savepoint, so a
 // batch that overflows is rolled back alone.
+// Takes batch b's key; false (and the outcome) when it was applied already.
+bool claim_key(PGconn* conn, const Batch& b, Once& outcome) {
+  const Guard& g = *b.guard;
+  const std::string key(reinterpret_cast<const char*>(g.key.data()), g.key.size());
+  const std::string fp(reinterpret_cast<const char*>(g.fingerprint.data()), g.fingerprint.size());
+  const auto ms = be64(b.received_ms);
+  const auto cutoff = be64(b.key_cutoff_ms);
+  {
+    const char* values[] = {key.data(), fp.data(), ms.data(), cutoff.data()};
+    const int lengths[] = {16, 16, 8, 8};
+    const int formats[] = {1, 1, 1, 1};
+    if (PQntuples(exec_prepared(conn, "claim_key", values, lengths, formats, true).get()) > 0) {
+      outcome = Once::applied;
+      return true;
+    }
+  }
+  const char* values[] = {key.data()};
+  const int lengths[] = {16};
+  const int formats[] = {1};
+  auto res = exec_prepared(conn, "key_fingerprint", values, lengths, formats, true);
+  const bool same = PQntuples(res.get()) > 0 && PQgetlength(res.get(), 0, 0) == 16 &&
+                    std::string_view(PQgetvalue(res.get(), 0, 0), 16) == fp;
+  outcome = same ? Once::replayed : Once::mismatch;
+  return false;
+}
+
 void slow_path(PGconn* conn, const Group& group, const std::string& id_param,
                std::vector<Applied>& answers, std::vector<std::exception_ptr>& errors,
-               bool& commit_sent) {
+               std::vector<Once>& outcomes, bool& commit_sent) {
   exec(conn, "BEGIN");
   {
     const char* values[] = {id_param.data()};
@@ -382,6 +417,11 @@ void slow_path(PGconn* conn, const Group& group, const std::string& id_param,
     const auto lengths = p.lengths();
     const std::vector<int> formats(values.size(), 1);
     exec(conn, "SAVEPOINT batch");
+    // The key in the batch's savepoint: a batch rolled back keeps no key.
+    if (group[i].guard != nullptr && !claim_key(conn, group[i], outcomes[i])) {
+      exec(conn, "RELEASE SAVEPOINT batch");
+      continue;
+    }
     try {
       auto res = exec_prepared(conn, "upsert", values, lengths, formats, true);
       exec(conn, "RELEASE SAVEPOINT batch");
@@ -480,6 +520,8 @@ void prepare_statements(PGconn* conn) {
   prepare(conn, "list", kListSql);
   prepare(conn, "list_series", kListSeriesSql);
   prepare(conn, "expire", kExpireSql);
+  prepare(conn, "claim_key", kClaimKeySql);
+  prepare(conn, "key_fingerprint", kKeyFingerprintSql);
 }
 
 std::string group_id_param(std::int64_t id) {
@@ -488,11 +530,15 @@ std::string group_id_param(std::int64_t id) {
 
 void write_group(PGconn* conn, const Group& group, const std::string& id_param,
                  std::vector<Applied>& answers, std::vector<std::exception_ptr>& errors,
-                 bool& commit_sent) {
+                 std::vector<Once>& outcomes, bool& commit_sent) {
   Rows rows;
   for (const auto& batch : group)
     rows.add(batch);
-  if (!rows.overflow && !rows.mixed_signs()) {
+  std::fill(outcomes.begin(), outcomes.end(), Once::applied);
+  // Keys are claimed batch by batch, in the batch's savepoint.
+  const bool guarded =
+      std::any_of(group.begin(), group.end(), [](const Batch& b) { return b.guard != nullptr; });
+  if (!guarded && !rows.overflow && !rows.mixed_signs()) {
     try {
       commit_sent = true;
       fast_path(conn, group, rows, id_param, answers);
@@ -503,11 +549,19 @@ void write_group(PGconn* conn, const Group& group, const std::string& id_param,
       // Some batch overflows: find it with the per-batch path below.
     }
   }
-  slow_path(conn, group, id_param, answers, errors, commit_sent);
+  slow_path(conn, group, id_param, answers, errors, outcomes, commit_sent);
 }
 
 void prune_groups(PGconn* conn) {
   exec(conn, kPruneSql);
+}
+
+void prune_keys(PGconn* conn, std::int64_t cutoff_ms) {
+  const auto cutoff = be64(cutoff_ms);
+  const char* values[] = {cutoff.data()};
+  const int lengths[] = {8};
+  const int formats[] = {1};
+  (void)exec_params(conn, kPruneKeysSql, values, lengths, formats, false);
 }
 
 std::optional<Point> get(PGconn* conn, const core::SeriesKey& key) {

@@ -31,6 +31,10 @@ namespace metrics::storage::detail::pg {
 struct Batch {
   const std::vector<core::Update>* updates = nullptr;
   std::int64_t received_ms = 0;
+  // Guarded by an idempotency key: applied only when the key is new, or
+  // last applied before key_cutoff_ms (outside the window).
+  const Guard* guard = nullptr;
+  std::int64_t key_cutoff_ms = 0;
 };
 
 // The batches of one group commit, in queue order.
@@ -48,9 +52,10 @@ void prepare_statements(PGconn* conn);
 // value, would overflow; the others are still stored). Sets commit_sent just
 // before it sends the statement that can commit: after that a lost
 // connection leaves the outcome in doubt.
+// outcomes[i]: what the key of batch i decided (Once::applied when it has none).
 void write_group(PGconn* conn, const Group& group, const std::string& id_param,
                  std::vector<Applied>& answers, std::vector<std::exception_ptr>& errors,
-                 bool& commit_sent);
+                 std::vector<Once>& outcomes, bool& commit_sent);
 
 // Whether the group of `id_param` was committed.
 [[nodiscard]] bool seen(PGconn* conn, const std::string& id_param);
@@ -61,6 +66,8 @@ void answer_from_current(PGconn* conn, const Group& group, std::vector<Applied>&
 
 // Forgets group ids older than an hour.
 void prune_groups(PGconn* conn);
+// Forgets the idempotency keys applied before cutoff_ms (outside the window).
+void prune_keys(PGconn* conn, std::int64_t cutoff_ms);
 
 [[nodiscard]] std::optional<core::Point> get(PGconn* conn, const core::SeriesKey& key);
 [[nodiscard]] std::optional<core::Point> get_classic(PGconn* conn, const core::MetricKey& key);

@@ -28,11 +28,12 @@ std::exception_ptr unavailable(const std::string& why) {
 
 }  // namespace
 
-WriteAheadLog::WriteAheadLog(const FileOptions& options, MemoryRepository& mem,
+WriteAheadLog::WriteAheadLog(const FileOptions& options, MemoryRepository& mem, KeyStore& keys,
                              std::uint64_t last_seq)
     : opt_(options),
       log_path_(FileRepository::log_path(options.path)),
       mem_(mem),
+      keys_(keys),
       clock_(options.clock ? options.clock : core::real_clock()),
       last_seq_(last_seq),
       queue_(options.max_queue, *clock_) {
@@ -46,7 +47,16 @@ WriteAheadLog::~WriteAheadLog() {
 
 void WriteAheadLog::apply(std::vector<core::Update> batch, std::int64_t received_ms,
                           Callback<Applied> done) {
-  Pending pending{std::move(batch), received_ms, std::move(done), std::nullopt, nullptr};
+  push(
+      Pending{std::move(batch), received_ms, std::move(done), std::nullopt, nullptr, std::nullopt});
+}
+
+void WriteAheadLog::apply_once(std::vector<core::Update> batch, std::int64_t received_ms,
+                               Guard guard, Callback<Applied> done) {
+  push(Pending{std::move(batch), received_ms, std::move(done), std::nullopt, nullptr, guard});
+}
+
+void WriteAheadLog::push(Pending pending) {
   std::exception_ptr err;
   {
     std::lock_guard lock(mu_);
@@ -64,7 +74,7 @@ void WriteAheadLog::apply(std::vector<core::Update> batch, std::int64_t received
 }
 
 void WriteAheadLog::expire(std::int64_t cutoff_ms, Callback<std::vector<core::SeriesKey>> done) {
-  Pending pending{{}, 0, nullptr, cutoff_ms, std::move(done)};
+  Pending pending{{}, 0, nullptr, cutoff_ms, std::move(done), std::nullopt};
   std::exception_ptr err;
   {
     std::lock_guard lock(mu_);
@@ -150,9 +160,11 @@ void WriteAheadLog::commit_batches(std::vector<Pending>& group) {
   classic_overlay_.clear();
   std::fill(position_cache_.begin(), position_cache_.end(), CachedNodes{});
   std::size_t accepted = 0;
+  key_records_.clear();
   for (std::size_t i = 0; i < group.size(); ++i) {
     if (stage(group[i], answers[i])) {
       ++accepted;
+      if (group[i].guard) key_records_.push_back(KeyRecord{*group[i].guard, group[i].received_ms});
     } else {
       errors[i] = std::make_exception_ptr(
           core::InvalidInput("counter total would overflow int64; nothing of the batch stored"));
@@ -168,8 +180,11 @@ void WriteAheadLog::commit_batches(std::vector<Pending>& group) {
     for (auto& [key, p] : classic_overlay_)
       classic_values_.push_back(std::move(p));
     try {
-      append_record(series_values_, classic_values_, {});
+      append_record(series_values_, classic_values_, {}, key_records_);
       publish_overlay();
+      // Before the callbacks: a compaction after this group keeps them.
+      for (const auto& k : key_records_)
+        keys_.commit(k.guard, k.received_ms);
     } catch (const std::exception& e) {
       fail_write(e);
       for (auto& err : errors) {
@@ -209,10 +224,11 @@ void WriteAheadLog::commit_expiry(Pending& expiry) {
 // Writes one record and makes it durable.
 void WriteAheadLog::append_record(std::span<const core::Point> series,
                                   std::span<const core::Point> classic,
-                                  std::span<const core::SeriesKey> removed) {
+                                  std::span<const core::SeriesKey> removed,
+                                  std::span<const KeyRecord> keys) {
   const auto seq = ++last_seq_;
   buf_.clear();
-  append_log_record(buf_, log_id_, seq, series, classic, removed);
+  append_log_record(buf_, log_id_, seq, series, classic, removed, keys);
   if (log_size_ + buf_.size() > allocated_) preallocate(log_size_ + buf_.size());
   pwrite_all(log_fd_.get(), buf_, log_size_, log_path_);
   allocated_ = std::max(allocated_, log_size_ + buf_.size());
@@ -396,9 +412,10 @@ bool WriteAheadLog::compact() {
   const auto new_id = random_log_id();
   std::filesystem::path tmp;
   try {
+    const auto keys = keys_.list();
     const auto contents = mem_.contents_now();
     tmp = write_temp(opt_.path,
-                     encode_snapshot(contents.classic, contents.series, new_id, last_seq_));
+                     encode_snapshot(contents.classic, contents.series, new_id, last_seq_, keys));
   } catch (const std::exception& e) {
     // The old snapshot and log are untouched and still valid.
     return fail_compaction(e.what(), false);

@@ -37,11 +37,18 @@ class WriteAheadLog final : public FileMode {
   // `last_seq`: the last record sequence number restored (0 for none).
   // Starts with a fresh snapshot and log (this drops a torn tail and, with
   // restore off, the previous run's files).
-  WriteAheadLog(const FileOptions& options, MemoryRepository& mem, std::uint64_t last_seq);
+  // `keys`: the idempotency keys, written with the batches they guard and
+  // into every compacted snapshot.
+  WriteAheadLog(const FileOptions& options, MemoryRepository& mem, KeyStore& keys,
+                std::uint64_t last_seq);
   ~WriteAheadLog() override;  // calls close()
 
   void apply(std::vector<core::Update> batch, std::int64_t received_ms,
              Callback<Applied> done) override;
+  // The key goes in the record of its batch, and is committed to the keys
+  // once that record is on disk, before done runs.
+  void apply_once(std::vector<core::Update> batch, std::int64_t received_ms, Guard guard,
+                  Callback<Applied> done) override;
   // Goes through the queue like a batch: the writer thread is the only one
   // that changes memory, and the removal is logged before memory shows it.
   void expire(std::int64_t cutoff_ms, Callback<std::vector<core::SeriesKey>> done) override;
@@ -63,6 +70,7 @@ class WriteAheadLog final : public FileMode {
     Callback<Applied> done;
     std::optional<std::int64_t> expire_cutoff;
     Callback<std::vector<core::SeriesKey>> expired;
+    std::optional<Guard> guard;
   };
   using SeriesOverlay =
       std::unordered_map<core::SeriesKey, core::Point, core::SeriesHash, core::SeriesEqual>;
@@ -85,7 +93,9 @@ class WriteAheadLog final : public FileMode {
   void commit_batches(std::vector<Pending>& group);
   void commit_expiry(Pending& expiry);
   void append_record(std::span<const core::Point> series, std::span<const core::Point> classic,
-                     std::span<const core::SeriesKey> removed);
+                     std::span<const core::SeriesKey> removed,
+                     std::span<const KeyRecord> keys = {});
+  void push(Pending pending);
   void fail_write(const std::exception& e);
   void preallocate(std::uint64_t needed);
   void truncate_log(std::uint64_t size) noexcept;
@@ -98,6 +108,7 @@ class WriteAheadLog final : public FileMode {
   const FileOptions& opt_;
   const std::filesystem::path log_path_;
   MemoryRepository& mem_;
+  KeyStore& keys_;
   std::shared_ptr<core::Clock> clock_;
 
   // Writer-thread state.
@@ -117,6 +128,7 @@ class WriteAheadLog final : public FileMode {
   std::vector<CachedNodes> position_cache_;  // by index in a batch
   std::vector<core::Point> series_values_;
   std::vector<core::Point> classic_values_;
+  std::vector<KeyRecord> key_records_;
 
   std::atomic<bool> healthy_{true};
   std::mutex mu_;

@@ -47,6 +47,8 @@ struct DecodedBatch {
   // The envelope's labels (empty for an array).
   Labels labels;
   bool envelope = false;
+  // The envelope's "idempotency_key" (a string), when it has one.
+  std::optional<std::string> idempotency_key;
 };
 [[nodiscard]] DecodedBatch decode_updates(std::string_view json, std::size_t max_items = 100'000);
 

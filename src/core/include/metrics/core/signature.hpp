@@ -6,6 +6,7 @@
 // Thread-safe.
 #pragma once
 
+#include <array>
 #include <string>
 #include <string_view>
 
@@ -17,5 +18,8 @@ inline constexpr std::string_view kSignatureHeader = "HashSHA256";
 // Compares in constant time; accepts upper- or lowercase hex in `signature`.
 [[nodiscard]] bool verify_signature(std::string_view key, std::string_view data,
                                     std::string_view signature) noexcept;
+
+// SHA-256 of data (idempotency keys and body fingerprints).
+[[nodiscard]] std::array<unsigned char, 32> sha256(std::string_view data);
 
 }  // namespace metrics::core

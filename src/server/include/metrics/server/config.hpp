@@ -28,7 +28,8 @@ struct ServerConfig {
   storage::StorageConfig storage{.database_dsn = "",
                                  .file_path = "/tmp/metrics-db.json",
                                  .store_interval = std::chrono::seconds{300},
-                                 .restore = true};
+                                 .restore = true,
+                                 .idempotency = {}};
   std::string key;
   // Accept writes without HashSHA256 (a wrong signature is still refused).
   bool allow_unsigned = false;

@@ -59,6 +59,10 @@ class FileRepository final : public Repository {
 
   void apply(std::vector<core::Update> batch, std::int64_t received_ms,
              Callback<Applied> done) override;
+  // The key goes in the same log record as the batch (store_interval 0), or
+  // in the snapshots; restored keys are recognised after a restart.
+  void apply_once(std::vector<core::Update> batch, std::int64_t received_ms, Guard guard,
+                  Callback<OnceApplied> done) override;
   void get(core::SeriesKey key, Callback<std::optional<core::Point>> done) override;
   void get_classic(core::MetricKey key, Callback<std::optional<core::Point>> done) override;
   void list(Callback<std::vector<core::Point>> done) override;

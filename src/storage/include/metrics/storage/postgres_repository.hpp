@@ -82,6 +82,11 @@ class PostgresRepository final : public Repository {
 
   void apply(std::vector<core::Update> batch, std::int64_t received_ms,
              Callback<Applied> done) override;
+  // The key goes in the batch's transaction (in its savepoint), in the
+  // idempotency_keys table that every server on the database reads: a retry
+  // that reaches another server is recognised too.
+  void apply_once(std::vector<core::Update> batch, std::int64_t received_ms, Guard guard,
+                  Callback<OnceApplied> done) override;
   void get(core::SeriesKey key, Callback<std::optional<core::Point>> done) override;
   void get_classic(core::MetricKey key, Callback<std::optional<core::Point>> done) override;
   void list(Callback<std::vector<core::Point>> done) override;

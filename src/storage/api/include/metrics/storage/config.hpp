@@ -7,6 +7,8 @@
 #include <chrono>
 #include <string>
 
+#include "metrics/storage/idempotency.hpp"
+
 namespace metrics::storage {
 
 struct StorageConfig {
@@ -15,6 +17,8 @@ struct StorageConfig {
   // 0: every acknowledged update is durable before the answer.
   std::chrono::milliseconds store_interval{std::chrono::seconds{300}};
   bool restore = true;
+  // Idempotency keys (--idempotency-window, --idempotency-max-keys).
+  KeyStoreOptions idempotency;
 };
 
 // The DSN with its password replaced by "***" (URI and keyword forms), for

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "metrics/core/metric.hpp"
+#include "metrics/storage/idempotency.hpp"
 
 namespace metrics::storage {
 
@@ -65,6 +66,20 @@ struct Applied {
   std::vector<core::Point> classic;
 };
 
+// What a write guarded by an idempotency key came to (apply_once).
+enum class Once : std::uint8_t {
+  applied,    // the batch was applied, and its key stored with it
+  replayed,   // the key was applied already with this body: nothing changed
+  mismatch,   // the key was applied already with another body: nothing changed
+  in_flight,  // the key's first request is still being applied: nothing changed
+};
+struct OnceApplied {
+  Once outcome = Once::applied;
+  Applied applied;  // applied only
+  // Every outcome but applied: the batch, handed back (to read its values).
+  std::vector<core::Update> batch;
+};
+
 class Repository {
  public:
   virtual ~Repository() = default;
@@ -81,6 +96,19 @@ class Repository {
   // with core::InvalidInput.
   virtual void apply(std::vector<core::Update> batch, std::int64_t received_ms,
                      Callback<Applied> done) = 0;
+
+  // apply(), guarded by an idempotency key (API.md Part 2, "Exactly-once
+  // writes"): a key applied within the window (keys()) is not applied again.
+  // The key is stored with the write, as durably as the write: this default
+  // keeps it in memory (keys()); the file storage and PostgreSQL override it
+  // to write the key in the same log record, snapshot or transaction. A
+  // failed apply stores no key.
+  virtual void apply_once(std::vector<core::Update> batch, std::int64_t received_ms, Guard guard,
+                          Callback<OnceApplied> done);
+
+  // The keys of the writes applied within the window, and the bounds
+  // (configured once, before the first request).
+  [[nodiscard]] KeyStore& keys() noexcept { return keys_; }
 
   // Completes with the series, or nullopt when there is none.
   virtual void get(core::SeriesKey key, Callback<std::optional<core::Point>> done) = 0;
@@ -118,11 +146,26 @@ class Repository {
   // Makes everything acknowledged so far durable and stops background work;
   // called once at graceful shutdown, after the last request. Blocking.
   virtual void close() = 0;
+
+ protected:
+  // The two halves of apply_once() for a storage that overrides it. The
+  // first checks the key: false when the key decided the answer (done has
+  // run), true when the batch must be applied (the key is in flight). The
+  // second wraps done for that apply: it stores the key on success (again,
+  // harmlessly, if the storage did) and frees it on failure.
+  bool begin_once(std::vector<core::Update>& batch, std::int64_t received_ms, const Guard& guard,
+                  Callback<OnceApplied>& done);
+  Callback<Applied> finish_once(const Guard& guard, std::int64_t received_ms,
+                                Callback<OnceApplied> done);
+
+  KeyStore keys_;
 };
 
 // Blocking helpers for tests, tools and start-up code; rethrow the error.
 // apply_sync without a time uses 0 as the receive time.
 Applied apply_sync(Repository& repo, std::vector<core::Update> batch, std::int64_t received_ms = 0);
+OnceApplied apply_once_sync(Repository& repo, std::vector<core::Update> batch,
+                            std::int64_t received_ms, Guard guard);
 std::optional<core::Point> get_sync(Repository& repo, core::SeriesKey key);
 std::optional<core::Point> get_classic_sync(Repository& repo, core::MetricKey key);
 std::vector<core::Point> list_sync(Repository& repo);
