@@ -1,9 +1,7 @@
-# The fault tests of issue 18 (exactly-once writes) with the clients' keys:
-# they need the server side (Idempotency-Key recognised and stored with the
-# write, branch idem-server). NOT YET INCLUDED by CMakeLists.txt: against a
-# server without it the keyed runs fail by design (every resend is applied
-# again: mismatches). Once idem-server is merged, add to CMakeLists.txt
-#   include(${CMAKE_CURRENT_SOURCE_DIR}/idempotency_keys.cmake OPTIONAL)
+# The fault tests of issue 18 (exactly-once writes) with the clients' keys,
+# against the server side (Idempotency-Key recognised and stored with the
+# write). Against a server without it the keyed runs fail by design: every
+# resend is applied again (mismatches).
 
 # Lost answers and cut connections between metrics-loadgen and the server
 # through answer_proxy: without keys requests end in doubt (control); with
