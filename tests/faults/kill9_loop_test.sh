@@ -17,9 +17,16 @@
 # request must have been in doubt (no answer), or the kills never hit a
 # request in flight.
 #
+# With --idempotency-keys 1 the generator sends a key with every request
+# and resends every request in doubt with it (API.md Part 2, "Exactly-once
+# writes"; the key is in the same log record as the write): then every round
+# must end with 0 requests in doubt and the check is exact, and across all
+# rounds at least one request must have been resent (the kills hit requests
+# in flight) instead.
+#
 #   kill9_loop_test.sh --server BIN --loadgen BIN --rounds R --kills K
 #                      [--agents N] [--duration S] [--results FILE]
-#                      [--keep-failed DIR]
+#                      [--keep-failed DIR] [--idempotency-keys 0|1]
 #
 #   --agents N         simulated agents (default 50)
 #   --duration S       load phase of each round, whole seconds (default: room
@@ -44,7 +51,7 @@ set -euo pipefail
 unset ADDRESS DATABASE_DSN FILE_STORAGE_PATH STORE_INTERVAL RESTORE KEY CONFIG ALLOW_UNSIGNED \
   TLS_CERT TLS_KEY LOG_LEVEL
 
-SERVER='' LOADGEN='' ROUNDS='' KILLS='' AGENTS=50 DURATION='' RESULTS='' KEEP=''
+SERVER='' LOADGEN='' ROUNDS='' KILLS='' AGENTS=50 DURATION='' RESULTS='' KEEP='' KEYS=0
 while [[ $# -gt 0 ]]; do
   [[ $# -ge 2 ]] || { echo "kill9-test: $1 needs a value" >&2; exit 2; }
   case $1 in
@@ -56,6 +63,7 @@ while [[ $# -gt 0 ]]; do
     --duration) DURATION=$2 ;;
     --results) RESULTS=$2 ;;
     --keep-failed) KEEP=$2 ;;
+    --idempotency-keys) KEYS=$2 ;;
     *) echo "kill9-test: unknown argument $1" >&2; exit 2 ;;
   esac
   shift 2
@@ -68,6 +76,9 @@ is_count() { [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 >= $2 && 10#$1 <= $3)); }
 is_count "$ROUNDS" 1 100000 || usage "--rounds: 1 to 100000"
 is_count "$KILLS" 1 1000 || usage "--kills: 1 to 1000"
 is_count "$AGENTS" 1 10000 || usage "--agents: 1 to 10000"
+[[ $KEYS == 0 || $KEYS == 1 ]] || usage "--idempotency-keys: 0 or 1"
+KEY_FLAGS=()
+((KEYS == 0)) || KEY_FLAGS=(--idempotency-keys)
 command -v curl >/dev/null || usage "curl is needed"
 
 # No kill later than TAIL_MS (or twice the slowest restart seen so far, when
@@ -221,7 +232,7 @@ if [[ -n $RESULTS ]]; then
 fi
 
 T_ALL=$(now_ms)
-TOTAL_KILLS=0 TOTAL_ACK=0 TOTAL_DOUBT=0 TOTAL_REJ=0 TOTAL_MISMATCH=0 DOUBT_ROUNDS=0
+TOTAL_KILLS=0 TOTAL_ACK=0 TOTAL_DOUBT=0 TOTAL_REJ=0 TOTAL_MISMATCH=0 DOUBT_ROUNDS=0 TOTAL_RESENT=0
 for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
   T_ROUND=$(now_ms)
   DIR="$WORK/round$ROUND"
@@ -230,7 +241,7 @@ for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
   start_server 0
 
   timeout "$LOADGEN_LIMIT_S" "$LOADGEN" -a "127.0.0.1:$PORT" -n "$AGENTS" -d "${DURATION}s" \
-    -m batch --gzip --run-id "$RUN_ID" --request-timeout 2s --json \
+    -m batch --gzip --run-id "$RUN_ID" --request-timeout 2s --json "${KEY_FLAGS[@]}" \
     >"$DIR/loadgen.json" 2>"$DIR/loadgen.err" &
   LOADGEN_PID=$!
 
@@ -278,6 +289,12 @@ for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
   ((UNVERIFIED == 0)) || fail "$UNVERIFIED metrics could not be read back"
   ((ACK > 0)) || fail "nothing was acknowledged"
   ((CHECKED > 0)) || fail "nothing was checked"
+  RESENT=0
+  if ((KEYS == 1)); then
+    RESENT=$(field resent)
+    [[ $RESENT =~ ^[0-9]+$ ]] || fail "the generator's report lacks resent"
+    ((DOUBT == 0)) || fail "$DOUBT requests still in doubt with idempotency keys"
+  fi
 
   # One more kill -9 with nothing in flight: what the server served must
   # survive it unchanged.
@@ -304,7 +321,9 @@ for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
   TOTAL_DOUBT=$((TOTAL_DOUBT + DOUBT)) TOTAL_REJ=$((TOTAL_REJ + REJ))
   TOTAL_MISMATCH=$((TOTAL_MISMATCH + MISMATCH))
   ((DOUBT > 0)) && DOUBT_ROUNDS=$((DOUBT_ROUNDS + 1))
+  TOTAL_RESENT=$((TOTAL_RESENT + RESENT))
   LINE="round=$ROUND kills=$KILLS_DONE acknowledged=$ACK in_doubt=$DOUBT rejected=$REJ"
+  ((KEYS == 0)) || LINE+=" resent=$RESENT"
   LINE+=" mismatches=$MISMATCH seconds=$SECS"
   log "$LINE (+1 idle kill; checked $CHECKED metrics; server started $STARTS times;" \
     "slowest kill-to-ping $MAX_RESTART_MS ms)"
@@ -315,9 +334,14 @@ done
 
 SUMMARY="total rounds=$ROUNDS kills=$TOTAL_KILLS idle_kills=$ROUNDS acknowledged=$TOTAL_ACK"
 SUMMARY+=" in_doubt=$TOTAL_DOUBT"
+((KEYS == 0)) || SUMMARY+=" resent=$TOTAL_RESENT"
 SUMMARY+=" rejected=$TOTAL_REJ mismatches=$TOTAL_MISMATCH rounds_with_doubt=$DOUBT_ROUNDS"
 SUMMARY+=" seconds=$(seconds_since "$T_ALL")"
 log "$SUMMARY"
 [[ -z $RESULTS ]] || echo "# $SUMMARY" >>"$RESULTS"
-((DOUBT_ROUNDS > 0)) || fail "no request was ever in doubt: the kills never hit a request in flight"
+if ((KEYS == 1)); then
+  ((TOTAL_RESENT > 0)) || fail "no request was ever resent: the kills never hit a request in flight"
+else
+  ((DOUBT_ROUNDS > 0)) || fail "no request was ever in doubt: the kills never hit a request in flight"
+fi
 log "PASS"

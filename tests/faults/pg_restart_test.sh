@@ -15,7 +15,12 @@
 # (nothing acknowledged lost, nothing rejected stored), with 503s seen, and the
 # probe counter written by this script must hold every acknowledged probe.
 #
-#   pg_restart_test.sh --server BIN --loadgen BIN
+#   pg_restart_test.sh --server BIN --loadgen BIN [--idempotency-keys]
+#
+# With --idempotency-keys the generator sends a key with every request and
+# resends every request in doubt (a 500 of a commit whose outcome is unknown,
+# a timeout) with it; the key is committed in the write's transaction, so the
+# run must then end with 0 requests in doubt and an exact check.
 #
 # PostgreSQL binaries are taken from $PG_BINDIR (/usr/lib/postgresql/15/bin).
 # When they are missing the test exits 77 (skipped), or fails when CI is set:
@@ -28,7 +33,7 @@ set -euo pipefail
 unset ADDRESS DATABASE_DSN FILE_STORAGE_PATH STORE_INTERVAL RESTORE KEY CONFIG ALLOW_UNSIGNED \
   TLS_CERT TLS_KEY LOG_LEVEL
 
-SERVER='' LOADGEN=''
+SERVER='' LOADGEN='' KEY_FLAGS=()
 PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 MAX_DOWN_ANSWER_S=${MAX_DOWN_ANSWER_S:-2}
 MAX_RECONNECT_S=${MAX_RECONNECT_S:-15}
@@ -36,6 +41,7 @@ while [[ $# -gt 0 ]]; do
   case $1 in
     --server) SERVER=$2; shift 2 ;;
     --loadgen) LOADGEN=$2; shift 2 ;;
+    --idempotency-keys) KEY_FLAGS=(--idempotency-keys); shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -244,7 +250,7 @@ done
 # database): on a loaded machine a start with crash recovery took 5 s.
 LOAD_S=24
 timeout 150 "$LOADGEN" -a "127.0.0.1:$SPORT" --server-pid "$SERVER_PID" --json -n 50 -d ${LOAD_S}s \
-  -r 20 --gzip --request-timeout 3s --run-id "pgr$$_" \
+  -r 20 --gzip --request-timeout 3s --run-id "pgr$$_" "${KEY_FLAGS[@]}" \
   >"$WORK/loadgen.json" 2>"$WORK/loadgen.err" &
 LOADGEN_PID=$!
 T0=$(now_ms)
@@ -294,7 +300,13 @@ n503=$(field 503)
 waits=$(field retry_after_waits)
 [[ ${waits:-0} -gt 0 ]] || problem "loadgen: 503s with Retry-After, but no agent waited for one"
 log "loadgen: acknowledged ${acked:-?}, 503 answers ${n503:-0}, 500 answers $(field 500)," \
-  "in doubt $(field in_doubt), timeouts $(field timeouts), Retry-After waits ${waits:-0}"
+  "in doubt $(field in_doubt), timeouts $(field timeouts), Retry-After waits ${waits:-0}," \
+  "resent $(field resent), replayed $(field replayed)"
+if [[ ${#KEY_FLAGS[@]} -gt 0 ]]; then
+  [[ $(field in_doubt) == 0 ]] || problem "loadgen with keys: $(field in_doubt) requests in doubt"
+  [[ $(field in_doubt_requests) == 0 ]] ||
+    problem "loadgen with keys: the check counted $(field in_doubt_requests) requests in doubt"
+fi
 
 # The probe counter: every acknowledged probe is there, no rejected one is.
 r=$(curl -s --max-time 20 "$BASE/value/counter/$PROBE" || true)

@@ -77,6 +77,18 @@ core::Labels identity_labels(const AgentConfig& config) {
   return core::Labels::make(std::move(all));
 }
 
+// One sender's work: metrics to send, split into requests by the mode. A job
+// with a key is one request already sent whose outcome is unknown (a lost
+// answer, a 500, a timeout, a 409 "still in flight"): it is sent again with
+// the same bytes and the same Idempotency-Key until the server answers for
+// good, so the server applies it at most once (API.md, "Exactly-once writes").
+struct Job {
+  std::vector<core::Update> updates;
+  std::string key;   // empty: fresh metrics, keys drawn per request
+  std::string url;   // set with key
+  std::string body;  // set with key
+};
+
 }  // namespace
 
 bool parse_send_mode(std::string_view text, SendMode& mode) noexcept {
@@ -152,17 +164,24 @@ struct Agent::Impl {
   void take_sample() noexcept;
   // Hands the pending set to the senders when a slot is free. Needs mu.
   void dispatch_locked();
-  // Sends `job` in the configured mode, each request with the one retry
-  // loop; returns how many metrics from the front are done (acknowledged, or
-  // refused and dropped, counted in *rejected). It stops at the first request
-  // that gives up: the rest was not sent.
-  std::size_t deliver(outbound::Transporter& transport, std::span<const core::Update> job,
-                      const outbound::WaitFn& wait, std::size_t* rejected);
+  // Sends `job` in the configured mode, each request with its own key and the
+  // one retry loop; returns how many metrics from the front are done
+  // (acknowledged, or refused and dropped, counted in *rejected). It stops at
+  // the first request that gives up: when one of its attempts may have been
+  // applied, that request (its metrics, key and bytes) is put in *doubtful
+  // and the metrics after it are the rest; otherwise the rest starts with it.
+  std::size_t deliver(outbound::Transporter& transport, const Job& job,
+                      const outbound::WaitFn& wait, std::size_t* rejected,
+                      std::optional<Job>* doubtful);
+  // What a job did not get done goes back: the doubtful request to `held`,
+  // the metrics never sent to the pending set. Needs mu.
+  void put_back_locked(const Job& job, std::size_t done, std::optional<Job> doubtful);
+  [[nodiscard]] std::string next_key();
   // Every attempt's statistics and log lines.
   void observe(const outbound::Response& response, const outbound::Classification& c);
   // Sends one job from a sender thread; what is not done goes back into the
   // pending set.
-  void send_job(outbound::Client& client, std::vector<core::Update> job);
+  void send_job(outbound::Client& client, Job job);
   bool final_send(Clock::time_point deadline) noexcept;
   [[nodiscard]] outbound::ClientOptions client_options() const;
   bool shutdown(milliseconds timeout) noexcept;
@@ -178,7 +197,10 @@ struct Agent::Impl {
   std::condition_variable sender_cv;
   std::condition_variable done_cv;
   detail::PendingSet pending;
-  std::deque<std::vector<core::Update>> jobs;
+  // Requests sent whose outcome is unknown, resent as they are before any
+  // new metrics are taken from `pending` (which bounds them: see dispatch).
+  std::deque<Job> held;
+  std::deque<Job> jobs;
   unsigned busy = 0;
   unsigned slots = 0;  // sender threads; fixed before the main thread starts
   unsigned senders_exited = 0;
@@ -194,6 +216,8 @@ struct Agent::Impl {
   std::atomic<unsigned> max_in_flight{0};
   std::atomic<std::int64_t> abort_at{std::numeric_limits<std::int64_t>::max()};
   std::atomic<bool> accepting{false};
+  std::string key_prefix;  // random, fixed at start
+  std::atomic<std::uint64_t> key_seq{0};
 
   std::mutex host_mu;
   // Keyed by series: the same name with other labels is another entry.
@@ -252,8 +276,34 @@ void Agent::Impl::take_sample() noexcept {
   }
 }
 
+std::string Agent::Impl::next_key() {
+  return detail::idempotency_key(key_prefix, ++key_seq);
+}
+
+namespace {
+
+std::size_t held_metrics(const std::deque<Job>& held) noexcept {
+  std::size_t n = 0;
+  for (const Job& j : held)
+    n += j.updates.size();
+  return n;
+}
+
+}  // namespace
+
 void Agent::Impl::dispatch_locked() {
-  if (pending.empty() || !jobs.empty() || busy >= slots) return;
+  if (!jobs.empty() || busy >= slots) return;
+  if (!held.empty()) {
+    // Requests in doubt first, and nothing new while any is: so what is in
+    // doubt stays bounded by what one report took from the pending set.
+    while (!held.empty()) {
+      jobs.push_back(std::move(held.front()));
+      held.pop_front();
+    }
+    sender_cv.notify_all();
+    return;
+  }
+  if (pending.empty()) return;
   auto all = pending.take();
   // A batch request carries max_batch metrics; one request per metric
   // shares the work among the free senders, so that up to RATE_LIMIT
@@ -264,12 +314,16 @@ void Agent::Impl::dispatch_locked() {
           ? config.max_batch
           : std::max<std::size_t>(1, (all.size() + free_slots - 1) / free_slots);
   if (all.size() <= chunk) {
-    jobs.push_back(std::move(all));
+    jobs.push_back(Job{std::move(all), {}, {}, {}});
   } else {
     for (std::size_t i = 0; i < all.size(); i += chunk) {
       const auto first = all.begin() + static_cast<std::ptrdiff_t>(i);
       const auto last = all.begin() + static_cast<std::ptrdiff_t>(std::min(i + chunk, all.size()));
-      jobs.emplace_back(std::make_move_iterator(first), std::make_move_iterator(last));
+      jobs.push_back(Job{
+          std::vector<core::Update>(std::make_move_iterator(first), std::make_move_iterator(last)),
+          {},
+          {},
+          {}});
     }
   }
   sender_cv.notify_all();
@@ -372,48 +426,66 @@ void Agent::Impl::observe(const outbound::Response& response, const outbound::Cl
   }
 }
 
-std::size_t Agent::Impl::deliver(outbound::Transporter& transport,
-                                 std::span<const core::Update> job, const outbound::WaitFn& wait,
-                                 std::size_t* rejected) {
-  const auto observer = [this](const outbound::Response& r, const outbound::Classification& c) {
+std::size_t Agent::Impl::deliver(outbound::Transporter& transport, const Job& job,
+                                 const outbound::WaitFn& wait, std::size_t* rejected,
+                                 std::optional<Job>* doubtful) {
+  bool in_doubt = false;
+  const auto observer = [this, &in_doubt](const outbound::Response& r,
+                                          const outbound::Classification& c) {
+    // Once an attempt may have been applied, the request stays in doubt
+    // until the server answers for good (a replay is a 200).
+    in_doubt = in_doubt || c.verdict == outbound::Verdict::unknown ||
+               (r.transport == outbound::Transport::answered && r.status == 409);
     observe(r, c);
   };
   std::size_t done = 0;
+  std::string key;
   std::string body;
   outbound::Request request;
   request.sign_key = config.key;
-  while (done < job.size()) {
-    const std::size_t n =
-        config.send_mode == SendMode::batch ? std::min(config.max_batch, job.size() - done) : 1;
-    const auto unit = job.subspan(done, n);
-    switch (config.send_mode) {
-      case SendMode::batch:
-        request.url = url + "/updates/";
-        body = detail::encode_body(identity, unit);
-        break;
-      case SendMode::json:
-        request.url = url + "/update/";
-        body = detail::encode_metric_body(identity, unit.front());
-        break;
-      case SendMode::text:
-        request.url = url + detail::text_update_path(unit.front());
-        body.clear();
-        break;
-    }
-    if (request.headers.empty()) {
-      if (config.send_mode == SendMode::text) {
-        request.headers = {"Content-Type: text/plain"};
-      } else {
-        // Accept-Encoding by hand (not CURLOPT_ACCEPT_ENCODING) so that the
-        // answer stays as it came: its signature covers the bytes on the wire.
-        request.headers = {"Content-Type: application/json", "Content-Encoding: gzip",
-                           "Accept-Encoding: gzip"};
+  const std::span<const core::Update> updates(job.updates);
+  while (done < updates.size()) {
+    // A held job is one request, sent again as it was.
+    const std::size_t n = !job.key.empty() ? updates.size()
+                          : config.send_mode == SendMode::batch
+                              ? std::min(config.max_batch, updates.size() - done)
+                              : 1;
+    const auto unit = updates.subspan(done, n);
+    in_doubt = !job.key.empty();
+    if (!job.key.empty()) {
+      key = job.key;
+      request.url = job.url;
+      body = job.body;
+    } else {
+      key = next_key();
+      switch (config.send_mode) {
+        case SendMode::batch:
+          request.url = url + "/updates/";
+          body = detail::encode_body(identity, unit, key);
+          break;
+        case SendMode::json:
+          request.url = url + "/update/";
+          body = detail::encode_metric_body(identity, unit.front());
+          break;
+        case SendMode::text:
+          request.url = url + detail::text_update_path(unit.front());
+          body.clear();
+          break;
       }
       if (const auto auth = core::authorization_value(config.basic_auth, config.bearer_token);
           !auth.empty()) {
         request.headers.push_back("Authorization: " + auth);
       }
     }
+    if (config.send_mode == SendMode::text) {
+      request.headers = {"Content-Type: text/plain"};
+    } else {
+      // Accept-Encoding by hand (not CURLOPT_ACCEPT_ENCODING) so that the
+      // answer stays as it came: its signature covers the bytes on the wire.
+      request.headers = {"Content-Type: application/json", "Content-Encoding: gzip",
+                         "Accept-Encoding: gzip"};
+    }
+    request.headers.push_back("Idempotency-Key: " + key);
     request.body = body;
     const auto result =
         outbound::send_with_retry(transport, request, config.retry_backoff, wait, observer);
@@ -428,6 +500,10 @@ std::size_t Agent::Impl::deliver(outbound::Transporter& transport,
                                        : "a batch of " + std::to_string(n) + " metrics") +
                                ", dropped: " + result.last.error);
     } else if (result.verdict != outbound::Verdict::success) {
+      if (in_doubt && doubtful != nullptr) {
+        *doubtful = Job{std::vector<core::Update>(unit.begin(), unit.end()), std::move(key),
+                        request.url, std::move(body)};
+      }
       return done;
     }
     done += n;
@@ -435,23 +511,34 @@ std::size_t Agent::Impl::deliver(outbound::Transporter& transport,
   return done;
 }
 
-void Agent::Impl::send_job(outbound::Client& client, std::vector<core::Update> job) {
+void Agent::Impl::put_back_locked(const Job& job, std::size_t done, std::optional<Job> doubtful) {
+  std::size_t next = done;
+  if (doubtful) {
+    next += doubtful->updates.size();
+    held.push_back(std::move(*doubtful));
+  }
+  if (next < job.updates.size())
+    pending.restore(std::span<const core::Update>(job.updates).subspan(next));
+  ++stats.batches_requeued;
+  stats.metrics_dropped = pending.dropped();
+}
+
+void Agent::Impl::send_job(outbound::Client& client, Job job) {
   CountingTransport transport(client, posts_in_flight, max_in_flight);
   const auto wait = [this](milliseconds delay) {
     std::unique_lock lock(mu);
     return !stopping_senders && !sender_cv.wait_for(lock, delay, [&] { return stopping_senders; });
   };
   std::size_t done = 0;
+  std::optional<Job> doubtful;
   try {
-    done = deliver(transport, job, wait, nullptr);
+    done = deliver(transport, job, wait, nullptr, &doubtful);
   } catch (const std::exception& e) {
     log(LogLevel::error, std::string("cannot send: ") + e.what());
   }
-  if (done == job.size()) return;
+  if (done == job.updates.size()) return;
   const std::lock_guard lock(mu);
-  pending.restore(std::span<const core::Update>(job).subspan(done));
-  ++stats.batches_requeued;
-  stats.metrics_dropped = pending.dropped();
+  put_back_locked(job, done, std::move(doubtful));
 }
 
 void Agent::Impl::sender_loop() {
@@ -469,9 +556,13 @@ void Agent::Impl::sender_loop() {
   while (true) {
     sender_cv.wait(lock, [&] { return stopping_senders || !jobs.empty(); });
     if (stopping_senders) {
-      // Queued jobs go back to the pending set; shutdown sends it.
+      // Queued jobs go back (held ones as they are); shutdown sends them.
       while (!jobs.empty()) {
-        pending.restore(jobs.front());
+        if (!jobs.front().key.empty()) {
+          held.push_back(std::move(jobs.front()));
+        } else {
+          pending.restore(jobs.front().updates);
+        }
         jobs.pop_front();
       }
       break;
@@ -502,16 +593,31 @@ void Agent::Impl::sender_loop() {
 
 bool Agent::Impl::final_send(Clock::time_point deadline) noexcept {
   try {
-    std::vector<core::Update> all;
+    std::vector<Job> work;
     {
       const std::lock_guard lock(mu);
-      all = pending.take();
+      // The requests in doubt first, with their keys, then what was never sent.
+      while (!held.empty()) {
+        work.push_back(std::move(held.front()));
+        held.pop_front();
+      }
+      auto rest = pending.take();
+      if (!rest.empty()) work.push_back(Job{std::move(rest), {}, {}, {}});
     }
-    if (all.empty()) return true;
+    if (work.empty()) return true;
+    const auto put_back_all = [&](std::size_t from) {
+      const std::lock_guard lock(mu);
+      for (std::size_t i = from; i < work.size(); ++i) {
+        if (!work[i].key.empty()) {
+          held.push_back(std::move(work[i]));
+        } else {
+          pending.restore(work[i].updates);
+        }
+      }
+    };
     const auto remaining = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
     if (remaining <= milliseconds::zero()) {
-      const std::lock_guard lock(mu);
-      pending.restore(all);
+      put_back_all(0);
       return false;
     }
     outbound::Client client(client_options());
@@ -523,17 +629,24 @@ bool Agent::Impl::final_send(Clock::time_point deadline) noexcept {
       return true;
     };
     std::size_t rejected = 0;
-    std::size_t done = 0;
-    try {
-      done = deliver(transport, all, wait, &rejected);
-    } catch (const std::exception& e) {
-      log(LogLevel::error, std::string("final report: ") + e.what());
-    }
-    if (done < all.size()) {
-      log(LogLevel::warn,
-          "final report failed; " + std::to_string(all.size() - done) + " metrics not sent");
-      const std::lock_guard lock(mu);
-      pending.restore(std::span<const core::Update>(all).subspan(done));
+    for (std::size_t i = 0; i < work.size(); ++i) {
+      std::size_t done = 0;
+      std::optional<Job> doubtful;
+      try {
+        done = deliver(transport, work[i], wait, &rejected, &doubtful);
+      } catch (const std::exception& e) {
+        log(LogLevel::error, std::string("final report: ") + e.what());
+      }
+      if (done == work[i].updates.size()) continue;
+      std::size_t unsent = work[i].updates.size() - done;
+      for (std::size_t j = i + 1; j < work.size(); ++j)
+        unsent += work[j].updates.size();
+      log(LogLevel::warn, "final report failed; " + std::to_string(unsent) + " metrics not sent");
+      {
+        const std::lock_guard lock(mu);
+        put_back_locked(work[i], done, std::move(doubtful));
+      }
+      put_back_all(i + 1);
       return false;
     }
     return rejected == 0;
@@ -591,6 +704,7 @@ Agent::Agent(AgentConfig config) noexcept {
     // Here, not at the first report: the pid is this program's, also right
     // after an exec.
     impl_->identity = identity_labels(impl_->config);
+    impl_->key_prefix = detail::random_key_prefix();
     outbound::ensure_global_init();
     impl_->start();
   } catch (const std::exception& e) {
@@ -702,7 +816,8 @@ bool Agent::flush(milliseconds timeout) noexcept {
   const bool finished = d.done_cv.wait_until(lock, deadline, [&] {
     if (d.stopping) return true;
     if (d.stats.batches_requeued + d.stats.batches_rejected != failures_before) return true;
-    ok = d.flush_handled >= target && d.jobs.empty() && d.busy == 0 && d.pending.empty();
+    ok = d.flush_handled >= target && d.jobs.empty() && d.busy == 0 && d.pending.empty() &&
+         d.held.empty();
     return ok;
   });
   --d.flush_waiters;
@@ -718,7 +833,7 @@ AgentStats Agent::stats() const noexcept {
   if (!impl_) return {};
   const std::lock_guard lock(impl_->mu);
   AgentStats s = impl_->stats;
-  s.pending = impl_->pending.size();
+  s.pending = impl_->pending.size() + held_metrics(impl_->held);
   s.metrics_dropped = impl_->pending.dropped();
   s.max_in_flight = impl_->max_in_flight.load();
   return s;

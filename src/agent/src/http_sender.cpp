@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <random>
 
 #include "metrics/core/gzip.hpp"
 #include "metrics/core/json_codec.hpp"
@@ -93,10 +94,40 @@ std::optional<std::string> updates_url(std::string_view address, std::string* er
   return base;
 }
 
-std::string encode_body(const core::Labels& identity, std::span<const core::Update> batch) {
+std::string encode_body(const core::Labels& identity, std::span<const core::Update> batch,
+                        std::string_view idempotency_key) {
+  std::string json = core::encode_envelope(identity, batch);
+  if (!idempotency_key.empty()) {
+    // encode_envelope gives {"labels":...}: the key goes first, inside.
+    std::string keyed = "{\"idempotency_key\":";
+    core::append_json_string(keyed, idempotency_key);
+    keyed += ',';
+    keyed.append(json, 1);
+    json = std::move(keyed);
+  }
   // Level 1: agent batches are small and repetitive; the fastest level
   // already compresses them ~5x and keeps the sample cost low.
-  return core::gzip_compress(core::encode_envelope(identity, batch), 1);
+  return core::gzip_compress(json, 1);
+}
+
+std::string idempotency_key(std::string_view prefix, std::uint64_t seq) {
+  std::string key(prefix);
+  key += '-';
+  key += std::to_string(seq);
+  return key;
+}
+
+std::string random_key_prefix() {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::random_device random;
+  std::string prefix;
+  prefix.reserve(32);
+  for (int i = 0; i < 4; ++i) {
+    const std::uint32_t word = random();
+    for (int nibble = 0; nibble < 8; ++nibble)
+      prefix += kHex[(word >> (4 * nibble)) & 0xF];
+  }
+  return prefix;
 }
 
 std::string encode_metric_body(const core::Labels& identity, const core::Update& metric) {

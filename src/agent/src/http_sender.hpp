@@ -5,6 +5,7 @@
 // Pure functions; thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -26,8 +27,18 @@ namespace metrics::agent::detail {
 
 // The request body as sent: the envelope {"labels":{identity},"metrics":[...]}
 // (each metric with its own labels, which add to the envelope's), gzip'd.
+// With an idempotency key the envelope opens with "idempotency_key", so the
+// signature covers it (API.md, "Exactly-once writes").
 [[nodiscard]] std::string encode_body(const core::Labels& identity,
-                                      std::span<const core::Update> batch);
+                                      std::span<const core::Update> batch,
+                                      std::string_view idempotency_key = {});
+
+// A fresh idempotency key: `prefix` (random per agent) and a sequence number,
+// "<prefix>-<seq>", at most 128 bytes for a prefix of at most 100.
+[[nodiscard]] std::string idempotency_key(std::string_view prefix, std::uint64_t seq);
+// 32 hex digits from the system's random source, so that the keys of two
+// agents (or of one agent before and after a restart) never meet.
+[[nodiscard]] std::string random_key_prefix();
 
 // The single-metric request bodies and paths of the json and text modes:
 // the metric's JSON object with `identity` merged under its own labels,

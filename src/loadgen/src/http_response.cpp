@@ -47,6 +47,7 @@ HeadStatus parse_response_head(std::string_view data, ResponseHead& out) noexcep
   std::size_t length = 0;
   bool keep_alive = !http10;
   unsigned retry_after = 0;
+  bool replayed = false;
   while (!head.empty()) {
     const auto eol = head.find("\r\n");
     const std::string_view line = head.substr(0, eol);
@@ -74,6 +75,8 @@ HeadStatus parse_response_head(std::string_view data, ResponseHead& out) noexcep
       unsigned n = 0;
       auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
       if (ec == std::errc{} && p == value.data() + value.size()) retry_after = std::min(n, 3600u);
+    } else if (iequals(name, "idempotent-replayed")) {
+      replayed = iequals(value, "true");
     }
   }
   // 1xx, 204 and 304 carry no body; anything else without a length would
@@ -86,6 +89,7 @@ HeadStatus parse_response_head(std::string_view data, ResponseHead& out) noexcep
   out.content_length = bodiless ? 0 : length;
   out.keep_alive = keep_alive;
   out.retry_after_s = retry_after;
+  out.replayed = replayed;
   return HeadStatus::complete;
 }
 

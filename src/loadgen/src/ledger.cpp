@@ -17,6 +17,20 @@ std::string show_gauge(const Observation& o) {
 
 }  // namespace
 
+Step next_step(unsigned status, bool keys, bool resending) noexcept {
+  if (status == 200) return Step::acknowledged;
+  const bool unknown = status == 0 || (status >= 500 && status != 503);
+  if (!keys) {
+    if (unknown) return Step::in_doubt;
+    // API.md: a rejected request (4xx) and a 503 store nothing.
+    return Step::rejected;
+  }
+  if (unknown || status == 409) return Step::resend;
+  if (!resending) return Step::rejected;
+  if (status == 503 || status == 429) return Step::resend;
+  return Step::in_doubt;
+}
+
 void CounterExpectation::add(std::int64_t delta, Outcome outcome) noexcept {
   switch (outcome) {
     case Outcome::acknowledged:

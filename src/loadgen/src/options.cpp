@@ -168,6 +168,12 @@ opt::Spec spec(Options& o, std::optional<std::string>& run_id) {
                .keys = {"retry_after"},
                .help = "after a 503/429 with Retry-After, wait that long before the next request",
                .value = opt::boolean(o.honour_retry_after)},
+              {.flags = {"--idempotency-keys"},
+               .env = "LOADGEN_IDEMPOTENCY_KEYS",
+               .keys = {"idempotency_keys"},
+               .help = "send an Idempotency-Key with every request and resend every request in "
+                       "doubt with it until answered, so that nothing stays in doubt",
+               .value = opt::boolean(o.workload.idempotency_keys)},
               {.flags = {"--strict"},
                .env = "LOADGEN_STRICT",
                .keys = {"strict"},

@@ -72,6 +72,11 @@ std::string format_text(const Report& r) {
           s.rejected, s.in_doubt, s.timeouts, s.transport_errors, s.connect_errors, s.reconnects);
   if (s.retry_after_waits)
     appendf(out, "backoff    %" PRIu64 " waits for Retry-After\n", s.retry_after_waits);
+  if (r.options.workload.idempotency_keys)
+    appendf(out,
+            "keys       idempotency keys on: %" PRIu64 " resends of requests in doubt, %" PRIu64
+            " answered as replays\n",
+            s.resent, s.replayed);
   if (s.read_failures)
     appendf(out, "read-back  %" PRIu64 " failed attempts (retried)\n", s.read_failures);
   if (!s.status_counts.empty()) {
@@ -160,9 +165,10 @@ std::string format_json(const Report& r) {
   appendf(out,
           ",\"errors\":{\"rejected\":%" PRIu64 ",\"in_doubt\":%" PRIu64 ",\"timeouts\":%" PRIu64
           ",\"transport\":%" PRIu64 ",\"connect\":%" PRIu64 ",\"reconnects\":%" PRIu64
-          ",\"read_failures\":%" PRIu64 ",\"retry_after_waits\":%" PRIu64 ",\"status\":{",
+          ",\"read_failures\":%" PRIu64 ",\"retry_after_waits\":%" PRIu64 ",\"resent\":%" PRIu64
+          ",\"replayed\":%" PRIu64 ",\"status\":{",
           s.rejected, s.in_doubt, s.timeouts, s.transport_errors, s.connect_errors, s.reconnects,
-          s.read_failures, s.retry_after_waits);
+          s.read_failures, s.retry_after_waits, s.resent, s.replayed);
   bool first = true;
   for (const auto& [status, n] : s.status_counts) {
     appendf(out, "%s\"%u\":%" PRIu64, first ? "" : ",", status, n);

@@ -194,8 +194,17 @@ void RequestBuilder::build_plain_body(std::uint32_t agent, std::uint64_t seq,
   }
 }
 
-void RequestBuilder::append_head(std::string& head, std::string_view target,
-                                 std::string_view body) const {
+void append_idempotency_key(std::string& out, const Workload& workload, std::uint32_t agent,
+                            std::uint64_t seq) {
+  out += workload.run_id;
+  out += 'k';
+  append_int(out, agent);
+  out += '-';
+  append_int(out, seq);
+}
+
+void RequestBuilder::append_head(std::string& head, std::string_view target, std::string_view body,
+                                 std::uint32_t agent, std::uint64_t seq) const {
   head += "POST ";
   head += target;
   head += " HTTP/1.1\r\nHost: ";
@@ -207,6 +216,10 @@ void RequestBuilder::append_head(std::string& head, std::string_view target,
   if (!authorization_.empty()) {
     head += "\r\nAuthorization: ";
     head += authorization_;
+  }
+  if (workload_.idempotency_keys) {
+    head += "\r\nIdempotency-Key: ";
+    append_idempotency_key(head, workload_, agent, seq);
   }
   if (!key_.empty()) {
     // Over the bytes on the wire, i.e. after compression (API.md, Signing).
@@ -233,7 +246,7 @@ void RequestBuilder::build(std::uint32_t agent, std::uint64_t seq, RequestBytes&
       else
         append_int(scratch_, slot == 0 ? agent_counter_delta(seq) : hot_counter_delta(seq));
     }
-    append_head(out.head, scratch_, out.body);
+    append_head(out.head, scratch_, out.body, agent, seq);
     return;
   }
   if (gzip_) {
@@ -242,7 +255,8 @@ void RequestBuilder::build(std::uint32_t agent, std::uint64_t seq, RequestBytes&
   } else {
     build_plain_body(agent, seq, out.body);
   }
-  append_head(out.head, workload_.mode == Mode::batch ? "/updates/" : "/update/", out.body);
+  append_head(out.head, workload_.mode == Mode::batch ? "/updates/" : "/update/", out.body, agent,
+              seq);
 }
 
 void RequestBuilder::build_read(std::uint32_t agent, ReadTarget target, std::string& out) const {

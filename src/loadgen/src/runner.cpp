@@ -45,6 +45,10 @@ constexpr std::size_t kReadBuffer = 4096;
 // back (verify phase); the load phase instead retries until its deadline.
 constexpr unsigned kMaxAttempts = 3;
 constexpr auto kBackoff = std::chrono::milliseconds{100};
+// --idempotency-keys: how long after the load's end a request in doubt is
+// still resent (a server being restarted, a database coming back) before it
+// is recorded in doubt after all.
+constexpr auto kResolveGrace = std::chrono::seconds{30};
 
 class Shard;
 
@@ -186,7 +190,23 @@ class Agent {
   void send_next();
   void schedule_next();
   void back_off(std::chrono::seconds wait);
-  void finish() { sh_.agent_done(); }
+  // The load phase's end for this agent: a request in doubt may still be
+  // resent a while after the load's deadline.
+  [[nodiscard]] Clock::time_point load_deadline() const noexcept {
+    return resend_ ? sh_.shared.load_deadline + kResolveGrace : sh_.shared.load_deadline;
+  }
+  // After attempt of the current request: what the answer (status, 0 for
+  // none) means; false when the request is to be resent.
+  bool settle(unsigned status);
+  void finish() {
+    if (phase_ == Phase::load && resend_) {
+      // Given up on: the request stays in doubt.
+      resend_ = false;
+      ++sh_.stats.in_doubt;
+      sh_.shared.ledger.record(id_, seq_, Outcome::in_doubt);
+    }
+    sh_.agent_done();
+  }
 
   // Connect and verify phases.
   void start_reads(Reading reading);
@@ -233,6 +253,8 @@ class Agent {
   Clock::time_point pace_origin_;
   std::uint64_t pace_k_ = 0;
   unsigned retry_after_s_ = 0;  // of the last load answer that asked to back off
+  // --idempotency-keys: request_ (number seq_) is in doubt and is sent again as it is.
+  bool resend_ = false;
 
   // Reads (baseline or final).
   Reading reading_ = Reading::none;
@@ -425,7 +447,7 @@ void Agent::on_connect_failed() {
       break;
     case Phase::load: {
       const auto when = Clock::now() + kBackoff * std::min(connect_failures_, 10u);
-      if (when >= sh_.shared.load_deadline) return finish();
+      if (when >= load_deadline()) return finish();
       arm_timer(when, TimerUse::retry);
       break;
     }
@@ -538,20 +560,9 @@ void Agent::on_answer(unsigned status) {
     const auto now = Clock::now();
     sh_.stats.latency.record(static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(now - started_).count()));
-    Outcome outcome = Outcome::in_doubt;
     retry_after_s_ = (status == 503 || status == 429) ? head_.retry_after_s : 0;
-    if (status == 200) {
-      outcome = Outcome::acknowledged;
-      ++sh_.stats.acknowledged;
-      sh_.stats.metric_updates += slots_of(sh_.options.workload, seq_).count;
-    } else if ((status >= 400 && status < 500) || status == 503) {
-      // API.md: a rejected request (4xx) and a 503 store nothing.
-      outcome = Outcome::rejected;
-      ++sh_.stats.rejected;
-    } else {
-      ++sh_.stats.in_doubt;
-    }
-    sh_.shared.ledger.record(id_, seq_, outcome);
+    if (head_.replayed) ++sh_.stats.replayed;
+    settle(status);
     return;
   }
   // A read: baseline or final.
@@ -563,6 +574,31 @@ void Agent::on_answer(unsigned status) {
     ledger.set_baseline(id_, target, seen);
   else
     ledger.observe(id_, target, seen);
+}
+
+bool Agent::settle(unsigned status) {
+  const Step step = next_step(status, sh_.options.workload.idempotency_keys, resend_);
+  Outcome outcome = Outcome::in_doubt;
+  switch (step) {
+    case Step::resend:
+      resend_ = true;
+      return false;
+    case Step::acknowledged:
+      outcome = Outcome::acknowledged;
+      ++sh_.stats.acknowledged;
+      sh_.stats.metric_updates += slots_of(sh_.options.workload, seq_).count;
+      break;
+    case Step::rejected:
+      outcome = Outcome::rejected;
+      ++sh_.stats.rejected;
+      break;
+    case Step::in_doubt:
+      ++sh_.stats.in_doubt;
+      break;
+  }
+  resend_ = false;
+  sh_.shared.ledger.record(id_, seq_, outcome);
+  return true;
 }
 
 Observation Agent::read_answer(ReadTarget target, unsigned status) const {
@@ -599,10 +635,10 @@ void Agent::fail_exchange(bool timed_out) {
     ++sh_.stats.timeouts;
   else
     ++sh_.stats.transport_errors;
-  // No answer: the request may or may not have been applied.
-  ++sh_.stats.in_doubt;
-  sh_.shared.ledger.record(id_, seq_, Outcome::in_doubt);
-  if (Clock::now() >= sh_.shared.load_deadline) return finish();
+  // No answer: the request may or may not have been applied (with keys:
+  // resent over the next connection).
+  settle(0);
+  if (Clock::now() >= load_deadline()) return finish();
   open();
 }
 
@@ -612,6 +648,13 @@ void Agent::exchange_done() {
   if (phase_ == Phase::load) {
     if (retry_after_s_ > 0 && sh_.options.honour_retry_after) {
       return back_off(std::chrono::seconds{std::exchange(retry_after_s_, 0)});
+    }
+    if (resend_) {
+      // An answer of unknown outcome (a 500 while the database is away):
+      // not resent in a tight loop.
+      const auto when = Clock::now() + kBackoff;
+      if (when >= load_deadline()) return finish();
+      return arm_timer(when, TimerUse::retry);
     }
     if (sh_.options.rate > 0) return schedule_next();
     return send_next();
@@ -652,8 +695,9 @@ void Agent::schedule_next() {
 // agent skips the slots inside the wait instead of sending them in a burst.
 void Agent::back_off(std::chrono::seconds wait) {
   const auto when = Clock::now() + wait;
-  if (when >= sh_.shared.load_deadline) return finish();
+  if (when >= load_deadline()) return finish();
   ++sh_.stats.retry_after_waits;
+  if (resend_) return arm_timer(when, TimerUse::retry);
   if (sh_.options.rate > 0) {
     const std::chrono::duration<double> interval(1.0 / sh_.options.rate);
     const double k = std::ceil(std::chrono::duration<double>(when - pace_origin_) / interval);
@@ -665,8 +709,16 @@ void Agent::back_off(std::chrono::seconds wait) {
 
 void Agent::send_next() {
   const auto now = Clock::now();
-  if (now >= sh_.shared.load_deadline) return finish();
+  if (now >= load_deadline()) return finish();
   if (!connected_) return open();
+  if (resend_) {
+    // The same bytes (and key) again; not a new request of the budget.
+    ++sh_.stats.resent;
+    capture_ = false;
+    out_[0] = asio::buffer(request_.head);
+    out_[1] = asio::buffer(request_.body);
+    return start_exchange(1);
+  }
   if (!sh_.take_budget()) return finish();
   ++seq_;
   sh_.builder.build(id_, seq_, request_);
@@ -747,6 +799,8 @@ void Stats::merge(const Stats& o) {
   reconnects += o.reconnects;
   retry_after_waits += o.retry_after_waits;
   read_failures += o.read_failures;
+  resent += o.resent;
+  replayed += o.replayed;
   for (const auto& [status, n] : o.status_counts)
     status_counts[status] += n;
   latency.merge(o.latency);

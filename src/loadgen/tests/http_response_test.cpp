@@ -16,6 +16,18 @@ TEST(ParseResponseHead, OkWithLength) {
   EXPECT_TRUE(h.keep_alive);
 }
 
+TEST(ParseResponseHead, IdempotentReplay) {
+  ResponseHead h;
+  ASSERT_EQ(parse_response_head("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                                "idempotent-replayed: true\r\n\r\n[]",
+                                h),
+            HeadStatus::complete);
+  EXPECT_TRUE(h.replayed);
+  ASSERT_EQ(parse_response_head("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]", h),
+            HeadStatus::complete);
+  EXPECT_FALSE(h.replayed);
+}
+
 TEST(ParseResponseHead, IncompleteUntilBlankLine) {
   ResponseHead h;
   EXPECT_EQ(parse_response_head("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n", h),

@@ -181,6 +181,76 @@ TEST(Ledger, InDoubtRequestsMayOrMayNotHaveLanded) {
   }
 }
 
+// The attempts of one request through next_step, as the runner drives
+// them: the final step (resend only when the attempts ran out).
+Step drive(std::initializer_list<unsigned> attempts, bool keys) {
+  bool resending = false;
+  Step step = Step::resend;
+  for (unsigned status : attempts) {
+    step = next_step(status, keys, resending);
+    if (step != Step::resend) return step;
+    resending = true;
+  }
+  return step;
+}
+
+TEST(NextStep, WithoutKeysAnUnknownOutcomeIsFinal) {
+  EXPECT_EQ(next_step(200, false, false), Step::acknowledged);
+  EXPECT_EQ(next_step(0, false, false), Step::in_doubt);  // timeout, reset, cut
+  EXPECT_EQ(next_step(500, false, false), Step::in_doubt);
+  EXPECT_EQ(next_step(504, false, false), Step::in_doubt);
+  EXPECT_EQ(next_step(503, false, false), Step::rejected);
+  EXPECT_EQ(next_step(400, false, false), Step::rejected);
+  EXPECT_EQ(next_step(409, false, false), Step::rejected);
+}
+
+TEST(NextStep, WithKeysAnUnknownOutcomeIsResentUntilAnswered) {
+  EXPECT_EQ(next_step(0, true, false), Step::resend);
+  EXPECT_EQ(next_step(500, true, false), Step::resend);
+  EXPECT_EQ(next_step(504, true, true), Step::resend);
+  EXPECT_EQ(next_step(409, true, false), Step::resend);       // the first still in flight
+  EXPECT_EQ(next_step(200, true, true), Step::acknowledged);  // a replay
+  // A fresh request's 503 or 4xx stored nothing, as without keys ...
+  EXPECT_EQ(next_step(503, true, false), Step::rejected);
+  EXPECT_EQ(next_step(429, true, false), Step::rejected);
+  EXPECT_EQ(next_step(400, true, false), Step::rejected);
+  // ... but once an attempt is in doubt, a 503 says nothing of it: resend.
+  EXPECT_EQ(next_step(503, true, true), Step::resend);
+  EXPECT_EQ(next_step(429, true, true), Step::resend);
+  // A resend refused for good cannot be resolved.
+  EXPECT_EQ(next_step(400, true, true), Step::in_doubt);
+  EXPECT_EQ(next_step(422, true, true), Step::in_doubt);
+  EXPECT_EQ(drive({0, 500, 503, 409, 200}, true), Step::acknowledged);
+  EXPECT_EQ(drive({0, 500, 200}, false), Step::in_doubt);
+}
+
+// With keys every request ends acknowledged or rejected, so the check is
+// exact: the request whose answers were lost must have been applied exactly
+// once. Without keys it is in doubt, and a server that lost it passes too.
+TEST(Ledger, KeyedResendsLeaveNothingInDoubtAndTheCheckIsExact) {
+  const Workload w = unlabelled();
+  for (bool keys : {false, true}) {
+    for (int times : {0, 1, 2}) {
+      Ledger l(w, 1);
+      // Request 1: the connection was cut, then a 500, then (keys) a 200 replay.
+      const Step one = drive({0, 500, 200}, keys);
+      l.record(0, 1, one == Step::acknowledged ? Outcome::acknowledged : Outcome::in_doubt);
+      ASSERT_EQ(drive({200}, keys), Step::acknowledged);
+      l.record(0, 2, Outcome::acknowledged);
+      // The server applied request 1 `times` times.
+      const std::int64_t c = times * agent_counter_delta(1) + agent_counter_delta(2);
+      const std::int64_t h = times * hot_counter_delta(1) + hot_counter_delta(2);
+      observe_agent(l, w, 0, c, 0, 2);
+      observe_shared(l, w, 0, h, 0, 0);
+      const auto r = l.check();
+      EXPECT_EQ(r.in_doubt_requests, keys ? 0u : 1u);
+      const bool expected_ok = keys ? times == 1 : times <= 1;
+      EXPECT_EQ(r.ok(), expected_ok)
+          << "keys " << keys << ", applied " << times << ": " << first(r);
+    }
+  }
+}
+
 TEST(Ledger, BaselineIsSubtracted) {
   const Workload w = unlabelled();
   Ledger l(w, 1);

@@ -40,6 +40,14 @@ TEST(Options, Credentials) {
   EXPECT_THROW((void)parse_options({"--bearer-token", "a\r\nX: y"}), OptionsError);
 }
 
+TEST(Options, IdempotencyKeys) {
+  EXPECT_FALSE(parse_options({}).options.workload.idempotency_keys);
+  EXPECT_TRUE(parse_options({"--idempotency-keys"}).options.workload.idempotency_keys);
+  EXPECT_TRUE(parse_options({}, env_of({{"LOADGEN_IDEMPOTENCY_KEYS", "true"}}))
+                  .options.workload.idempotency_keys);
+  EXPECT_NE(parse_options({"--help"}).help.find("--idempotency-keys"), std::string::npos);
+}
+
 TEST(Options, Flags) {
   const auto p = parse_options({"--address",
                                 "localhost:9090",

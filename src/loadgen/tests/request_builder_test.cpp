@@ -271,6 +271,33 @@ TEST(RequestBuilder, ReadPlans) {
   EXPECT_EQ(read_plan(workload(Mode::batch, 1), false, true), (std::vector<T>{{S, 0}, {C, 0}}));
 }
 
+TEST(RequestBuilder, IdempotencyKeyPerRequest) {
+  for (Mode mode : {Mode::batch, Mode::json, Mode::text}) {
+    Workload w = labelled(mode);
+    RequestBuilder plain(w, "h", "", false);
+    RequestBytes bytes;
+    plain.build(3, 9, bytes);
+    EXPECT_EQ(header(bytes.head, "Idempotency-Key"), "");
+    w.idempotency_keys = true;
+    RequestBuilder keyed(w, "h", "k", true);
+    keyed.build(3, 9, bytes);
+    EXPECT_EQ(header(bytes.head, "Idempotency-Key"), "r1_k3-9") << to_string(mode);
+    const std::string again = bytes.head;
+    keyed.build(3, 10, bytes);
+    EXPECT_EQ(header(bytes.head, "Idempotency-Key"), "r1_k3-10");
+    keyed.build(4, 9, bytes);
+    EXPECT_EQ(header(bytes.head, "Idempotency-Key"), "r1_k4-9");
+    // The same request number rebuilt is the same bytes: a resend's key
+    // comes with the same body.
+    keyed.build(3, 9, bytes);
+    EXPECT_EQ(bytes.head, again);
+  }
+  std::string longest;
+  append_idempotency_key(longest, Workload{std::string(64, 'r'), 29, Mode::batch, true}, UINT32_MAX,
+                         UINT64_MAX);
+  EXPECT_LE(longest.size(), 128u);
+}
+
 TEST(RequestBuilder, RunIds) {
   EXPECT_TRUE(valid_run_id(""));
   EXPECT_TRUE(valid_run_id("lg-1.2_"));

@@ -27,6 +27,8 @@ struct ResponseHead {
   // Retry-After in seconds (delay-seconds form only; 0 when absent or an
   // HTTP date), capped at one hour.
   unsigned retry_after_s = 0;
+  // "Idempotent-Replayed: true": the server had applied this key already.
+  bool replayed = false;
 };
 
 enum class HeadStatus {

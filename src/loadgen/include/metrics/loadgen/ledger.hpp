@@ -44,6 +44,27 @@ namespace metrics::loadgen {
 
 enum class Outcome : std::uint8_t { acknowledged, rejected, in_doubt };
 
+// What the generator does after one attempt of a request.
+enum class Step : std::uint8_t {
+  acknowledged,  // record it acknowledged
+  rejected,      // record it rejected: nothing was stored
+  in_doubt,      // record it in doubt: it may or may not have been stored
+  resend,        // send the same bytes again, with the same Idempotency-Key
+};
+
+// The attempt's answer: an HTTP status, or none (0: timeout, reset, a cut
+// connection, a malformed answer). `keys`: the requests carry idempotency
+// keys; `resending`: an earlier attempt of this request is in doubt.
+//
+// Without keys an unknown outcome (no answer, 5xx but 503) is final: in
+// doubt. With keys it is resent until it is answered for good: a 200 (the
+// first application, or a replay of it) is acknowledged. A 409 (the first
+// attempt still in flight), 503 and 429 are resent once a request is in
+// doubt, since they say nothing of the earlier attempt; a fresh request's
+// 503/429/4xx is rejected as without keys. A resend refused by another 4xx
+// cannot be resolved: in doubt.
+[[nodiscard]] Step next_step(unsigned status, bool keys, bool resending) noexcept;
+
 // The set of totals a counter may hold: acked + (part of the doubtful sum).
 struct CounterExpectation {
   std::int64_t acknowledged = 0;

@@ -55,6 +55,9 @@ struct Workload {
   // Send instance and job labels, with names shared by all agents (see the
   // top of this file); false: unlabelled arrays with per-agent names.
   bool labels = true;
+  // Every request carries `Idempotency-Key: <run_id>k<agent>-<seq>` (API.md,
+  // "Exactly-once writes"), so a resend of request `seq` is recognised.
+  bool idempotency_keys = false;
 
   // Whether requests actually carry labels: text mode cannot.
   [[nodiscard]] constexpr bool labelled() const noexcept { return labels && mode != Mode::text; }
@@ -138,6 +141,11 @@ struct SlotRange {
 };
 [[nodiscard]] SlotRange slots_of(const Workload& workload, std::uint64_t seq) noexcept;
 
+// The key of request `seq` of `agent`: "<run_id>k<agent>-<seq>" (at most
+// 64 + 1 + 10 + 1 + 20 bytes, under the contract's 128).
+void append_idempotency_key(std::string& out, const Workload& workload, std::uint32_t agent,
+                            std::uint64_t seq);
+
 // One request as written: head and body, kept apart so the body can be
 // built (and compressed) before the head that states its length.
 struct RequestBytes {
@@ -177,7 +185,8 @@ class RequestBuilder {
   void set_authorization(std::string value) { authorization_ = std::move(value); }
 
  private:
-  void append_head(std::string& head, std::string_view target, std::string_view body) const;
+  void append_head(std::string& head, std::string_view target, std::string_view body,
+                   std::uint32_t agent, std::uint64_t seq) const;
 
   Workload workload_;
   std::string host_;

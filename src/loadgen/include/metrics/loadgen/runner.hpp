@@ -36,8 +36,12 @@ struct Stats {
   std::uint64_t timeouts = 0;
   std::uint64_t transport_errors = 0;  // resets, early EOF, malformed answers
   std::uint64_t reconnects = 0;
-  std::uint64_t retry_after_waits = 0;              // pauses for a Retry-After
-  std::uint64_t read_failures = 0;                  // failed baseline/verify read-backs (retried)
+  std::uint64_t retry_after_waits = 0;  // pauses for a Retry-After
+  std::uint64_t read_failures = 0;      // failed baseline/verify read-backs (retried)
+  // --idempotency-keys: attempts that resent a request in doubt with its
+  // key, and answers that said the key had been applied (Idempotent-Replayed).
+  std::uint64_t resent = 0;
+  std::uint64_t replayed = 0;
   std::map<unsigned, std::uint64_t> status_counts;  // every non-200 status seen
   LatencyHistogram latency;                         // nanoseconds, answered requests
 
