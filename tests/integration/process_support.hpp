@@ -51,6 +51,60 @@ inline void clear_server_environment() {
   }
 }
 
+// Forks and execs args[0] with `args`; the child's stderr (and its stdout
+// when `with_stdout`) is appended to `log` (left alone when empty), and with
+// `clear_environment` the server's variables are unset first. The child's pid.
+inline pid_t spawn_logged(std::vector<std::string> args, const std::string& log,
+                          bool with_stdout = true, bool clear_environment = false) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (clear_environment) clear_server_environment();
+    if (!log.empty()) {
+      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (fd >= 0) {
+        if (with_stdout) dup2(fd, 1);
+        dup2(fd, 2);
+        ::close(fd);
+      }
+    }
+    std::vector<char*> argv;
+    for (auto& a : args)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+// Stops a child: SIGTERM, then SIGKILL when it has not exited within `grace`.
+inline void stop_child(pid_t pid, std::chrono::milliseconds grace = std::chrono::seconds{2}) {
+  if (pid <= 0) return;
+  kill(pid, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (waitpid(pid, nullptr, WNOHANG) == pid) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+}
+
+// A program other than the server (a receiver, nginx, vmalert...) that lives
+// as long as the object: started by spawn_logged (stdout and stderr into
+// `log`, the server's variables cleared), stopped by stop_child.
+class ChildProcess {
+ public:
+  ChildProcess(std::vector<std::string> args, const std::string& log)
+      : pid_(spawn_logged(std::move(args), log, true, true)) {}
+  ~ChildProcess() { stop_child(pid_); }
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+ private:
+  pid_t pid_ = -1;
+};
+
 // A metrics-server child process on 127.0.0.1:<free port>. Without
 // --history-dir in `args` it keeps its history in memory only (tests run in
 // parallel and must not share the default dir's lock). With `log_path` its
@@ -65,23 +119,8 @@ class ServerProcess {
     }
     args.insert(args.begin(), {METRICS_SERVER_BINARY, "-a", "127.0.0.1:" + std::to_string(port_),
                                "--log-level", "warn"});
-    pid_ = fork();
-    if (pid_ == 0) {
-      clear_server_environment();
-      if (!log_path.empty()) {
-        const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-          dup2(fd, 2);
-          ::close(fd);
-        }
-      }
-      std::vector<char*> argv;
-      for (auto& a : args)
-        argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
+    pid_ = spawn_logged(std::move(args), log_path, /*with_stdout=*/false,
+                        /*clear_environment=*/true);
   }
   ~ServerProcess() {
     if (pid_ > 0) {

@@ -84,40 +84,9 @@ int shell(const std::string& cmd) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-// A child process with its own arguments and log file; SIGTERM and wait on
+// A child process with its own arguments and log file, stopped on
 // destruction.
-class Child {
- public:
-  Child(std::vector<std::string> args, fs::path log) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      clear_server_environment();
-      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      if (fd >= 0) {
-        dup2(fd, 1);
-        dup2(fd, 2);
-        ::close(fd);
-      }
-      std::vector<char*> argv;
-      for (auto& a : args)
-        argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-  }
-  ~Child() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
- private:
-  pid_t pid_ = -1;
-};
+using Child = metrics::testing::ChildProcess;
 
 bool wait_status(std::uint16_t port, const std::string& path, unsigned want,
                  std::chrono::milliseconds timeout = 30s) {

@@ -1,6 +1,6 @@
 // Logging in to the web UI in a real browser: Debian's chromium driven by
 // playwright-core against a real metrics-server started with --web-config
-// (basic_auth_users with a bcrypt hash made by libxcrypt through python3).
+// (basic_auth_users with a bcrypt hash).
 //
 //   node tests/ui/auth_browser_test.mjs --server build/.../metrics-server
 //
@@ -11,87 +11,28 @@
 // page succeeds; no URL the page requests carries the credentials; /ping
 // stays open.
 //
-// Exit codes: 0 passed, 1 failed, 77 skipped (chromium, playwright-core or
-// python3 missing while CI is not set; under CI=true that is a failure).
-import { execFileSync, spawn } from "node:child_process";
+// Exit codes: 0 passed, 1 failed, 77 skipped (chromium or playwright-core
+// missing while CI is not set; under CI=true that is a failure).
+import { spawn } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, "../..");
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const CI = process.env.CI === "true" || process.env.CI === "1";
-
-function option(name) {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? process.argv[i + 1] : undefined;
-}
-
-let passed = 0;
-let failed = 0;
-const results = [];
-function check(cond, what, detail) {
-  if (cond) {
-    passed++;
-    results.push("ok   " + what);
-  } else {
-    failed++;
-    results.push("FAIL " + what + (detail !== undefined ? ": " + detail : ""));
-  }
-  return cond;
-}
-
-function skipOrFail(why) {
-  if (CI) {
-    console.error("auth_browser_test: " + why + " (CI=true: failing, not skipping)");
-    console.log("0 passed, 1 failed");
-    process.exit(1);
-  }
-  console.error("auth_browser_test: skipped: " + why);
-  process.exit(77);
-}
+import { CHROMIUM, CHROMIUM_ARGS, check, finish, freePort, loadChromium, option, sleep } from "./harness.mjs";
 
 const serverBinary = option("--server");
 if (!serverBinary || !fs.existsSync(serverBinary)) {
   console.error("auth_browser_test: --server PATH (metrics-server) is required");
   process.exit(1);
 }
-if (!fs.existsSync(CHROMIUM)) skipOrFail(CHROMIUM + " is missing: install Debian's chromium (scripts/setup.sh)");
-let chromium;
-try {
-  ({ chromium } = await import(pathToFileURL(path.join(repo, "node_modules/playwright-core/index.mjs")).href));
-} catch (e) {
-  skipOrFail("playwright-core is not installed: run `npm ci` at the repository root (" + e.message + ")");
-}
+const chromium = await loadChromium("auth_browser_test");
 
 const USER = "alice";
 const PASSWORD = "correct horse battery staple";
-let hash;
-try {
-  // libxcrypt's bcrypt through python3's crypt module (cost 4: a fast test).
-  hash = execFileSync(
-    "python3",
-    ["-W", "ignore", "-c", "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))", PASSWORD],
-    { encoding: "utf8" }
-  ).trim();
-} catch (e) {
-  skipOrFail("python3 with the crypt module is needed to make a bcrypt hash (" + e.message + ")");
-}
+// bcrypt of PASSWORD at cost 4 (a fast test), made once with libxcrypt's
+// crypt(3) ($2b$, as htpasswd -B and Python's bcrypt make them).
+const hash = "$2b$04$k2rSGdgtOva5oWTleH0W4eItK9M87o5hX0lrVFQTV/ZFMWPYUll7K";
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "auth-browser-"));
 const webConfig = path.join(tmp, "web.yml");
@@ -156,7 +97,7 @@ try {
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+    args: CHROMIUM_ARGS,
   });
 
   // Chromium answers a Basic challenge it has no credentials for by giving
@@ -229,6 +170,4 @@ try {
   if (browser) await browser.close();
 }
 
-for (const line of results) console.log(line);
-console.log(passed + " passed, " + failed + " failed");
-process.exit(failed === 0 ? 0 : 1);
+finish();

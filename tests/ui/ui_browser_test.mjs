@@ -16,46 +16,11 @@
 // missing while CI is not set; under CI=true that is a failure).
 import { spawn } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
 
+import { CHROMIUM, CHROMIUM_ARGS, check, finish, freePort, loadChromium, option, sleep } from "./harness.mjs";
 import { REMOTE_WRITE_HEADERS, writeRequest } from "./remote_write.mjs";
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, "../..");
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const CI = process.env.CI === "true" || process.env.CI === "1";
-
-function option(name) {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? process.argv[i + 1] : undefined;
-}
-
-let passed = 0;
-let failed = 0;
-const results = [];
-function check(cond, what, detail) {
-  if (cond) {
-    passed++;
-    results.push("ok   " + what);
-  } else {
-    failed++;
-    results.push("FAIL " + what + (detail !== undefined ? ": " + detail : ""));
-  }
-  return cond;
-}
-
-function skipOrFail(why) {
-  if (CI) {
-    console.error("ui_browser_test: " + why + " (CI=true: failing, not skipping)");
-    console.log("0 passed, 1 failed");
-    process.exit(1);
-  }
-  console.error("ui_browser_test: skipped: " + why);
-  process.exit(77);
-}
 
 const serverBinary = option("--server");
 const agentBinary = option("--agent");
@@ -67,26 +32,7 @@ if (!givenUrl && (!serverBinary || !fs.existsSync(serverBinary))) {
   console.error("ui_browser_test: --server PATH (metrics-server) is required");
   process.exit(1);
 }
-if (!fs.existsSync(CHROMIUM)) skipOrFail(CHROMIUM + " is missing: install Debian's chromium (scripts/setup.sh)");
-let chromium;
-try {
-  ({ chromium } = await import(pathToFileURL(path.join(repo, "node_modules/playwright-core/index.mjs")).href));
-} catch (e) {
-  skipOrFail("playwright-core is not installed: run `npm ci` at the repository root (" + e.message + ")");
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const chromium = await loadChromium("ui_browser_test");
 
 const children = [];
 function start(binary, args, name) {
@@ -184,7 +130,7 @@ try {
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+    args: CHROMIUM_ARGS,
   });
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const foreign = [];
@@ -427,6 +373,4 @@ try {
   fs.rmSync(tmp, { recursive: true, force: true });
 }
 
-for (const r of results) console.log(r);
-console.log(passed + " passed, " + failed + " failed");
-process.exit(failed ? 1 : 0);
+finish();
