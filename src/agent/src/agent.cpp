@@ -472,10 +472,6 @@ std::size_t Agent::Impl::deliver(outbound::Transporter& transport, const Job& jo
           body.clear();
           break;
       }
-      if (const auto auth = core::authorization_value(config.basic_auth, config.bearer_token);
-          !auth.empty()) {
-        request.headers.push_back("Authorization: " + auth);
-      }
     }
     if (config.send_mode == SendMode::text) {
       request.headers = {"Content-Type: text/plain"};
@@ -484,6 +480,10 @@ std::size_t Agent::Impl::deliver(outbound::Transporter& transport, const Job& jo
       // answer stays as it came: its signature covers the bytes on the wire.
       request.headers = {"Content-Type: application/json", "Content-Encoding: gzip",
                          "Accept-Encoding: gzip"};
+    }
+    if (const auto auth = core::authorization_value(config.basic_auth, config.bearer_token);
+        !auth.empty()) {
+      request.headers.push_back("Authorization: " + auth);
     }
     request.headers.push_back("Idempotency-Key: " + key);
     request.body = body;
