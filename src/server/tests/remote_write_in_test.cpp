@@ -42,6 +42,11 @@ std::string wire(const std::vector<Entry>& entries) {
 class RemoteWriteIn : public ::testing::Test {
  protected:
   RemoteWriteIn() { make_service({}); }
+  // The service, then the history sink's thread, before the store they write.
+  ~RemoteWriteIn() override {
+    service_.reset();
+    if (sink_) sink_->stop();
+  }
 
   void make_service(ServiceOptions o) {
     service_.reset();

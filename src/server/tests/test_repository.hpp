@@ -177,7 +177,11 @@ class LogCapture {
 
 // Runs service.handle(req) to completion; fails the test when it throws.
 inline Response run(Service& service, Request req) {
-  boost::asio::io_context ioc;
+  // One context per test thread, kept to the end of the process: a pool
+  // thread of the service (queries, password checks) may still be inside
+  // its post() of the completion when run() returns.
+  thread_local boost::asio::io_context ioc;
+  ioc.restart();
   Response res;
   bool threw = false;
   boost::asio::co_spawn(ioc, service.handle(std::move(req)),

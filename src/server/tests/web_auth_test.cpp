@@ -45,7 +45,10 @@ std::string basic(const std::string& user, const std::string& password) {
 }
 
 AuthVerdict check(WebAuth& auth, const std::string& header, const std::string& peer = "10.0.0.1") {
-  asio::io_context ioc;
+  // Kept to the end of the process: the checker's pool thread may still be
+  // inside its post() of the verdict when run() returns.
+  thread_local asio::io_context ioc;
+  ioc.restart();
   auto f = asio::co_spawn(ioc, auth.authenticate(header, peer), asio::use_future);
   ioc.run();
   return f.get();
