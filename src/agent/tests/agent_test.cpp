@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "fake_server.hpp"
+#include "fast_config.hpp"
 #include "metrics/core/signature.hpp"
 
 namespace metrics::agent {
@@ -27,15 +28,7 @@ using testing::FakeServer;
 using testing::Reply;
 using testing::Request;
 
-AgentConfig fast_config(const FakeServer& server) {
-  AgentConfig c;
-  c.address = server.address();
-  c.poll_interval = 10ms;
-  c.report_interval = 30ms;
-  c.request_timeout = 3s;
-  c.retry_backoff = {5ms, 5ms, 5ms};
-  return c;
-}
+using testing::fast_config;
 
 // Polls pred every millisecond until it holds or the timeout passes.
 template <typename Pred>

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "fake_server.hpp"
+#include "fast_config.hpp"
 #include "http_sender.hpp"
 #include "metrics/agent/agent.hpp"
 #include "metrics/core/gzip.hpp"
@@ -29,15 +30,7 @@ using testing::FakeServer;
 using testing::Reply;
 using testing::Request;
 
-AgentConfig fast_config(const FakeServer& server) {
-  AgentConfig c;
-  c.address = server.address();
-  c.poll_interval = 10ms;
-  c.report_interval = 30ms;
-  c.request_timeout = 3s;
-  c.retry_backoff = {5ms, 5ms, 5ms};
-  return c;
-}
+using testing::fast_config;
 
 std::string key_of(const Request& r) {
   const auto it = r.headers.find("idempotency-key");
