@@ -18,7 +18,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
-import { CHROMIUM, CHROMIUM_ARGS, check, finish, freePort, loadChromium, option, sleep } from "./harness.mjs";
+import { CHROMIUM, CHROMIUM_ARGS, check, finish, freePort, loadChromium, option, sleep, waitUp } from "./harness.mjs";
 
 const serverBinary = option("--server");
 if (!serverBinary || !fs.existsSync(serverBinary)) {
@@ -61,19 +61,6 @@ process.on("exit", () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-async function waitUp() {
-  for (let i = 0; i < 200; i++) {
-    try {
-      const r = await fetch(base + "/ping");
-      if (r.ok) return;
-    } catch (_) {
-      /* not yet */
-    }
-    await sleep(50);
-  }
-  throw new Error("metrics-server did not start on " + base + ":\n" + serverLog);
-}
-
 const MiB = 1048576;
 async function push(labels, metrics) {
   // Writes keep the signature rules (no key here): no credentials needed.
@@ -87,7 +74,7 @@ async function push(labels, metrics) {
 
 let browser;
 try {
-  await waitUp();
+  await waitUp(base, () => serverLog);
   check((await fetch(base + "/ping")).status === 200, "/ping stays open");
   await push({ instance: "web-1", job: "shop" }, [{ id: "ProcessRSS", type: "gauge", value: 200 * MiB }]);
   const bare = await fetch(base + "/api/v1/query?query=1");

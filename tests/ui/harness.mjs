@@ -78,3 +78,19 @@ export function freePort() {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Waits (up to 10 s) until GET base/ping answers 200; otherwise throws,
+// with `log()` (say, the server's stderr) in the message.
+export async function waitUp(base, log = () => "") {
+  for (let i = 0; i < 200; i++) {
+    try {
+      const r = await fetch(base + "/ping");
+      if (r.ok) return;
+    } catch (_) {
+      /* not yet */
+    }
+    await sleep(50);
+  }
+  const text = log();
+  throw new Error("metrics-server did not start on " + base + (text ? ":\n" + text : ""));
+}

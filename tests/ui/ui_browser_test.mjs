@@ -19,7 +19,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
-import { CHROMIUM, CHROMIUM_ARGS, check, finish, freePort, loadChromium, option, sleep } from "./harness.mjs";
+import { CHROMIUM, CHROMIUM_ARGS, check, finish, freePort, loadChromium, option, sleep, waitUp } from "./harness.mjs";
 import { REMOTE_WRITE_HEADERS, writeRequest } from "./remote_write.mjs";
 
 const serverBinary = option("--server");
@@ -67,19 +67,6 @@ if (!givenUrl) {
   );
 }
 
-async function waitUp() {
-  for (let i = 0; i < 200; i++) {
-    try {
-      const r = await fetch(base + "/ping");
-      if (r.ok) return;
-    } catch (_) {
-      /* not yet */
-    }
-    await sleep(50);
-  }
-  throw new Error("metrics-server did not start on " + base);
-}
-
 // One envelope per instance: {"labels": {...}, "metrics": [...]}.
 async function push(labels, metrics) {
   const r = await fetch(base + "/updates/", {
@@ -103,7 +90,7 @@ const gone = { instance: "batch-7", job: "nightly" };
 
 let browser;
 try {
-  await waitUp();
+  await waitUp(base);
   const probe = await apiGet("query", { query: "1" });
   if (!check(probe.status === 200, "the server answers the query API (GET /api/v1/query)", probe.status)) {
     throw new Error("no query API on this server: the UI has nothing to read");
