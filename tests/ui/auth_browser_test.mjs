@@ -18,7 +18,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
-import { CHROMIUM, CHROMIUM_ARGS, check, finish, freePort, loadChromium, option, sleep, waitUp } from "./harness.mjs";
+import { CHROMIUM, CHROMIUM_ARGS, check, finish, freePort, loadChromium, option, waitUp } from "./harness.mjs";
 
 const serverBinary = option("--server");
 if (!serverBinary || !fs.existsSync(serverBinary)) {
