@@ -57,7 +57,12 @@ void add_samples(std::map<std::string, query::SeriesData>& out, query::LabelSet 
                  std::vector<query::SamplePoint> samples) {
   auto& s = out[query::key_of(labels)];
   if (s.samples.empty() && s.labels.empty()) s.labels = std::move(labels);
-  s.samples.insert(s.samples.end(), samples.begin(), samples.end());
+  // The first read of a label set is moved in (no second copy of its samples).
+  if (s.samples.empty()) {
+    s.samples = std::move(samples);
+  } else {
+    s.samples.insert(s.samples.end(), samples.begin(), samples.end());
+  }
 }
 
 // Time order, one sample per timestamp (the last written wins): the store
