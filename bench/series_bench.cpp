@@ -14,7 +14,11 @@
 // own buffer (no heap); key_bytes_per_series says how many name and label
 // bytes a series has, for comparison.
 //
-//   server_bench is the CPU side; this one is memory only:
+// BM_ReserveScrapeOrder is the index's CPU cost of one remote-write request
+// as a scraper sends it: every instance's series, ordered by metric name (so
+// consecutive updates belong to different instances), reserve + commit of
+// series that already exist; items_per_second is updates per second.
+//
 //   series_bench
 #include <benchmark/benchmark.h>
 #include <malloc.h>
@@ -97,12 +101,41 @@ void BM_SeriesBytesPerSeries(benchmark::State& state) {
       static_cast<double>(key_bytes) / static_cast<double>(series);
 }
 
+void BM_ReserveScrapeOrder(benchmark::State& state) {
+  const auto instances = state.range(0);
+  std::vector<std::vector<core::Update>> per_instance;
+  for (std::int64_t i = 0; i < instances; ++i) {
+    per_instance.push_back(agent_batch(core::Labels::make(
+        {{"instance", "host-" + std::to_string(i) + ".example.net:4242"}, {"job", "agent"}})));
+  }
+  std::vector<core::Update> request;
+  for (std::size_t m = 0; m < per_instance.front().size(); ++m) {
+    for (const auto& b : per_instance)
+      request.push_back(b[m]);
+  }
+  metrics::series::SeriesIndex index(
+      metrics::series::Limits{.max_series = 0, .max_series_per_instance = 0});
+  std::int64_t now_ms = 1'700'000'000'000;
+  index.reserve(request).commit(now_ms);
+  for (auto _ : state) {
+    auto r = index.reserve(request);
+    r.commit(++now_ms);
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(request.size()));
+}
+
 BENCHMARK(BM_SeriesBytesPerSeries)
     ->ArgName("store")
     ->Arg(0)
     ->Arg(1)
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ReserveScrapeOrder)
+    ->ArgName("instances")
+    ->Arg(1)
+    ->Arg(2000)
+    ->MinTime(1.0)
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

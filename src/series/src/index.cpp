@@ -1,6 +1,7 @@
 #include "metrics/series/index.hpp"
 
 #include <algorithm>
+#include <unordered_set>
 #include <utility>
 
 #include "metrics/core/errors.hpp"
@@ -166,6 +167,39 @@ void SeriesIndex::unhold(Entry* entry) noexcept {
   if (erased) give_back(instance);
 }
 
+namespace {
+
+// The distinct (instance, job)s of one request, as views into its labels.
+// A linear scan while there are few (an envelope has one), a hash set once
+// there are many (remote write in brings thousands of instances in one
+// request, and a scan per run of equal labels was quadratic).
+class PairSet {
+ public:
+  using Pair = std::pair<std::string_view, std::string_view>;
+  // True when p was not there yet.
+  bool insert(const Pair& p) {
+    if (!hashed_.empty()) return hashed_.insert(p).second;
+    if (std::find(few_.begin(), few_.end(), p) != few_.end()) return false;
+    few_.push_back(p);
+    if (few_.size() > kFew) hashed_.insert(few_.begin(), few_.end());
+    return true;
+  }
+
+ private:
+  static constexpr std::size_t kFew = 8;
+  struct PairHash {
+    std::size_t operator()(const Pair& p) const noexcept {
+      const std::size_t a = std::hash<std::string_view>{}(p.first);
+      return a ^ (std::hash<std::string_view>{}(p.second) + 0x9e3779b97f4a7c15ULL + (a << 6) +
+                  (a >> 2));
+    }
+  };
+  std::vector<Pair> few_;
+  std::unordered_set<Pair, PairHash> hashed_;
+};
+
+}  // namespace
+
 SeriesIndex::Reservation SeriesIndex::reserve(std::span<const core::Update> merged) {
   Reservation r;
   r.index_ = this;
@@ -175,6 +209,9 @@ SeriesIndex::Reservation SeriesIndex::reserve(std::span<const core::Update> merg
   std::string_view last_job;
   bool have_last = false;
   const core::Labels* last_labels = nullptr;
+  // The request's distinct (instance, job)s so far: an envelope has one,
+  // remote write in as many as it has instances.
+  PairSet seen;
   // Held across updates of one shard: an envelope's series share a shard,
   // so the whole request takes one lock. Declared after r, so it is
   // released before r gives anything back.
@@ -238,10 +275,7 @@ SeriesIndex::Reservation SeriesIndex::reserve(std::span<const core::Update> merg
         have_last = true;
         last_instance = *instance;
         last_job = job;
-        auto key = make_pair_key(*instance, job);
-        if (std::find(r.pairs_.begin(), r.pairs_.end(), key) == r.pairs_.end()) {
-          r.pairs_.push_back(std::move(key));
-        }
+        if (seen.insert({*instance, job})) r.pairs_.push_back(make_pair_key(*instance, job));
       }
     }
   }

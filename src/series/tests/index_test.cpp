@@ -216,6 +216,39 @@ TEST(SeriesIndex, LivenessPerInstanceAndJob) {
   EXPECT_EQ(index.size(), 4U);
 }
 
+// Remote write in: one request holds many instances, ordered by metric name
+// (as a scrape is), so the runs of equal labels are one update long and the
+// same (instance, job) comes back once per metric.
+TEST(SeriesIndex, LivenessOfManyInstancesInOneRequest) {
+  SeriesIndex index;
+  std::vector<core::Update> batch;
+  constexpr int kInstances = 100;
+  for (const char* name : {"a", "b", "c"}) {
+    for (int i = 0; i < kInstances; ++i) {
+      // Every other instance with a job, and one instance under two jobs.
+      std::vector<core::Label> labels{{"instance", "h:" + std::to_string(i)}};
+      if (i % 2 == 0) labels.push_back({"job", "agent"});
+      batch.push_back(gauge(name, L(std::move(labels))));
+    }
+    batch.push_back(gauge(name, L({{"instance", "h:1"}, {"job", "other"}})));
+  }
+  auto r = index.reserve(batch);
+  EXPECT_EQ(r.created(), batch.size());
+  r.commit(10'000);
+  const auto all = index.liveness(10'000, 60'000);
+  ASSERT_EQ(all.size(), static_cast<std::size_t>(kInstances + 1));
+  std::size_t with_job = 0;
+  for (const auto& l : all) {
+    EXPECT_EQ(l.last_push_ms, 10'000) << l.instance;
+    EXPECT_TRUE(l.up) << l.instance;
+    if (!l.job.empty()) ++with_job;
+  }
+  EXPECT_EQ(with_job, static_cast<std::size_t>(kInstances / 2 + 1));
+  ASSERT_TRUE(index.liveness("h:1", "other", 10'000, 60'000));
+  ASSERT_TRUE(index.liveness("h:1", "", 10'000, 60'000));
+  EXPECT_FALSE(index.liveness("h:1", "agent", 10'000, 60'000));
+}
+
 TEST(SeriesIndex, FailedWriteDoesNotTouchLiveness) {
   SeriesIndex index;
   std::vector<core::Update> batch{gauge("a", L({{"instance", "h"}}))};
