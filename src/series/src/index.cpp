@@ -200,7 +200,7 @@ class PairSet {
 
 }  // namespace
 
-SeriesIndex::Reservation SeriesIndex::reserve(std::span<const core::Update> merged) {
+SeriesIndex::Reservation SeriesIndex::reserve(std::span<const core::Update> merged, bool liveness) {
   Reservation r;
   r.index_ = this;
   r.entries_.reserve(merged.size());
@@ -231,7 +231,7 @@ SeriesIndex::Reservation SeriesIndex::reserve(std::span<const core::Update> merg
     Entry* entry = nullptr;
     auto it = shard.map.find(probe);
     if (it != shard.map.end()) {
-      entry = it->second.get();
+      entry = &it->second;
       entry->pending.fetch_add(1);
     } else {
       lock.unlock();
@@ -245,20 +245,20 @@ SeriesIndex::Reservation SeriesIndex::reserve(std::span<const core::Update> merg
       locked = shard_index;
       it = shard.map.find(probe);
       if (it != shard.map.end()) {
-        entry = it->second.get();
+        entry = &it->second;
         entry->pending.fetch_add(1);
         lock.unlock();
         locked = kShards;
         give_back(instance);
       } else {
-        auto fresh = std::make_unique<Entry>();
-        fresh->id = next_id_.fetch_add(1, std::memory_order_relaxed);
-        fresh->shard = shard_index;
-        fresh->pending.store(1);
-        auto [pos, inserted] =
-            shard.map.emplace(Key{hash, core::SeriesKey::of(u)}, std::move(fresh));
-        pos->second->key = &pos->first;
-        entry = pos->second.get();
+        auto [pos, inserted] = shard.map.emplace(
+            std::piecewise_construct, std::forward_as_tuple(hash, core::SeriesKey::of(u)),
+            std::forward_as_tuple());
+        entry = &pos->second;
+        entry->id = next_id_.fetch_add(1, std::memory_order_relaxed);
+        entry->shard = shard_index;
+        entry->pending.store(1);
+        entry->key = &pos->first;
         ++r.created_;
       }
     }
@@ -267,6 +267,7 @@ SeriesIndex::Reservation SeriesIndex::reserve(std::span<const core::Update> merg
 
     // The (instance, job) of the request: an envelope gives every update
     // the same labels, so they are read once per run of equal labels.
+    if (!liveness) continue;
     if (last_labels != nullptr && *last_labels == u.labels) continue;
     last_labels = &u.labels;
     if (auto instance = u.labels.get("instance")) {
@@ -292,15 +293,18 @@ void SeriesIndex::load(const core::SeriesKey& key, std::int64_t last_write_ms) {
     std::lock_guard lock(shard.mu);
     auto it = shard.map.find(Probe{hash, view});
     if (it == shard.map.end()) {
-      auto fresh = std::make_unique<Entry>();
-      fresh->id = next_id_.fetch_add(1, std::memory_order_relaxed);
-      fresh->shard = shard_index;
-      fresh->committed.store(true);
-      it = shard.map.emplace(Key{hash, key}, std::move(fresh)).first;
-      it->second->key = &it->first;
+      it = shard.map
+               .emplace(std::piecewise_construct, std::forward_as_tuple(hash, key),
+                        std::forward_as_tuple())
+               .first;
+      Entry& fresh = it->second;
+      fresh.id = next_id_.fetch_add(1, std::memory_order_relaxed);
+      fresh.shard = shard_index;
+      fresh.committed.store(true);
+      fresh.key = &it->first;
       created = true;
     }
-    auto& last = it->second->last_write_ms;
+    auto& last = it->second.last_write_ms;
     if (last.load() < last_write_ms) last.store(last_write_ms);
   }
   if (created) {
@@ -335,7 +339,7 @@ std::size_t SeriesIndex::remove(std::span<const core::SeriesKey> keys, std::int6
       std::lock_guard lock(shard.mu);
       auto it = shard.map.find(Probe{hash, view});
       if (it == shard.map.end()) continue;
-      const Entry& e = *it->second;
+      const Entry& e = it->second;
       // Written again meanwhile, or being written: it lives on (the write
       // brings it back into the storage).
       if (e.pending.load() != 0 || e.last_write_ms.load() >= cutoff_ms) continue;
@@ -356,7 +360,7 @@ std::optional<SeriesIndex::Found> SeriesIndex::find(core::SeriesView key) const 
   std::lock_guard lock(shard.mu);
   auto it = shard.map.find(Probe{hash, key});
   if (it == shard.map.end()) return std::nullopt;
-  return Found{it->second->id, it->second->last_write_ms.load()};
+  return Found{it->second.id, it->second.last_write_ms.load()};
 }
 
 std::uint64_t SeriesIndex::size() const noexcept {

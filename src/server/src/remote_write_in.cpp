@@ -98,7 +98,7 @@ asio::awaitable<Response> remote_write_in(RequestContext& ctx, const RouteMatch&
   if (joined.updates.empty()) co_return res;
 
   const std::size_t n = joined.updates.size();
-  auto reservation = ctx.index.reserve(joined.updates);  // 429
+  auto reservation = ctx.index.reserve(joined.updates, /*liveness=*/false);  // 429
   std::vector<std::uint64_t> ids(n);
   std::vector<SampleTimes::Item> items(n);
   for (std::size_t i = 0; i < n; ++i) {

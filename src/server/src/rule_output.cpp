@@ -106,7 +106,7 @@ void Service::write_series_samples(std::span<const SeriesSample> samples) {
   updates.reserve(series.size());
   for (const Series& s : series)
     updates.push_back(s.update);
-  auto reservation = index_->reserve(updates);  // core::LimitExceeded
+  auto reservation = index_->reserve(updates, /*liveness=*/false);  // core::LimitExceeded
   std::vector<core::Point> points;
   std::vector<std::uint64_t> refs;
   std::vector<std::int64_t> times;
