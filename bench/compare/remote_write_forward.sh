@@ -25,6 +25,15 @@
 # take the samples in very differently), and per CPU second of forwarding
 # alone (the difference between rw and base).
 #
+# FEED=remote_write gives both senders the very same input instead: one
+# vmagent 1.79 scrapes the source (a metrics-server holding the series,
+# filled once) every second and remote-writes each scrape into the sender
+# under test (metrics-server's POST /api/v1/write; Prometheus 2.42 with
+# --web.enable-remote-write-receiver), which forwards to the sink. Then the
+# per-core figure of the whole process compares like with like: the same
+# protocol in, the same protocol out, the same samples. The base rows take
+# the same feed without remote write out.
+#
 # The receiver is a tiny sink, nginx answering 204 to POST /api/v1/write (it
 # reads and drops the body), so that it is never the bottleneck.
 #
@@ -45,6 +54,8 @@ DURATION=${DURATION:-20}   # measured seconds per row
 WARMUP=${WARMUP:-8}
 ROUNDS=${ROUNDS:-2}
 OUTAGE=${OUTAGE:-8}
+FEED=${FEED:-push}         # push (the agents' own pushes) or remote_write (vmagent)
+vmagent_bin=${VMAGENT:-/usr/bin/vmagent}
 QUEUE=${QUEUE:-100000}     # --remote-write-queue (the default)
 BASE=${BASE_PORT:-18600}
 tick=$(getconf CLK_TCK)
@@ -62,6 +73,7 @@ sink_port=$BASE
 src_port=$((BASE + 1))
 srv_port=$((BASE + 2))
 prom_port=$((BASE + 3))
+vma_port=$((BASE + 4))
 
 start_sink() {
   mkdir -p "$work/nginx/tmp"
@@ -168,6 +180,79 @@ EOF
   echo "prometheus $1 $(awk -v c0="$c0" -v c1="$c1" -v d="$DURATION" -v s=$((s1 - s0)) 'BEGIN {print (c1-c0)/d, s/d}')" >> "$work/rows"
 }
 
+# FEED=remote_write: the source, filled once, for every row.
+start_source() {
+  "$bin" -a "127.0.0.1:$src_port" -f "" --history-dir "" --no-history --series-ttl 0 --log-level warn &
+  source_pid=$!
+  pids+=("$source_pid")
+  wait_http "http://127.0.0.1:$src_port/ping"
+  "$lg" -a "127.0.0.1:$src_port" -n "$AGENTS" --requests "$AGENTS" -d 30s --run-id bench_ --no-verify >/dev/null 2>&1
+}
+# vmagent scraping the source every second into $1 (a remote-write URL).
+start_feed() {
+  rm -rf "$work/vma"
+  mkdir -p "$work/vma"
+  cat > "$work/vma/scrape.yml" <<EOF
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: source
+    honor_labels: true
+    static_configs:
+      - targets: ['127.0.0.1:$src_port']
+EOF
+  "$vmagent_bin" -promscrape.config="$work/vma/scrape.yml" -remoteWrite.url="$1" \
+    -remoteWrite.tmpDataPath="$work/vma/data" -httpListenAddr="127.0.0.1:$vma_port" \
+    -loggerLevel=ERROR >"$work/vma/log" 2>&1 &
+  feed_pid=$!
+  pids+=("$feed_pid")
+  wait_http "http://127.0.0.1:$vma_port/metrics"
+}
+stop_feed() { kill -TERM "$feed_pid"; wait "$feed_pid" 2>/dev/null || true; }
+
+# $1: server or prometheus; $2: rw (forwarding to the sink) or base
+row_fed() {
+  local pid sent_metric port
+  if [[ $1 == server ]]; then
+    local rw=()
+    [[ $2 == rw ]] && rw=(--remote-write-url "http://127.0.0.1:$sink_port/api/v1/write" --remote-write-queue "$QUEUE")
+    "$bin" -a "127.0.0.1:$srv_port" -f "" --history-dir "" --log-level warn "${rw[@]}" &
+    pid=$!
+    port=$srv_port
+    sent_metric=metrics_server_remote_write_sent_samples_total
+    wait_http "http://127.0.0.1:$port/ping"
+  else
+    mkdir -p "$work/prom"
+    rm -rf "$work/prom/data"
+    printf 'global:\n  scrape_interval: 1m\n' > "$work/prom/prometheus.yml"
+    if [[ $2 == rw ]]; then
+      printf 'remote_write:\n  - url: http://127.0.0.1:%s/api/v1/write\n' "$sink_port" >> "$work/prom/prometheus.yml"
+    fi
+    "$prom" --config.file="$work/prom/prometheus.yml" --storage.tsdb.path="$work/prom/data" \
+      --web.listen-address="127.0.0.1:$prom_port" --web.enable-remote-write-receiver \
+      --log.level=warn 2>"$work/prom/log" &
+    pid=$!
+    port=$prom_port
+    sent_metric=prometheus_remote_storage_samples_total
+    wait_http "http://127.0.0.1:$port/-/ready"
+  fi
+  pids+=("$pid")
+  start_feed "http://127.0.0.1:$port/api/v1/write"
+  sleep "$WARMUP"
+  local c0 s0 c1 s1 f0 f1
+  c0=$(cpu_s "$pid"); s0=$(metric "$port" "$sent_metric"); f0=$(metric "$vma_port" vmagent_remotewrite_rows_pushed_after_relabel_total)
+  sleep "$DURATION"
+  c1=$(cpu_s "$pid"); s1=$(metric "$port" "$sent_metric"); f1=$(metric "$vma_port" vmagent_remotewrite_rows_pushed_after_relabel_total)
+  stop_feed
+  kill -TERM "$pid"; wait "$pid" || true
+  local name
+  name=$([[ $1 == server ]] && echo metrics-server || echo "prometheus 2.42")
+  awk -v s=$((s1 - s0)) -v c0="$c0" -v c1="$c1" -v d="$DURATION" -v m="$2" -v n="$name" -v f=$((f1 - f0)) \
+    'BEGIN {printf "%-15s %-4s fed %8.0f samples/s  forwarded %8.0f samples/s  cpu %.3f cores", n, m, f/d, s/d, (c1-c0)/d; if (s > 0) printf "  %9.0f samples/s per core", s/(c1-c0); printf "\n"}'
+  echo "$1 $2 $(awk -v c0="$c0" -v c1="$c1" -v d="$DURATION" -v s=$((s1 - s0)) 'BEGIN {print (c1-c0)/d, s/d}')" >> "$work/rows"
+}
+
 # The queue under an outage of the sink: bounded by --remote-write-queue.
 outage() {
   "$bin" -a "127.0.0.1:$srv_port" -f "" --history-dir "" --log-level warn \
@@ -199,10 +284,18 @@ outage() {
 
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), agents $AGENTS x 29 series, $DURATION s per row"
 echo "# server: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?'), $("$prom" --version 2>&1 | head -1)"
+echo "# feed: $FEED"
 start_sink
+[[ $FEED == remote_write ]] && start_source
 for round in $(seq "$ROUNDS"); do
   echo "round $round"
-  if (( round % 2 == 1 )); then
+  if [[ $FEED == remote_write ]]; then
+    if (( round % 2 == 1 )); then
+      row_fed server rw; row_fed server base; row_fed prometheus rw; row_fed prometheus base
+    else
+      row_fed prometheus base; row_fed prometheus rw; row_fed server base; row_fed server rw
+    fi
+  elif (( round % 2 == 1 )); then
     row_server rw; row_server base; row_prometheus rw; row_prometheus base
   else
     row_prometheus base; row_prometheus rw; row_server base; row_server rw
@@ -219,5 +312,6 @@ awk '{cpu[$1" "$2] += $3; n[$1" "$2]++; if ($2 == "rw") fw[$1] += $4}
       printf "summary %-10s forwarded %.0f samples/s: %.0f per core of the process, %.0f per core of forwarding (cpu %.3f with, %.3f without)\n", s, f, f / cpu[s" rw"], f / (cpu[s" rw"] - cpu[s" base"]), cpu[s" rw"], cpu[s" base"]
     }
   }' "$work/rows"
+if [[ $FEED == remote_write ]]; then kill -TERM "$source_pid"; wait "$source_pid" 2>/dev/null || true; fi
 outage
 echo "# load at end $(cut -d' ' -f1-3 /proc/loadavg)"
