@@ -1,15 +1,17 @@
 #include "remote_write_in.hpp"
 
+#include <algorithm>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cstdint>
 #include <exception>
 #include <memory>
+#include <span>
 #include <stdexcept>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -31,42 +33,78 @@ namespace {
 
 using detail::await_storage;
 
-// One series of the request after its entries are joined: the update that
-// stores its newest value, and its samples in time order.
+// The series of the request after its entries are joined: the update that
+// stores each one's newest value, and its samples in time order. The
+// samples of all series are in one vector, series after series, so that a
+// request of many series costs no allocation per series.
 struct Joined {
   std::vector<core::Update> updates;
-  std::vector<std::vector<ex::Sample>> samples;
+  std::vector<ex::Sample> samples;
+  std::vector<std::size_t> begin;        // series i: samples [begin[i], begin[i + 1])
   std::vector<std::size_t> first_entry;  // the request entry that named it first
+
+  [[nodiscard]] std::span<const ex::Sample> of(std::size_t i) const {
+    return {samples.data() + begin[i], samples.data() + begin[i + 1]};
+  }
 };
 
 Joined join(const std::vector<ex::ValidSeries>& valid) {
   Joined out;
-  std::unordered_map<core::SeriesView, std::size_t, core::SeriesHash, core::SeriesEqual> seen;
-  seen.reserve(valid.size());
-  out.updates.reserve(valid.size());
-  out.samples.reserve(valid.size());
-  for (std::size_t e = 0; e < valid.size(); ++e) {
+  const std::size_t entries = valid.size();
+  out.updates.reserve(entries);
+  out.first_entry.reserve(entries);
+  // Entry -> series, through an open-addressing table of series indexes
+  // (a senders sends each series once a request, mostly: one probe each).
+  constexpr auto kEmpty = static_cast<std::uint32_t>(-1);
+  std::size_t capacity = 16;
+  while (capacity < 2 * entries)
+    capacity *= 2;
+  std::vector<std::uint32_t> slots(capacity, kEmpty);
+  std::vector<std::size_t> hashes;
+  hashes.reserve(entries);
+  std::vector<std::uint32_t> series_of(entries);
+  std::vector<std::size_t> count;
+  count.reserve(entries);
+  for (std::size_t e = 0; e < entries; ++e) {
     const ex::ValidSeries& s = valid[e];
     // Typed gauge in the model: the values are doubles as sent (a `_total`
     // name is a counter only for # TYPE and metadata, see docs/API.md).
     const core::SeriesView view(core::MetricType::gauge, s.name, s.labels);
-    auto it = seen.find(view);
-    if (it == seen.end()) {
+    const std::size_t hash = core::SeriesHash{}(view);
+    std::size_t pos = hash & (capacity - 1);
+    while (slots[pos] != kEmpty &&
+           !(hashes[slots[pos]] == hash &&
+             core::SeriesEqual{}(core::SeriesView(out.updates[slots[pos]]), view))) {
+      pos = (pos + 1) & (capacity - 1);
+    }
+    if (slots[pos] == kEmpty) {
       core::Update u = core::Update::gauge(s.name, 0, s.labels);
       u.series_only = true;
+      slots[pos] = static_cast<std::uint32_t>(out.updates.size());
       out.updates.push_back(std::move(u));
-      out.samples.emplace_back();
+      hashes.push_back(hash);
       out.first_entry.push_back(e);
-      // The key views into the update just stored (its strings do not move
-      // again: the vector was reserved for every entry).
-      it = seen.emplace(core::SeriesView(out.updates.back()), out.updates.size() - 1).first;
+      count.push_back(0);
     }
-    auto& samples = out.samples[it->second];
-    // validate() has checked the order across entries of one series.
-    samples.insert(samples.end(), s.samples.begin(), s.samples.end());
+    series_of[e] = slots[pos];
+    count[slots[pos]] += s.samples.size();
   }
-  for (std::size_t i = 0; i < out.updates.size(); ++i)
-    out.updates[i].value = out.samples[i].back().value;
+  const std::size_t n = out.updates.size();
+  out.begin.resize(n + 1);
+  for (std::size_t i = 0; i < n; ++i)
+    out.begin[i + 1] = out.begin[i] + count[i];
+  out.samples.resize(out.begin[n]);
+  // validate() has checked the order across entries of one series, so
+  // appending entry after entry keeps each series in time order.
+  std::vector<std::size_t> cursor(out.begin.begin(), out.begin.end() - 1);
+  for (std::size_t e = 0; e < entries; ++e) {
+    auto& at = cursor[series_of[e]];
+    std::copy(valid[e].samples.begin(), valid[e].samples.end(),
+              out.samples.begin() + static_cast<std::ptrdiff_t>(at));
+    at += valid[e].samples.size();
+  }
+  for (std::size_t i = 0; i < n; ++i)
+    out.updates[i].value = out.of(i).back().value;
   return out;
 }
 
@@ -103,8 +141,7 @@ asio::awaitable<Response> remote_write_in(RequestContext& ctx, const RouteMatch&
   std::vector<SampleTimes::Item> items(n);
   for (std::size_t i = 0; i < n; ++i) {
     ids[i] = reservation.id(i);
-    items[i] = {ids[i], joined.samples[i].front().timestamp_ms,
-                joined.samples[i].back().timestamp_ms};
+    items[i] = {ids[i], joined.of(i).front().timestamp_ms, joined.of(i).back().timestamp_ms};
   }
   SampleTimes::Claim claim;
   if (ctx.sample_times != nullptr) {
@@ -120,9 +157,7 @@ asio::awaitable<Response> remote_write_in(RequestContext& ctx, const RouteMatch&
 
   // The points the sinks get, one per sample (built before the updates
   // move into the storage).
-  std::size_t total = 0;
-  for (const auto& s : joined.samples)
-    total += s.size();
+  const std::size_t total = joined.samples.size();
   std::vector<core::Point> points;
   std::vector<std::uint64_t> refs;
   std::vector<std::int64_t> times;
@@ -133,7 +168,7 @@ asio::awaitable<Response> remote_write_in(RequestContext& ctx, const RouteMatch&
     times.reserve(total);
     for (std::size_t i = 0; i < n; ++i) {
       const core::Update& u = joined.updates[i];
-      for (const ex::Sample& sample : joined.samples[i]) {
+      for (const ex::Sample& sample : joined.of(i)) {
         points.push_back(core::Point::gauge(u.id, sample.value, u.labels));
         refs.push_back(ids[i]);
         times.push_back(sample.timestamp_ms);
