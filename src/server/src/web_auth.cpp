@@ -16,6 +16,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -152,10 +153,8 @@ bool iequals_prefix(std::string_view text, std::string_view prefix) {
   return true;
 }
 
-std::int64_t steady_ms() {
-  return std::chrono::duration_cast<milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+std::int64_t steady_ms(const core::Clock& clock) {
+  return std::chrono::duration_cast<milliseconds>(clock.steady_now().time_since_epoch()).count();
 }
 
 // An IPv6 client usually owns a whole /64: its failures count together.
@@ -402,7 +401,9 @@ struct WebAuth::Throttle {
   static constexpr std::size_t kWays = 4;
 
   explicit Throttle(const WebAuthOptions& o)
-      : options(o), slots(std::max<std::size_t>(o.throttle_slots / kWays, 1) * kWays) {
+      : options(o),
+        clock(o.clock ? o.clock : core::real_clock()),
+        slots(std::max<std::size_t>(o.throttle_slots / kWays, 1) * kWays) {
     if (RAND_bytes(reinterpret_cast<unsigned char*>(&seed), sizeof seed) != 1) seed = 0x9e3779b9;
   }
 
@@ -445,7 +446,7 @@ struct WebAuth::Throttle {
   // nullopt to refuse it now.
   std::optional<milliseconds> reserve(std::string_view address, bool commit) {
     std::lock_guard lock(mu);
-    const std::int64_t now = steady_ms();
+    const std::int64_t now = steady_ms(*clock);
     Slot* s = find(hash(address), now, false);
     if (s == nullptr || s->failures < options.free_failures) return milliseconds{0};
     const std::int64_t turn = std::max(now, s->next_ms);
@@ -457,7 +458,7 @@ struct WebAuth::Throttle {
 
   void failed(std::string_view address) {
     std::lock_guard lock(mu);
-    const std::int64_t now = steady_ms();
+    const std::int64_t now = steady_ms(*clock);
     Slot* s = find(hash(address), now, true);
     ++s->failures;
     s->last_ms = now;
@@ -468,19 +469,53 @@ struct WebAuth::Throttle {
       period_top = s->failures;
       period_top_address = s->address;
     }
-    log_if_due(now);
+    if (now - last_log_ms >= options.log_interval.count()) {
+      report(now);  // the first failure after a quiet interval: at once
+    } else if (period_failures == 1) {
+      wake.notify_all();  // the reporter's turn, at the end of the interval
+    }
   }
 
-  // One line per log interval, with the count since the last one.
-  void log_if_due(std::int64_t now) {
-    if (period_failures == 0 || now - last_log_ms < options.log_interval.count()) return;
+  // The reporter thread: waits for a failure not yet reported, then for the
+  // end of the interval of the last line, and writes the next one. Without
+  // failures it waits on no deadline at all.
+  void report_loop() noexcept {
+    std::unique_lock lock(mu);
+    while (!stopping) {
+      if (period_failures == 0) {
+        wake.wait(lock, [this] { return stopping || period_failures > 0; });
+        continue;
+      }
+      const core::Clock::SteadyTime due{milliseconds{last_log_ms + options.log_interval.count()}};
+      (void)clock->wait_until(wake, lock, due, [this] { return stopping; });
+      if (stopping) break;
+      const std::int64_t now = steady_ms(*clock);
+      if (now - last_log_ms >= options.log_interval.count()) report(now);
+    }
+    report(steady_ms(*clock));  // what is left at shutdown
+  }
+
+  void stop() noexcept {
+    {
+      std::lock_guard lock(mu);
+      stopping = true;
+    }
+    wake.notify_all();
+  }
+
+  // One line with the count since the last one; nothing without failures.
+  void report(std::int64_t now) noexcept {
+    if (period_failures == 0) return;
     std::size_t addresses = 0;
     for (const auto& s : slots)
       addresses += live(s, now) ? 1u : 0u;
-    spdlog::warn(
-        "auth: {} failed authentication attempt(s) since the last report; {} address(es) "
-        "tracked, the most from {} ({} in a row)",
-        period_failures, addresses, period_top_address, period_top);
+    try {
+      spdlog::warn(
+          "auth: {} failed authentication attempt(s) since the last report; {} address(es) "
+          "tracked, the most from {} ({} in a row)",
+          period_failures, addresses, period_top_address, period_top);
+    } catch (...) {  // NOLINT(bugprone-empty-catch): a log line must not end the reporter
+    }
     last_log_ms = now;
     period_failures = 0;
     period_top = 0;
@@ -489,13 +524,16 @@ struct WebAuth::Throttle {
 
   [[nodiscard]] std::size_t tracked() const {
     std::lock_guard lock(mu);
-    const std::int64_t now = steady_ms();
+    const std::int64_t now = steady_ms(*clock);
     return static_cast<std::size_t>(
         std::count_if(slots.begin(), slots.end(), [&](const Slot& s) { return live(s, now); }));
   }
 
   const WebAuthOptions& options;
+  std::shared_ptr<core::Clock> clock;
   mutable std::mutex mu;
+  std::condition_variable wake;  // a failure to report, or stop()
+  bool stopping = false;
   std::vector<Slot> slots;
   std::uint64_t seed = 0;
   std::uint64_t total = 0;
@@ -512,6 +550,7 @@ WebAuth::WebAuth(WebConfig config, WebAuthOptions options)
       cache_(std::make_unique<Cache>(options_.cache_entries)),
       pool_(std::make_unique<asio::thread_pool>(std::max(options_.bcrypt_threads, 1u))) {
   state_->config = std::make_shared<const WebConfig>(std::move(config));
+  reporter_ = std::thread([t = throttle_.get()] { t->report_loop(); });
 }
 
 WebAuth::~WebAuth() {
@@ -520,6 +559,9 @@ WebAuth::~WebAuth() {
 
 void WebAuth::shutdown() noexcept {
   pool_->join();
+  throttle_->stop();
+  std::lock_guard lock(shutdown_mu_);
+  if (reporter_.joinable()) reporter_.join();
 }
 
 void WebAuth::replace(WebConfig config) {

@@ -6,6 +6,8 @@
 #include <crypt.h>
 #include <gtest/gtest.h>
 #include <openssl/sha.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -13,10 +15,14 @@
 #include <boost/asio/use_future.hpp>
 #include <chrono>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "metrics/core/authorization.hpp"
+#include "metrics/core/clock.hpp"
 #include "metrics/server/config.hpp"
 
 // GCC 12: Asio's coroutine frames look like mismatched new/delete (a false
@@ -285,6 +291,93 @@ TEST(WebAuthTest, ThrottledAttemptsWaitOnATimerNotTheThread) {
   EXPECT_GE(throttled, 1);
   EXPECT_GE(invalid, 2);
   EXPECT_EQ(throttled + invalid, 4);
+}
+
+// The summary of failures is written by the WebAuth's own thread when the
+// interval is over, not by the next failure; without failures nothing is
+// written and no timer is armed. The test moves a ManualClock.
+TEST(WebAuthTest, FailureSummaryIsLoggedOnATimerWithoutFurtherFailures) {
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64);
+  sink->set_pattern("%v");
+  const auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("auth-summary", sink));
+  struct Restore {
+    std::shared_ptr<spdlog::logger> logger;
+    ~Restore() { spdlog::set_default_logger(logger); }
+  } restore{previous};
+  const auto summaries = [&] {
+    std::vector<std::string> out;
+    for (auto& line : sink->last_formatted())
+      if (line.starts_with("auth: ")) out.push_back(line);
+    return out;
+  };
+  // Waits (in real time, bounded) for the reporter to reach a state.
+  const auto eventually = [](const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{10};
+    while (!done() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(milliseconds{1});
+    return done();
+  };
+
+  auto clock = std::make_shared<core::ManualClock>();
+  WebAuthOptions o;
+  o.log_interval = std::chrono::minutes{1};
+  o.clock = clock;
+  WebAuth auth(token_config(), o);
+
+  // No failures: hours pass, no timer is armed, nothing is written.
+  for (int i = 0; i < 120; ++i)
+    clock->advance(std::chrono::minutes{1});
+  std::this_thread::sleep_for(milliseconds{20});  // a reporter that wrongly woke would log now
+  EXPECT_EQ(clock->waiters(), 0u);
+  EXPECT_TRUE(summaries().empty());
+
+  // The first failure after a quiet interval is reported at once.
+  EXPECT_EQ(check(auth, "Bearer wrong-token-xxxxxxx", "192.0.2.1").kind,
+            AuthVerdict::Kind::invalid);
+  ASSERT_EQ(summaries().size(), 1u);
+  EXPECT_NE(summaries()[0].find("auth: 1 failed authentication attempt(s)"), std::string::npos)
+      << summaries()[0];
+
+  // Two more within the minute: held back, the reporter waits for the end
+  // of the minute of the last line...
+  const auto reported_at = clock->steady_now();
+  EXPECT_EQ(check(auth, "Bearer wrong-token-xxxxxxx", "192.0.2.1").kind,
+            AuthVerdict::Kind::invalid);
+  EXPECT_EQ(check(auth, "Bearer wrong-token-xxxxxxx", "192.0.2.2").kind,
+            AuthVerdict::Kind::invalid);
+  EXPECT_EQ(summaries().size(), 1u);
+  const auto due = clock->await_waiter();
+  ASSERT_TRUE(due.has_value());
+  EXPECT_EQ(*due, reported_at + std::chrono::minutes{1});
+  clock->advance(std::chrono::seconds{59});
+  EXPECT_EQ(summaries().size(), 1u);
+  // ... and writes them when it is over, with no failure arriving.
+  clock->advance(std::chrono::seconds{1});
+  ASSERT_TRUE(eventually([&] { return summaries().size() == 2; }));
+  EXPECT_NE(summaries()[1].find("auth: 2 failed authentication attempt(s) since the last report; "
+                                "2 address(es) tracked, the most from 192.0.2.1 (2 in a row)"),
+            std::string::npos)
+      << summaries()[1];
+
+  // Nothing left to report: no timer, and no line however long it stays quiet.
+  ASSERT_TRUE(eventually([&] { return clock->waiters() == 0; }));
+  for (int i = 0; i < 10; ++i)
+    clock->advance(std::chrono::minutes{1});
+  std::this_thread::sleep_for(milliseconds{20});
+  EXPECT_EQ(summaries().size(), 2u);
+
+  // A failure not yet reported at shutdown is written then.
+  clock->advance(std::chrono::minutes{1});
+  EXPECT_EQ(check(auth, "Bearer wrong-token-xxxxxxx", "192.0.2.3").kind,
+            AuthVerdict::Kind::invalid);
+  EXPECT_EQ(check(auth, "Bearer wrong-token-xxxxxxx", "192.0.2.3").kind,
+            AuthVerdict::Kind::invalid);
+  EXPECT_EQ(summaries().size(), 3u);
+  auth.shutdown();
+  ASSERT_EQ(summaries().size(), 4u);
+  EXPECT_NE(summaries()[3].find("auth: 1 failed authentication attempt(s)"), std::string::npos)
+      << summaries()[3];
 }
 
 }  // namespace

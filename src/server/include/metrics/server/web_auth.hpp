@@ -34,7 +34,11 @@
 // attempt from that address waits its turn, an interval that doubles with
 // each failure up to a cap, on a timer of the caller's executor; an address
 // whose turn is further off than max_wait is refused at once. The failures
-// are logged at most once a minute, with a count.
+// are logged at most once a log_interval (a minute), with a count: the first
+// failure after a quiet interval at once, the ones after it by a thread of
+// the WebAuth when the interval is over, on the options' clock (so a test
+// sets the time); nothing is logged while there are no failures. The
+// throttle's times are that clock's too.
 //
 // Thread-safe: every member may be called from any thread.
 #pragma once
@@ -45,12 +49,16 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
+
+#include "metrics/core/clock.hpp"
 
 namespace boost::asio {
 class thread_pool;
@@ -108,6 +116,8 @@ struct WebAuthOptions {
   std::chrono::milliseconds forget_after{std::chrono::minutes{10}};
   std::chrono::milliseconds log_interval{std::chrono::minutes{1}};
   unsigned bcrypt_threads = 2;
+  // The failure table's and the summary's clock (null: the real clock).
+  std::shared_ptr<core::Clock> clock{};
 };
 
 struct AuthVerdict {
@@ -140,7 +150,8 @@ class WebAuth {
   // The WWW-Authenticate value of a 401.
   [[nodiscard]] std::string challenge() const;
 
-  // Waits for the bcrypt jobs in flight and stops the pool. Idempotent.
+  // Waits for the bcrypt jobs in flight and stops the pool, and logs the
+  // failures not yet reported. Idempotent.
   void shutdown() noexcept;
 
   // The failure table (tests, /metrics).
@@ -162,6 +173,9 @@ class WebAuth {
   std::unique_ptr<Throttle> throttle_;
   std::unique_ptr<Cache> cache_;
   std::unique_ptr<boost::asio::thread_pool> pool_;
+  // Writes the summary of failures when the interval after one is over.
+  std::thread reporter_;
+  std::mutex shutdown_mu_;
 };
 
 // True when `hash` is a bcrypt hash crypt() reads: "$2y$", "$2b$" or
