@@ -4,14 +4,26 @@
 // 15 s), 1,000 alerting rules (`m_i > threshold`, a third of the series
 // firing, with templated annotations) and ALERTS written back to a sink that
 // drops them. The history's own select() cost is not in this figure.
+//
+// BM_EvaluateOverHistory is the server's read path: the 1,000 rules of
+// rules_scale.hpp (thresholds, rate, predict_linear, aggregations, absent,
+// recording rules, liveness) over its 300,000 series, 30 minutes at 15 s, in
+// a HistoryStore read through server::HistoryQueryable (chunk decoding and
+// label sets included); output to a sink that drops it.
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "metrics/history/store.hpp"
 #include "metrics/rules/manager.hpp"
 #include "metrics/rules/rule_file.hpp"
+#include "metrics/series/index.hpp"
+#include "metrics/server/history_queryable.hpp"
+#include "rules_scale.hpp"
 
 namespace {
 
@@ -89,6 +101,69 @@ void BM_EvaluateThousandRules(benchmark::State& state) {
   state.counters["series"] = kMetrics * kSeriesPerMetric;
 }
 BENCHMARK(BM_EvaluateThousandRules)->Unit(benchmark::kMillisecond)->MinTime(3);
+
+namespace rs = rules_scale;
+constexpr std::int64_t kHistorySteps = 121;            // 30 minutes at 15 s
+constexpr std::int64_t kHistoryEndStep = 119'000'000;  // late 2026
+
+// The 300,000 series of rules_scale.hpp in a HistoryStore, as the server
+// holds remote-written samples (gauges).
+const metrics::history::HistoryStore& scale_store() {
+  static const auto store = [] {
+    metrics::history::HistoryOptions options;
+    options.retention = std::chrono::milliseconds{0};
+    options.max_bytes = 0;
+    auto s = std::make_unique<metrics::history::HistoryStore>(options);
+    std::vector<metrics::history::SeriesIdentity> ids;
+    for (int i = 0; i < rs::kInstances; ++i) {
+      for (int m = 0; m < rs::kGauges + rs::kCounters; ++m) {
+        const bool gauge = m < rs::kGauges;
+        ids.push_back({metrics::core::MetricType::gauge,
+                       gauge ? rs::gauge_name(m) : rs::counter_name(m - rs::kGauges),
+                       metrics::core::Labels::make(
+                           {{"instance", rs::instance_name(i)}, {"job", rs::job_of(i)}})});
+      }
+    }
+    std::vector<metrics::history::AppendItem> items(ids.size());
+    for (std::int64_t k = kHistoryEndStep - kHistorySteps + 1; k <= kHistoryEndStep; ++k) {
+      for (std::size_t n = 0; n < ids.size(); ++n) {
+        const int i = static_cast<int>(n) / (rs::kGauges + rs::kCounters);
+        const int m = static_cast<int>(n) % (rs::kGauges + rs::kCounters);
+        const double v =
+            m < rs::kGauges ? rs::gauge_value(i, m, k) : rs::counter_value(i, m - rs::kGauges, k);
+        items[n] = {.ref = n + 1,
+                    .t_ms = k * rs::kStepMs,
+                    .bits = metrics::history::gauge_bits(v),
+                    .kind = metrics::core::MetricType::gauge,
+                    .identity = &ids[n]};
+      }
+      s->append_batch(items);
+    }
+    return s;
+  }();
+  return *store;
+}
+
+void BM_EvaluateOverHistory(benchmark::State& state) {
+  const auto& store = scale_store();
+  static const metrics::series::SeriesIndex index;
+  const std::int64_t t = kHistoryEndStep * rs::kStepMs + 5'000;
+  const metrics::server::HistoryQueryable queryable(index, &store, {.now_ms = t});
+  NullSink sink;
+  r::Manager manager(queryable, &sink, {});
+  manager.load(r::parse_rule_file(rs::rule_file(), "scale.yml"));
+  for (auto _ : state)
+    manager.evaluate_all(t);
+  std::size_t alerts = 0;
+  for (const auto& a : manager.alerts())
+    alerts += a.state != r::AlertState::inactive ? 1 : 0;
+  state.counters["rules"] = static_cast<double>(manager.rule_count());
+  state.counters["series"] = static_cast<double>(store.stats().series);
+  state.counters["alerts"] = static_cast<double>(alerts);
+  state.counters["output_per_cycle"] =
+      static_cast<double>(sink.n) / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_EvaluateOverHistory)->Unit(benchmark::kMillisecond)->MinTime(5);
 
 }  // namespace
 

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
+#include <cstring>
 #include <utility>
 
 namespace metrics::history {
@@ -60,9 +62,11 @@ constexpr double kFixedLimit = 9007199254740992.0;  // 2^53: k and k / 4 exact
 bool to_fixed(std::uint64_t bits, std::int64_t& k) noexcept {
   if (bits == 0x8000000000000000ull) return false;
   const double q = std::bit_cast<double>(bits) * kFixedScale;
-  if (!(std::fabs(q) <= kFixedLimit) || q != std::trunc(q)) return false;
+  if (!(std::fabs(q) <= kFixedLimit)) return false;
+  // |q| <= 2^53: the conversion is exact for an integer and truncates
+  // anything else (cheaper than std::trunc, a library call without SSE4.1).
   k = static_cast<std::int64_t>(q);
-  return true;
+  return static_cast<double>(k) == q;
 }
 
 // The bits put_dod writes for a zigzag value.
@@ -234,15 +238,30 @@ std::optional<ChunkWriter> ChunkWriter::resume(core::MetricType type,
   return w;
 }
 
-bool ChunkReader::get(unsigned nbits, std::uint64_t& out) noexcept {
+inline bool ChunkReader::get(unsigned nbits, std::uint64_t& out) noexcept {
+  const std::size_t at = pos_ / 8;
+  const auto used = static_cast<unsigned>(pos_ % 8);
+  // Fast path: the bits lie within 8 readable bytes; one big-endian load.
+  if (nbits != 0 && used + nbits <= 64 && at + 8 <= bytes_.size()) {
+    std::uint64_t word = 0;
+    std::memcpy(&word, bytes_.data() + at, sizeof word);
+    if constexpr (std::endian::native == std::endian::little) word = __builtin_bswap64(word);
+    out = (word << used) >> (64 - nbits);
+    pos_ += nbits;
+    return true;
+  }
+  return get_slow(nbits, out);
+}
+
+bool ChunkReader::get_slow(unsigned nbits, std::uint64_t& out) noexcept {
   if (nbits > bytes_.size() * 8 - pos_) {
     failed_ = true;
     return false;
   }
   std::uint64_t v = 0;
   while (nbits > 0) {
-    const unsigned used = static_cast<unsigned>(pos_ % 8);
-    const unsigned avail = 8 - used;
+    const unsigned u = static_cast<unsigned>(pos_ % 8);
+    const unsigned avail = 8 - u;
     const unsigned take = nbits < avail ? nbits : avail;
     const unsigned byte = bytes_[pos_ / 8];
     const unsigned part = (byte >> (avail - take)) & ((1u << take) - 1);
@@ -256,12 +275,24 @@ bool ChunkReader::get(unsigned nbits, std::uint64_t& out) noexcept {
 
 bool ChunkReader::get_dod(std::uint64_t& out, bool counter_value) noexcept {
   const auto& buckets = counter_value ? kCounterBuckets : kTimeBuckets;
+  constexpr unsigned kMaxOnes = kTimeBuckets.size() - 1;
+  static_assert(kCounterBuckets.size() - 1 == kMaxOnes);
   std::size_t ones = 0;
-  std::uint64_t bit = 0;
-  while (ones + 1 < buckets.size()) {
-    if (!get(1, bit)) return false;
-    if (bit == 0) break;
-    ++ones;
+  if (bytes_.size() * 8 - pos_ >= kMaxOnes) {
+    // The unary prefix in one read: its ones and the '0' that ends it
+    // (none after the last bucket's ones).
+    std::uint64_t prefix = 0;
+    (void)get(kMaxOnes, prefix);
+    ones = static_cast<std::size_t>(std::countl_one(prefix << (64 - kMaxOnes)));
+    if (ones > kMaxOnes) ones = kMaxOnes;
+    pos_ -= kMaxOnes - ones - (ones < kMaxOnes ? 1 : 0);
+  } else {
+    std::uint64_t bit = 0;
+    while (ones + 1 < buckets.size()) {
+      if (!get(1, bit)) return false;
+      if (bit == 0) break;
+      ++ones;
+    }
   }
   std::uint64_t zz = 0;
   if (ones == 0) {
@@ -302,15 +333,17 @@ bool ChunkReader::next(std::int64_t& t_ms, std::uint64_t& value_bits) noexcept {
     s.prev_dv = dv;
   } else {
     std::uint64_t bit = 0;
+    bool quarter = false;
     if (!get(1, bit)) return false;
     if (bit == 0) {
       v = s.prev_v;
     } else {
       if (!get(1, bit)) return false;
       if (bit == 0) {  // '10': quarter units
-        std::int64_t k_prev = 0;
+        // to_fixed(prev_v), computed when prev_v was decoded.
+        const std::int64_t k_prev = prev_k_;
         std::uint64_t dod = 0;
-        if (s.count == 0 || !to_fixed(s.prev_v, k_prev) || !get_dod(dod, true)) {
+        if (s.count == 0 || !prev_fixed_ || !get_dod(dod, true)) {
           failed_ = true;
           return false;
         }
@@ -321,7 +354,11 @@ bool ChunkReader::next(std::int64_t& t_ms, std::uint64_t& value_bits) noexcept {
           failed_ = true;
           return false;
         }
-        v = std::bit_cast<std::uint64_t>(static_cast<double>(k) / kFixedScale);
+        // k / 4 is exact (|k| <= 2^53), so to_fixed(v) would give k back.
+        v = std::bit_cast<std::uint64_t>(static_cast<double>(k) * (1.0 / kFixedScale));
+        s.prev_dv = static_cast<std::uint64_t>(k) - static_cast<std::uint64_t>(k_prev);
+        prev_k_ = k;
+        quarter = true;
       } else {
         if (!get(1, bit)) return false;
         std::uint64_t x = 0;
@@ -353,10 +390,20 @@ bool ChunkReader::next(std::int64_t& t_ms, std::uint64_t& value_bits) noexcept {
         }
       }
     }
-    std::int64_t k_prev = 0, k = 0;
-    s.prev_dv = s.count > 0 && to_fixed(s.prev_v, k_prev) && to_fixed(v, k)
-                    ? static_cast<std::uint64_t>(k) - static_cast<std::uint64_t>(k_prev)
-                    : 0;
+    // The writer's prev_dv: k - k_prev when both values are in quarter
+    // units ('10' has set it). An unchanged value ('0') keeps prev_k_ and
+    // gives 0 either way.
+    if (!quarter && (v != s.prev_v || s.count == 0)) {
+      std::int64_t k = 0;
+      const bool fixed = to_fixed(v, k);
+      s.prev_dv = s.count > 0 && prev_fixed_ && fixed
+                      ? static_cast<std::uint64_t>(k) - static_cast<std::uint64_t>(prev_k_)
+                      : 0;
+      prev_fixed_ = fixed;
+      prev_k_ = k;
+    } else if (!quarter) {
+      s.prev_dv = 0;
+    }
   }
 
   const auto ts = static_cast<std::int64_t>(t);

@@ -144,6 +144,7 @@ class ChunkReader {
 
  private:
   bool get(unsigned nbits, std::uint64_t& out) noexcept;
+  bool get_slow(unsigned nbits, std::uint64_t& out) noexcept;
   bool get_dod(std::uint64_t& out, bool counter_value) noexcept;
 
   core::MetricType type_;
@@ -152,6 +153,10 @@ class ChunkReader {
   CodecState state_;
   std::size_t pos_ = 0;
   bool failed_ = false;
+  // Gauges: whether the last value is in quarter units, and its k = 4v
+  // (saves recomputing it for the next sample).
+  bool prev_fixed_ = false;
+  std::int64_t prev_k_ = 0;
 };
 
 // One decoded sample: its time and its value's bits (as above).
