@@ -212,15 +212,30 @@ bool HistoryStore::append_bits(SeriesRef ref, const SeriesIdentity& identity, st
   bool stored = false;
   {
     std::lock_guard lock(shard.mu);
-    stored = append_locked(
-        shard, shard.map.find(ref),
-        {.ref = ref, .t_ms = t_ms, .bits = bits, .kind = kind, .identity = &identity}, deltas);
+    stored =
+        append_locked(shard, shard.map.find(ref),
+                      {.ref = ref, .t_ms = t_ms, .bits = bits, .kind = kind, .identity = &identity},
+                      deltas) == Appended::stored;
   }
   commit(deltas);
   return stored;
 }
 
 std::size_t HistoryStore::append_batch(std::span<const AppendItem> items) {
+  return append_batch_into(items, nullptr);
+}
+
+std::size_t HistoryStore::append_batch(std::span<const AppendItem> items,
+                                       std::vector<std::uint32_t>& unknown) {
+  const std::size_t first = unknown.size();
+  const std::size_t stored = append_batch_into(items, &unknown);
+  // Found window by window: put back in item order.
+  std::sort(unknown.begin() + static_cast<std::ptrdiff_t>(first), unknown.end());
+  return stored;
+}
+
+std::size_t HistoryStore::append_batch_into(std::span<const AppendItem> items,
+                                            std::vector<std::uint32_t>* unknown) {
   if (items.empty()) return 0;
   std::vector<std::uint32_t> shard_of_item(items.size());
   std::vector<std::uint32_t> shards;
@@ -277,7 +292,16 @@ std::size_t HistoryStore::append_batch(std::span<const AppendItem> items) {
         Shard& shard = shards_[shard_of_item[i]];
         // A series made by an earlier item of this batch is found again.
         Series* f = found[j] != nullptr ? found[j] : shard.map.find(items[i].ref);
-        if (append_locked(shard, f, items[i], deltas)) ++stored;
+        switch (append_locked(shard, f, items[i], deltas)) {
+          case Appended::stored:
+            ++stored;
+            break;
+          case Appended::unknown:
+            if (unknown != nullptr) unknown->push_back(static_cast<std::uint32_t>(i));
+            break;
+          case Appended::refused:
+            break;
+        }
       }
     } catch (...) {
       for (auto k = first; k != last; ++k)
@@ -292,16 +316,17 @@ std::size_t HistoryStore::append_batch(std::span<const AppendItem> items) {
   return stored;
 }
 
-bool HistoryStore::append_locked(Shard& shard, Series* found, const AppendItem& item,
-                                 Deltas& deltas) {
+HistoryStore::Appended HistoryStore::append_locked(Shard& shard, Series* found,
+                                                   const AppendItem& item, Deltas& deltas) {
   const core::MetricType kind = item.kind;
   const std::int64_t t_ms = item.t_ms;
   if (found == nullptr) {
-    if (item.identity == nullptr || item.identity->type != kind) return false;
+    if (item.identity == nullptr) return Appended::unknown;
+    if (item.identity->type != kind) return Appended::refused;
     found = add_series(shard, item.ref, std::make_shared<const SeriesIdentity>(*item.identity));
   }
   Series& s = *found;
-  if (s.open.type() != kind) return false;
+  if (s.open.type() != kind) return Appended::refused;
 
   if (!s.open.empty()) {
     const auto& st = s.open.state();
@@ -338,7 +363,7 @@ bool HistoryStore::append_locked(Shard& shard, Series* found, const AppendItem& 
   s.open_charged = s.open.capacity_bytes();
   deltas.payload += static_cast<std::ptrdiff_t>(s.open.byte_size() - size_before);
   ++deltas.samples;
-  return true;
+  return Appended::stored;
 }
 
 namespace {
