@@ -96,15 +96,19 @@ std::int64_t to_ms(core::Clock::SystemTime t) {
 
 }  // namespace
 
-struct HistoryStore::Series {
+static_assert(sizeof(ChunkWriter) <= 120, "the open chunk's writer and open_charged: 128 bytes");
+
+// What an append touches (the open chunk's writer and open_charged) is the
+// first 128 bytes: two cache lines, which append_batch() prefetches.
+struct alignas(64) HistoryStore::Series {
   explicit Series(std::shared_ptr<const SeriesIdentity> id)
-      : identity(std::move(id)), open(identity->type) {}
+      : open(id->type), identity(std::move(id)) {}
+  ChunkWriter open;
+  std::size_t open_charged = 0;  // the open buffer's capacity, as counted in bytes_
   std::shared_ptr<const SeriesIdentity> identity;
   std::vector<ChunkPtr> closed;  // oldest first
-  ChunkWriter open;
   std::size_t fixed_cost = 0;    // the node and the identity
   std::uint32_t next_seq = 0;    // the seq of the open chunk
-  std::size_t open_charged = 0;  // the open buffer's capacity, as counted in bytes_
   std::size_t name_pos = 0;      // its place in the shard's by_name[identity->id]
 };
 
@@ -237,9 +241,18 @@ std::size_t HistoryStore::append_batch(std::span<const AppendItem> items,
 std::size_t HistoryStore::append_batch_into(std::span<const AppendItem> items,
                                             std::vector<std::uint32_t>* unknown) {
   if (items.empty()) return 0;
-  std::vector<std::uint32_t> shard_of_item(items.size());
-  std::vector<std::uint32_t> shards;
-  shards.reserve(items.size());
+  // Scratch kept by the thread (a drain thread appends batch after batch):
+  // no allocation per call once it has seen its largest batch.
+  struct Scratch {
+    std::vector<std::uint32_t> shard_of_item, shards;
+    std::vector<std::size_t> in_window;
+    std::vector<Series*> found;
+  };
+  thread_local Scratch scratch;
+  auto& shard_of_item = scratch.shard_of_item;
+  auto& shards = scratch.shards;
+  shard_of_item.resize(items.size());
+  shards.clear();
   for (std::size_t i = 0; i < items.size(); ++i) {
     const auto k = static_cast<std::uint32_t>(&shard_of(items[i].ref) - shards_.get());
     shard_of_item[i] = k;
@@ -255,10 +268,8 @@ std::size_t HistoryStore::append_batch_into(std::span<const AppendItem> items,
   constexpr std::size_t kWindow = 16;
   Deltas deltas;
   std::size_t stored = 0;
-  std::vector<std::size_t> in_window;
-  std::vector<Series*> found;
-  in_window.reserve(items.size());
-  found.reserve(items.size());
+  auto& in_window = scratch.in_window;
+  auto& found = scratch.found;
   for (std::size_t w = 0; w < shards.size(); w += kWindow) {
     const std::uint32_t lo = shards[w];
     const std::uint32_t hi = shards[std::min(w + kWindow, shards.size()) - 1];
