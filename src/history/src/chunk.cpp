@@ -113,7 +113,7 @@ std::span<const std::uint8_t> ChunkWriter::bytes() const {
     const std::size_t n = (acc_n_ + 7) / 8;
     for (std::size_t i = 0; i < n; ++i)
       buf_.push_back(static_cast<std::uint8_t>(aligned >> (56 - 8 * i)));
-    synced_ = n;
+    synced_ = static_cast<std::uint32_t>(n);
   }
   return buf_;
 }

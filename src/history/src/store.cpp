@@ -96,15 +96,19 @@ std::int64_t to_ms(core::Clock::SystemTime t) {
 
 }  // namespace
 
-struct HistoryStore::Series {
+static_assert(sizeof(ChunkWriter) <= 120, "the open chunk's writer and open_charged: 128 bytes");
+
+// What an append touches (the open chunk's writer and open_charged) is the
+// first 128 bytes: two cache lines, which append_batch() prefetches.
+struct alignas(64) HistoryStore::Series {
   explicit Series(std::shared_ptr<const SeriesIdentity> id)
-      : identity(std::move(id)), open(identity->type) {}
+      : open(id->type), identity(std::move(id)) {}
+  ChunkWriter open;
+  std::size_t open_charged = 0;  // the open buffer's capacity, as counted in bytes_
   std::shared_ptr<const SeriesIdentity> identity;
   std::vector<ChunkPtr> closed;  // oldest first
-  ChunkWriter open;
   std::size_t fixed_cost = 0;    // the node and the identity
   std::uint32_t next_seq = 0;    // the seq of the open chunk
-  std::size_t open_charged = 0;  // the open buffer's capacity, as counted in bytes_
   std::size_t name_pos = 0;      // its place in the shard's by_name[identity->id]
 };
 
@@ -212,19 +216,43 @@ bool HistoryStore::append_bits(SeriesRef ref, const SeriesIdentity& identity, st
   bool stored = false;
   {
     std::lock_guard lock(shard.mu);
-    stored = append_locked(
-        shard, shard.map.find(ref),
-        {.ref = ref, .t_ms = t_ms, .bits = bits, .kind = kind, .identity = &identity}, deltas);
+    stored =
+        append_locked(shard, shard.map.find(ref),
+                      {.ref = ref, .t_ms = t_ms, .bits = bits, .kind = kind, .identity = &identity},
+                      deltas) == Appended::stored;
   }
   commit(deltas);
   return stored;
 }
 
 std::size_t HistoryStore::append_batch(std::span<const AppendItem> items) {
+  return append_batch_into(items, nullptr);
+}
+
+std::size_t HistoryStore::append_batch(std::span<const AppendItem> items,
+                                       std::vector<std::uint32_t>& unknown) {
+  const std::size_t first = unknown.size();
+  const std::size_t stored = append_batch_into(items, &unknown);
+  // Found window by window: put back in item order.
+  std::sort(unknown.begin() + static_cast<std::ptrdiff_t>(first), unknown.end());
+  return stored;
+}
+
+std::size_t HistoryStore::append_batch_into(std::span<const AppendItem> items,
+                                            std::vector<std::uint32_t>* unknown) {
   if (items.empty()) return 0;
-  std::vector<std::uint32_t> shard_of_item(items.size());
-  std::vector<std::uint32_t> shards;
-  shards.reserve(items.size());
+  // Scratch kept by the thread (a drain thread appends batch after batch):
+  // no allocation per call once it has seen its largest batch.
+  struct Scratch {
+    std::vector<std::uint32_t> shard_of_item, shards;
+    std::vector<std::size_t> in_window;
+    std::vector<Series*> found;
+  };
+  thread_local Scratch scratch;
+  auto& shard_of_item = scratch.shard_of_item;
+  auto& shards = scratch.shards;
+  shard_of_item.resize(items.size());
+  shards.clear();
   for (std::size_t i = 0; i < items.size(); ++i) {
     const auto k = static_cast<std::uint32_t>(&shard_of(items[i].ref) - shards_.get());
     shard_of_item[i] = k;
@@ -240,10 +268,8 @@ std::size_t HistoryStore::append_batch(std::span<const AppendItem> items) {
   constexpr std::size_t kWindow = 16;
   Deltas deltas;
   std::size_t stored = 0;
-  std::vector<std::size_t> in_window;
-  std::vector<Series*> found;
-  in_window.reserve(items.size());
-  found.reserve(items.size());
+  auto& in_window = scratch.in_window;
+  auto& found = scratch.found;
   for (std::size_t w = 0; w < shards.size(); w += kWindow) {
     const std::uint32_t lo = shards[w];
     const std::uint32_t hi = shards[std::min(w + kWindow, shards.size()) - 1];
@@ -277,7 +303,16 @@ std::size_t HistoryStore::append_batch(std::span<const AppendItem> items) {
         Shard& shard = shards_[shard_of_item[i]];
         // A series made by an earlier item of this batch is found again.
         Series* f = found[j] != nullptr ? found[j] : shard.map.find(items[i].ref);
-        if (append_locked(shard, f, items[i], deltas)) ++stored;
+        switch (append_locked(shard, f, items[i], deltas)) {
+          case Appended::stored:
+            ++stored;
+            break;
+          case Appended::unknown:
+            if (unknown != nullptr) unknown->push_back(static_cast<std::uint32_t>(i));
+            break;
+          case Appended::refused:
+            break;
+        }
       }
     } catch (...) {
       for (auto k = first; k != last; ++k)
@@ -292,16 +327,17 @@ std::size_t HistoryStore::append_batch(std::span<const AppendItem> items) {
   return stored;
 }
 
-bool HistoryStore::append_locked(Shard& shard, Series* found, const AppendItem& item,
-                                 Deltas& deltas) {
+HistoryStore::Appended HistoryStore::append_locked(Shard& shard, Series* found,
+                                                   const AppendItem& item, Deltas& deltas) {
   const core::MetricType kind = item.kind;
   const std::int64_t t_ms = item.t_ms;
   if (found == nullptr) {
-    if (item.identity == nullptr || item.identity->type != kind) return false;
+    if (item.identity == nullptr) return Appended::unknown;
+    if (item.identity->type != kind) return Appended::refused;
     found = add_series(shard, item.ref, std::make_shared<const SeriesIdentity>(*item.identity));
   }
   Series& s = *found;
-  if (s.open.type() != kind) return false;
+  if (s.open.type() != kind) return Appended::refused;
 
   if (!s.open.empty()) {
     const auto& st = s.open.state();
@@ -338,7 +374,7 @@ bool HistoryStore::append_locked(Shard& shard, Series* found, const AppendItem& 
   s.open_charged = s.open.capacity_bytes();
   deltas.payload += static_cast<std::ptrdiff_t>(s.open.byte_size() - size_before);
   ++deltas.samples;
-  return true;
+  return Appended::stored;
 }
 
 namespace {

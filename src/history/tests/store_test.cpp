@@ -321,6 +321,39 @@ TEST(HistoryStore, ConcurrentIngestAndRangeReads) {
   EXPECT_EQ(all.size(), static_cast<std::size_t>(kWriters * kSeriesPerWriter));
 }
 
+// append_batch(items, unknown) names, in item order, the items of refs the
+// store does not hold that came without an identity (over more shards than
+// one lock window), and stores the rest.
+TEST(HistoryStore, AppendBatchNamesUnknownRefsWithoutIdentity) {
+  history::HistoryOptions options;
+  options.retention = std::chrono::milliseconds{0};
+  history::HistoryStore store(options);
+  const auto known = gauge_id("known");
+  ASSERT_TRUE(store.append(1, known, 1'000, 1.0));
+  std::vector<history::AppendItem> items;
+  for (std::uint64_t ref = 100; ref < 140; ++ref)
+    items.push_back({.ref = ref, .t_ms = 2'000, .bits = history::gauge_bits(2.0)});
+  items.push_back({.ref = 1, .t_ms = 2'000, .bits = history::gauge_bits(3.0)});
+  // Counter bits for a gauge series: refused, not unknown.
+  items.push_back({.ref = 1,
+                   .t_ms = 3'000,
+                   .bits = history::counter_bits(4),
+                   .kind = MetricType::counter,
+                   .identity = &known});
+  std::vector<std::uint32_t> unknown{7};  // appended to, not replaced
+  EXPECT_EQ(store.append_batch(items, unknown), 1U);
+  std::vector<std::uint32_t> want{7};
+  for (std::uint32_t i = 0; i < 40; ++i)
+    want.push_back(i);
+  EXPECT_EQ(unknown, want);
+  EXPECT_EQ(store.stats().series, 1U);
+  const std::vector<history::SeriesRef> refs{1};
+  const auto got = store.read_range(refs, 0, 10'000);
+  ASSERT_EQ(got.size(), 1U);
+  ASSERT_EQ(got[0].samples.size(), 2U);
+  EXPECT_EQ(got[0].samples[1].gauge(), 3.0);
+}
+
 // append_batch() stores exactly what append() one by one stores: the same
 // samples, the same refusals, the same accounting; batches span more shards
 // than one lock window, make series, repeat a series and mix in wrong kinds.

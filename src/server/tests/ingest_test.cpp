@@ -39,7 +39,8 @@ class RecordingSink : public IngestSink {
     OwnedBatch o{b.received_ms,
                  {b.points.begin(), b.points.end()},
                  {b.refs.begin(), b.refs.end()},
-                 {b.times.begin(), b.times.end()}};
+                 {b.times.begin(), b.times.end()},
+                 {}};
     batches.push_back(std::move(o));
   }
   std::vector<OwnedBatch> batches;
@@ -123,6 +124,74 @@ TEST(HistorySink, AppendsCounterTotalsExactlyAndGaugeValues) {
   ASSERT_EQ(got[1].samples.size(), 2U);
   EXPECT_TRUE(std::signbit(got[1].samples[0].gauge()));
   EXPECT_EQ(got[1].samples[1].gauge(), 2.5);
+}
+
+TEST(QueuedSink, PointsOnceCopiesEachRefsPointOnceUntilForgotten) {
+  std::vector<std::pair<std::size_t, std::size_t>> seen;  // points, samples per batch
+  std::vector<QueuedSample> samples;
+  QueuedSink sink({.name = "t", .linger = {}, .points_once = true}, [&](OwnedBatch& b) {
+    seen.emplace_back(b.points.size(), b.samples.size());
+    samples.insert(samples.end(), b.samples.begin(), b.samples.end());
+  });
+  const std::vector<core::Point> points{core::Point::counter("c", -7), gauge_point("g", 0.5)};
+  const std::vector<std::uint64_t> refs{1, 2};
+  sink.accept({.received_ms = 10, .points = points, .refs = refs});
+  sink.accept({.received_ms = 20, .points = points, .refs = refs});
+  sink.wait_idle();
+  sink.forget(2);
+  sink.accept({.received_ms = 30, .points = points, .refs = refs});
+  sink.wait_idle();
+  using Seen = std::vector<std::pair<std::size_t, std::size_t>>;
+  EXPECT_EQ(seen, (Seen{{2, 2}, {0, 2}, {1, 2}}));
+  ASSERT_EQ(samples.size(), 6U);
+  EXPECT_EQ(samples[0].point, 0U);
+  EXPECT_EQ(samples[1].point, 1U);
+  EXPECT_EQ(samples[2].point, QueuedSample::kNoPoint);
+  EXPECT_EQ(samples[5].point, 0U);  // ref 2's point again, the batch's first
+  EXPECT_EQ(samples[2].t_ms, 20);
+  EXPECT_EQ(history::counter_value(samples[2].bits), -7);
+  EXPECT_EQ(history::gauge_value(samples[3].bits), 0.5);
+  EXPECT_EQ(samples[3].type, core::MetricType::gauge);
+}
+
+TEST(HistorySink, ASeriesTheStoreDroppedIsStoredAgainWithoutLosingASample) {
+  auto clock = std::make_shared<core::ManualClock>();
+  const auto now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock->system_now().time_since_epoch())
+          .count();
+  history::HistoryOptions o;
+  o.retention = std::chrono::hours{1};
+  o.clock = clock;
+  history::HistoryStore store(o);
+  auto sink = make_history_sink(store, {.name = "history", .linger = {}});
+  const std::vector<core::Point> points{
+      core::Point::counter("c", 1, core::Labels::make({{"job", "a"}}))};
+  const std::vector<std::uint64_t> refs{5};
+  sink->accept({.received_ms = now - 2 * 3'600'000, .points = points, .refs = refs});
+  sink->wait_idle();
+  ASSERT_EQ(store.series().size(), 1U);
+  (void)store.maintain();  // older than the retention: the series goes
+  ASSERT_TRUE(store.series().empty());
+  // The sink sent ref 5's identity already: this batch comes without it and
+  // the store does not know the ref; the sample waits, nothing is dropped.
+  auto later = points;
+  later[0].total = 2;
+  sink->accept({.received_ms = now, .points = later, .refs = refs});
+  sink->wait_idle();
+  EXPECT_TRUE(store.series().empty());
+  later[0].total = 3;
+  sink->accept({.received_ms = now + 10'000, .points = later, .refs = refs});
+  sink->wait_idle();
+  const std::vector<history::SeriesRef> want{5};
+  const auto got = store.read_range(want, now - 3'600'000, now + 60'000);
+  ASSERT_EQ(got.size(), 1U);
+  EXPECT_EQ(got[0].identity->labels.to_string(), R"({job="a"})");
+  ASSERT_EQ(got[0].samples.size(), 2U);
+  EXPECT_EQ(got[0].samples[0].t_ms, now);
+  EXPECT_EQ(got[0].samples[0].counter(), 2);
+  EXPECT_EQ(got[0].samples[1].t_ms, now + 10'000);
+  EXPECT_EQ(got[0].samples[1].counter(), 3);
+  EXPECT_EQ(sink->stats().dropped_points, 0U);
 }
 
 class FanoutService : public ::testing::Test {

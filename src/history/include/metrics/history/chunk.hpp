@@ -61,14 +61,15 @@ namespace metrics::history {
 
 // The state the encoder and decoder share: what the next sample is coded
 // against.
+// (64 bytes, one cache line: the small members first, no padding.)
 struct CodecState {
   std::uint32_t count = 0;      // samples so far
+  std::uint8_t leading = 0xff;  // gauges: the XOR window of the last '11' block
+  std::uint8_t trailing = 0;    // (leading == 0xff: no window yet)
   std::uint64_t prev_t = 0;     // last timestamp (as uint64, arithmetic mod 2^64)
   std::uint64_t prev_dt = 0;    // last timestamp delta
   std::uint64_t prev_v = 0;     // last value bits
   std::uint64_t prev_dv = 0;    // counters: last value delta
-  std::uint8_t leading = 0xff;  // gauges: the XOR window of the last '11' block
-  std::uint8_t trailing = 0;    // (leading == 0xff: no window yet)
   std::int64_t min_t = 0;       // smallest and largest timestamp so far
   std::int64_t max_t = 0;       // (time may go backwards)
   std::int64_t first_t = 0;
@@ -115,15 +116,17 @@ class ChunkWriter {
   void put(std::uint64_t value, unsigned nbits);
   void put_dod(std::uint64_t dod, bool counter_value);
 
-  core::MetricType type_;
+  // Ordered so that an append reads and writes 120 bytes in two cache lines
+  // (the store keeps its own hot counter in the same two).
   CodecState state_;
+  std::uint64_t acc_ = 0;
+  std::size_t bits_ = 0;
   // buf_ holds whole bytes, then (after bytes()) `synced_` bytes that are a
   // copy of acc_'s acc_n_ bits; the next put() drops the copy first.
   mutable std::vector<std::uint8_t> buf_;
-  mutable std::size_t synced_ = 0;
-  std::uint64_t acc_ = 0;
-  unsigned acc_n_ = 0;
-  std::size_t bits_ = 0;
+  mutable std::uint32_t synced_ = 0;
+  std::uint32_t acc_n_ = 0;
+  core::MetricType type_;
 };
 
 // Decodes the samples of a chunk one at a time.

@@ -149,6 +149,10 @@ class HistoryStore {
   // and the open chunk of every item are fetched before any is written.
   // Returns the samples stored.
   std::size_t append_batch(std::span<const AppendItem> items);
+  // The same; `unknown` gets (ascending) the indexes of the items not
+  // stored because their ref is new to the store and they came without an
+  // identity (the caller may give them again with one).
+  std::size_t append_batch(std::span<const AppendItem> items, std::vector<std::uint32_t>& unknown);
 
   // The samples with start_ms <= t <= end_ms of the given series (unknown
   // refs and series without such samples are left out), in `refs` order.
@@ -217,7 +221,10 @@ class HistoryStore {
                    std::uint64_t bits, core::MetricType kind);
   // The body of an append under the shard's mutex; null `found`: the series
   // is new (made from `identity`).
-  bool append_locked(Shard& shard, Series* found, const AppendItem& item, Deltas& deltas);
+  enum class Appended : std::uint8_t { stored, refused, unknown };
+  Appended append_locked(Shard& shard, Series* found, const AppendItem& item, Deltas& deltas);
+  std::size_t append_batch_into(std::span<const AppendItem> items,
+                                std::vector<std::uint32_t>* unknown);
   void commit(const Deltas& deltas) noexcept;
   Shard& shard_of(SeriesRef ref) const;
   Series* add_series(Shard& shard, SeriesRef ref, std::shared_ptr<const SeriesIdentity> identity);

@@ -28,6 +28,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -70,12 +71,29 @@ class IngestFanout {
   std::vector<std::shared_ptr<IngestSink>> sinks_;
 };
 
-// A batch as a QueuedSink holds it (owned copies).
+// One point as a QueuedSink with `points_once` queues it: the series' ref,
+// the sample's time, its value's bits (history::counter_bits of a counter's
+// total, history::gauge_bits of a gauge's value) and, the first time the
+// ref is queued, the index of its whole point (name, labels) in
+// OwnedBatch::points.
+struct QueuedSample {
+  static constexpr std::uint32_t kNoPoint = 0xffffffffu;
+  std::uint64_t ref = 0;
+  std::int64_t t_ms = 0;
+  std::uint64_t bits = 0;
+  core::MetricType type = core::MetricType::gauge;
+  std::uint32_t point = kNoPoint;
+};
+
+// A batch as a QueuedSink holds it (owned copies). With `points_once`,
+// `samples` holds every point of the batch and `points` only those whose
+// ref was new to the sink (refs and times stay empty).
 struct OwnedBatch {
   std::int64_t received_ms = 0;
   std::vector<core::Point> points;
   std::vector<std::uint64_t> refs;
   std::vector<std::int64_t> times;  // as IngestBatch::times
+  std::vector<QueuedSample> samples;
 };
 
 struct QueuedSinkOptions {
@@ -92,6 +110,12 @@ struct QueuedSinkOptions {
   // it); after a larger one it goes straight on. A sink's data is at most
   // this much later; zero: woken for every batch.
   std::chrono::microseconds linger{1000};
+  // Queue (ref, time, value bits) for each point and copy the point itself
+  // (its name and labels: the series' identity) only the first time its ref
+  // is queued, or again after forget(ref): an accept() then costs no
+  // allocation per point. For a drain that remembers identities by ref
+  // (the history store); refs at or above 2^26 always carry their point.
+  bool points_once = false;
 };
 
 struct QueuedSinkStats {
@@ -120,9 +144,18 @@ class QueuedSink : public IngestSink {
   // (counted). Idempotent.
   void stop() noexcept;
   [[nodiscard]] QueuedSinkStats stats() const;
+  // points_once: the next batch that holds `ref` carries its point again
+  // (the drain found it did not know the ref any more).
+  void forget(std::uint64_t ref);
+  // Counts (and logs, as a full queue's drops) points the drain could not
+  // store after all.
+  void count_dropped(std::uint64_t points, std::string_view why) noexcept;
 
  private:
   void run();
+  // points_once: the batch as queued; false (nothing queued) on failure.
+  bool queue_samples(const IngestBatch& batch);
+  void log_drops(std::unique_lock<std::mutex>& lock, std::string_view why) noexcept;
 
   QueuedSinkOptions options_;
   Drain drain_;
@@ -138,6 +171,8 @@ class QueuedSink : public IngestSink {
   QueuedSinkStats stats_;
   std::uint64_t unlogged_drops_ = 0;
   std::chrono::steady_clock::time_point last_log_{};
+  // points_once: bit r set when ref r's point was queued (and not forgotten).
+  std::vector<std::uint64_t> queued_refs_;
   std::thread thread_;
 };
 
@@ -147,8 +182,12 @@ class QueuedSink : public IngestSink {
 // the point's (type, name, labels), moved out of the batch (no copy).
 void append_history(history::HistoryStore& store, OwnedBatch& batch);
 
-// The history sink: a QueuedSink named "history" draining into `store`
-// (which must outlive it).
+// The history sink: a QueuedSink named "history" with points_once, draining
+// into `store` (which must outlive it). A sample that comes without its
+// point for a series the store no longer holds (maintain() dropped it) is
+// kept aside, the ref forgotten, and appended with the next batch that
+// carries the point again; one that waits longer than 10 minutes, or past
+// 1,000,000 such samples, is dropped and counted in the sink's stats.
 [[nodiscard]] std::shared_ptr<QueuedSink> make_history_sink(history::HistoryStore& store,
                                                             QueuedSinkOptions options = {
                                                                 .name = "history"});
