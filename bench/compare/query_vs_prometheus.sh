@@ -11,6 +11,12 @@
 # CONC concurrent dashboard-style queries while a second load generator
 # ingests; peak RSS (VmHWM) of each process after its queries.
 #   bench/compare/query_vs_prometheus.sh            # AGENTS=1000 BATCH=29 INGEST=120
+# MEMORY=1: no queries; the memory each holds for the same samples (issue
+# 13): resident memory after ingest less the idle one (before ingest), per
+# sample and per series, metrics-server's accounted history bytes and
+# Prometheus's head and data folder. RATE (1) requests per second per agent;
+# SERVER_ARGS: more metrics-server flags (e.g. --no-history, to see what the
+# history's share of its memory is).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -22,6 +28,8 @@ BATCH=${BATCH:-29}
 INGEST=${INGEST:-120}
 REPEAT=${REPEAT:-5}
 CONC=${CONC:-100}
+MEMORY=${MEMORY:-0}
+RATE=${RATE:-1}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 tmp=$(mktemp -d)
 pids=()
@@ -32,18 +40,52 @@ printf 'global:\n  scrape_interval: 1h\n' > "$tmp/prometheus.yml"
 $prom --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/prom" \
   --web.listen-address=127.0.0.1:$pport --web.enable-remote-write-receiver \
   --log.level=warn >"$tmp/prom.log" 2>&1 & ppid=$!; pids+=($ppid)
-$bin -a 127.0.0.1:$mport -f "" --history-dir "" --log-level warn \
+# shellcheck disable=SC2086 # SERVER_ARGS are words on purpose
+$bin -a 127.0.0.1:$mport -f "" --history-dir "" --log-level warn ${SERVER_ARGS:-} \
   --remote-write-url http://127.0.0.1:$pport/api/v1/write >"$tmp/server.log" 2>&1 & mpid=$!; pids+=($mpid)
 for _ in $(seq 100); do
   curl -sf -o /dev/null http://127.0.0.1:$pport/-/ready && curl -sf -o /dev/null http://127.0.0.1:$mport/ping && break
   sleep 0.2
 done
+rss_kb() { awk '/VmRSS/ {print $2}' /proc/$1/status; }
+idle_m=$(rss_kb $mpid); idle_p=$(rss_kb $ppid)
 t0=$(date +%s)
-$lg -a 127.0.0.1:$mport -n "$AGENTS" -b "$BATCH" -r 1 -d "${INGEST}s" --run-id qb_ --no-verify >/dev/null 2>&1
+$lg -a 127.0.0.1:$mport -n "$AGENTS" -b "$BATCH" -r "$RATE" -d "${INGEST}s" --run-id qb_ --no-verify >/dev/null 2>&1
 t1=$(date +%s)
 sleep 15  # remote write out drains
 hwm() { awk '/VmHWM/ {print $2 " kB"}' /proc/$1/status; }
 rss() { awk '/VmRSS/ {print $2 " kB"}' /proc/$1/status; }
+if [[ $MEMORY == 1 ]]; then
+  value() {  # port promql -> the first result's value
+    curl -sG "http://127.0.0.1:$1/api/v1/query" --data-urlencode "query=$2" --data-urlencode "time=$t1" |
+      python3 -c 'import json,sys; j=json.load(sys.stdin); r=j.get("data", {}).get("result"); print(r[0]["value"][1] if r else "none: " + json.dumps(j)[:300])'
+  }
+  metric() {  # port name -> its value in /metrics (first line)
+    curl -s "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n {print $2; exit}'
+  }
+  rm=$(rss_kb $mpid); rp=$(rss_kb $ppid)  # before any query (a query's buffers are not the data's)
+  echo "# memory: $AGENTS agents x $BATCH series, ${INGEST}s at $RATE req/s each, $(date -u +%FT%TZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "| | metrics-server | Prometheus |"
+  echo "|---|---:|---:|"
+  sm=$(value $mport 'count({__name__=~"qb_.+"})'); sp=$(value $pport 'count({__name__=~"qb_.+"})')
+  held() {  # port -> samples held of every qb_ series (count_over_time drops the name: one name at a time)
+    curl -s "http://127.0.0.1:$1/api/v1/label/__name__/values" |
+      python3 -c 'import json,sys; print("\n".join(x for x in json.load(sys.stdin)["data"] if x.startswith("qb_")))' |
+      while read -r n; do value "$1" "sum(count_over_time(${n}[1d]))"; done | awk '{s += $1} END {print s}'
+  }
+  nm=$(held $mport); np=$(held $pport)
+  echo "| series | $sm | $sp |"
+  echo "| samples held | $nm | $np |"
+  echo "| RSS idle, kB | $idle_m | $idle_p |"
+  echo "| RSS after ingest, kB | $rm | $rp |"
+  awk -v a=$((rm - idle_m)) -v b=$((rp - idle_p)) -v na="$nm" -v nb="$np" -v sa="$sm" -v sb="$sp" 'BEGIN {
+    printf "| RSS growth, bytes per sample | %.2f | %.2f |\n", a * 1024 / na, b * 1024 / nb
+    printf "| RSS growth, bytes per series | %.0f | %.0f |\n", a * 1024 / sa, b * 1024 / sb }'
+  echo "| history bytes (accounted) / payload | $(metric $mport metrics_server_history_bytes) / $(metric $mport metrics_server_history_payload_bytes) | |"
+  echo "| head chunk bytes, Go heap in use | | $(metric $pport prometheus_tsdb_head_chunks_storage_size_bytes), $(metric $pport go_memstats_heap_inuse_bytes) |"
+  echo "| data folder (WAL, chunks), bytes | (memory only) | $(du -sb "$tmp/prom" | cut -f1) |"
+  exit 0
+fi
 q() {  # port path -> "seconds" (median of REPEAT)
   for _ in $(seq "$REPEAT"); do curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$1$2"; done |
     sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
