@@ -705,7 +705,9 @@ Agent::Agent(AgentConfig config) noexcept {
     // after an exec.
     impl_->identity = identity_labels(impl_->config);
     impl_->key_prefix = detail::random_key_prefix();
-    outbound::ensure_global_init();
+    // libcurl is loaded only for https:// (or a proxy): here, on the
+    // host's thread, before the senders start.
+    if (outbound::needs_curl(impl_->url)) outbound::ensure_global_init();
     impl_->start();
   } catch (const std::exception& e) {
     if (impl_) {

@@ -8,6 +8,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <thread>
+#include <vector>
+
 #include "fake_server.hpp"
 #include "metrics/core/signature.hpp"
 #include "metrics/outbound/retry.hpp"
@@ -113,6 +116,99 @@ TEST(ClientTest, SlowAnswerAfterSendingIsOutcomeUnknown) {
   const Response r = client.perform(post("http://" + server.address() + "/x", "b"));
   EXPECT_EQ(r.transport, Transport::unknown) << r.error;
   EXPECT_EQ(classify(r).verdict, Verdict::unknown);
+}
+
+// A one-shot raw server: for each connection in `answers`, reads one request
+// (headers and Content-Length body) per answer and writes the bytes given;
+// an empty string closes the connection without answering.
+class RawServer {
+ public:
+  using Answers = std::vector<std::vector<std::string>>;
+  explicit RawServer(Answers answers) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::listen(fd_, 4);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this, answers = std::move(answers)] {
+      for (const auto& connection : answers) {
+        const int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        ++accepted_;
+        for (const auto& answer : connection) {
+          std::string in;
+          char buf[4096];
+          while (in.find("\r\n\r\n") == std::string::npos) {
+            const ssize_t n = ::recv(c, buf, sizeof buf, 0);
+            if (n <= 0) break;
+            in.append(buf, static_cast<std::size_t>(n));
+          }
+          if (answer.empty()) break;
+          (void)::send(c, answer.data(), answer.size(), MSG_NOSIGNAL);
+        }
+        ::close(c);
+      }
+    });
+  }
+  ~RawServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  [[nodiscard]] std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(port_) + "/x";
+  }
+  [[nodiscard]] int accepted() const { return accepted_; }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<int> accepted_{0};
+  std::thread thread_;
+};
+
+TEST(PlainClientTest, ChunkedAndContentLengthAnswersOnOneConnection) {
+  RawServer server(RawServer::Answers{std::vector<std::string>{
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n",
+      "HTTP/1.1 503 Busy\r\nRetry-After: 7\r\nContent-Length: 4\r\n\r\nfull"}});
+  Client client(with_timeout(2s));
+  const Response first = client.perform(post(server.url(), "b"));
+  EXPECT_EQ(first.transport, Transport::answered) << first.error;
+  EXPECT_EQ(first.status, 200);
+  EXPECT_EQ(first.body, "abcde");
+  const Response second = client.perform(post(server.url(), "b"));
+  EXPECT_EQ(second.status, 503) << second.error;
+  EXPECT_EQ(second.body, "full");
+  EXPECT_EQ(classify(second).retry_after, 7s);
+  EXPECT_EQ(server.accepted(), 1);
+}
+
+TEST(PlainClientTest, AnswerCutHalfwayIsOutcomeUnknown) {
+  RawServer server(RawServer::Answers{
+      std::vector<std::string>{"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part"}});
+  Client client(with_timeout(2s));
+  const Response r = client.perform(post(server.url(), "b"));
+  EXPECT_EQ(r.transport, Transport::unknown);
+  EXPECT_FALSE(r.error.empty());
+  EXPECT_EQ(classify(r).verdict, Verdict::unknown);
+}
+
+TEST(PlainClientTest, KeptAliveConnectionClosedByThePeerIsReplacedOnce) {
+  // First connection: one answer, then the server closes it before the
+  // second request's answer; the client sends that one again on a fresh one.
+  RawServer server(RawServer::Answers{
+      std::vector<std::string>{"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", ""},
+      std::vector<std::string>{"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok2"}});
+  Client client(with_timeout(2s));
+  EXPECT_EQ(client.perform(post(server.url(), "b")).body, "ok");
+  const Response r = client.perform(post(server.url(), "b"));
+  EXPECT_EQ(r.transport, Transport::answered) << r.error;
+  EXPECT_EQ(r.body, "ok2");
+  EXPECT_EQ(server.accepted(), 2);
 }
 
 TEST(PercentEncodeTest, OnlyUnreservedStayAsIs) {

@@ -1,9 +1,14 @@
 // The one outbound HTTP client of the project: everything that pushes (the
 // agent's reports today; alert webhooks, Alertmanager and remote write later)
-// sends through it. One Client owns one libcurl easy handle and so one
-// kept-alive connection; https:// is always verified (peer and host name),
-// optionally against a CA file instead of the system store; every request
-// has a timeout and can be abandoned from another thread through abort_at.
+// sends through it. http:// requests go through a built-in HTTP/1.1 client
+// (libc only); https:// requests, and http:// ones when a proxy is set in the
+// environment (http_proxy, all_proxy), go through libcurl, which is loaded
+// with dlopen when the first such request is made: a process that only
+// speaks plain HTTP never maps libcurl or its TLS library. One Client keeps
+// one kept-alive connection per transport; https:// is always verified (peer
+// and host name), optionally against a CA file instead of the system store;
+// every request has a timeout and can be abandoned from another thread
+// through abort_at.
 //
 //   metrics::outbound::Client client({.timeout = std::chrono::seconds{5}});
 //   metrics::outbound::Request request{.url = "http://localhost:8080/updates/",
@@ -18,7 +23,8 @@
 //
 // Thread-safety: a Client is thread-compatible (one thread at a time; give
 // each sending thread its own Client). ensure_global_init() is thread-safe
-// and runs curl_global_init once per process; Client's constructor calls it.
+// and loads libcurl and runs curl_global_init once per process; the first
+// request that needs libcurl calls it.
 #pragma once
 
 #include <atomic>
@@ -75,8 +81,15 @@ struct ClientOptions {
   std::size_t max_answer_bytes = 4 << 20;
 };
 
-// Calls curl_global_init exactly once per process.
+// Loads libcurl (dlopen) and calls curl_global_init exactly once per
+// process; a failure to load shows in the answer of the first request that
+// needs libcurl. Call it early (from the thread that starts the program's
+// senders) when needs_curl() says the URLs will need it.
 void ensure_global_init() noexcept;
+
+// True when a request to `url` goes through libcurl (https://, or a proxy in
+// the environment, or an http:// URL the built-in client does not take).
+[[nodiscard]] bool needs_curl(std::string_view url) noexcept;
 
 // One request at a time over a kept-alive connection.
 class Transporter {
