@@ -417,7 +417,7 @@ void undo_one(ClassicMap& classic, SeriesMap& series, const core::Update& u, con
 // back.
 template <class Shards>
 Applied apply_locked(const Shards& shards, std::vector<core::Update>& batch,
-                     std::int64_t received_ms) {
+                     std::int64_t received_ms, const std::function<void()>* also = nullptr) {
   const std::size_t n = batch.size();
   Scratch<std::size_t> shard_of(n);
   Scratch<Step> steps(n);
@@ -457,6 +457,7 @@ Applied apply_locked(const Shards& shards, std::vector<core::Update>& batch,
       out.classic.emplace_back(u.id, u.type, core::Labels{}, counter ? bits : 0,
                                counter ? 0.0 : double_of(bits), std::int64_t{0});
     }
+    if (also != nullptr) (*also)();
   }
   // The answer's series take the batch's own names and labels: no copies.
   // Built in place: this runs for every update, and moving a short string
@@ -534,6 +535,11 @@ Applied MemoryRepository::apply_now(std::vector<core::Update> batch, std::int64_
   return apply_locked(shards_, batch, received_ms);
 }
 
+Applied MemoryRepository::apply_now(std::vector<core::Update> batch, std::int64_t received_ms,
+                                    const std::function<void()>& also) {
+  return apply_locked(shards_, batch, received_ms, &also);
+}
+
 std::optional<core::Point> MemoryRepository::get_now(const core::SeriesKey& key) const {
   const Shard& shard = *shards_[shard_index(key.id, key.type, shards_.size())];
   const auto t = type_index(key.type);
@@ -564,11 +570,12 @@ namespace {
 // consistent snapshot never shows half a batch.
 template <class Shards>
 void collect(const Shards& shards, std::vector<core::Point>* classic,
-             std::vector<core::Point>* series) {
+             std::vector<core::Point>* series, const std::function<void()>* also = nullptr) {
   {
     LockSet locks(shards);
     locks.add_all();
     locks.lock();
+    if (also != nullptr) (*also)();
     std::size_t names = 0;
     std::size_t labelled = 0;
     for (const auto& shard : shards) {
@@ -614,6 +621,12 @@ std::vector<core::Point> MemoryRepository::list_series_now() const {
 MemoryRepository::Contents MemoryRepository::contents_now() const {
   Contents out;
   collect(shards_, &out.classic, &out.series);
+  return out;
+}
+
+MemoryRepository::Contents MemoryRepository::contents_now(const std::function<void()>& also) const {
+  Contents out;
+  collect(shards_, &out.classic, &out.series, &also);
   return out;
 }
 

@@ -4,11 +4,13 @@
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 
+#include <atomic>
 #include <bit>
 #include <csignal>
 #include <filesystem>
 #include <limits>
 #include <thread>
+#include <vector>
 
 #include "metrics/core/clock.hpp"
 #include "metrics/core/errors.hpp"
@@ -623,6 +625,63 @@ TEST(FileRepositoryInterval, WritesTheSnapshotEveryIntervalOfTheClock) {
   EXPECT_FALSE(fs::exists(path));
   repo.close();
   EXPECT_TRUE(fs::exists(path));  // close() always writes
+}
+
+// Keyed writes race the snapshot thread (every millisecond): each adds 1 to
+// one counter under a key of its own, so a snapshot is consistent exactly
+// when it holds as many keys as the counter's value. More keys would answer
+// a retry for a write the crash lost; fewer would count a retry twice.
+TEST(FileRepositoryInterval, ASnapshotHoldsAKeyExactlyWhenItHoldsItsWrite) {
+  TempDir dir;
+  const auto path = dir.path() / "db.json";
+  FileRepository repo({.path = path, .store_interval = milliseconds{1}});
+  const std::int64_t now_ms =
+      std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  // The writers run until the reader has checked enough snapshots (bounded
+  // in count and time).
+  constexpr int kWriters = 4;
+  constexpr int kMaxWrites = 5'000;
+  constexpr int kSnapshots = 15;
+  std::atomic<bool> stop{false};
+  std::atomic<int> written{0};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kWriters; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < kMaxWrites && !stop.load(); ++i) {
+        const auto key = "w" + std::to_string(t) + "-" + std::to_string(i);
+        const auto once =
+            apply_once_sync(repo, {Update::counter("c", 1)}, now_ms + i, Guard::of(key, "+1"));
+        ASSERT_EQ(once.outcome, Once::applied);
+        written.fetch_add(1);
+      }
+    });
+  }
+  int checked = 0;
+  int inconsistent = 0;
+  const auto copy = dir.path() / "copy.json";
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds{60};
+  while (checked < kSnapshots && std::chrono::steady_clock::now() < until) {
+    if (!fs::exists(path)) {
+      std::this_thread::sleep_for(milliseconds{1});
+      continue;
+    }
+    fs::copy_file(path, copy, fs::copy_options::overwrite_existing);
+    auto crashed = open(copy, kHour);
+    const auto c = get_classic_sync(*crashed, {MetricType::counter, "c"});
+    const auto keys = static_cast<std::int64_t>(crashed->keys().list().size());
+    if (keys != (c ? c->total : 0)) ++inconsistent;
+    ++checked;
+  }
+  stop.store(true);
+  for (auto& w : writers)
+    w.join();
+  EXPECT_GE(checked, 5);
+  EXPECT_EQ(inconsistent, 0) << "of " << checked << " snapshots";
+  repo.close();
+  auto last = open(path, kHour);
+  EXPECT_EQ(get_classic_sync(*last, {MetricType::counter, "c"})->total, written.load());
+  EXPECT_EQ(last->keys().list().size(), static_cast<std::size_t>(written.load()));
 }
 
 }  // namespace

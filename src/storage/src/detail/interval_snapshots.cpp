@@ -26,6 +26,21 @@ IntervalSnapshots::~IntervalSnapshots() {
 
 void IntervalSnapshots::apply(std::vector<core::Update> batch, std::int64_t received_ms,
                               Callback<Applied> done) {
+  apply_with(std::move(batch), received_ms, nullptr, std::move(done));
+}
+
+void IntervalSnapshots::apply_once(std::vector<core::Update> batch, std::int64_t received_ms,
+                                   Guard guard, Callback<Applied> done) {
+  apply_with(std::move(batch), received_ms, &guard, std::move(done));
+}
+
+// With a guard, the key is committed while the batch's shards of the memory
+// are still locked, and a snapshot reads the keys while it holds every
+// shard: a snapshot holds a key if and only if it holds the key's write (a
+// retry after a crash is then neither counted twice nor answered for a
+// write that was lost).
+void IntervalSnapshots::apply_with(std::vector<core::Update> batch, std::int64_t received_ms,
+                                   const Guard* guard, Callback<Applied> done) {
   std::exception_ptr err;
   Applied stored;
   if (closed_flag_.load(std::memory_order_acquire)) {
@@ -35,24 +50,17 @@ void IntervalSnapshots::apply(std::vector<core::Update> batch, std::int64_t rece
     return;
   }
   try {
-    stored = mem_.apply_now(std::move(batch), received_ms);
+    if (guard == nullptr) {
+      stored = mem_.apply_now(std::move(batch), received_ms);
+    } else {
+      stored = mem_.apply_now(std::move(batch), received_ms,
+                              [this, guard, received_ms] { keys_.commit(*guard, received_ms); });
+    }
     changes_.fetch_add(1, std::memory_order_relaxed);
   } catch (const core::InvalidInput&) {
     err = std::current_exception();
   }
   complete(done, std::move(err), std::move(stored));
-}
-
-// The key is committed after the batch is in memory, and a snapshot reads
-// the keys before the memory: a key in a snapshot always has its write there.
-void IntervalSnapshots::apply_once(std::vector<core::Update> batch, std::int64_t received_ms,
-                                   Guard guard, Callback<Applied> done) {
-  apply(
-      std::move(batch), received_ms,
-      [this, guard, received_ms, done = std::move(done)](std::exception_ptr err, Applied applied) {
-        if (!err) keys_.commit(guard, received_ms);
-        done(std::move(err), std::move(applied));
-      });
 }
 
 void IntervalSnapshots::expire(std::int64_t cutoff_ms,
@@ -94,9 +102,9 @@ void IntervalSnapshots::write_snapshot(bool always) {
   if (!always && changes == written_changes_) return;
   try {
     // No log id: a log left by an earlier synchronous run is stale now.
-    // The keys first (see apply_once).
-    const auto keys = keys_.list();
-    const auto contents = mem_.contents_now();
+    std::vector<KeyRecord> keys;
+    const auto contents =
+        mem_.contents_now([this, &keys] { keys = keys_.list(); });  // see apply_with
     replace_file_atomically(
         opt_.path, encode_snapshot(contents.classic, contents.series, std::nullopt, 0, keys));
     written_changes_ = changes;

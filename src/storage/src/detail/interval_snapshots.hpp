@@ -34,6 +34,8 @@ class IntervalSnapshots final : public FileMode {
   void close() override;
 
  private:
+  void apply_with(std::vector<core::Update> batch, std::int64_t received_ms, const Guard* guard,
+                  Callback<Applied> done);
   void run();
   void write_snapshot(bool always);
 

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -38,6 +39,12 @@ class MemoryRepository final : public Repository {
   // Synchronous forms, used by the file storage built on top of this one.
   // apply_now throws core::InvalidInput on overflow and then changes nothing.
   Applied apply_now(std::vector<core::Update> batch, std::int64_t received_ms);
+  // apply_now with `also` run while the batch's shards are still locked,
+  // after the batch applied: what it does (the file storage commits the
+  // batch's idempotency key) is one step with the batch for a reader that
+  // uses contents_now(also).
+  Applied apply_now(std::vector<core::Update> batch, std::int64_t received_ms,
+                    const std::function<void()>& also);
   [[nodiscard]] std::optional<core::Point> get_now(const core::SeriesKey& key) const;
   [[nodiscard]] std::optional<core::Point> get_classic_now(const core::MetricKey& key) const;
   [[nodiscard]] std::vector<core::Point> list_now() const;
@@ -48,6 +55,8 @@ class MemoryRepository final : public Repository {
     std::vector<core::Point> series;
   };
   [[nodiscard]] Contents contents_now() const;
+  // contents_now with `also` run while every shard is locked.
+  [[nodiscard]] Contents contents_now(const std::function<void()>& also) const;
   // Removes the series last written before cutoff_ms and returns their keys.
   std::vector<core::SeriesKey> expire_now(std::int64_t cutoff_ms);
   // The keys expire_now(cutoff_ms) would remove, removing nothing.
