@@ -95,6 +95,32 @@ TEST(Idempotency, ReplayAnswersTheCurrentValuesAndChangesNothing) {
   EXPECT_EQ(c.get("/value/counter/c").body(), "16");
 }
 
+// The Part 1 text endpoint honours the header too: its path is what the
+// key guards (the same key with another value is 422), and a replay is the
+// same empty 200 with Idempotent-Replayed.
+TEST(Idempotency, TextUpdateWithAKeyIsAppliedOnce) {
+  MemoryServer s;
+  Client c(s.server.port());
+  auto first = post_keyed(c, "/update/counter/t/4", "", "text-1");
+  ASSERT_EQ(first.result_int(), 200);
+  EXPECT_FALSE(replayed(first));
+  auto again = post_keyed(c, "/update/counter/t/4", "", "text-1");
+  ASSERT_EQ(again.result_int(), 200);
+  EXPECT_TRUE(replayed(again));
+  EXPECT_EQ(again.body(), "");
+  EXPECT_EQ(c.get("/value/counter/t").body(), "4");
+  EXPECT_EQ(post_keyed(c, "/update/counter/t/5", "", "text-1").result_int(), 422);
+  EXPECT_EQ(post_keyed(c, "/update/gauge/t/4", "", "text-1").result_int(), 422);
+  EXPECT_EQ(c.get("/value/counter/t").body(), "4");
+  // Without a key every request counts, as in Part 1.
+  ASSERT_EQ(c.post("/update/counter/t/4").result_int(), 200);
+  ASSERT_EQ(c.post("/update/counter/t/4").result_int(), 200);
+  EXPECT_EQ(c.get("/value/counter/t").body(), "12");
+  // A key that is too long is a 400 and stores nothing.
+  EXPECT_EQ(post_keyed(c, "/update/counter/t/1", "", std::string(129, 'k')).result_int(), 400);
+  EXPECT_EQ(c.get("/value/counter/t").body(), "12");
+}
+
 TEST(Idempotency, SameKeyWithAnotherBodyIs422AndStoresNothing) {
   MemoryServer s;
   Client c(s.server.port());

@@ -301,11 +301,21 @@ asio::awaitable<Response> ping(RequestContext& ctx, const RouteMatch&, std::stri
   co_return make_response(ctx.request, http::status::ok, kText, "ok\n");
 }
 
+// An Idempotency-Key here guards the path's update as it does a JSON body
+// (the path is what is compared: the same key with another value is 422).
 asio::awaitable<Response> update_text(RequestContext& ctx, const RouteMatch& m, std::string&) {
   std::vector<core::Update> batch{
       parse_text_update(m.param("type"), m.param("name"), m.param("value"))};
-  co_await apply(ctx, std::move(batch));
-  co_return make_response(ctx.request, http::status::ok, kText, "");
+  const auto key = idempotency_key(ctx.request, std::nullopt);
+  std::optional<storage::Guard> guard;
+  if (key) {
+    const std::string what = "/update/" + std::string(m.param("type")) + "/" +
+                             std::string(m.param("name")) + "/" + std::string(m.param("value"));
+    guard = storage::Guard::of(*key, what);
+  }
+  bool replayed = false;
+  co_await apply(ctx, std::move(batch), guard ? &*guard : nullptr, &replayed);
+  co_return keyed_response(make_response(ctx.request, http::status::ok, kText, ""), replayed);
 }
 
 asio::awaitable<Response> value_text(RequestContext& ctx, const RouteMatch& m, std::string&) {
