@@ -120,15 +120,16 @@ int main(int argc, char** argv) {
         alerting.stop();
         srv.stop();
       });
-      // SIGHUP reloads the rule files and the web config; a bad one keeps
-      // what is in use.
+      // SIGHUP reloads the rule files, the web config and the TLS
+      // certificate; a bad one keeps what is in use.
       boost::asio::signal_set hangup(signals_ioc, SIGHUP);
       std::function<void()> await_hangup = [&] {
         hangup.async_wait([&](const boost::system::error_code& ec, int) {
           if (ec) return;
           if (auto error = srv.reload_web_config()) {
-            spdlog::error("web config: reload failed, keeping the old users and tokens: {}",
-                          *error);
+            spdlog::error(
+                "web config: reload failed, keeping the old users, tokens and certificate: {}",
+                *error);
           }
           if (auto error = alerting.reload()) {
             spdlog::error("rules: reload failed, keeping the old rules: {}", *error);

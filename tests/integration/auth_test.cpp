@@ -364,8 +364,9 @@ TEST_F(AuthTest, SighupReloadsTheRealProcess) {
     all << in.rdbuf();
     text = all.str();
   }
-  EXPECT_NE(text.find("web config: reload failed, keeping the old users and tokens: " + web),
-            std::string::npos)
+  EXPECT_NE(
+      text.find("web config: reload failed, keeping the old users, tokens and certificate: " + web),
+      std::string::npos)
       << text;
   EXPECT_EQ(get(client, "/metrics", basic("bob", "bob-secret")).result_int(), 200);
   EXPECT_EQ(WEXITSTATUS(proc.stop(SIGTERM)), 0);

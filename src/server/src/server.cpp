@@ -72,26 +72,24 @@ tcp::endpoint resolve_listen_address(const std::string& address) {
 
 // The TLS context from the configured certificate chain and key (the flags
 // or the web config's tls_server_config), or nothing when the server speaks
-// plain HTTP.
-std::unique_ptr<asio::ssl::context> make_tls_context(const ServerConfig& config,
-                                                     const WebAuth* auth) {
+// plain HTTP. Reads the files each time: a reload picks up a renewed
+// certificate at the same paths.
+std::shared_ptr<asio::ssl::context> make_tls_context(const ServerConfig& config,
+                                                     const WebConfig* web) {
   std::string cert = config.tls_cert;
   std::string key = config.tls_key;
   bool tls13_only = false;
-  if (auth != nullptr) {
-    const auto web = auth->config();
-    if (!web->tls.empty()) {
-      if (!cert.empty()) {
-        throw core::Error("TLS is set twice: by --tls-cert/--tls-key and by tls_server_config in " +
-                          config.web_config + "; keep one");
-      }
-      cert = web->tls.cert_file;
-      key = web->tls.key_file;
-      tls13_only = web->tls.min_version == "TLS13";
+  if (web != nullptr && !web->tls.empty()) {
+    if (!cert.empty()) {
+      throw core::Error("TLS is set twice: by --tls-cert/--tls-key and by tls_server_config in " +
+                        config.web_config + "; keep one");
     }
+    cert = web->tls.cert_file;
+    key = web->tls.key_file;
+    tls13_only = web->tls.min_version == "TLS13";
   }
   if (cert.empty()) return nullptr;
-  auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
   ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
                    asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use |
@@ -99,6 +97,8 @@ std::unique_ptr<asio::ssl::context> make_tls_context(const ServerConfig& config,
   boost::system::error_code ec;
   ctx->use_certificate_chain_file(cert, ec);
   if (ec) throw core::Error("TLS certificate " + cert + ": " + ec.message());
+  // OpenSSL refuses a key that is not the certificate's ("key values
+  // mismatch"), which would otherwise fail every handshake.
   ctx->use_private_key_file(key, asio::ssl::context::pem, ec);
   if (ec) throw core::Error("TLS key " + key + ": " + ec.message());
   return ctx;
@@ -225,7 +225,7 @@ struct Server::Impl {
         limits{.max_header_bytes = cfg.max_header_bytes,
                .max_body_bytes = cfg.max_body_bytes,
                .read_timeout = cfg.read_timeout},
-        tls(make_tls_context(cfg, auth.get())) {
+        tls(make_tls_context(cfg, auth ? auth->config().get() : nullptr)) {
     unsigned n = config.threads != 0 ? config.threads : std::thread::hardware_concurrency();
     if (n == 0) n = 1;
     if (config.access_log && spdlog::should_log(spdlog::level::info)) {
@@ -473,8 +473,9 @@ struct Server::Impl {
       open_connections.fetch_add(1);
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      if (tls) {
-        asio::co_spawn(worker.ioc, tls_session(worker, std::move(socket)), SessionDone{peer});
+      if (auto ctx = current_tls()) {
+        asio::co_spawn(worker.ioc, tls_session(worker, std::move(socket), std::move(ctx)),
+                       SessionDone{peer});
       } else {
         asio::co_spawn(worker.ioc, session(worker, beast::tcp_stream(std::move(socket))),
                        SessionDone{peer});
@@ -532,8 +533,17 @@ struct Server::Impl {
     });
   }
 
-  asio::awaitable<void> tls_session(Worker& worker, tcp::socket socket) {
-    beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls);
+  // The context in use for new connections (null: plain HTTP). A reload
+  // swaps it; a connection keeps the one it was accepted with.
+  [[nodiscard]] std::shared_ptr<asio::ssl::context> current_tls() const {
+    const std::lock_guard lock(tls_mutex);
+    return tls;
+  }
+
+  // ctx outlives the stream that refers to it.
+  asio::awaitable<void> tls_session(Worker& worker, tcp::socket socket,
+                                    std::shared_ptr<asio::ssl::context> ctx) {
+    beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *ctx);
     beast::get_lowest_layer(stream).expires_after(config.read_timeout);
     auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, use_tuple);
     if (ec) {
@@ -693,7 +703,8 @@ struct Server::Impl {
   telemetry::Registration auth_metrics;
   telemetry::Registration remote_write_metrics;
   detail::SessionLimits limits;
-  std::unique_ptr<asio::ssl::context> tls;
+  mutable std::mutex tls_mutex;
+  std::shared_ptr<asio::ssl::context> tls;  // guarded by tls_mutex; never null once set
   // Outlives the workers, whose buffers hand lines to it.
   std::unique_ptr<detail::AccessLog> access_log;
   std::vector<std::unique_ptr<Worker>> workers;
@@ -730,26 +741,55 @@ void Server::stop() noexcept {
 
 std::optional<std::string> Server::reload_web_config() {
   const auto& cfg = impl_->config;
-  if (!impl_->auth) {
-    return std::nullopt;  // neither file configured: nothing to reload
+  const bool tls_on = impl_->current_tls() != nullptr;
+  if (!impl_->auth && !tls_on) {
+    return std::nullopt;  // neither file configured and no certificate: nothing to reload
   }
-  WebConfig next;
-  try {
-    next = load_web_config(cfg.web_config, cfg.web_tokens);
-  } catch (const std::exception& e) {
-    return std::string(e.what());
+  std::optional<WebConfig> next;
+  if (impl_->auth) {
+    try {
+      next = load_web_config(cfg.web_config, cfg.web_tokens);
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
   }
-  const auto old = impl_->auth->config();
-  if (next.tls.cert_file != old->tls.cert_file || next.tls.key_file != old->tls.key_file ||
-      next.tls.min_version != old->tls.min_version) {
-    spdlog::warn("web config {}: tls_server_config changed; it takes effect at the next start",
-                 next.source);
+  // The listener's protocol is fixed at the start: TLS can be renewed, not
+  // turned on or off.
+  std::shared_ptr<asio::ssl::context> ctx;
+  if (tls_on) {
+    const bool from_file = next && !next->tls.empty();
+    if (cfg.tls_cert.empty() && !from_file) {
+      spdlog::warn(
+          "web config {}: tls_server_config was removed; the server keeps TLS with the "
+          "certificate it has until the next start",
+          next->source);
+    } else {
+      try {
+        ctx = make_tls_context(cfg, next ? &*next : nullptr);
+      } catch (const std::exception& e) {
+        return std::string(e.what());
+      }
+    }
+  } else if (next && !next->tls.empty()) {
+    spdlog::warn(
+        "web config {}: tls_server_config was added; the server speaks plain HTTP "
+        "until the next start",
+        next->source);
   }
-  for (const auto& key : next.not_applied)
-    spdlog::warn("web config: {} is accepted but not applied by this server", key);
-  spdlog::info("web config {} reloaded: {} user(s), {} token(s)", next.source, next.users.size(),
-               next.tokens.size());
-  impl_->auth->replace(std::move(next));
+  if (next) {
+    for (const auto& key : next->not_applied)
+      spdlog::warn("web config: {} is accepted but not applied by this server", key);
+    spdlog::info("web config {} reloaded: {} user(s), {} token(s)", next->source,
+                 next->users.size(), next->tokens.size());
+    impl_->auth->replace(std::move(*next));
+  }
+  if (ctx) {
+    {
+      const std::lock_guard lock(impl_->tls_mutex);
+      impl_->tls = std::move(ctx);
+    }
+    spdlog::info("TLS certificate reloaded: new connections use it, open ones keep theirs");
+  }
   return std::nullopt;
 }
 

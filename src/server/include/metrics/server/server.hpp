@@ -69,9 +69,12 @@ class Server {
   void stop() noexcept;
 
   // Reads --web-config and --web-tokens again and swaps the users and
-  // tokens; connections stay open. On a bad file the old ones stay and the
-  // reason (naming the file) is returned. TLS settings take effect at the
-  // next start only (a change is logged).
+  // tokens, and with TLS on reads the certificate and key again (the flags'
+  // files or tls_server_config's, renewed in place or moved); connections
+  // stay open with what they were accepted with, new ones get the new
+  // certificate. On a bad file or certificate nothing changes and the reason
+  // (naming the file) is returned. TLS cannot be turned on or off without a
+  // restart (such a change is logged).
   [[nodiscard]] std::optional<std::string> reload_web_config();
 
   // Connections open right now.
