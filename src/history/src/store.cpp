@@ -501,6 +501,66 @@ std::vector<SeriesSamples> HistoryStore::read_range_named(std::string_view name,
 
 namespace {
 
+// The newest sample of a series in [start, end] read off its open chunk's
+// writer, when that is the answer: the last sample appended is the newest
+// held (time did not go back, no closed chunk reaches later) and lies in
+// the range.
+std::optional<Sample> newest_from_writer(const std::vector<ChunkPtr>& closed,
+                                         const ChunkWriter& open, std::int64_t start_ms,
+                                         std::int64_t end_ms) {
+  if (open.empty()) return std::nullopt;
+  const CodecState& st = open.state();
+  const auto last_t = static_cast<std::int64_t>(st.prev_t);
+  if (last_t != st.max_t || last_t < start_ms || last_t > end_ms) return std::nullopt;
+  for (const auto& c : closed)
+    if (c->max_t > last_t) return std::nullopt;
+  return Sample{.t_ms = last_t, .bits = st.prev_v};
+}
+
+// Keeps the newest sample: the largest time, of equal times the last one.
+void keep_newest(std::vector<Sample>& samples) {
+  if (samples.size() <= 1) return;
+  std::size_t best = 0;
+  for (std::size_t i = 1; i < samples.size(); ++i)
+    if (samples[i].t_ms >= samples[best].t_ms) best = i;
+  samples[0] = samples[best];
+  samples.resize(1);
+}
+
+}  // namespace
+
+std::vector<SeriesSamples> HistoryStore::read_last_named(std::string_view name,
+                                                         const Predicate& match,
+                                                         std::int64_t start_ms,
+                                                         std::int64_t end_ms) const {
+  std::vector<SeriesSamples> out;
+  for (std::size_t i = 0; i <= shard_mask_; ++i) {
+    std::vector<Pending> pending;
+    {
+      std::lock_guard lock(shards_[i].mu);
+      const auto it = shards_[i].by_name.find(name);
+      if (it == shards_[i].by_name.end()) continue;
+      out.reserve(out.size() + it->second.size());
+      for (const SeriesRef ref : it->second) {
+        const Series* s = shards_[i].map.find(ref);
+        if (s == nullptr || (match && !match(ref, *s->identity))) continue;
+        if (const auto newest = newest_from_writer(s->closed, s->open, start_ms, end_ms)) {
+          out.push_back({.ref = ref, .identity = s->identity, .samples = {*newest}});
+        } else {
+          take(s->identity, s->closed, s->open, ref, start_ms, end_ms, pending);
+        }
+      }
+    }
+    const std::size_t decoded = out.size();
+    finish(pending, start_ms, end_ms, out);
+    for (std::size_t k = decoded; k < out.size(); ++k)
+      keep_newest(out[k].samples);
+  }
+  return out;
+}
+
+namespace {
+
 // Whether a chunk with these bounds holds a sample in [start, end]: yes
 // when either bound is inside (both are sample times), no when the chunk
 // ends before or starts after; unknown (nullopt) when the range lies

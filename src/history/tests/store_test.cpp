@@ -9,8 +9,10 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 namespace {
@@ -162,6 +164,77 @@ TEST(HistoryStore, SeriesInRangeEqualsReadRangeWithoutDecoding) {
               "a", [](history::SeriesRef ref, const auto&) { return ref == 14; }, 75'000, 75'001)
           .empty());
   EXPECT_GT(store.bounds_decodes(), before);
+}
+
+// read_last_named is read_range_named reduced to the newest sample of each
+// series (largest time; of equal times the last appended), whether it comes
+// off the open chunk's writer or from decoding: random series with small
+// chunks, repeated timestamps, time going back, counters and gauges.
+TEST(HistoryStore, ReadLastEqualsTheNewestOfReadRange) {
+  history::HistoryOptions options;
+  options.chunk_samples = 8;
+  options.retention = std::chrono::milliseconds{0};
+  history::HistoryStore store(options);
+  std::mt19937_64 rng(20261203);
+  std::vector<history::SeriesIdentity> ids;
+  for (int r = 0; r < 60; ++r) {
+    const auto labels = core::Labels::make({{"instance", "i" + std::to_string(r)}});
+    ids.push_back(
+        {r % 3 == 0 ? MetricType::counter : MetricType::gauge, r % 2 ? "a" : "b", labels});
+  }
+  for (history::SeriesRef r = 0; r < ids.size(); ++r) {
+    std::int64_t t = static_cast<std::int64_t>(rng() % 10'000);
+    const int n = static_cast<int>(rng() % 40);  // some series in one chunk, some in five
+    for (int i = 0; i < n; ++i) {
+      const auto step = rng() % 10;
+      if (step == 0) {
+        // the same time again
+      } else if (step == 1) {
+        t -= static_cast<std::int64_t>(rng() % 30'000);  // the clock went back
+      } else {
+        t += static_cast<std::int64_t>(rng() % 20'000);
+      }
+      if (ids[r].type == MetricType::counter) {
+        ASSERT_TRUE(store.append(r, ids[r], t, static_cast<std::int64_t>(rng() % 1000)));
+      } else {
+        ASSERT_TRUE(store.append(r, ids[r], t, static_cast<double>(rng() % 1000) / 8));
+      }
+    }
+  }
+  const history::HistoryStore::Predicate odd_instances = [](history::SeriesRef ref, const auto&) {
+    return ref % 5 != 0;
+  };
+  auto newest_of = [](const std::vector<history::SeriesSamples>& read) {
+    std::vector<std::tuple<history::SeriesRef, std::int64_t, std::uint64_t>> out;
+    for (const auto& s : read) {
+      EXPECT_FALSE(s.samples.empty());
+      std::size_t best = 0;
+      for (std::size_t i = 1; i < s.samples.size(); ++i)
+        if (s.samples[i].t_ms >= s.samples[best].t_ms) best = i;
+      out.emplace_back(s.ref, s.samples[best].t_ms, s.samples[best].bits);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  std::size_t nonempty = 0;
+  for (int k = 0; k < 400; ++k) {
+    const std::int64_t start = static_cast<std::int64_t>(rng() % 500'000) - 50'000;
+    const std::int64_t end =
+        k % 4 == 0 ? INT64_MAX : start + static_cast<std::int64_t>(rng() % 300'000);
+    for (const std::string name : {"a", "b"}) {
+      for (const auto* pred :
+           {&odd_instances, static_cast<const history::HistoryStore::Predicate*>(nullptr)}) {
+        const history::HistoryStore::Predicate match = pred != nullptr ? *pred : nullptr;
+        const auto last = store.read_last_named(name, match, start, end);
+        for (const auto& s : last)
+          ASSERT_EQ(s.samples.size(), 1u);
+        const auto expected = newest_of(store.read_range_named(name, match, start, end));
+        ASSERT_EQ(newest_of(last), expected) << name << " " << start << ".." << end;
+        if (!expected.empty()) ++nonempty;
+      }
+    }
+  }
+  EXPECT_GT(nonempty, 100u);
 }
 
 TEST(HistoryStore, ChunkSpanClosesAChunk) {

@@ -210,9 +210,11 @@ void Evaluator::plan(const Expr& e, std::int64_t start, std::int64_t end) {
       if (fresh) {
         it->second.mint = mint;
         it->second.maxt = maxt;
+        it->second.newest_only = e.kind == ExprKind::vector_selector && s == en;
       } else {
         it->second.mint = std::min(it->second.mint, mint);
         it->second.maxt = std::max(it->second.maxt, maxt);
+        it->second.newest_only = false;
       }
       return;
     }
@@ -250,7 +252,8 @@ void Evaluator::prepare(const Expr& root, std::int64_t start, std::int64_t end) 
   plan(root, start, end);
   for (auto& [vs, sel] : selected_) {
     check();
-    sel.series = queryable_.select(vs->matchers, sel.mint, sel.maxt);
+    sel.series = sel.newest_only ? queryable_.select_newest(vs->matchers, sel.mint, sel.maxt)
+                                 : queryable_.select(vs->matchers, sel.mint, sel.maxt);
     // Prometheus's storage answers in label order, which fixes the order of
     // instant vectors; do not depend on the Queryable for it.
     auto less = [](const SeriesData& a, const SeriesData& b) {

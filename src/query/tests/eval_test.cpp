@@ -270,3 +270,96 @@ TEST(MemoryQueryable, SelectsByMatchersAndTimeInLabelOrder) {
 
 }  // namespace
 }  // namespace metrics::query
+
+namespace metrics::query {
+namespace {
+
+// A store whose select_newest answers only each series' newest sample in
+// the range (as the history does), counting which of the two the engine
+// asks for.
+class NewestOnly final : public Queryable {
+ public:
+  explicit NewestOnly(const MemoryQueryable& all) : all_(all) {}
+  std::vector<SeriesData> select(std::span<const Matcher> m, std::int64_t mint,
+                                 std::int64_t maxt) const override {
+    ++whole;
+    return all_.select(m, mint, maxt);
+  }
+  std::vector<SeriesData> select_newest(std::span<const Matcher> m, std::int64_t mint,
+                                        std::int64_t maxt) const override {
+    ++newest;
+    auto out = all_.select(m, mint, maxt);
+    for (auto& s : out)
+      s.samples.erase(s.samples.begin(), s.samples.end() - 1);
+    return out;
+  }
+  mutable int whole = 0;
+  mutable int newest = 0;
+
+ private:
+  const MemoryQueryable& all_;
+};
+
+std::string text(const Result& r) {
+  std::string out;
+  if (const auto* v = std::get_if<Vector>(&r)) {
+    for (const auto& s : *v)
+      out += key_of(s.metric) + "=" + std::to_string(s.v) + "@" + std::to_string(s.t) + ";";
+  } else if (const auto* m = std::get_if<Matrix>(&r)) {
+    for (const auto& s : *m) {
+      out += key_of(s.metric) + ":";
+      for (const auto& p : s.points)
+        out += std::to_string(p.v) + "@" + std::to_string(p.t) + ",";
+      out += ";";
+    }
+  } else if (const auto* s = std::get_if<Scalar>(&r)) {
+    out = std::to_string(s->v);
+  }
+  return out;
+}
+
+// An instant vector selector read at one time asks for the newest samples
+// only; a range, a subquery, a range query and a selector read at several
+// times ask for everything; the answers are those of the whole store.
+TEST(Eval, OnlyAnInstantSelectorAtOneTimeAsksForTheNewestSamples) {
+  MemoryQueryable store;
+  for (std::int64_t t = 0; t <= 20 * kMin; t += 15'000) {
+    store.add(series("g", {{"i", "a"}}), t, static_cast<double>(t % 7));
+    store.add(series("g", {{"i", "b"}}), t + 5'000, static_cast<double>(t % 11));
+    store.add(series("c", {{"i", "a"}}), t, static_cast<double>(t / 1000));
+  }
+  store.add(series("g", {{"i", "stale"}}), 0, 1);
+  store.add(series("g", {{"i", "stale"}}), 19 * kMin, kStale);
+  Engine engine;
+  const std::int64_t t = 20 * kMin + 1'000;
+  struct Case {
+    std::string query;
+    bool newest;
+  };
+  const std::vector<Case> cases{
+      {"g", true},
+      {"sum by (i) (g) > 2", true},
+      {"g offset 3m", true},
+      {"g @ 600", true},
+      {"timestamp(g)", true},
+      {"g / on(i) c", true},
+      {"rate(c[5m])", false},
+      {"max_over_time(g[5m:1m])", false},
+      {"g[2m]", false},
+  };
+  for (const auto& c : cases) {
+    NewestOnly q(store);
+    EXPECT_EQ(text(engine.instant(q, c.query, t)), text(engine.instant(store, c.query, t)))
+        << c.query;
+    EXPECT_EQ(q.newest > 0, c.newest) << c.query;
+    EXPECT_EQ(q.whole > 0, !c.newest) << c.query;
+  }
+  NewestOnly q(store);
+  EXPECT_EQ(text(engine.range(q, "g", t - 5 * kMin, t, 15'000)),
+            text(engine.range(store, "g", t - 5 * kMin, t, 15'000)));
+  EXPECT_EQ(q.newest, 0);
+  EXPECT_GT(q.whole, 0);
+}
+
+}  // namespace
+}  // namespace metrics::query

@@ -135,6 +135,20 @@ void add_liveness(const series::SeriesIndex& index, const HistoryQueryOptions& o
 std::vector<query::SeriesData> HistoryQueryable::select(std::span<const Matcher> matchers,
                                                         std::int64_t mint_ms,
                                                         std::int64_t maxt_ms) const {
+  return read(matchers, mint_ms, maxt_ms, false);
+}
+
+std::vector<query::SeriesData> HistoryQueryable::select_newest(std::span<const Matcher> matchers,
+                                                               std::int64_t mint_ms,
+                                                               std::int64_t maxt_ms) const {
+  return read(matchers, mint_ms, maxt_ms, true);
+}
+
+// newest: each series' newest sample is enough (a series without a __name__
+// matcher is read whole all the same; liveness series are made whole).
+std::vector<query::SeriesData> HistoryQueryable::read(std::span<const Matcher> matchers,
+                                                      std::int64_t mint_ms, std::int64_t maxt_ms,
+                                                      bool newest) const {
   std::map<std::string, query::SeriesData> found;
   auto take = [&](std::vector<history::SeriesSamples> read) {
     for (auto& r : read) {
@@ -152,7 +166,8 @@ std::vector<query::SeriesData> HistoryQueryable::select(std::span<const Matcher>
   if (store_ != nullptr) {
     if (auto names = candidate_names(*store_, matchers)) {
       for (const auto& name : *names)
-        take(store_->read_range_named(name, pred, mint_ms, maxt_ms));
+        take(newest ? store_->read_last_named(name, pred, mint_ms, maxt_ms)
+                    : store_->read_range_named(name, pred, mint_ms, maxt_ms));
     } else {
       take(store_->read_range(pred, mint_ms, maxt_ms));
     }

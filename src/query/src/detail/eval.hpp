@@ -119,6 +119,9 @@ class Evaluator {
   struct Selected {
     std::int64_t mint = 0;
     std::int64_t maxt = 0;
+    // An instant vector selector read at one time only (maxt): its newest
+    // sample per series is enough (Queryable::select_newest).
+    bool newest_only = false;
     std::vector<SeriesData> series;
   };
 

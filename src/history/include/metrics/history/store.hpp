@@ -171,6 +171,15 @@ class HistoryStore {
                                                             const Predicate& match,
                                                             std::int64_t start_ms,
                                                             std::int64_t end_ms) const;
+  // read_range_named reduced to each series' newest sample in the range (by
+  // time; of equal times the last appended), which is all an instant vector
+  // selector needs. A series whose newest sample is the last one appended to
+  // its open chunk is answered from the writer's state without decoding
+  // anything: a rule or an instant query at "now" costs no decoding.
+  [[nodiscard]] std::vector<SeriesSamples> read_last_named(std::string_view name,
+                                                           const Predicate& match,
+                                                           std::int64_t start_ms,
+                                                           std::int64_t end_ms) const;
   // The series that read_range(match, ...) / read_range_named(name, ...)
   // would return (a sample with start_ms <= t <= end_ms), without their
   // samples: decided from each chunk's smallest and largest timestamp, and a

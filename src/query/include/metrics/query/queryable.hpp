@@ -29,6 +29,16 @@ class Queryable {
   [[nodiscard]] virtual std::vector<SeriesData> select(std::span<const Matcher> matchers,
                                                        std::int64_t mint_ms,
                                                        std::int64_t maxt_ms) const = 0;
+  // The same when the caller needs only each series' newest sample in
+  // [mint_ms, maxt_ms] (an instant vector selector evaluated at maxt_ms
+  // alone): an answer may leave out every other sample. The default reads
+  // them all; a store that can find the newest without reading the rest
+  // overrides it.
+  [[nodiscard]] virtual std::vector<SeriesData> select_newest(std::span<const Matcher> matchers,
+                                                              std::int64_t mint_ms,
+                                                              std::int64_t maxt_ms) const {
+    return select(matchers, mint_ms, maxt_ms);
+  }
 };
 
 // True when every matcher matches the series' labels.

@@ -57,6 +57,11 @@ class HistoryQueryable final : public query::Queryable {
   [[nodiscard]] std::vector<query::SeriesData> select(std::span<const query::Matcher> matchers,
                                                       std::int64_t mint_ms,
                                                       std::int64_t maxt_ms) const override;
+  // The newest sample per series, read off the open chunks where they hold
+  // it (HistoryStore::read_last_named): no decoding for rules at "now".
+  [[nodiscard]] std::vector<query::SeriesData> select_newest(
+      std::span<const query::Matcher> matchers, std::int64_t mint_ms,
+      std::int64_t maxt_ms) const override;
 
   // The label sets of the series that match every matcher of one of the
   // selectors and have a sample in [mint_ms, maxt_ms], sorted and distinct
@@ -69,6 +74,10 @@ class HistoryQueryable final : public query::Queryable {
  private:
   const series::SeriesIndex& index_;
   const history::HistoryStore* store_;
+  [[nodiscard]] std::vector<query::SeriesData> read(std::span<const query::Matcher> matchers,
+                                                    std::int64_t mint_ms, std::int64_t maxt_ms,
+                                                    bool newest) const;
+
   HistoryQueryOptions options_;
 };
 
