@@ -402,6 +402,10 @@ void finish(std::vector<Pending>& pending, std::int64_t start_ms, std::int64_t e
     SeriesSamples result;
     result.ref = p.ref;
     const auto type = p.identity->type;
+    std::size_t most = p.open_count;
+    for (const auto& c : p.chunks)
+      most += c->count;
+    result.samples.reserve(most);
     for (const auto& c : p.chunks)
       decode_into(type, c->bytes(), c->count, start_ms, end_ms, result.samples);
     decode_into(type, p.open, p.open_count, start_ms, end_ms, result.samples);

@@ -38,12 +38,15 @@ query::LabelSet labels_of(const history::SeriesIdentity& id) {
 
 // The names of the store that the __name__ matchers accept; nullopt when
 // there is no matcher on __name__ (every series must be looked at).
+// Every __name__ matcher holds for every name returned.
 std::optional<std::vector<std::string>> candidate_names(const history::HistoryStore& store,
                                                         std::span<const Matcher> matchers) {
   std::optional<std::vector<std::string>> names;
   for (const auto& m : matchers) {
-    if (m.name() != query::kMetricName) continue;
-    if (m.type() == MatchType::equal) return std::vector<std::string>{m.value()};
+    if (m.name() == query::kMetricName && m.type() == MatchType::equal) {
+      names = std::vector<std::string>{m.value()};
+      break;
+    }
   }
   for (const auto& m : matchers) {
     if (m.name() != query::kMetricName) continue;
@@ -53,16 +56,33 @@ std::optional<std::vector<std::string>> candidate_names(const history::HistorySt
   return names;
 }
 
-void add_samples(std::map<std::string, query::SeriesData>& out, query::LabelSet labels,
-                 std::vector<query::SamplePoint> samples) {
-  auto& s = out[query::key_of(labels)];
-  if (s.samples.empty() && s.labels.empty()) s.labels = std::move(labels);
-  // The first read of a label set is moved in (no second copy of its samples).
-  if (s.samples.empty()) {
-    s.samples = std::move(samples);
-  } else {
-    s.samples.insert(s.samples.end(), samples.begin(), samples.end());
+// The matchers on labels other than __name__ (what a read by name still
+// has to check).
+std::vector<Matcher> label_matchers(std::span<const Matcher> matchers) {
+  std::vector<Matcher> out;
+  for (const auto& m : matchers)
+    if (m.name() != query::kMetricName) out.push_back(m);
+  return out;
+}
+
+// Sorts the series by labels and merges those with one label set (a gauge
+// and a counter of one name and labels), the earlier read's samples first.
+std::vector<query::SeriesData> sort_and_merge(std::vector<query::SeriesData> found) {
+  std::stable_sort(found.begin(), found.end(),
+                   [](const query::SeriesData& a, const query::SeriesData& b) {
+                     return query::compare(a.labels, b.labels) < 0;
+                   });
+  std::vector<query::SeriesData> out;
+  out.reserve(found.size());
+  for (auto& s : found) {
+    if (!out.empty() && query::compare(out.back().labels, s.labels) == 0) {
+      auto& into = out.back().samples;
+      into.insert(into.end(), s.samples.begin(), s.samples.end());
+    } else {
+      out.push_back(std::move(s));
+    }
   }
+  return out;
 }
 
 // Time order, one sample per timestamp (the last written wins): the store
@@ -91,7 +111,7 @@ void normalise(std::vector<query::SamplePoint>& samples) {
 // The liveness series that match, with their samples in [mint_ms, maxt_ms].
 void add_liveness(const series::SeriesIndex& index, const HistoryQueryOptions& options,
                   std::span<const Matcher> matchers, std::int64_t mint_ms, std::int64_t maxt_ms,
-                  std::map<std::string, query::SeriesData>& found) {
+                  std::vector<query::SeriesData>& found) {
   const bool wants_live = std::all_of(matchers.begin(), matchers.end(), [](const Matcher& m) {
     return m.name() != query::kMetricName || m.matches(series::kAgentUp) ||
            m.matches(series::kAgentLastPush);
@@ -124,7 +144,7 @@ void add_liveness(const series::SeriesIndex& index, const HistoryQueryOptions& o
                                            [](const auto& p, std::int64_t d) { return p.t < d; });
           if (at == points.end() || at->t != down) points.insert(at, {down, 0.0});
         }
-        if (!points.empty()) add_samples(found, std::move(labels), std::move(points));
+        if (!points.empty()) found.push_back({std::move(labels), std::move(points)});
       }
     }
   }
@@ -149,8 +169,9 @@ std::vector<query::SeriesData> HistoryQueryable::select_newest(std::span<const M
 std::vector<query::SeriesData> HistoryQueryable::read(std::span<const Matcher> matchers,
                                                       std::int64_t mint_ms, std::int64_t maxt_ms,
                                                       bool newest) const {
-  std::map<std::string, query::SeriesData> found;
+  std::vector<query::SeriesData> found;
   auto take = [&](std::vector<history::SeriesSamples> read) {
+    found.reserve(found.size() + read.size());
     for (auto& r : read) {
       if (options_.live_only && !index_.find(core::SeriesView(*r.identity))) continue;
       std::vector<query::SamplePoint> points;
@@ -158,16 +179,25 @@ std::vector<query::SeriesData> HistoryQueryable::read(std::span<const Matcher> m
       const bool counter = r.identity->type == core::MetricType::counter;
       for (const auto& s : r.samples)
         points.push_back({s.t_ms, counter ? static_cast<double>(s.counter()) : s.gauge()});
-      add_samples(found, labels_of(*r.identity), std::move(points));
+      found.push_back({labels_of(*r.identity), std::move(points)});
     }
   };
   const history::HistoryStore::Predicate pred =
       [&](history::SeriesRef, const history::SeriesIdentity& id) { return matches(matchers, id); };
   if (store_ != nullptr) {
     if (auto names = candidate_names(*store_, matchers)) {
+      // The names hold for __name__: the rest is checked per series, and
+      // with no other matcher (`m`, `m[5m]`) nothing is.
+      const auto rest = label_matchers(matchers);
+      history::HistoryStore::Predicate by_labels;
+      if (!rest.empty()) {
+        by_labels = [&rest](history::SeriesRef, const history::SeriesIdentity& id) {
+          return matches(rest, id);
+        };
+      }
       for (const auto& name : *names)
-        take(newest ? store_->read_last_named(name, pred, mint_ms, maxt_ms)
-                    : store_->read_range_named(name, pred, mint_ms, maxt_ms));
+        take(newest ? store_->read_last_named(name, by_labels, mint_ms, maxt_ms)
+                    : store_->read_range_named(name, by_labels, mint_ms, maxt_ms));
     } else {
       take(store_->read_range(pred, mint_ms, maxt_ms));
     }
@@ -175,15 +205,9 @@ std::vector<query::SeriesData> HistoryQueryable::read(std::span<const Matcher> m
 
   add_liveness(index_, options_, matchers, mint_ms, maxt_ms, found);
 
-  std::vector<query::SeriesData> out;
-  out.reserve(found.size());
-  for (auto& [key, s] : found) {
+  auto out = sort_and_merge(std::move(found));
+  for (auto& s : out)
     normalise(s.samples);
-    out.push_back(std::move(s));
-  }
-  std::sort(out.begin(), out.end(), [](const query::SeriesData& a, const query::SeriesData& b) {
-    return query::compare(a.labels, b.labels) < 0;
-  });
   return out;
 }
 
@@ -215,9 +239,9 @@ std::vector<query::LabelSet> HistoryQueryable::series(
         take(store_->series_in_range("", pred, mint_ms, maxt_ms));
       }
     }
-    std::map<std::string, query::SeriesData> live;
+    std::vector<query::SeriesData> live;
     add_liveness(index_, options_, matchers, mint_ms, maxt_ms, live);
-    for (auto& [key, s] : live)
+    for (auto& s : live)
       add_labels(std::move(s.labels));
   };
   if (selectors.empty()) {
