@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "fake_server.hpp"
+#include "metrics/core/signature.hpp"
 
 extern char** environ;
 
@@ -296,6 +297,31 @@ TEST(PreloadTest, ShortLivedProgramSendsItsOneFinalReport) {
   EXPECT_EQ(
       senders(server),
       (std::set<std::pair<std::string, std::string>>{{instance_of(r.pid), "agent_true_program"}}));
+}
+
+// Signed reports: HMAC-SHA256 is built in (the library maps no libcrypto),
+// so the final report at exit is signed like the periodic ones.
+TEST(PreloadTest, SignedReportsCarryTheRightSignature) {
+  FakeServer server;
+  const Outcome r =
+      run({METRICS_AGENT_ALLOC_PROGRAM, "200"}, with(agent_env(server), "KEY=s3cret"));
+  ASSERT_TRUE(WIFEXITED(r.status));
+  ASSERT_GE(server.request_count(), 2U);
+  for (const auto& request : server.requests()) {
+    ASSERT_EQ(request.headers.count("hashsha256"), 1U);
+    EXPECT_EQ(request.headers.at("hashsha256"), core::hmac_sha256_hex("s3cret", request.body));
+  }
+  const Outcome short_lived =
+      run({METRICS_AGENT_TRUE_PROGRAM}, with(agent_env(server),
+                                             "KEY=a-key-longer-than-sha256s-block-"
+                                             "of-sixty-four-bytes-is-hashed-first"));
+  ASSERT_TRUE(WIFEXITED(short_lived.status));
+  const auto requests = server.requests();
+  ASSERT_FALSE(requests.empty());
+  const auto& last = requests.back();
+  EXPECT_EQ(last.headers.at("hashsha256"),
+            core::hmac_sha256_hex(
+                "a-key-longer-than-sha256s-block-of-sixty-four-bytes-is-hashed-first", last.body));
 }
 
 TEST(PreloadTest, IdentityFromTheEnvironment) {
