@@ -324,6 +324,34 @@ TEST(PreloadTest, SignedReportsCarryTheRightSignature) {
                 "a-key-longer-than-sha256s-block-of-sixty-four-bytes-is-hashed-first", last.body));
 }
 
+// What a plain C host maps for the agent is the library alone: libstdc++,
+// zlib, Boost.JSON and the rest are linked in, and signing needs no libcrypto
+// (docs/AGENT.md, "Memory").
+TEST(PreloadTest, PlainCHostMapsNoLibraryButTheAgentAndLibc) {
+  FakeServer server;
+  const Outcome plain = run({"/bin/cat", "/proc/self/maps"}, {});
+  const Outcome preloaded = run({"/bin/cat", "/proc/self/maps"}, with(agent_env(server), "KEY=k"));
+  ASSERT_TRUE(WIFEXITED(preloaded.status));
+  EXPECT_EQ(plain.out.find("libmetrics-agent-preload"), std::string::npos);
+  EXPECT_NE(preloaded.out.find("libmetrics-agent-preload"), std::string::npos);
+  std::set<std::string> libraries;
+  for (const std::string* maps : {&plain.out, &preloaded.out}) {
+    std::size_t at = 0;
+    while ((at = maps->find(".so", at)) != std::string::npos) {
+      const std::size_t begin = maps->rfind('/', at) + 1;
+      const std::size_t end = maps->find('\n', at);
+      const std::string name = maps->substr(begin, end - begin);
+      if (maps == &plain.out) {
+        libraries.insert(name);
+      } else if (!libraries.contains(name) && !name.starts_with("libmetrics-agent-preload")) {
+        ADD_FAILURE() << "the agent maps " << name;
+      }
+      at = end;
+    }
+  }
+  EXPECT_FALSE(libraries.empty());
+}
+
 TEST(PreloadTest, IdentityFromTheEnvironment) {
   FakeServer server;
   const Outcome r =
