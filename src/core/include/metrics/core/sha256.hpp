@@ -42,9 +42,11 @@ class Sha256 {
 [[nodiscard]] Sha256Digest hmac_sha256(std::string_view key, std::string_view data) noexcept;
 
 namespace detail {
-// Whether compress() uses the SHA extensions (for tests that compare both paths).
+// For tests and benchmarks that compare both paths: whether hashing uses the
+// SHA extensions now, and forcing the portable rounds (true) or going back
+// to the default choice (false). Both paths keep the state alike, so a
+// switch while another thread hashes changes nothing but the speed.
 [[nodiscard]] bool sha256_uses_cpu_extensions() noexcept;
-// Forces the portable path (true) or the default choice (false); not thread-safe.
 void sha256_force_portable(bool portable) noexcept;
 }  // namespace detail
 
