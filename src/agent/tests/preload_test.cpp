@@ -326,7 +326,7 @@ TEST(PreloadTest, SignedReportsCarryTheRightSignature) {
 
 // What a plain C host maps for the agent is the library alone: libstdc++,
 // zlib, Boost.JSON and the rest are linked in, and signing needs no libcrypto
-// (docs/AGENT.md, "Memory").
+// (docs/AGENT.md, "The preload library").
 TEST(PreloadTest, PlainCHostMapsNoLibraryButTheAgentAndLibc) {
   FakeServer server;
   const Outcome plain = run({"/bin/cat", "/proc/self/maps"}, {});
