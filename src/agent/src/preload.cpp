@@ -31,7 +31,6 @@
 // on the thread that loads or exits; nothing here is called concurrently.
 #include <dlfcn.h>
 #include <errno.h>  // program_invocation_short_name
-#include <openssl/crypto.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -100,9 +99,6 @@ __attribute__((constructor)) void preload_start() {
     if (!own.config.children) remove_self_from_ld_preload();
     if (metrics::agent::detail::excluded(own.config, program_invocation_short_name)) return;
     g_exit_timeout = own.config.exit_timeout;
-    // OpenSSL would otherwise register an atexit cleanup that runs before
-    // this library's destructor and leave the final report without HMAC.
-    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, nullptr);
     pthread_atfork(nullptr, nullptr, &forked_child);
     auto parsed = metrics::agent::load_config_from_env(env);
     if (!parsed.error.empty()) {

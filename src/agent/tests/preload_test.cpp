@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "fake_server.hpp"
+#include "metrics/core/signature.hpp"
 
 extern char** environ;
 
@@ -296,6 +297,59 @@ TEST(PreloadTest, ShortLivedProgramSendsItsOneFinalReport) {
   EXPECT_EQ(
       senders(server),
       (std::set<std::pair<std::string, std::string>>{{instance_of(r.pid), "agent_true_program"}}));
+}
+
+// Signed reports: HMAC-SHA256 is built in (the library maps no libcrypto),
+// so the final report at exit is signed like the periodic ones.
+TEST(PreloadTest, SignedReportsCarryTheRightSignature) {
+  FakeServer server;
+  const Outcome r =
+      run({METRICS_AGENT_ALLOC_PROGRAM, "200"}, with(agent_env(server), "KEY=s3cret"));
+  ASSERT_TRUE(WIFEXITED(r.status));
+  ASSERT_GE(server.request_count(), 2U);
+  for (const auto& request : server.requests()) {
+    ASSERT_EQ(request.headers.count("hashsha256"), 1U);
+    EXPECT_EQ(request.headers.at("hashsha256"), core::hmac_sha256_hex("s3cret", request.body));
+  }
+  const Outcome short_lived =
+      run({METRICS_AGENT_TRUE_PROGRAM}, with(agent_env(server),
+                                             "KEY=a-key-longer-than-sha256s-block-"
+                                             "of-sixty-four-bytes-is-hashed-first"));
+  ASSERT_TRUE(WIFEXITED(short_lived.status));
+  const auto requests = server.requests();
+  ASSERT_FALSE(requests.empty());
+  const auto& last = requests.back();
+  EXPECT_EQ(last.headers.at("hashsha256"),
+            core::hmac_sha256_hex(
+                "a-key-longer-than-sha256s-block-of-sixty-four-bytes-is-hashed-first", last.body));
+}
+
+// What a plain C host maps for the agent is the library alone: libstdc++,
+// zlib, Boost.JSON and the rest are linked in, and signing needs no libcrypto
+// (docs/AGENT.md, "The preload library").
+TEST(PreloadTest, PlainCHostMapsNoLibraryButTheAgentAndLibc) {
+  FakeServer server;
+  const Outcome plain = run({"/bin/cat", "/proc/self/maps"}, {});
+  const Outcome preloaded = run({"/bin/cat", "/proc/self/maps"}, with(agent_env(server), "KEY=k"));
+  ASSERT_TRUE(WIFEXITED(preloaded.status));
+  EXPECT_EQ(plain.out.find("libmetrics-agent-preload"), std::string::npos);
+  EXPECT_NE(preloaded.out.find("libmetrics-agent-preload"), std::string::npos);
+  std::set<std::string> libraries;
+  for (const std::string* maps : {&plain.out, &preloaded.out}) {
+    std::size_t at = 0;
+    while ((at = maps->find(".so", at)) != std::string::npos) {
+      const std::size_t begin = maps->rfind('/', at) + 1;
+      const std::size_t end = maps->find('\n', at);
+      const std::string name = maps->substr(begin, end - begin);
+      if (maps == &plain.out) {
+        libraries.insert(name);
+      } else if (!libraries.contains(name) && !name.starts_with("libmetrics-agent-preload")) {
+        ADD_FAILURE() << "the agent maps " << name;
+      }
+      at = end;
+    }
+  }
+  EXPECT_FALSE(libraries.empty());
 }
 
 TEST(PreloadTest, IdentityFromTheEnvironment) {

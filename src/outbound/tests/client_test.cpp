@@ -5,9 +5,13 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -209,6 +213,86 @@ TEST(PlainClientTest, KeptAliveConnectionClosedByThePeerIsReplacedOnce) {
   EXPECT_EQ(r.transport, Transport::answered) << r.error;
   EXPECT_EQ(r.body, "ok2");
   EXPECT_EQ(server.accepted(), 2);
+}
+
+// Accepts connections, reads what comes and never answers; with `drip`, it
+// writes the start of an answer one byte every 50 ms and never finishes it,
+// so that only a deadline for the whole request (not one per read) ends it.
+class SilentServer {
+ public:
+  explicit SilentServer(bool drip) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::listen(fd_, 4);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this, drip] {
+      static constexpr std::string_view kHead = "HTTP/1.1 200 OK\r\nX-Slow: ";
+      std::vector<int> connections;
+      std::size_t dripped = 0;
+      while (!stop_) {
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, 50) > 0) {
+          const int c = ::accept(fd_, nullptr, nullptr);
+          if (c >= 0) {
+            connections.push_back(c);
+            ++accepted_;
+          }
+        }
+        for (const int c : connections) {
+          char buf[4096];
+          while (::recv(c, buf, sizeof buf, MSG_DONTWAIT) > 0) {
+          }
+          if (!drip) continue;
+          const char byte = dripped < kHead.size() ? kHead[dripped] : 'x';
+          (void)::send(c, &byte, 1, MSG_NOSIGNAL);
+        }
+        ++dripped;
+      }
+      for (const int c : connections)
+        ::close(c);
+    });
+  }
+  ~SilentServer() {
+    stop_ = true;
+    thread_.join();
+    ::close(fd_);
+  }
+  SilentServer(const SilentServer&) = delete;
+  SilentServer& operator=(const SilentServer&) = delete;
+  [[nodiscard]] std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(port_) + "/x";
+  }
+  [[nodiscard]] int accepted() const { return accepted_; }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> accepted_{0};
+  std::thread thread_;
+};
+
+TEST(PlainClientTest, ServerThatNeverAnswersTimesOutWithinTheTimeout) {
+  for (const bool drip : {false, true}) {
+    SCOPED_TRACE(drip ? "an answer dripping in" : "no answer at all");
+    SilentServer server(drip);
+    Client client(with_timeout(400ms));
+    const auto start = std::chrono::steady_clock::now();
+    const Response r = client.perform(post(server.url(), "b"));
+    const auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_EQ(r.transport, Transport::unknown) << r.error;
+    EXPECT_FALSE(r.error.empty());
+    EXPECT_EQ(classify(r).verdict, Verdict::unknown);
+    EXPECT_GE(took, 400ms);
+    // Poll slices are 50 ms; the rest is slack for a loaded machine.
+    EXPECT_LT(took, 1000ms);
+    EXPECT_EQ(server.accepted(), 1);
+  }
 }
 
 TEST(PercentEncodeTest, OnlyUnreservedStayAsIs) {
