@@ -485,22 +485,14 @@ std::vector<SeriesSamples> HistoryStore::read_range_named(std::string_view name,
                                                           const Predicate& match,
                                                           std::int64_t start_ms,
                                                           std::int64_t end_ms) const {
-  std::vector<SeriesSamples> out;
-  for (std::size_t i = 0; i <= shard_mask_; ++i) {
-    std::vector<Pending> pending;
-    {
-      std::lock_guard lock(shards_[i].mu);
-      const auto it = shards_[i].by_name.find(name);
-      if (it == shards_[i].by_name.end()) continue;
-      for (const SeriesRef ref : it->second) {
-        const Series* s = shards_[i].map.find(ref);
-        if (s != nullptr && (!match || match(ref, *s->identity)))
-          take(s->identity, s->closed, s->open, ref, start_ms, end_ms, pending);
-      }
-    }
-    finish(pending, start_ms, end_ms, out);
-  }
-  return out;
+  return read_named(name, match, start_ms, end_ms, false);
+}
+
+std::vector<SeriesSamples> HistoryStore::read_last_named(std::string_view name,
+                                                         const Predicate& match,
+                                                         std::int64_t start_ms,
+                                                         std::int64_t end_ms) const {
+  return read_named(name, match, start_ms, end_ms, true);
 }
 
 namespace {
@@ -533,10 +525,10 @@ void keep_newest(std::vector<Sample>& samples) {
 
 }  // namespace
 
-std::vector<SeriesSamples> HistoryStore::read_last_named(std::string_view name,
-                                                         const Predicate& match,
-                                                         std::int64_t start_ms,
-                                                         std::int64_t end_ms) const {
+// newest: each series' newest sample only (read_last_named).
+std::vector<SeriesSamples> HistoryStore::read_named(std::string_view name, const Predicate& match,
+                                                    std::int64_t start_ms, std::int64_t end_ms,
+                                                    bool newest) const {
   std::vector<SeriesSamples> out;
   for (std::size_t i = 0; i <= shard_mask_; ++i) {
     std::vector<Pending> pending;
@@ -548,17 +540,21 @@ std::vector<SeriesSamples> HistoryStore::read_last_named(std::string_view name,
       for (const SeriesRef ref : it->second) {
         const Series* s = shards_[i].map.find(ref);
         if (s == nullptr || (match && !match(ref, *s->identity))) continue;
-        if (const auto newest = newest_from_writer(s->closed, s->open, start_ms, end_ms)) {
-          out.push_back({.ref = ref, .identity = s->identity, .samples = {*newest}});
-        } else {
-          take(s->identity, s->closed, s->open, ref, start_ms, end_ms, pending);
+        if (newest) {
+          if (const auto sample = newest_from_writer(s->closed, s->open, start_ms, end_ms)) {
+            out.push_back({.ref = ref, .identity = s->identity, .samples = {*sample}});
+            continue;
+          }
         }
+        take(s->identity, s->closed, s->open, ref, start_ms, end_ms, pending);
       }
     }
     const std::size_t decoded = out.size();
     finish(pending, start_ms, end_ms, out);
-    for (std::size_t k = decoded; k < out.size(); ++k)
-      keep_newest(out[k].samples);
+    if (newest) {
+      for (std::size_t k = decoded; k < out.size(); ++k)
+        keep_newest(out[k].samples);
+    }
   }
   return out;
 }

@@ -223,6 +223,9 @@ class HistoryStore {
   [[nodiscard]] std::optional<std::int64_t> retention_cutoff_ms() const;
 
  private:
+  [[nodiscard]] std::vector<SeriesSamples> read_named(std::string_view name, const Predicate& match,
+                                                      std::int64_t start_ms, std::int64_t end_ms,
+                                                      bool newest) const;
   struct Shard;
   struct Series;
   struct Deltas;
