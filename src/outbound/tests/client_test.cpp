@@ -122,6 +122,20 @@ TEST(ClientTest, SlowAnswerAfterSendingIsOutcomeUnknown) {
   EXPECT_EQ(classify(r).verdict, Verdict::unknown);
 }
 
+// A listening TCP socket on a free 127.0.0.1 port (set in `port`).
+int listen_on_loopback(std::uint16_t& port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::listen(fd, 4);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  port = ntohs(addr.sin_port);
+  return fd;
+}
+
 // A one-shot raw server: for each connection in `answers`, reads one request
 // (headers and Content-Length body) per answer and writes the bytes given;
 // an empty string closes the connection without answering.
@@ -129,15 +143,7 @@ class RawServer {
  public:
   using Answers = std::vector<std::vector<std::string>>;
   explicit RawServer(Answers answers) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::listen(fd_, 4);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    fd_ = listen_on_loopback(port_);
     thread_ = std::thread([this, answers = std::move(answers)] {
       for (const auto& connection : answers) {
         const int c = ::accept(fd_, nullptr, nullptr);
@@ -221,15 +227,7 @@ TEST(PlainClientTest, KeptAliveConnectionClosedByThePeerIsReplacedOnce) {
 class SilentServer {
  public:
   explicit SilentServer(bool drip) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::listen(fd_, 4);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    fd_ = listen_on_loopback(port_);
     thread_ = std::thread([this, drip] {
       static constexpr std::string_view kHead = "HTTP/1.1 200 OK\r\nX-Slow: ";
       std::vector<int> connections;
