@@ -12,7 +12,8 @@
 # (metrics_server_rule_group_duration_seconds) over the same cycles, the
 # series count and the server's CPU and RSS, and the agents' request latency
 # (metrics-loadgen's p50/p99/p99.9 over the whole run). WITH_RULES=0 runs the same
-# load without the rules: the ingest latency to compare against.
+# load without the rules: the ingest latency to compare against. LIVE_FEED=0
+# leaves out the live remote-write feed (the agents alone after the backfill).
 #   bench/compare/rules_scale.sh          # CYCLES=6 INTERVAL=15 AGENTS=100 WITH_RULES=1
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,6 +25,7 @@ CYCLES=${CYCLES:-6}
 INTERVAL=${INTERVAL:-15}
 AGENTS=${AGENTS:-100}
 WITH_RULES=${WITH_RULES:-1}
+LIVE_FEED=${LIVE_FEED:-1}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 tmp=$(mktemp -d)
 pids=()
@@ -39,8 +41,10 @@ for _ in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1:$port/ping && bre
 kill -0 "$spid" 2>/dev/null || { echo "the server did not start:"; cat "$tmp/server.log"; exit 1; }
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$feed" --url http://127.0.0.1:$port/api/v1/write --backfill-minutes 30 --threads 2
-"$feed" --url http://127.0.0.1:$port/api/v1/write --backfill-minutes 0 \
-  --live-seconds $(( (CYCLES + 2) * INTERVAL + 5 )) >"$tmp/live.json" & pids+=($!)
+if [ "$LIVE_FEED" = 1 ]; then
+  "$feed" --url http://127.0.0.1:$port/api/v1/write --backfill-minutes 0 \
+    --live-seconds $(( (CYCLES + 2) * INTERVAL + 5 )) >"$tmp/live.json" & pids+=($!)
+fi
 $lg -a 127.0.0.1:$port -n "$AGENTS" -r 1 -d "$(( (CYCLES + 2) * INTERVAL + 5 ))s" --no-verify \
   --json true >"$tmp/loadgen.json" 2>/dev/null & lgpid=$!; pids+=($lgpid)
 metric_sums() {  # -> "sum count" of the group duration histogram over every group
