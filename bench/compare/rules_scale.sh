@@ -41,6 +41,11 @@ for _ in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1:$port/ping && bre
 kill -0 "$spid" 2>/dev/null || { echo "the server did not start:"; cat "$tmp/server.log"; exit 1; }
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$feed" --url http://127.0.0.1:$port/api/v1/write --backfill-minutes 30 --threads 2
+# The agents' instances and series are made by a short warm-up run, and the
+# backfill is given SETTLE seconds to reach the history, so that the
+# measured run's latency is that of steady ingest.
+$lg -a 127.0.0.1:$port -n "$AGENTS" -r 1 -d 5s --no-verify >/dev/null 2>&1 || true
+sleep "${SETTLE:-15}"
 if [ "$LIVE_FEED" = 1 ]; then
   "$feed" --url http://127.0.0.1:$port/api/v1/write --backfill-minutes 0 \
     --live-seconds $(( (CYCLES + 2) * INTERVAL + 5 )) >"$tmp/live.json" & pids+=($!)

@@ -6,6 +6,8 @@
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
+#include <string>
 #include <thread>
 
 #include "metrics/rules/service.hpp"
@@ -229,6 +231,36 @@ TEST(Manager, ReloadKeepsStateOfKeptRules) {
   EXPECT_EQ(m.alerts()[0].state, r::AlertState::pending);
   m.load({});
   EXPECT_TRUE(m.alerts().empty());
+}
+
+// The evaluation thread is named "rules" and runs at nice +10.
+TEST(Manager, TheEvaluationThreadIsNamedAndBelowTheRequests) {
+  q::MemoryQueryable store;
+  MemorySink sink(store);
+  r::Manager m(store, &sink, {});
+  m.start();
+  int nice = 99;
+  int found = 0;
+  for (int attempt = 0; attempt < 100 && found == 0; ++attempt) {
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+      std::ifstream comm(task.path() / "comm");
+      std::string name;
+      std::getline(comm, name);
+      if (name != "rules") continue;
+      // stat: "pid (comm) state ..."; nice is the 19th field.
+      std::ifstream stat(task.path() / "stat");
+      std::string all((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+      std::istringstream rest(all.substr(all.rfind(')') + 2));
+      std::string field;
+      for (int k = 3; k <= 19 && rest >> field; ++k)
+        if (k == 19) nice = std::stoi(field);
+      ++found;
+    }
+    if (found == 0) std::this_thread::sleep_for(10ms);
+  }
+  m.stop();
+  EXPECT_EQ(found, 1);
+  EXPECT_EQ(nice, r::kEvaluationNice);
 }
 
 TEST(Manager, BackgroundEvaluationOnTheGroupInterval) {

@@ -106,6 +106,10 @@ struct AlertView {
   double value = 0;
 };
 
+// The nice value of the evaluation thread (named "rules"): below the
+// server's I/O threads.
+inline constexpr int kEvaluationNice = 10;
+
 class Manager {
  public:
   Manager(const query::Queryable& queryable, SampleSink* sink, ManagerOptions options);
