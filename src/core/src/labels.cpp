@@ -1,6 +1,9 @@
 #include "metrics/core/labels.hpp"
 
 #include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <cstring>
 #include <functional>
 
 #include "detail/utf8.hpp"
@@ -225,16 +228,41 @@ std::size_t Labels::heap_bytes() const noexcept {
   return kBlock + (rep_->capacity() > 15 ? rep_->capacity() + 1 : 0);
 }
 
+// On the encodings, without decoding: up to the first byte where they differ
+// both are in the same field of the same pair. A separator there ends the
+// shorter field, a prefix of the other (it sorts first, though 0xFF is the
+// largest byte); else the bytes order the fields as string_view would
+// (unsigned). An encoding that ends first holds fewer pairs.
 std::strong_ordering operator<=>(const Labels& a, const Labels& b) noexcept {
-  auto i = a.begin();
-  auto j = b.begin();
-  for (; i != a.end() && j != b.end(); ++i, ++j) {
-    if (auto c = (*i).name <=> (*j).name; c != 0) return c;
-    if (auto c = (*i).value <=> (*j).value; c != 0) return c;
+  if (a.rep_ == b.rep_) return std::strong_ordering::equal;
+  const std::string_view x = a.encoded();
+  const std::string_view y = b.encoded();
+  const std::size_t common = std::min(x.size(), y.size());
+  std::size_t n = common;
+  std::size_t p = 0;
+  // Eight bytes at a time, then the first differing byte of the word.
+  for (; p + 8 <= n; p += 8) {
+    std::uint64_t wx = 0;
+    std::uint64_t wy = 0;
+    std::memcpy(&wx, x.data() + p, 8);
+    std::memcpy(&wy, y.data() + p, 8);
+    if (wx != wy) {
+      if constexpr (std::endian::native == std::endian::little) {
+        p += static_cast<std::size_t>(std::countr_zero(wx ^ wy)) / 8;
+        n = p + 1;
+      }
+      break;
+    }
   }
-  if (i != a.end()) return std::strong_ordering::greater;
-  if (j != b.end()) return std::strong_ordering::less;
-  return std::strong_ordering::equal;
+  while (p < n && x[p] == y[p])
+    ++p;
+  if (p == common) return x.size() <=> y.size();
+  const auto cx = static_cast<unsigned char>(x[p]);
+  const auto cy = static_cast<unsigned char>(y[p]);
+  constexpr auto kSep = static_cast<unsigned char>(kSeparator);
+  if (cx == kSep) return std::strong_ordering::less;
+  if (cy == kSep) return std::strong_ordering::greater;
+  return cx <=> cy;
 }
 
 }  // namespace metrics::core

@@ -165,5 +165,51 @@ TEST(Labels, OrderedPairByPair) {
   EXPECT_LT(Labels::make({{"a", "1"}, {"b", "1"}}), Labels::make({{"b", "0"}}));
 }
 
+// The ordering reads the encodings without decoding them: it must agree with
+// comparing the decoded pairs, names then values, on sets built to share
+// prefixes (a name or value that is a prefix of another, equal up to the
+// last pair, non-ASCII values whose bytes are over 0x7F).
+TEST(Labels, OrderingAgreesWithComparingTheDecodedPairs) {
+  const auto reference = [](const Labels& a, const Labels& b) {
+    const std::vector<LabelView> x(a.begin(), a.end());
+    const std::vector<LabelView> y(b.begin(), b.end());
+    for (std::size_t i = 0; i < x.size() && i < y.size(); ++i) {
+      if (auto c = x[i].name <=> y[i].name; c != 0) return c;
+      if (auto c = x[i].value <=> y[i].value; c != 0) return c;
+    }
+    return x.size() <=> y.size();
+  };
+  const std::vector<std::string> names{"a", "ab", "abc", "b", "job", "jo", "instance", "z_"};
+  const std::vector<std::string> values{"", "1", "10", "1\xC3\xA9", "2", "\xC3\xA9", "x", "xy"};
+  std::mt19937 rng(7);
+  auto random_labels = [&] {
+    std::vector<Label> labels;
+    const std::size_t n = rng() % 4;
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::string& name = names[rng() % names.size()];
+      bool seen = false;
+      for (const Label& l : labels)
+        seen = seen || l.name == name;
+      if (!seen) labels.push_back({name, values[rng() % values.size()]});
+    }
+    return Labels::make(std::move(labels));
+  };
+  std::size_t less = 0, greater = 0, equal = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const Labels a = random_labels();
+    const Labels b = random_labels();
+    const auto want = reference(a, b);
+    ASSERT_EQ(a <=> b, want) << a.to_string() << " vs " << b.to_string();
+    ASSERT_EQ(b <=> a, reference(b, a)) << b.to_string() << " vs " << a.to_string();
+    less += want < 0 ? 1U : 0U;
+    greater += want > 0 ? 1U : 0U;
+    equal += want == 0 ? 1U : 0U;
+  }
+  // Every outcome was met, equal ones (from distinct encodings) included.
+  EXPECT_GT(less, 1000U);
+  EXPECT_GT(greater, 1000U);
+  EXPECT_GT(equal, 100U);
+}
+
 }  // namespace
 }  // namespace metrics::core

@@ -337,10 +337,13 @@ TextStats write_points(std::span<const core::Point> points, std::string& out,
   }
   std::vector<std::uint32_t> order(points.size());
   std::iota(order.begin(), order.end(), 0U);
-  std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
+  const auto before = [&](std::uint32_t a, std::uint32_t b) {
     if (auto c = mapped[a] <=> mapped[b]; c != 0) return c < 0;
     return core::point_less(points[a], points[b]);
-  });
+  };
+  // The storages list their series sorted already: one pass finds that out.
+  if (!std::is_sorted(order.begin(), order.end(), before))
+    std::sort(order.begin(), order.end(), before);
 
   TextStats stats;
   TextWriter w(out);

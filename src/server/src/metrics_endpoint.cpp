@@ -2,16 +2,16 @@
 
 #include <algorithm>
 #include <array>
-#include <boost/asio/associated_executor.hpp>
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/dispatch.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <atomic>
 #include <boost/beast/http/field.hpp>
+#include <chrono>
 #include <exception>
+#include <future>
 #include <memory>
 #include <utility>
 
+#include "metrics/core/errors.hpp"
+#include "metrics/server/query_api.hpp"
 #include "metrics/server/telemetry.hpp"
 
 namespace metrics::server::detail {
@@ -20,27 +20,26 @@ namespace http = boost::beast::http;
 
 namespace {
 
-// Awaits repo.list_series(), resuming on the coroutine's own executor.
-asio::awaitable<std::vector<core::Point>> list_series(storage::Repository& repo) {
+// repo.list_series() on the calling (pool) thread: waits for the storage,
+// which may complete on a thread of its own, checking `cancel` (the server
+// stopping) every 100 ms. The completion owns the shared state, so one that
+// comes after a cancel finds it alive.
+std::vector<core::Point> list_series_blocking(storage::Repository& repo,
+                                              const std::atomic<bool>& cancel) {
   using Points = std::vector<core::Point>;
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable),
-                                          void(std::exception_ptr, Points)>(
-      [&repo](auto handler) {
-        auto executor = asio::get_associated_executor(handler);
-        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        try {
-          repo.list_series([shared, executor](std::exception_ptr err, Points value) {
-            asio::dispatch(executor, [shared, err, value = std::move(value)]() mutable {
-              (*shared)(err, std::move(value));
-            });
-          });
-        } catch (...) {
-          asio::post(executor, [shared, err = std::current_exception()]() mutable {
-            (*shared)(err, Points{});
-          });
-        }
-      },
-      asio::use_awaitable);
+  auto promise = std::make_shared<std::promise<Points>>();
+  std::future<Points> done = promise->get_future();
+  repo.list_series([promise](std::exception_ptr err, Points value) {
+    if (err) {
+      promise->set_exception(err);
+    } else {
+      promise->set_value(std::move(value));
+    }
+  });
+  while (done.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+    if (cancel.load()) throw core::StorageUnavailable("the server is shutting down");
+  }
+  return done.get();
 }
 
 // The # HELP of a stored or liveness series' family (promtool and
@@ -106,8 +105,12 @@ std::string render_exposition(std::vector<core::Point> series, std::vector<core:
   return out;
 }
 
-asio::awaitable<Response> metrics_page(RequestContext& ctx, const RouteMatch&, std::string&) {
-  std::vector<core::Point> series = co_await list_series(ctx.repo);
+namespace {
+
+// The whole body of GET /metrics: lists the stored series, then renders them
+// with the liveness series and the registry's own metrics.
+std::string metrics_body(RequestContext& ctx, const std::atomic<bool>& cancel) {
+  std::vector<core::Point> series = list_series_blocking(ctx.repo, cancel);
   const std::int64_t now = ctx.now_ms();
   // Past their TTL but not swept yet: already expired for readers.
   if (const auto ttl = ctx.options.series_ttl.count(); ttl > 0) {
@@ -129,9 +132,43 @@ asio::awaitable<Response> metrics_page(RequestContext& ctx, const RouteMatch&, s
         .with({})
         .inc(left_out);
   }
+  return body;
+}
+
+}  // namespace
+
+// Listing, sorting and rendering every series takes most of a second at
+// 300,000 series: done on an I/O thread it would stall every connection of
+// that thread for as long. It runs on the query API's pool (it counts as a
+// query against --query-max-concurrency), or inline when there is none.
+asio::awaitable<Response> metrics_page(RequestContext& ctx, const RouteMatch&, std::string&) {
   Response res{http::status::ok, ctx.request.version()};
   res.set(http::field::content_type, exposition::kTextContentType);
-  res.body() = std::move(body);
+  if (ctx.options.query == nullptr) {
+    const std::atomic<bool> never{false};
+    res.body() = metrics_body(ctx, never);
+    co_return res;
+  }
+  // An exception of the job is carried back and rethrown here, so that the
+  // Service answers it in this row's error format, as it would inline.
+  std::exception_ptr failure;
+  QueryApi::Outcome out =
+      co_await ctx.options.query->run([&ctx, &failure](const std::atomic<bool>& cancel) {
+        try {
+          return QueryApi::Outcome{http::status::ok, metrics_body(ctx, cancel)};
+        } catch (...) {
+          failure = std::current_exception();
+          return QueryApi::Outcome{http::status::internal_server_error, {}};
+        }
+      });
+  if (failure) std::rethrow_exception(failure);
+  if (out.status != http::status::ok) {
+    // The pool refused it (too many queries waiting, or shutting down): the
+    // query API's JSON error, with its status.
+    res.result(out.status);
+    res.set(http::field::content_type, "application/json");
+  }
+  res.body() = std::move(out.body);
   co_return res;
 }
 

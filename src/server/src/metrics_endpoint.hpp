@@ -4,8 +4,8 @@
 // collectors through which the service's parts (the series index, the
 // history, the storage) show in that registry.
 //
-// Thread-safety: the handler runs on any I/O thread; everything it reads is
-// thread-safe.
+// Thread-safety: the handler runs on any I/O thread and does its work on the
+// query API's pool; everything it reads is thread-safe.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
