@@ -254,6 +254,11 @@ class LockSet {
       set_bit(locked_, i);
     });
   }
+  // Unlocks one shard early (one that lock() locked).
+  void unlock(std::size_t shard) noexcept {
+    shards_[shard]->mu.unlock();
+    locked_[shard / 64] &= ~(std::uint64_t{1} << (shard % 64));
+  }
 
  private:
   using Mask = std::array<std::uint64_t, kMaskWords>;
@@ -566,8 +571,11 @@ std::optional<core::Point> MemoryRepository::get_classic_now(const core::MetricK
 
 namespace {
 
-// Copies the tables asked for while holding every shard at once: a
-// consistent snapshot never shows half a batch.
+// Copies the tables asked for as one consistent snapshot that never shows
+// half a batch: every shard is locked first, then each is unlocked as soon
+// as it is copied (two-phase locking: a batch that gets a shard back still
+// waits for the shards not copied yet, so it is wholly after the snapshot).
+// A writer waits only until its shards are copied, not for the whole copy.
 template <class Shards>
 void collect(const Shards& shards, std::vector<core::Point>* classic,
              std::vector<core::Point>* series, const std::function<void()>* also = nullptr) {
@@ -584,7 +592,8 @@ void collect(const Shards& shards, std::vector<core::Point>* classic,
     }
     if (classic != nullptr) classic->reserve(names);
     if (series != nullptr) series->reserve(names + labelled);
-    for (const auto& shard : shards) {
+    for (std::size_t i = 0; i < shards.size(); ++i) {
+      const auto& shard = shards[i];
       for (std::size_t t = 0; t < 2; ++t) {
         for (const auto& [name, e] : shard->classic[t]) {
           if (classic != nullptr && e.has_classic) {
@@ -598,6 +607,7 @@ void collect(const Shards& shards, std::vector<core::Point>* classic,
         for (const auto& [id, cell] : shard->series[t])
           series->push_back(make_point(type_at(t), id.owner->first, id.labels, cell.bits, cell.ms));
       }
+      locks.unlock(i);
     }
   }
   if (classic != nullptr) std::sort(classic->begin(), classic->end(), core::point_less);
