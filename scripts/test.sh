@@ -26,6 +26,20 @@ if [[ -z "${METRICS_TEST_PG_DSN:-}" ]]; then
   export METRICS_TEST_PG_DSN
 fi
 
-cmake --preset "$preset"
+# A compiler cache when the machine has one (scripts/setup.sh does not
+# install it; .ci/run does): a build of the same sources in another checkout,
+# or after a clean, compiles only what changed. Paths are taken relative to
+# this checkout, so a clone elsewhere hits the same entries. METRICS_CCACHE=0
+# turns it off.
+launcher=()
+if [[ "${METRICS_CCACHE:-1}" != 0 ]] && command -v ccache >/dev/null 2>&1; then
+  export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
+  export CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
+  export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-25G}"
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+  echo "test.sh: compiling through ccache ($(ccache --version | head -n1))" >&2
+fi
+
+cmake --preset "$preset" "${launcher[@]}"
 cmake --build --preset "$preset" -j "$(nproc)"
 ctest --preset "$preset" -j "$(nproc)"
