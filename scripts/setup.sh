@@ -11,6 +11,8 @@ PACKAGES=(
   # libraries
   libboost1.81-dev libboost-json1.81-dev libsimdjson-dev libspdlog-dev libcli11-dev
   libpq-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
+  # the body fingerprint of idempotency keys (header-only XXH3)
+  libxxhash-dev
   # PromQL's regular expressions (src/query); snappy for remote write
   libre2-dev libsnappy-dev
   # tests and benchmarks

@@ -21,6 +21,7 @@
 #include "cut_proxy.hpp"
 #include "metrics/core/clock.hpp"
 #include "metrics/core/signature.hpp"
+#include "metrics/storage/factory.hpp"
 #include "metrics/storage/memory_repository.hpp"
 #include "process_support.hpp"
 
@@ -31,6 +32,12 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 constexpr std::string_view kReplayed = "Idempotent-Replayed";
+
+std::int64_t now_unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 Response post_keyed(Client& c, const std::string& target, const std::string& body,
                     const std::string& key) {
@@ -133,6 +140,52 @@ TEST(Idempotency, SameKeyWithAnotherBodyIs422AndStoresNothing) {
   EXPECT_EQ(post_keyed(c, "/update/", R"({"id":"c","type":"counter","delta":1})", "k").result_int(),
             422);
   EXPECT_EQ(c.get("/value/counter/c").body(), "1");
+}
+
+// The fingerprint of a body is XXH3-128 now; servers before it stored the
+// SHA-256 one. A key such a server applied (restored from its log, or in a
+// shared database) must still be a replay for the same body and a 422 for
+// another, on both write endpoints.
+TEST(Idempotency, AKeyStoredWithTheOldShaFingerprintIsStillRecognised) {
+  const std::string body = counter_batch("c", 3);
+  EXPECT_NE(storage::Guard::of("old", body).fingerprint,
+            storage::Guard::legacy_of("old", body).fingerprint);
+  EXPECT_EQ(storage::Guard::of("old", body).key, storage::Guard::legacy_of("old", body).key);
+  MemoryServer s;
+  const std::int64_t now = now_unix_ms();
+  // What an earlier server did with this request: the write and its key.
+  ASSERT_EQ(storage::apply_once_sync(*s.repo, {core::Update::counter("c", 3)}, now,
+                                     storage::Guard::legacy_of("old", body))
+                .outcome,
+            storage::Once::applied);
+  ASSERT_EQ(storage::apply_once_sync(*s.repo, {core::Update::counter("t", 4)}, now,
+                                     storage::Guard::legacy_of("old-text", "/update/counter/t/4"))
+                .outcome,
+            storage::Once::applied);
+  Client c(s.server.port());
+  auto again = post_keyed(c, "/updates/", body, "old");
+  ASSERT_EQ(again.result_int(), 200) << again.body();
+  EXPECT_TRUE(replayed(again));
+  EXPECT_EQ(again.body(), R"([{"id":"c","type":"counter","delta":3}])");
+  EXPECT_EQ(post_keyed(c, "/updates/", counter_batch("c", 4), "old").result_int(), 422);
+  EXPECT_EQ(c.get("/value/counter/c").body(), "3");
+  EXPECT_TRUE(replayed(post_keyed(c, "/update/counter/t/4", "", "old-text")));
+  EXPECT_EQ(post_keyed(c, "/update/counter/t/5", "", "old-text").result_int(), 422);
+  EXPECT_EQ(c.get("/value/counter/t").body(), "4");
+  // A key of this version is found by its own fingerprint, as before.
+  ASSERT_EQ(post_keyed(c, "/updates/", body, "new").result_int(), 200);
+  EXPECT_TRUE(replayed(post_keyed(c, "/updates/", body, "new")));
+  EXPECT_EQ(c.get("/value/counter/c").body(), "6");
+}
+
+// The fingerprint is written to disk and to the database: it must not
+// change between builds or machines. The expected digest is XXH3-128 of
+// "abc" in its canonical (big-endian) form, as `xxh128sum` prints it.
+TEST(Idempotency, TheBodyFingerprintIsXxh3OfTheBodyInCanonicalForm) {
+  const auto g = storage::Guard::of("k", "abc");
+  EXPECT_EQ(storage::to_hex(g.fingerprint), "06b05ab6733a618578af5f94892f3950");
+  EXPECT_EQ(storage::to_hex(storage::Guard::legacy_of("k", "abc").fingerprint),
+            "ba7816bf8f01cfea414140de5dae2223");  // SHA-256("abc"), cut to 16 bytes
 }
 
 TEST(Idempotency, ARejectedRequestStoresNoKey) {
@@ -525,6 +578,25 @@ TEST(IdempotencyProcess, TwoServersOnOneDatabaseShareTheKeys) {
   Client cb2(b2.port());
   EXPECT_TRUE(replayed(post_keyed(cb2, "/updates/", counter_batch(name, 11), key)));
   EXPECT_EQ(cb2.get("/value/counter/" + name).body(), "11");
+
+  // A key written by a server of an earlier version (its SHA-256 body
+  // fingerprint, in the same transaction as its write): the retry that
+  // reaches this version is a replay, another body a 422.
+  const std::string old_key = name + "-old";
+  {
+    storage::StorageConfig config;
+    config.database_dsn = pg_dsn();
+    auto old_server = storage::make_repository(config);
+    ASSERT_EQ(storage::apply_once_sync(*old_server, {core::Update::counter(name, 5)}, now_unix_ms(),
+                                       storage::Guard::legacy_of(old_key, counter_batch(name, 5)))
+                  .outcome,
+              storage::Once::applied);
+  }
+  auto legacy_retry = post_keyed(ca, "/updates/", counter_batch(name, 5), old_key);
+  ASSERT_EQ(legacy_retry.result_int(), 200) << legacy_retry.body();
+  EXPECT_TRUE(replayed(legacy_retry));
+  EXPECT_EQ(post_keyed(cb2, "/updates/", counter_batch(name, 6), old_key).result_int(), 422);
+  EXPECT_EQ(ca.get("/value/counter/" + name).body(), "16");
 }
 
 }  // namespace

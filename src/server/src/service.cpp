@@ -175,9 +175,21 @@ asio::awaitable<storage::Applied> current_values(storage::Repository& repo,
 // With a guard (an Idempotency-Key) the storage decides whether the batch
 // is applied (storage::Repository::apply_once); a replay answers the
 // current values, read back here, and publishes nothing.
+// What a guard was made of (the client's key and the decompressed body).
+struct GuardSource {
+  std::string_view key;
+  std::string_view body;
+};
+
+// With a guard: once per key. A key whose stored fingerprint differs is
+// asked once more with the fingerprint servers before XXH3 wrote
+// (storage::Guard::legacy_of), so that the retry of a write such a server
+// applied is a replay, not a 422. That second look costs a SHA-256 of the
+// body and happens only on a mismatch.
 asio::awaitable<storage::Applied> apply(RequestContext& ctx, std::vector<core::Update> merged,
                                         const storage::Guard* guard = nullptr,
-                                        bool* replayed = nullptr) {
+                                        bool* replayed = nullptr,
+                                        const GuardSource* source = nullptr) {
   const std::size_t n = merged.size();
   auto reservation = ctx.index.reserve(merged);
   const std::int64_t received_ms = ctx.now_ms();
@@ -192,6 +204,13 @@ asio::awaitable<storage::Applied> apply(RequestContext& ctx, std::vector<core::U
           [&ctx, &merged, received_ms, guard](auto done) {
             ctx.repo.apply_once(std::move(merged), received_ms, *guard, std::move(done));
           });
+      if (once.outcome == storage::Once::mismatch && source != nullptr) {
+        const auto legacy = storage::Guard::legacy_of(source->key, source->body);
+        once = co_await await_storage<storage::OnceApplied>(
+            [&ctx, &once, received_ms, &legacy](auto done) {
+              ctx.repo.apply_once(std::move(once.batch), received_ms, legacy, std::move(done));
+            });
+      }
       switch (once.outcome) {
         case storage::Once::applied:
           applied = std::move(once.applied);
@@ -308,13 +327,16 @@ asio::awaitable<Response> update_text(RequestContext& ctx, const RouteMatch& m, 
       parse_text_update(m.param("type"), m.param("name"), m.param("value"))};
   const auto key = idempotency_key(ctx.request, std::nullopt);
   std::optional<storage::Guard> guard;
+  std::string what;
   if (key) {
-    const std::string what = "/update/" + std::string(m.param("type")) + "/" +
-                             std::string(m.param("name")) + "/" + std::string(m.param("value"));
+    what = "/update/" + std::string(m.param("type")) + "/" + std::string(m.param("name")) + "/" +
+           std::string(m.param("value"));
     guard = storage::Guard::of(*key, what);
   }
   bool replayed = false;
-  co_await apply(ctx, std::move(batch), guard ? &*guard : nullptr, &replayed);
+  const GuardSource source{key ? std::string_view(*key) : std::string_view(), what};
+  co_await apply(ctx, std::move(batch), guard ? &*guard : nullptr, &replayed,
+                 guard ? &source : nullptr);
   co_return keyed_response(make_response(ctx.request, http::status::ok, kText, ""), replayed);
 }
 
@@ -333,7 +355,9 @@ asio::awaitable<Response> update_json(RequestContext& ctx, const RouteMatch&, st
   std::optional<storage::Guard> guard;
   if (key) guard = storage::Guard::of(*key, body);
   bool replayed = false;
-  auto applied = co_await apply(ctx, std::move(batch), guard ? &*guard : nullptr, &replayed);
+  const GuardSource source{key ? std::string_view(*key) : std::string_view(), body};
+  auto applied = co_await apply(ctx, std::move(batch), guard ? &*guard : nullptr, &replayed,
+                                guard ? &source : nullptr);
   co_return keyed_response(make_response(ctx.request, http::status::ok, kJson,
                                          core::encode_point(answer_point(applied, 0))),
                            replayed);
@@ -373,17 +397,19 @@ asio::awaitable<Response> updates_json(RequestContext& ctx, const RouteMatch&, s
   std::optional<storage::Guard> guard;
   if (key) guard = storage::Guard::of(*key, body);
   bool replayed = false;
+  const GuardSource source{key ? std::string_view(*key) : std::string_view(), body};
   std::string out;
   if (merged.empty() && !guard) {
     out = "[]";
   } else if (merged.empty()) {
     // Nothing to apply, but the key is taken all the same (a 422 later
     // for another body).
-    co_await apply(ctx, std::move(merged), &*guard, &replayed);
+    co_await apply(ctx, std::move(merged), &*guard, &replayed, &source);
     out = "[]";
   } else {
     const std::size_t n = merged.size();
-    auto applied = co_await apply(ctx, std::move(merged), guard ? &*guard : nullptr, &replayed);
+    auto applied = co_await apply(ctx, std::move(merged), guard ? &*guard : nullptr, &replayed,
+                                  guard ? &source : nullptr);
     // Encoded straight from the storage's answer, with room for the labels
     // that labelled answers echo (as core::encode_points would write it).
     std::size_t room = 2;

@@ -5,6 +5,10 @@
 
 #include "metrics/core/signature.hpp"
 
+// Header-only: the hash is compiled in, nothing more is linked.
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 namespace metrics::storage {
 namespace {
 
@@ -24,6 +28,17 @@ int hex_value(char c) noexcept {
 }  // namespace
 
 Guard Guard::of(std::string_view key, std::string_view body) {
+  // The canonical form (big-endian high then low half): the same bytes on
+  // every machine, since they are written to disk and to the database.
+  XXH128_canonical_t canonical;
+  XXH128_canonicalFromHash(&canonical, XXH3_128bits(body.data(), body.size()));
+  Guard g{.key = cut(core::sha256(key))};
+  static_assert(sizeof canonical.digest == sizeof g.fingerprint);
+  std::memcpy(g.fingerprint.data(), canonical.digest, g.fingerprint.size());
+  return g;
+}
+
+Guard Guard::legacy_of(std::string_view key, std::string_view body) {
   return Guard{.key = cut(core::sha256(key)), .fingerprint = cut(core::sha256(body))};
 }
 
@@ -48,13 +63,6 @@ bool from_hex(std::string_view text, KeyDigest& out) noexcept {
   return true;
 }
 
-std::size_t KeyStore::DigestHash::operator()(const KeyDigest& d) const noexcept {
-  // The digest is already uniform: its first bytes are a hash.
-  std::size_t h = 0;
-  std::memcpy(&h, d.data(), sizeof h);
-  return h;
-}
-
 KeyStore::KeyStore(KeyStoreOptions options) : opt_(options) {}
 
 void KeyStore::configure(KeyStoreOptions options) {
@@ -70,25 +78,29 @@ KeyStoreOptions KeyStore::options() const {
 
 KeyStore::Status KeyStore::begin(const Guard& guard, std::int64_t now_ms) {
   const std::lock_guard lock(mu_);
-  auto [it, inserted] = map_.try_emplace(guard.key, Entry{guard.fingerprint, now_ms, true});
+  auto [e, inserted] = map_.try_emplace(guard.key);
   if (inserted) {
+    e->fingerprint = guard.fingerprint;
+    e->received_ms = now_ms;
+    e->in_flight = true;
     ++in_flight_;
     return Status::fresh;
   }
-  Entry& e = it->second;
-  if (e.in_flight) {
+  if (e->in_flight) {
     ++counts_.conflicts;
     return Status::in_flight;
   }
-  if (now_ms - e.received_ms > opt_.window.count()) {
+  if (now_ms - e->received_ms > opt_.window.count()) {
     // Out of the window: a new write (its order entry is stale now).
     ++counts_.expired;
     --applied_;
     ++in_flight_;
-    e = Entry{guard.fingerprint, now_ms, true};
+    e->fingerprint = guard.fingerprint;
+    e->received_ms = now_ms;
+    e->in_flight = true;
     return Status::fresh;
   }
-  if (e.fingerprint != guard.fingerprint) {
+  if (e->fingerprint != guard.fingerprint) {
     ++counts_.conflicts;
     return Status::mismatch;
   }
@@ -97,17 +109,18 @@ KeyStore::Status KeyStore::begin(const Guard& guard, std::int64_t now_ms) {
 }
 
 void KeyStore::insert_locked(const KeyDigest& key, const KeyDigest& fp, std::int64_t received_ms) {
-  auto [it, inserted] = map_.try_emplace(key, Entry{fp, received_ms, false});
+  auto [e, inserted] = map_.try_emplace(key);
   if (!inserted) {
-    Entry& e = it->second;
-    if (!e.in_flight && e.received_ms == received_ms && e.fingerprint == fp) return;
-    if (e.in_flight) {
+    if (!e->in_flight && e->received_ms == received_ms && e->fingerprint == fp) return;
+    if (e->in_flight) {
       --in_flight_;
     } else {
       --applied_;
     }
-    e = Entry{fp, received_ms, false};
   }
+  e->fingerprint = fp;
+  e->received_ms = received_ms;
+  e->in_flight = false;
   ++applied_;
   order_.push_back(Order{key, received_ms});
 }
@@ -120,9 +133,9 @@ void KeyStore::commit(const Guard& guard, std::int64_t received_ms) {
 
 void KeyStore::abort(const Guard& guard) {
   const std::lock_guard lock(mu_);
-  auto it = map_.find(guard.key);
-  if (it == map_.end() || !it->second.in_flight) return;
-  map_.erase(it);
+  auto* e = map_.find(guard.key);
+  if (e == nullptr || !e->in_flight) return;
+  map_.erase(e);
   --in_flight_;
 }
 
@@ -136,9 +149,8 @@ void KeyStore::load(std::span<const KeyRecord> records) {
 void KeyStore::trim_locked(std::int64_t now_ms) {
   while (!order_.empty()) {
     const Order& front = order_.front();
-    auto it = map_.find(front.key);
-    const bool stale =
-        it == map_.end() || it->second.in_flight || it->second.received_ms != front.received_ms;
+    auto* e = map_.find(front.key);
+    const bool stale = e == nullptr || e->in_flight || e->received_ms != front.received_ms;
     if (stale) {
       order_.pop_front();
       continue;
@@ -150,7 +162,7 @@ void KeyStore::trim_locked(std::int64_t now_ms) {
     } else {
       break;
     }
-    map_.erase(it);
+    map_.erase(e);
     --applied_;
     order_.pop_front();
   }
@@ -161,12 +173,10 @@ std::vector<KeyRecord> KeyStore::list(std::int64_t now_ms) const {
   std::vector<KeyRecord> out;
   out.reserve(applied_);
   for (const Order& o : order_) {
-    auto it = map_.find(o.key);
-    if (it == map_.end() || it->second.in_flight || it->second.received_ms != o.received_ms) {
-      continue;
-    }
+    const auto* e = map_.find(o.key);
+    if (e == nullptr || e->in_flight || e->received_ms != o.received_ms) continue;
     if (now_ms != INT64_MIN && now_ms - o.received_ms > opt_.window.count()) continue;
-    out.push_back(KeyRecord{Guard{o.key, it->second.fingerprint}, o.received_ms});
+    out.push_back(KeyRecord{Guard{o.key, e->fingerprint}, o.received_ms});
   }
   return out;
 }

@@ -2,7 +2,8 @@
 // writes"): which keys were applied within the window, which are in flight.
 //
 // A key is held as a 16-byte digest of the client's key (SHA-256, cut), with
-// a 16-byte fingerprint of the request body (after decompression) and the
+// a 16-byte fingerprint of the request body (after decompression, XXH3-128)
+// and the
 // receive time of the write it guards, so its memory does not depend on the
 // key's length (docs/BENCHMARKS.md has the bytes per key). Keys older than
 // the window count as absent; past max_keys the oldest are evicted first
@@ -27,19 +28,31 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
+
+#include "metrics/storage/key_table.hpp"
 
 namespace metrics::storage {
 
 using KeyDigest = std::array<unsigned char, 16>;
 
 // What a request guarded by a key brings along.
+//
+// The key's digest is SHA-256 (cut to 16 bytes): a client cannot aim its
+// key at another's. The body's fingerprint only tells "the same body" from
+// "another body" under one key, so it is XXH3-128 (about 20 times faster
+// than SHA-256 on a 3 KB batch): a body forged to collide gets only a replay
+// answer for its own key, and nothing is applied. Servers before 2026-12-04
+// stored SHA-256 fingerprints; legacy_of() makes that guard, so that a retry
+// across an upgrade is still recognised (see the server's apply()).
 struct Guard {
   KeyDigest key{};
   KeyDigest fingerprint{};  // of the body after decompression
   // From the client's key and the decompressed body.
   static Guard of(std::string_view key, std::string_view body);
+  // The same with the body's fingerprint as earlier servers wrote it
+  // (SHA-256, cut): what a key stored by one of them holds.
+  static Guard legacy_of(std::string_view key, std::string_view body);
   friend bool operator==(const Guard&, const Guard&) = default;
 };
 
@@ -100,14 +113,6 @@ class KeyStore {
   [[nodiscard]] KeyStoreStats stats() const;
 
  private:
-  struct DigestHash {
-    std::size_t operator()(const KeyDigest& d) const noexcept;
-  };
-  struct Entry {
-    KeyDigest fingerprint;
-    std::int64_t received_ms;
-    bool in_flight;
-  };
   // Oldest first; an entry whose time differs from its map entry is stale
   // (the key was applied again after leaving the window).
   struct Order {
@@ -119,7 +124,7 @@ class KeyStore {
 
   mutable std::mutex mu_;
   KeyStoreOptions opt_;
-  std::unordered_map<KeyDigest, Entry, DigestHash> map_;
+  detail::KeyTable map_;
   std::deque<Order> order_;
   std::size_t applied_ = 0;
   std::size_t in_flight_ = 0;
