@@ -6,9 +6,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <boost/asio/write.hpp>
 #include <chrono>
 #include <future>
 #include <string>
+#include <thread>
 
 #include "test_support.hpp"
 
@@ -81,6 +83,59 @@ TEST(QueryLimits, WithOneThreadASecondQueryWaitsAndTimesOutInTheQueue) {
   const auto rc = b.get("/api/v1/query?query=vector(1)&timeout=5");
   EXPECT_EQ(rc.result_int(), 200) << rc.body();
   EXPECT_LT(Clock::now() - c_start, std::chrono::seconds{5});
+}
+
+// A client that closes its connection (as Grafana does when a dashboard
+// is refreshed or left) cancels its query: with one query thread, a query
+// of another client then runs at once. Without the cancellation it would
+// wait the first query's 30 s.
+TEST(QueryLimits, AQueryWhoseClientClosedItsConnectionIsCanceled) {
+  auto config = TestServer::default_config();
+  config.query_max_concurrency = 1;
+  config.query_timeout = std::chrono::minutes{1};
+  TestServer server(config);
+  const std::uint16_t port = server.port();
+  for (const bool reset : {false, true}) {
+    {
+      boost::asio::io_context io;
+      boost::asio::ip::tcp::socket gone(io);
+      gone.connect({boost::asio::ip::address_v4::loopback(), port});
+      const std::string request =
+          "GET " + std::string(kSlow) + "&timeout=30 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+      boost::asio::write(gone, boost::asio::buffer(request));
+      // The query is running on the only thread; then the client leaves,
+      // with a FIN or (SO_LINGER 0) a reset.
+      std::this_thread::sleep_for(std::chrono::milliseconds{400});
+      if (reset) gone.set_option(boost::asio::socket_base::linger(true, 0));
+      gone.close();
+    }
+    const auto start = Clock::now();
+    Client c(port);
+    const auto res = c.get("/api/v1/query?query=vector(1)&timeout=10");
+    EXPECT_EQ(res.result_int(), 200) << (reset ? "reset: " : "closed: ") << res.body();
+    EXPECT_LT(Clock::now() - start, std::chrono::seconds{5}) << (reset ? "reset" : "closed");
+  }
+  // A client that stays gets its answer, also when it pipelines a second
+  // request behind the first (the watch sees bytes, not an end).
+  Client c(port);
+  EXPECT_EQ(c.get(std::string(kSlow) + "&timeout=0.3").result_int(), 503);
+  {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::socket s(io);
+    s.connect({boost::asio::ip::address_v4::loopback(), port});
+    const std::string two =
+        "GET /api/v1/query?query=count_over_time(vector(1)%5B10m%3A1ms%5D) HTTP/1.1\r\n"
+        "Host: 127.0.0.1\r\n\r\n"
+        "GET /api/v1/query?query=vector(2) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    boost::asio::write(s, boost::asio::buffer(two));
+    boost::beast::flat_buffer buffer;
+    for (const char* expected : {R"("value":[)", R"("2"])"}) {
+      boost::beast::http::response<boost::beast::http::string_body> r;
+      boost::beast::http::read(s, buffer, r);
+      EXPECT_EQ(r.result_int(), 200) << r.body();
+      EXPECT_THAT(r.body(), HasSubstr(expected));
+    }
+  }
 }
 
 }  // namespace

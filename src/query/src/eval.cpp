@@ -172,6 +172,10 @@ void Evaluator::check() {
   if (control_.cancel != nullptr && control_.cancel->load(std::memory_order_relaxed)) {
     throw QueryError(ErrorType::canceled, "query was canceled in query execution");
   }
+  if (control_.client_gone != nullptr && control_.client_gone->load(std::memory_order_relaxed)) {
+    throw QueryError(ErrorType::canceled,
+                     "query was canceled in query execution: the client closed the connection");
+  }
   if (control_.deadline && std::chrono::steady_clock::now() > *control_.deadline) {
     throw QueryError(ErrorType::timeout, "query timed out in query execution");
   }

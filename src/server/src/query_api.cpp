@@ -481,6 +481,8 @@ struct Env {
   std::int64_t lookback_ms = 0;
   std::chrono::steady_clock::time_point received;
   const RemoteTypes* remote_types = nullptr;
+  // True once the client closed its connection (null: not watched).
+  std::shared_ptr<const std::atomic<bool>> client_gone;
 
   [[nodiscard]] HistoryQueryable queryable(bool live_only = false) const {
     return HistoryQueryable(
@@ -504,7 +506,8 @@ Env env_of(RequestContext& ctx) {
           .stale_after_ms = ctx.options.stale_after.count(),
           .lookback_ms = api_of(ctx).options().lookback_delta.count(),
           .received = std::chrono::steady_clock::now(),
-          .remote_types = ctx.remote_types};
+          .remote_types = ctx.remote_types,
+          .client_gone = ctx.client != nullptr ? ctx.client->watch() : nullptr};
 }
 
 Response to_response(const Request& req, Outcome out) {
@@ -736,23 +739,25 @@ asio::awaitable<Response> pooled(RequestContext& ctx, QueryApi::Job& job) {
 }  // namespace
 
 asio::awaitable<Response> api_query(RequestContext& ctx, const RouteMatch&, std::string& body) {
-  auto job = make_job(ctx, body,
-                      [](const QueryApi& api, const Env& env, const QueryParams& p,
-                         const std::atomic<bool>& cancel) {
-                        PhaseTimer timer(api, QueryApi::Endpoint::query, env.received);
-                        const std::int64_t t = time_param(p, "time", env.now_ms);
-                        const auto deadline = deadline_of(p, api, env.received);
-                        auto expr = parse_query(value_of(p, "query"));
-                        check_queue(deadline);
-                        timer.lap(QueryApi::Slice::prepare_time);
-                        const auto q = env.queryable();
-                        auto result = api.engine().instant(
-                            q, *expr, t, {.deadline = deadline, .cancel = &cancel});
-                        timer.lap(QueryApi::Slice::inner_eval);
-                        auto out = success(query::encode_data(result));
-                        timer.lap(QueryApi::Slice::result_encode);
-                        return out;
-                      });
+  auto job = make_job(
+      ctx, body,
+      [](const QueryApi& api, const Env& env, const QueryParams& p,
+         const std::atomic<bool>& cancel) {
+        PhaseTimer timer(api, QueryApi::Endpoint::query, env.received);
+        const std::int64_t t = time_param(p, "time", env.now_ms);
+        const auto deadline = deadline_of(p, api, env.received);
+        auto expr = parse_query(value_of(p, "query"));
+        check_queue(deadline);
+        timer.lap(QueryApi::Slice::prepare_time);
+        const auto q = env.queryable();
+        auto result = api.engine().instant(
+            q, *expr, t,
+            {.deadline = deadline, .cancel = &cancel, .client_gone = env.client_gone.get()});
+        timer.lap(QueryApi::Slice::inner_eval);
+        auto out = success(query::encode_data(result));
+        timer.lap(QueryApi::Slice::result_encode);
+        return out;
+      });
   co_return co_await pooled(ctx, job);
 }
 
@@ -789,8 +794,9 @@ asio::awaitable<Response> api_query_range(RequestContext& ctx, const RouteMatch&
         timer.lap(QueryApi::Slice::prepare_time);
         const auto q = env.queryable();
         try {
-          auto result = api.engine().range(q, *expr, start, end, step_ms,
-                                           {.deadline = deadline, .cancel = &cancel});
+          auto result = api.engine().range(
+              q, *expr, start, end, step_ms,
+              {.deadline = deadline, .cancel = &cancel, .client_gone = env.client_gone.get()});
           timer.lap(QueryApi::Slice::inner_eval);
           auto out = success(query::encode_data(result));
           timer.lap(QueryApi::Slice::result_encode);

@@ -723,7 +723,7 @@ asio::awaitable<bool> Service::authorize(const RouteSpec& route, const Request& 
   co_return false;
 }
 
-asio::awaitable<Response> Service::handle(Request req, std::string_view peer) {
+asio::awaitable<Response> Service::handle(Request req, std::string_view peer, ClientWatch* client) {
   const auto started = std::chrono::steady_clock::now();
   RouteMatch match;
   Response res;
@@ -776,8 +776,9 @@ asio::awaitable<Response> Service::handle(Request req, std::string_view peer) {
         throw core::InvalidInput("malformed percent-encoding in form body");
       }
     }
-    RequestContext ctx{repo_,           options_,           req, *index_, sample_times_.get(),
-                       &last_write_ms_, remote_types_.get()};
+    RequestContext ctx{
+        repo_, options_, req, *index_, sample_times_.get(), &last_write_ms_, remote_types_.get(),
+        client};
     res = co_await route.handler(ctx, match, body);
   } catch (...) {
     error = std::current_exception();

@@ -21,8 +21,11 @@
 // per connection.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
@@ -31,12 +34,15 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -209,6 +215,56 @@ boost::asio::awaitable<void> reject_read_error(
   }
 }
 
+// The ClientWatch of a request on a socket: a wait for readability while
+// the request is handled (nothing else reads the socket then). When the
+// socket turns readable, a peek tells the client's end (0 bytes: it closed;
+// an error: it reset) from the next pipelined request or TLS bytes (then it
+// stops watching: the client is still there). Only handlers that call
+// watch() (the pooled query endpoints) pay for the wait.
+template <class Socket>
+class SocketWatch final : public ClientWatch {
+ public:
+  explicit SocketWatch(Socket& socket) : socket_(socket) {}
+  SocketWatch(const SocketWatch&) = delete;
+  SocketWatch& operator=(const SocketWatch&) = delete;
+  ~SocketWatch() override { finish(); }
+
+  std::shared_ptr<const std::atomic<bool>> watch() override {
+    if (!gone_) {
+      gone_ = std::make_shared<std::atomic<bool>>(false);
+      // The descriptor, not the socket: the handler may run after the
+      // request is answered (it then sees operation_aborted and stops).
+      socket_.async_wait(Socket::wait_read, [gone = gone_, fd = socket_.native_handle()](
+                                                const boost::system::error_code& ec) {
+        if (ec == boost::asio::error::operation_aborted) return;
+        if (ec) {
+          gone->store(true, std::memory_order_relaxed);
+          return;
+        }
+        char byte = 0;
+        const auto n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+          gone->store(true, std::memory_order_relaxed);
+      });
+    }
+    return gone_;
+  }
+
+  // The answer is ready: stops the wait, if one was started.
+  void finish() noexcept {
+    if (gone_ && !finished_) {
+      finished_ = true;
+      boost::system::error_code ignored;
+      socket_.cancel(ignored);
+    }
+  }
+
+ private:
+  Socket& socket_;
+  std::shared_ptr<std::atomic<bool>> gone_;
+  bool finished_ = false;
+};
+
 // Serves one connection until it closes, fails, times out or the server stops.
 template <class Stream, class Observer>
 boost::asio::awaitable<void> serve_connection(Stream& stream, Service& service,
@@ -237,7 +293,14 @@ boost::asio::awaitable<void> serve_connection(Stream& stream, Service& service,
 
     std::string peer;
     if constexpr (requires { obs.peer(); }) peer = obs.peer();
-    Response res = co_await service.handle(std::move(req), peer);
+    Response res;
+    if constexpr (requires { boost::beast::get_lowest_layer(stream).socket().native_handle(); }) {
+      SocketWatch watch(boost::beast::get_lowest_layer(stream).socket());
+      res = co_await service.handle(std::move(req), peer, &watch);
+      watch.finish();
+    } else {
+      res = co_await service.handle(std::move(req), peer);
+    }
     const bool keep = keep_alive && !obs.stopping();
     res.keep_alive(keep);
     obs.expires_after(limits.read_timeout);

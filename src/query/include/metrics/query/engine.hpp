@@ -39,11 +39,13 @@ struct EngineOptions {
   bool range_by_series = true;
 };
 
-// Per-query limits: a deadline (timeout error past it) and a flag another
-// thread may set to cancel (canceled error).
+// Per-query limits: a deadline (timeout error past it) and flags another
+// thread may set to cancel (canceled error): `cancel` (the server stops)
+// and `client_gone` (the client closed its connection).
 struct QueryControl {
   std::optional<std::chrono::steady_clock::time_point> deadline;
   const std::atomic<bool>* cancel = nullptr;
+  const std::atomic<bool>* client_gone = nullptr;
 };
 
 class Engine {

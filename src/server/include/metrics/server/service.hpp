@@ -88,6 +88,17 @@ struct ServiceOptions {
   std::function<void(const Response&)> finish_hook{};
 };
 
+// Whether the client of a request has gone (closed or reset its
+// connection), for work worth stopping then: a query whose answer nobody
+// will read. The connection makes one per request; a handler that wants it
+// calls watch(), which starts watching (once) and returns the flag, true
+// once the peer is gone.
+class ClientWatch {
+ public:
+  virtual ~ClientWatch() = default;
+  virtual std::shared_ptr<const std::atomic<bool>> watch() = 0;
+};
+
 // What a handler gets besides the route match and the decoded body.
 struct RequestContext {
   storage::Repository& repo;
@@ -100,6 +111,9 @@ struct RequestContext {
   std::atomic<std::int64_t>* last_write_ms = nullptr;
   // The # TYPE of remote-written names (/metrics, /api/v1/metadata).
   RemoteTypes* remote_types = nullptr;
+  // The connection's watch on its client (null: nothing watches, as for a
+  // request handled without a socket).
+  ClientWatch* client = nullptr;
 
   // The server's clock as milliseconds since the Unix epoch.
   [[nodiscard]] std::int64_t now_ms() const;
@@ -121,8 +135,10 @@ class Service {
   // for anything unexpected, including non-std exceptions and failures while
   // compressing or signing the answer).
   // `peer` is the client's address (the failure throttle's key; may be
-  // empty).
-  boost::asio::awaitable<Response> handle(Request req, std::string_view peer = {});
+  // empty); `client`, the connection's watch on it (queries stop when it
+  // reports the client gone; may be null).
+  boost::asio::awaitable<Response> handle(Request req, std::string_view peer = {},
+                                          ClientWatch* client = nullptr);
 
   // A finished error answer for failures outside a fully read request (a
   // header block or body that is too large, a broken request): `req` holds
