@@ -52,11 +52,16 @@ TEST(QueryLimits, ASlowQueryIsA503TimeoutAtTheDeadline) {
   EXPECT_EQ(c2.get("/api/v1/query?query=vector(1)").result_int(), 200);
 }
 
-TEST(QueryLimits, WithOneThreadASecondQueryWaitsAndTimesOutInTheQueue) {
+// One query thread, and a deadline far beyond the tests' own.
+server::ServerConfig one_query_thread() {
   auto config = TestServer::default_config();
   config.query_max_concurrency = 1;
   config.query_timeout = std::chrono::minutes{1};
-  TestServer server(config);
+  return config;
+}
+
+TEST(QueryLimits, WithOneThreadASecondQueryWaitsAndTimesOutInTheQueue) {
+  TestServer server(one_query_thread());
   const std::uint16_t port = server.port();
   // A holds the only query thread for about 1.5 s.
   auto a = std::async(std::launch::async, [port] {
@@ -90,10 +95,7 @@ TEST(QueryLimits, WithOneThreadASecondQueryWaitsAndTimesOutInTheQueue) {
 // of another client then runs at once. Without the cancellation it would
 // wait the first query's 30 s.
 TEST(QueryLimits, AQueryWhoseClientClosedItsConnectionIsCanceled) {
-  auto config = TestServer::default_config();
-  config.query_max_concurrency = 1;
-  config.query_timeout = std::chrono::minutes{1};
-  TestServer server(config);
+  TestServer server(one_query_thread());
   const std::uint16_t port = server.port();
   for (const bool reset : {false, true}) {
     {
