@@ -172,20 +172,19 @@ asio::awaitable<storage::Applied> current_values(storage::Repository& repo,
 // reservation back; one whose outcome is unknown keeps it, since the series
 // may now be stored and must count toward the limits.
 //
-// With a guard (an Idempotency-Key) the storage decides whether the batch
-// is applied (storage::Repository::apply_once); a replay answers the
-// current values, read back here, and publishes nothing.
 // What a guard was made of (the client's key and the decompressed body).
 struct GuardSource {
   std::string_view key;
   std::string_view body;
 };
 
-// With a guard: once per key. A key whose stored fingerprint differs is
-// asked once more with the fingerprint servers before XXH3 wrote
-// (storage::Guard::legacy_of), so that the retry of a write such a server
-// applied is a replay, not a 422. That second look costs a SHA-256 of the
-// body and happens only on a mismatch.
+// With a guard (an Idempotency-Key) the storage decides whether the batch
+// is applied (storage::Repository::apply_once); a replay answers the
+// current values, read back here, and publishes nothing. A key whose stored
+// fingerprint differs is asked once more with the fingerprint servers
+// before XXH3 wrote (storage::Guard::legacy_of, from `source`), so that the
+// retry of a write such a server applied is a replay, not a 422. That
+// second look costs a SHA-256 of the body and happens only on a mismatch.
 asio::awaitable<storage::Applied> apply(RequestContext& ctx, std::vector<core::Update> merged,
                                         const storage::Guard* guard = nullptr,
                                         bool* replayed = nullptr,
