@@ -79,21 +79,16 @@ KeyStoreOptions KeyStore::options() const {
 KeyStore::Status KeyStore::begin(const Guard& guard, std::int64_t now_ms) {
   const std::lock_guard lock(mu_);
   auto [e, inserted] = map_.try_emplace(guard.key);
-  if (inserted) {
-    e->fingerprint = guard.fingerprint;
-    e->received_ms = now_ms;
-    e->in_flight = true;
-    ++in_flight_;
-    return Status::fresh;
-  }
-  if (e->in_flight) {
+  if (!inserted && e->in_flight) {
     ++counts_.conflicts;
     return Status::in_flight;
   }
-  if (now_ms - e->received_ms > opt_.window.count()) {
-    // Out of the window: a new write (its order entry is stale now).
-    ++counts_.expired;
-    --applied_;
+  if (inserted || now_ms - e->received_ms > opt_.window.count()) {
+    if (!inserted) {
+      // Out of the window: a new write (its order entry is stale now).
+      ++counts_.expired;
+      --applied_;
+    }
     ++in_flight_;
     e->fingerprint = guard.fingerprint;
     e->received_ms = now_ms;

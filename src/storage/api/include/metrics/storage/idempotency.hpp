@@ -34,7 +34,7 @@
 
 namespace metrics::storage {
 
-using KeyDigest = std::array<unsigned char, 16>;
+using KeyDigest = detail::Digest16;  // the table's key type
 
 // What a request guarded by a key brings along.
 //
