@@ -18,6 +18,7 @@
 
 #include "metrics/core/errors.hpp"
 #include "metrics/core/labels.hpp"
+#include "metrics/storage/flat_table.hpp"
 
 namespace metrics::storage {
 namespace {
@@ -147,24 +148,30 @@ using ClassicNode = ClassicMap::value_type;
 
 // A labelled series is keyed by its classic entry (which holds the name,
 // so the name is stored once however many series share it, and which an
-// update of the series must change too) and its labels.
-// Both carry their hash: libstdc++ does not cache hash codes for a
-// noexcept hasher, so walking a bucket rehashes every node it passes
-// (here: a jump to the owner node and a hash of its name per node) unless
-// the hasher only loads a stored value.
-struct SeriesId {
-  ClassicNode* owner;
+// update of the series must change too) and its labels, and lives in a
+// flat table (a lookup is one cache miss, not a bucket and then a node):
+// the slot holds the key, its hash and the value.
+struct SeriesSlot {
+  ClassicNode* owner = nullptr;  // null: the slot is free
+  std::size_t hash = 0;
   core::Labels labels;
-  std::size_t hash;
+  std::int64_t bits = 0;
+  std::int64_t ms = 0;
 };
+struct SeriesTraits {
+  static bool used(const SeriesSlot& s) noexcept { return s.owner != nullptr; }
+  static std::size_t hash(const SeriesSlot& s) noexcept { return s.hash; }
+};
+using SeriesMap = detail::FlatTable<SeriesSlot, SeriesTraits>;
+
+// A series as looked up: its name, labels and their hash.
 struct SeriesLookup {
   std::string_view name;
   const core::Labels* labels;
   std::size_t hash;
-};
-struct SeriesCell {
-  std::int64_t bits = 0;
-  std::int64_t ms = 0;
+  bool operator()(const SeriesSlot& s) const noexcept {
+    return s.labels == *labels && s.owner->first == name;
+  }
 };
 
 std::size_t mix(std::size_t name_hash, const core::Labels& labels) noexcept {
@@ -173,23 +180,21 @@ std::size_t mix(std::size_t name_hash, const core::Labels& labels) noexcept {
 SeriesLookup lookup_of(std::string_view name, const core::Labels& labels) noexcept {
   return SeriesLookup{name, &labels, mix(NameHash{}(name), labels)};
 }
-struct SeriesIdHash {
-  using is_transparent = void;
-  std::size_t operator()(const SeriesId& k) const noexcept { return k.hash; }
-  std::size_t operator()(const SeriesLookup& k) const noexcept { return k.hash; }
-};
-struct SeriesIdEqual {
-  using is_transparent = void;
-  static std::string_view name(const SeriesId& k) noexcept { return k.owner->first; }
-  static std::string_view name(const SeriesLookup& k) noexcept { return k.name; }
-  static const core::Labels& labels(const SeriesId& k) noexcept { return k.labels; }
-  static const core::Labels& labels(const SeriesLookup& k) noexcept { return *k.labels; }
-  template <class A, class B>
-  bool operator()(const A& a, const B& b) const noexcept {
-    return a.hash == b.hash && labels(a) == labels(b) && name(a) == name(b);
-  }
-};
-using SeriesMap = std::unordered_map<SeriesId, SeriesCell, SeriesIdHash, SeriesIdEqual>;
+SeriesSlot* find_series(SeriesMap& series, const SeriesLookup& k) noexcept {
+  return series.find(k.hash, k);
+}
+const SeriesSlot* find_series(const SeriesMap& series, const SeriesLookup& k) noexcept {
+  return series.find(k.hash, k);
+}
+// The series' slot, made (zero, at time 0) under `owner` when absent.
+std::pair<SeriesSlot*, bool> emplace_series(SeriesMap& series, const SeriesLookup& k,
+                                            ClassicNode* owner) {
+  return series.try_emplace(k.hash, k, [&](SeriesSlot& s) {
+    s.labels = *k.labels;
+    s.hash = k.hash;
+    s.owner = owner;
+  });
+}
 
 std::size_t type_index(core::MetricType type) noexcept {
   return static_cast<std::size_t>(type);
@@ -295,11 +300,11 @@ class LockSet {
 // every batch.
 struct Step {
   ClassicNode* classic;
-  SeriesCell* cell;  // the labelled series; null for the unlabelled one
   std::int64_t old_classic;
   std::int64_t old_bits;
   std::int64_t old_ms;
   std::int64_t series_after;  // the series value this update left
+  bool labelled;  // the series has labels (it is not the classic entry's)
   bool classic_inserted;
   bool series_inserted;
   bool old_has;
@@ -308,9 +313,10 @@ struct Step {
 
 // Applies one update to its classic entry and series; throws on overflow
 // before changing anything of this update.
-void apply_one(ClassicMap& classic, SeriesMap& series, const core::Update& u,
+// `hash`: the series' lookup hash (lookup_of), when it has labels.
+void apply_one(ClassicMap& classic, SeriesMap& series, const core::Update& u, std::size_t hash,
                std::int64_t received_ms, Step& s) {
-  s.cell = nullptr;
+  s.labelled = !u.labels.empty();
   s.classic_inserted = false;
   s.series_inserted = false;
   const bool counter = u.type == core::MetricType::counter;
@@ -349,38 +355,38 @@ void apply_one(ClassicMap& classic, SeriesMap& series, const core::Update& u,
     s.series_after = series_after;
     return;
   }
-  const SeriesLookup lookup = lookup_of(u.id, u.labels);
-  auto it = series.find(lookup);
-  if (it == series.end()) {
+  // The slot may move when a later update of the batch grows the table:
+  // nothing keeps a pointer to it beyond this update (undo finds it again).
+  const SeriesLookup lookup{u.id, &u.labels, hash};
+  SeriesSlot* cell = find_series(series, lookup);
+  if (cell == nullptr) {
     auto cit = classic.find(std::string_view(u.id));
     if (cit == classic.end()) {
       cit = classic.emplace(u.id, ClassicEntry{}).first;
       s.classic_inserted = true;
     }
     try {
-      it = series.emplace(SeriesId{&*cit, u.labels, lookup.hash}, SeriesCell{}).first;
+      cell = emplace_series(series, lookup, &*cit).first;
     } catch (...) {
       if (s.classic_inserted) classic.erase(cit);
       throw;
     }
     s.series_inserted = true;
   }
-  ClassicNode* owner = it->first.owner;
-  SeriesCell& cell = it->second;
+  ClassicNode* owner = cell->owner;
   s.classic = owner;
-  s.cell = &cell;
   s.old_classic = owner->second.bits;
-  s.old_bits = cell.bits;
-  s.old_ms = cell.ms;
+  s.old_bits = cell->bits;
+  s.old_ms = cell->ms;
   s.old_has = true;
   s.old_has_classic = owner->second.has_classic;
   std::int64_t classic_after = u.series_only ? owner->second.bits : gauge_bits;
   std::int64_t series_after = gauge_bits;
   if (counter) {
     const auto c = core::checked_add(owner->second.bits, u.series_only ? 0 : delta);
-    const auto v = core::checked_add(cell.bits, delta);
+    const auto v = core::checked_add(cell->bits, delta);
     if (!c || !v) {
-      if (s.series_inserted) series.erase(it);
+      if (s.series_inserted) series.erase(cell);
       if (s.classic_inserted) classic.erase(classic.find(std::string_view(u.id)));
       throw_overflow(u);
     }
@@ -389,18 +395,21 @@ void apply_one(ClassicMap& classic, SeriesMap& series, const core::Update& u,
   }
   owner->second.bits = classic_after;
   if (!u.series_only) owner->second.has_classic = true;
-  cell.bits = series_after;
-  cell.ms = received_ms;
+  cell->bits = series_after;
+  cell->ms = received_ms;
   s.series_after = series_after;
 }
 
 void undo_one(ClassicMap& classic, SeriesMap& series, const core::Update& u, const Step& s) {
-  if (s.cell != nullptr) {
+  if (s.labelled) {
+    // Undone in reverse order: the slot is the one this update found or
+    // made, wherever later inserts and erases moved it.
+    SeriesSlot* cell = find_series(series, lookup_of(u.id, u.labels));
     if (s.series_inserted) {
-      series.erase(series.find(lookup_of(u.id, u.labels)));
+      series.erase(cell);
     } else {
-      s.cell->bits = s.old_bits;
-      s.cell->ms = s.old_ms;
+      cell->bits = s.old_bits;
+      cell->ms = s.old_ms;
     }
   } else {
     s.classic->second.series_bits = s.old_bits;
@@ -425,15 +434,24 @@ Applied apply_locked(const Shards& shards, std::vector<core::Update>& batch,
                      std::int64_t received_ms, const std::function<void()>* also = nullptr) {
   const std::size_t n = batch.size();
   Scratch<std::size_t> shard_of(n);
+  Scratch<std::size_t> hash_of(n);
   Scratch<Step> steps(n);
   Applied out;
   {
     LockSet<Shards> locks(shards);
     for (std::size_t i = 0; i < n; ++i) {
-      shard_of[i] = shard_index(batch[i].id, batch[i].type, shards.size());
+      const core::Update& u = batch[i];
+      shard_of[i] = shard_index(u.id, u.type, shards.size());
+      hash_of[i] = u.labels.empty() ? 0 : lookup_of(u.id, u.labels).hash;
       locks.add(shard_of[i]);
     }
     locks.lock();
+    // The labelled series' slots are far apart (one per name, in a table of
+    // every instance's series of that name): start all their misses first.
+    for (std::size_t i = 0; i < n; ++i) {
+      const core::Update& u = batch[i];
+      if (!u.labels.empty()) shards[shard_of[i]]->series[type_index(u.type)].prefetch(hash_of[i]);
+    }
 
     std::size_t applied = 0;
     try {
@@ -441,7 +459,8 @@ Applied apply_locked(const Shards& shards, std::vector<core::Update>& batch,
         const core::Update& u = batch[applied];
         auto& shard = *shards[shard_of[applied]];
         const auto t = type_index(u.type);
-        apply_one(shard.classic[t], shard.series[t], u, received_ms, steps[applied]);
+        apply_one(shard.classic[t], shard.series[t], u, hash_of[applied], received_ms,
+                  steps[applied]);
       }
     } catch (...) {
       while (applied > 0) {
@@ -554,10 +573,9 @@ std::optional<core::Point> MemoryRepository::get_now(const core::SeriesKey& key)
     if (it == shard.classic[t].end() || !it->second.has_series) return std::nullopt;
     return make_point(key.type, it->first, {}, it->second.series_bits, it->second.series_ms);
   }
-  const auto it = shard.series[t].find(lookup_of(key.id, key.labels));
-  if (it == shard.series[t].end()) return std::nullopt;
-  return make_point(key.type, it->first.owner->first, it->first.labels, it->second.bits,
-                    it->second.ms);
+  const SeriesSlot* cell = find_series(shard.series[t], lookup_of(key.id, key.labels));
+  if (cell == nullptr) return std::nullopt;
+  return make_point(key.type, cell->owner->first, cell->labels, cell->bits, cell->ms);
 }
 
 std::optional<core::Point> MemoryRepository::get_classic_now(const core::MetricKey& key) const {
@@ -604,8 +622,10 @@ void collect(const Shards& shards, std::vector<core::Point>* classic,
           }
         }
         if (series == nullptr) continue;
-        for (const auto& [id, cell] : shard->series[t])
-          series->push_back(make_point(type_at(t), id.owner->first, id.labels, cell.bits, cell.ms));
+        shard->series[t].for_each([&](const SeriesSlot& cell) {
+          series->push_back(
+              make_point(type_at(t), cell.owner->first, cell.labels, cell.bits, cell.ms));
+        });
       }
       locks.unlock(i);
     }
@@ -649,9 +669,9 @@ std::vector<core::SeriesKey> MemoryRepository::expired_keys_now(std::int64_t cut
       for (const auto& [name, e] : shard->classic[t]) {
         if (e.has_series && e.series_ms < cutoff_ms) out.push_back({type_at(t), name, {}});
       }
-      for (const auto& [id, cell] : shard->series[t]) {
-        if (cell.ms < cutoff_ms) out.push_back({type_at(t), id.owner->first, id.labels});
-      }
+      shard->series[t].for_each([&](const SeriesSlot& cell) {
+        if (cell.ms < cutoff_ms) out.push_back({type_at(t), cell.owner->first, cell.labels});
+      });
     }
   }
   return out;
@@ -669,15 +689,14 @@ std::vector<core::SeriesKey> MemoryRepository::expire_now(std::int64_t cutoff_ms
           e = ClassicEntry{e.bits, 0, 0, false, e.has_classic};
         }
       }
+      // Collected first, then erased: an erase shifts the slots after it.
       auto& series = shard->series[t];
-      for (auto it = series.begin(); it != series.end();) {
-        if (it->second.ms < cutoff_ms) {
-          out.push_back({type_at(t), it->first.owner->first, it->first.labels});
-          it = series.erase(it);
-        } else {
-          ++it;
-        }
-      }
+      const std::size_t first = out.size();
+      series.for_each([&](const SeriesSlot& cell) {
+        if (cell.ms < cutoff_ms) out.push_back({type_at(t), cell.owner->first, cell.labels});
+      });
+      for (std::size_t i = first; i < out.size(); ++i)
+        series.erase(find_series(series, lookup_of(out[i].id, out[i].labels)));
     }
   }
   return out;
@@ -695,8 +714,8 @@ void MemoryRepository::remove_now(std::span<const core::SeriesKey> keys) {
       }
       continue;
     }
-    const auto it = shard.series[t].find(lookup_of(key.id, key.labels));
-    if (it != shard.series[t].end()) shard.series[t].erase(it);
+    SeriesSlot* cell = find_series(shard.series[t], lookup_of(key.id, key.labels));
+    if (cell != nullptr) shard.series[t].erase(cell);
   }
 }
 
@@ -729,13 +748,14 @@ void store_series(Shard& shard, const core::Point& p) {
     return;
   }
   const SeriesLookup lookup = lookup_of(p.id, p.labels);
-  auto it = shard.series[t].find(lookup);
-  if (it == shard.series[t].end()) {
+  SeriesSlot* cell = find_series(shard.series[t], lookup);
+  if (cell == nullptr) {
     auto cit = shard.classic[t].find(std::string_view(p.id));
     if (cit == shard.classic[t].end()) cit = shard.classic[t].emplace(p.id, ClassicEntry{}).first;
-    it = shard.series[t].emplace(SeriesId{&*cit, p.labels, lookup.hash}, SeriesCell{}).first;
+    cell = emplace_series(shard.series[t], lookup, &*cit).first;
   }
-  it->second = SeriesCell{bits_of(p), p.timestamp_ms};
+  cell->bits = bits_of(p);
+  cell->ms = p.timestamp_ms;
 }
 
 }  // namespace

@@ -329,6 +329,64 @@ TEST(MemoryRepository, LargeBatchIsAtomicToo) {
   EXPECT_THAT(repo.list_series_now(), ElementsAre(at(Point::counter("c150", INT64_MAX), 1)));
 }
 
+// The series of one name share one flat table: a batch that adds many of
+// them grows it several times while earlier updates of the same batch have
+// changed slots that then move. The rollback must still find each one.
+TEST(MemoryRepository, RollbackFindsSeriesMovedByTheBatchsOwnGrowth) {
+  MemoryRepository repo(1);
+  std::vector<Update> first;
+  for (int i = 0; i < 10; ++i)
+    first.push_back(Update::counter("c", i + 1, inst(numbered("old", i))));
+  (void)repo.apply_now(first, 1);
+  const auto before = repo.contents_now();
+
+  std::vector<Update> batch;
+  for (int i = 0; i < 10; ++i)  // existing series, changed first
+    batch.push_back(Update::counter("c", 100, inst(numbered("old", i))));
+  for (int i = 0; i < 2000; ++i)  // then enough new ones to grow the table 8 times
+    batch.push_back(Update::counter("c", 1, inst(numbered("new", i))));
+  for (int i = 0; i < 10; ++i)  // the old ones again, after the growth
+    batch.push_back(Update::counter("c", 1000, inst(numbered("old", i))));
+  batch.push_back(Update::counter("c", INT64_MAX, inst("old3")));  // overflows
+  EXPECT_THROW((void)repo.apply_now(batch, 2), core::InvalidInput);
+  EXPECT_EQ(repo.list_series_now(), before.series);
+  EXPECT_EQ(repo.list_now(), before.classic);
+
+  batch.pop_back();  // without the overflow, everything lands
+  (void)repo.apply_now(batch, 3);
+  const auto series = repo.list_series_now();
+  ASSERT_EQ(series.size(), 2010U);
+  for (const Point& p : series) {
+    const auto instance = std::string(*p.labels.get("instance"));
+    if (instance.starts_with("old")) {
+      EXPECT_EQ(p.total, std::stoll(instance.substr(3)) + 1 + 1100) << instance;
+    } else {
+      EXPECT_EQ(p.total, 1) << instance;
+    }
+  }
+}
+
+// Expiry erases slots one after another from the middle of their runs; the
+// series left behind must all still be found, with their values.
+TEST(MemoryRepository, ExpiringHalfOfOneNamesSeriesKeepsTheOtherHalfFindable) {
+  MemoryRepository repo(1);
+  for (int i = 0; i < 3000; ++i) {
+    (void)repo.apply_now({Update::gauge("g", i, inst(numbered("h", i)))}, i % 2 == 0 ? 10 : 20);
+  }
+  EXPECT_EQ(repo.expire_now(15).size(), 1500U);
+  for (int i = 0; i < 3000; ++i) {
+    const auto found = repo.get_now({MetricType::gauge, "g", inst(numbered("h", i))});
+    if (i % 2 == 0) {
+      EXPECT_EQ(found, std::nullopt) << i;
+    } else {
+      ASSERT_TRUE(found.has_value()) << i;
+      EXPECT_EQ(found->value, i);
+      EXPECT_EQ(found->timestamp_ms, 20);
+    }
+  }
+  EXPECT_EQ(repo.list_series_now().size(), 1500U);
+}
+
 TEST(MemoryRepositoryConcurrency, HammeringOneCounterFromManySeriesSumsExactly) {
   MemoryRepository repo;
   constexpr int kThreads = 8;
