@@ -481,18 +481,36 @@ std::vector<SeriesSamples> HistoryStore::read_range(const Predicate& match, std:
   return out;
 }
 
+namespace {
+
+std::vector<SeriesSamples> collect_named(const HistoryStore& store, std::string_view name,
+                                         const HistoryStore::Predicate& match,
+                                         std::int64_t start_ms, std::int64_t end_ms, bool newest) {
+  std::vector<SeriesSamples> out;
+  store.visit_named(
+      name, match, start_ms, end_ms, newest,
+      [&](SeriesRef ref, const std::shared_ptr<const SeriesIdentity>& identity,
+          std::span<const Sample> samples) {
+        out.push_back(
+            {.ref = ref, .identity = identity, .samples = {samples.begin(), samples.end()}});
+      });
+  return out;
+}
+
+}  // namespace
+
 std::vector<SeriesSamples> HistoryStore::read_range_named(std::string_view name,
                                                           const Predicate& match,
                                                           std::int64_t start_ms,
                                                           std::int64_t end_ms) const {
-  return read_named(name, match, start_ms, end_ms, false);
+  return collect_named(*this, name, match, start_ms, end_ms, false);
 }
 
 std::vector<SeriesSamples> HistoryStore::read_last_named(std::string_view name,
                                                          const Predicate& match,
                                                          std::int64_t start_ms,
                                                          std::int64_t end_ms) const {
-  return read_named(name, match, start_ms, end_ms, true);
+  return collect_named(*this, name, match, start_ms, end_ms, true);
 }
 
 namespace {
@@ -525,38 +543,82 @@ void keep_newest(std::vector<Sample>& samples) {
 
 }  // namespace
 
+// What visit_named() takes from a series under the shard's mutex: its
+// chunks in range, and its open chunk's bytes at [open_at, open_at +
+// open_size) of one buffer for the whole shard (one allocation a shard, not
+// one a series).
+namespace {
+struct NamedPending {
+  SeriesRef ref = 0;
+  std::shared_ptr<const SeriesIdentity> identity;
+  std::vector<ChunkPtr> chunks;
+  std::size_t open_at = 0;
+  std::size_t open_size = 0;
+  std::uint32_t open_count = 0;
+};
+struct NewestHit {
+  SeriesRef ref = 0;
+  std::shared_ptr<const SeriesIdentity> identity;
+  Sample sample;
+};
+}  // namespace
+
 // newest: each series' newest sample only (read_last_named).
-std::vector<SeriesSamples> HistoryStore::read_named(std::string_view name, const Predicate& match,
-                                                    std::int64_t start_ms, std::int64_t end_ms,
-                                                    bool newest) const {
-  std::vector<SeriesSamples> out;
+void HistoryStore::visit_named(std::string_view name, const Predicate& match, std::int64_t start_ms,
+                               std::int64_t end_ms, bool newest,
+                               const SamplesVisitor& visit) const {
+  std::vector<NewestHit> hits;
+  std::vector<NamedPending> pending;
+  std::vector<std::uint8_t> open_bytes;
+  std::vector<Sample> samples;
   for (std::size_t i = 0; i <= shard_mask_; ++i) {
-    std::vector<Pending> pending;
+    hits.clear();
+    pending.clear();
+    open_bytes.clear();
     {
       std::lock_guard lock(shards_[i].mu);
       const auto it = shards_[i].by_name.find(name);
       if (it == shards_[i].by_name.end()) continue;
-      out.reserve(out.size() + it->second.size());
       for (const SeriesRef ref : it->second) {
         const Series* s = shards_[i].map.find(ref);
         if (s == nullptr || (match && !match(ref, *s->identity))) continue;
         if (newest) {
           if (const auto sample = newest_from_writer(s->closed, s->open, start_ms, end_ms)) {
-            out.push_back({.ref = ref, .identity = s->identity, .samples = {*sample}});
+            hits.push_back({.ref = ref, .identity = s->identity, .sample = *sample});
             continue;
           }
         }
-        take(s->identity, s->closed, s->open, ref, start_ms, end_ms, pending);
+        NamedPending p;
+        for (const auto& c : s->closed)
+          if (c->min_t <= end_ms && c->max_t >= start_ms) p.chunks.push_back(c);
+        const ChunkWriter& open = s->open;
+        if (!open.empty() && open.state().min_t <= end_ms && open.state().max_t >= start_ms) {
+          const auto bytes = open.bytes();
+          p.open_at = open_bytes.size();
+          p.open_size = bytes.size();
+          p.open_count = open.count();
+          open_bytes.insert(open_bytes.end(), bytes.begin(), bytes.end());
+        }
+        if (p.chunks.empty() && p.open_count == 0) continue;
+        p.ref = ref;
+        p.identity = s->identity;
+        pending.push_back(std::move(p));
       }
     }
-    const std::size_t decoded = out.size();
-    finish(pending, start_ms, end_ms, out);
-    if (newest) {
-      for (std::size_t k = decoded; k < out.size(); ++k)
-        keep_newest(out[k].samples);
+    for (const auto& h : hits)
+      visit(h.ref, h.identity, std::span<const Sample>(&h.sample, 1));
+    for (const auto& p : pending) {
+      samples.clear();
+      const auto type = p.identity->type;
+      for (const auto& c : p.chunks)
+        decode_into(type, c->bytes(), c->count, start_ms, end_ms, samples);
+      decode_into(type, std::span<const std::uint8_t>(open_bytes).subspan(p.open_at, p.open_size),
+                  p.open_count, start_ms, end_ms, samples);
+      if (samples.empty()) continue;
+      if (newest) keep_newest(samples);
+      visit(p.ref, p.identity, samples);
     }
   }
-  return out;
 }
 
 namespace {

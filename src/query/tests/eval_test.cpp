@@ -53,6 +53,21 @@ TEST(Eval, LookbackIncludesItsStartAndStaleMarkerEndsTheSeries) {
   EXPECT_EQ(m[0].points.size(), 1u);
 }
 
+// A function that drops the name may make two elements one label set:
+// found among many elements wherever they sit, and only when they are equal.
+TEST(Eval, RepeatedLabelSetAfterDroppingTheNameIsAnError) {
+  MemoryQueryable store;
+  for (int i = 0; i < 50; ++i) {
+    store.add(series("a", {{"i", std::to_string(i)}}), 0, 1);
+    store.add(series("b", {{"i", std::to_string(i + 50)}}), 0, 1);
+  }
+  Engine engine;
+  EXPECT_EQ(vec(engine.instant(store, "abs({__name__=~\"a|b\"})", 1000)).size(), 100u);
+  store.add(series("b", {{"i", "17"}}), 0, 1);
+  const auto e = query_error(engine, store, "abs({__name__=~\"a|b\"})", 1000);
+  EXPECT_STREQ(e.what(), "vector cannot contain metrics with the same labelset");
+}
+
 TEST(Eval, LookbackDeltaIsConfigurable) {
   MemoryQueryable store;
   store.add(series("g"), 0, 5);

@@ -27,13 +27,31 @@ bool matches(std::span<const Matcher> matchers, const history::SeriesIdentity& i
 query::LabelSet labels_of(const history::SeriesIdentity& id) {
   query::LabelSet out;
   out.reserve(id.labels.size() + 1);
-  out.push_back({std::string(query::kMetricName), id.id});
-  for (const auto l : id.labels)
+  // The stored labels are sorted and never named "__name__" (reserved), so
+  // it goes before the first name that sorts after it.
+  bool named = false;
+  for (const auto l : id.labels) {
+    if (!named && l.name > query::kMetricName) {
+      out.push_back({std::string(query::kMetricName), id.id});
+      named = true;
+    }
     out.push_back({std::string(l.name), std::string(l.value)});
-  // Label names are [a-zA-Z_]…, so "__name__" sorts among them.
-  std::sort(out.begin(), out.end(),
-            [](const core::Label& a, const core::Label& b) { return a.name < b.name; });
+  }
+  if (!named) out.push_back({std::string(query::kMetricName), id.id});
   return out;
+}
+
+std::vector<query::SamplePoint> points_of(core::MetricType type,
+                                          std::span<const history::Sample> samples) {
+  std::vector<query::SamplePoint> points(samples.size());
+  if (type == core::MetricType::counter) {
+    for (std::size_t i = 0; i < samples.size(); ++i)
+      points[i] = {samples[i].t_ms, static_cast<double>(samples[i].counter())};
+  } else {
+    for (std::size_t i = 0; i < samples.size(); ++i)
+      points[i] = {samples[i].t_ms, samples[i].gauge()};
+  }
+  return points;
 }
 
 // The names of the store that the __name__ matchers accept; nullopt when
@@ -174,12 +192,7 @@ std::vector<query::SeriesData> HistoryQueryable::read(std::span<const Matcher> m
     found.reserve(found.size() + read.size());
     for (auto& r : read) {
       if (options_.live_only && !index_.find(core::SeriesView(*r.identity))) continue;
-      std::vector<query::SamplePoint> points;
-      points.reserve(r.samples.size());
-      const bool counter = r.identity->type == core::MetricType::counter;
-      for (const auto& s : r.samples)
-        points.push_back({s.t_ms, counter ? static_cast<double>(s.counter()) : s.gauge()});
-      found.push_back({labels_of(*r.identity), std::move(points)});
+      found.push_back({labels_of(*r.identity), points_of(r.identity->type, r.samples)});
     }
   };
   const history::HistoryStore::Predicate pred =
@@ -195,9 +208,14 @@ std::vector<query::SeriesData> HistoryQueryable::read(std::span<const Matcher> m
           return matches(rest, id);
         };
       }
+      const history::HistoryStore::SamplesVisitor visit =
+          [&](history::SeriesRef, const std::shared_ptr<const history::SeriesIdentity>& identity,
+              std::span<const history::Sample> samples) {
+            if (options_.live_only && !index_.find(core::SeriesView(*identity))) return;
+            found.push_back({labels_of(*identity), points_of(identity->type, samples)});
+          };
       for (const auto& name : *names)
-        take(newest ? store_->read_last_named(name, by_labels, mint_ms, maxt_ms)
-                    : store_->read_range_named(name, by_labels, mint_ms, maxt_ms));
+        store_->visit_named(name, by_labels, mint_ms, maxt_ms, newest, visit);
     } else {
       take(store_->read_range(pred, mint_ms, maxt_ms));
     }

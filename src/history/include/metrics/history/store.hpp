@@ -180,6 +180,16 @@ class HistoryStore {
                                                            const Predicate& match,
                                                            std::int64_t start_ms,
                                                            std::int64_t end_ms) const;
+  // read_range_named (newest false) or read_last_named (newest true) handing
+  // each series to `visit` instead of collecting them, in the order those
+  // return them: the samples are in a buffer reused from one series to the
+  // next (valid during the call only), so a caller that converts them
+  // allocates nothing per series here. `visit` is called with no shard
+  // mutex held.
+  using SamplesVisitor = std::function<void(SeriesRef, const std::shared_ptr<const SeriesIdentity>&,
+                                            std::span<const Sample>)>;
+  void visit_named(std::string_view name, const Predicate& match, std::int64_t start_ms,
+                   std::int64_t end_ms, bool newest, const SamplesVisitor& visit) const;
   // The series that read_range(match, ...) / read_range_named(name, ...)
   // would return (a sample with start_ms <= t <= end_ms), without their
   // samples: decided from each chunk's smallest and largest timestamp, and a
@@ -223,9 +233,6 @@ class HistoryStore {
   [[nodiscard]] std::optional<std::int64_t> retention_cutoff_ms() const;
 
  private:
-  [[nodiscard]] std::vector<SeriesSamples> read_named(std::string_view name, const Predicate& match,
-                                                      std::int64_t start_ms, std::int64_t end_ms,
-                                                      bool newest) const;
   struct Shard;
   struct Series;
   struct Deltas;
