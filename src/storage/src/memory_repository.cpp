@@ -304,7 +304,7 @@ struct Step {
   std::int64_t old_bits;
   std::int64_t old_ms;
   std::int64_t series_after;  // the series value this update left
-  bool labelled;  // the series has labels (it is not the classic entry's)
+  bool labelled;              // the series has labels (it is not the classic entry's)
   bool classic_inserted;
   bool series_inserted;
   bool old_has;

@@ -35,7 +35,9 @@ class KeyTable {
   };
 
   // The slot of `key`, or nullptr.
-  [[nodiscard]] Slot* find(const Digest16& key) noexcept { return table_.find(hash_of(key), Same{key}); }
+  [[nodiscard]] Slot* find(const Digest16& key) noexcept {
+    return table_.find(hash_of(key), Same{key});
+  }
   [[nodiscard]] const Slot* find(const Digest16& key) const noexcept {
     return table_.find(hash_of(key), Same{key});
   }
