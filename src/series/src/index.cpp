@@ -35,6 +35,14 @@ core::Labels liveness_labels(std::string_view instance, std::string_view job) {
   return core::Labels::make(std::move(labels));
 }
 
+// The predicate that finds the slot of `view` in a shard's table (the table
+// compares the hashes first).
+auto same_as(core::SeriesView view) noexcept {
+  return [view](const auto& slot) noexcept {
+    return core::SeriesEqual{}(view, core::SeriesView(slot.entry->series));
+  };
+}
+
 }  // namespace
 
 std::optional<std::string> liveness_pair(const core::Labels& labels) {
@@ -111,10 +119,10 @@ SeriesIndex::SeriesIndex(Limits limits) : limits_(limits) {}
 
 SeriesIndex::~SeriesIndex() = default;
 
-std::size_t SeriesIndex::shard_index_of(core::SeriesView key, std::size_t hash) noexcept {
+std::size_t SeriesIndex::shard_index_of(const core::Labels& labels, std::size_t hash) noexcept {
   // Labelled series by their labels alone (an instance's series share a
   // shard, so a request locks once); unlabelled ones spread by name.
-  return (key.labels->empty() ? hash : key.labels->hash()) % kShards;
+  return (labels.empty() ? hash : labels.hash()) % kShards;
 }
 
 bool SeriesIndex::take(const std::optional<std::string_view>& instance, std::string& which) {
@@ -158,10 +166,11 @@ void SeriesIndex::unhold(Entry* entry) noexcept {
   {
     std::lock_guard lock(shard.mu);
     if (entry->pending.fetch_sub(1) != 1 || entry->committed.load()) return;
-    auto it = shard.map.find(Probe{entry->key->hash, core::SeriesView(entry->key->series)});
-    if (it == shard.map.end()) return;
-    if (auto v = it->first.series.labels.get("instance")) instance.emplace(*v);
-    shard.map.erase(it);
+    Slot* slot = shard.table.find(
+        entry->hash, [entry](const Slot& s) noexcept { return s.entry.get() == entry; });
+    if (slot == nullptr) return;
+    if (auto v = entry->series.labels.get("instance")) instance.emplace(*v);
+    shard.table.erase(slot);  // frees the entry
     erased = true;
   }
   if (erased) give_back(instance);
@@ -204,7 +213,13 @@ SeriesIndex::Reservation SeriesIndex::reserve(std::span<const core::Update> merg
   Reservation r;
   r.index_ = this;
   r.entries_.reserve(merged.size());
-  r.ids_.reserve(merged.size());
+  // The series' hashes first (held in ids_ until each is replaced by its
+  // id), so that the home slots of a shard's series can be prefetched as
+  // soon as its lock is taken.
+  r.ids_.resize(merged.size());
+  for (std::size_t i = 0; i < merged.size(); ++i) {
+    r.ids_[i] = core::SeriesHash{}(core::SeriesView(merged[i]));
+  }
   std::string_view last_instance;
   std::string_view last_job;
   bool have_last = false;
@@ -217,21 +232,31 @@ SeriesIndex::Reservation SeriesIndex::reserve(std::span<const core::Update> merg
   // released before r gives anything back.
   std::unique_lock<std::mutex> lock;
   std::size_t locked = kShards;
-  for (const auto& u : merged) {
+  // The updates before this one had their home slots prefetched.
+  std::size_t prefetched = 0;
+  for (std::size_t i = 0; i < merged.size(); ++i) {
+    const core::Update& u = merged[i];
     const core::SeriesView view(u);
-    const std::size_t hash = core::SeriesHash{}(view);
-    const Probe probe{hash, view};
-    const std::size_t shard_index = shard_index_of(view, hash);
+    const auto hash = static_cast<std::size_t>(r.ids_[i]);
+    const std::size_t shard_index = shard_index_of(*view.labels, hash);
     Shard& shard = shards_[shard_index];
     if (shard_index != locked) {
       if (lock.owns_lock()) lock.unlock();
       lock = std::unique_lock(shard.mu);
       locked = shard_index;
     }
+    // Keeps the home slots of the next updates of this shard loading (all
+    // of an envelope's are in one shard): their misses overlap.
+    prefetched = std::max(prefetched, i);
+    while (prefetched < merged.size() && prefetched < i + kPrefetchAhead) {
+      const auto h = static_cast<std::size_t>(r.ids_[prefetched]);
+      if (shard_index_of(merged[prefetched].labels, h) != shard_index) break;
+      shard.table.prefetch(h);
+      ++prefetched;
+    }
     Entry* entry = nullptr;
-    auto it = shard.map.find(probe);
-    if (it != shard.map.end()) {
-      entry = &it->second;
+    if (Slot* slot = shard.table.find(hash, same_as(view))) {
+      entry = slot->entry.get();
       entry->pending.fetch_add(1);
     } else {
       lock.unlock();
@@ -243,27 +268,35 @@ SeriesIndex::Reservation SeriesIndex::reserve(std::span<const core::Update> merg
       if (!take(instance, which)) throw core::LimitExceeded(which);  // r releases the rest
       lock = std::unique_lock(shard.mu);
       locked = shard_index;
-      it = shard.map.find(probe);
-      if (it != shard.map.end()) {
-        entry = &it->second;
+      bool created = false;
+      try {
+        auto [made, inserted] = shard.table.try_emplace(hash, same_as(view), [&](Slot& s) {
+          auto fresh = std::make_unique<Entry>(hash, core::SeriesKey::of(u),
+                                               static_cast<std::uint32_t>(shard_index));
+          fresh->id = next_id_.fetch_add(1, std::memory_order_relaxed);
+          s.hash = hash;
+          s.entry = std::move(fresh);
+        });
+        entry = made->entry.get();
+        created = inserted;
+      } catch (...) {
+        lock.unlock();
+        locked = kShards;
+        give_back(instance);
+        throw;
+      }
+      if (created) {
+        entry->pending.store(1);
+        ++r.created_;
+      } else {
         entry->pending.fetch_add(1);
         lock.unlock();
         locked = kShards;
         give_back(instance);
-      } else {
-        auto [pos, inserted] = shard.map.emplace(
-            std::piecewise_construct, std::forward_as_tuple(hash, core::SeriesKey::of(u)),
-            std::forward_as_tuple());
-        entry = &pos->second;
-        entry->id = next_id_.fetch_add(1, std::memory_order_relaxed);
-        entry->shard = shard_index;
-        entry->pending.store(1);
-        entry->key = &pos->first;
-        ++r.created_;
       }
     }
     r.entries_.push_back(entry);
-    r.ids_.push_back(entry->id);
+    r.ids_[i] = entry->id;
 
     // The (instance, job) of the request: an envelope gives every update
     // the same labels, so they are read once per run of equal labels.
@@ -286,25 +319,20 @@ SeriesIndex::Reservation SeriesIndex::reserve(std::span<const core::Update> merg
 void SeriesIndex::load(const core::SeriesKey& key, std::int64_t last_write_ms) {
   const core::SeriesView view(key);
   const std::size_t hash = core::SeriesHash{}(view);
-  const std::size_t shard_index = shard_index_of(view, hash);
+  const std::size_t shard_index = shard_index_of(*view.labels, hash);
   Shard& shard = shards_[shard_index];
   bool created = false;
   {
     std::lock_guard lock(shard.mu);
-    auto it = shard.map.find(Probe{hash, view});
-    if (it == shard.map.end()) {
-      it = shard.map
-               .emplace(std::piecewise_construct, std::forward_as_tuple(hash, key),
-                        std::forward_as_tuple())
-               .first;
-      Entry& fresh = it->second;
-      fresh.id = next_id_.fetch_add(1, std::memory_order_relaxed);
-      fresh.shard = shard_index;
-      fresh.committed.store(true);
-      fresh.key = &it->first;
-      created = true;
-    }
-    auto& last = it->second.last_write_ms;
+    auto [slot, inserted] = shard.table.try_emplace(hash, same_as(view), [&](Slot& s) {
+      auto fresh = std::make_unique<Entry>(hash, key, static_cast<std::uint32_t>(shard_index));
+      fresh->id = next_id_.fetch_add(1, std::memory_order_relaxed);
+      fresh->committed.store(true);
+      s.hash = hash;
+      s.entry = std::move(fresh);
+    });
+    created = inserted;
+    auto& last = slot->entry->last_write_ms;
     if (last.load() < last_write_ms) last.store(last_write_ms);
   }
   if (created) {
@@ -333,18 +361,18 @@ std::size_t SeriesIndex::remove(std::span<const core::SeriesKey> keys, std::int6
   for (const auto& key : keys) {
     const core::SeriesView view(key);
     const std::size_t hash = core::SeriesHash{}(view);
-    Shard& shard = shards_[shard_index_of(view, hash)];
+    Shard& shard = shards_[shard_index_of(*view.labels, hash)];
     std::optional<std::string> instance;
     {
       std::lock_guard lock(shard.mu);
-      auto it = shard.map.find(Probe{hash, view});
-      if (it == shard.map.end()) continue;
-      const Entry& e = it->second;
+      Slot* slot = shard.table.find(hash, same_as(view));
+      if (slot == nullptr) continue;
+      const Entry& e = *slot->entry;
       // Written again meanwhile, or being written: it lives on (the write
       // brings it back into the storage).
       if (e.pending.load() != 0 || e.last_write_ms.load() >= cutoff_ms) continue;
       if (auto v = key.labels.get("instance")) instance.emplace(*v);
-      shard.map.erase(it);
+      shard.table.erase(slot);
     }
     give_back(instance);
     ++removed;
@@ -356,11 +384,11 @@ std::size_t SeriesIndex::remove(std::span<const core::SeriesKey> keys, std::int6
 
 std::optional<SeriesIndex::Found> SeriesIndex::find(core::SeriesView key) const {
   const std::size_t hash = core::SeriesHash{}(key);
-  Shard& shard = shards_[shard_index_of(key, hash)];
+  Shard& shard = shards_[shard_index_of(*key.labels, hash)];
   std::lock_guard lock(shard.mu);
-  auto it = shard.map.find(Probe{hash, key});
-  if (it == shard.map.end()) return std::nullopt;
-  return Found{it->second.id, it->second.last_write_ms.load()};
+  const Slot* slot = shard.table.find(hash, same_as(key));
+  if (slot == nullptr) return std::nullopt;
+  return Found{slot->entry->id, slot->entry->last_write_ms.load()};
 }
 
 std::uint64_t SeriesIndex::size() const noexcept {

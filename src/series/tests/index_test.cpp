@@ -294,5 +294,74 @@ TEST(SeriesIndex, LoadCountsStoredSeriesAndDerivesLiveness) {
   EXPECT_THROW((void)index.reserve(more), core::LimitExceeded);
 }
 
+// The shards' tables grow and shift slots back on erase while requests hold
+// their entries: every series keeps its id across both, a held request's
+// release forgets only its own new series, and an expired half leaves the
+// other half findable.
+TEST(SeriesIndex, GrowthAndErasureKeepEverySeriesAndItsId) {
+  SeriesIndex index(Limits{.max_series = 0, .max_series_per_instance = 0});
+  constexpr std::size_t kInstances = 300;
+  constexpr std::size_t kPerInstance = 29;
+  std::vector<std::vector<core::Update>> batches;
+  for (std::size_t i = 0; i < kInstances; ++i) {
+    auto labels = L({{"instance", "h:" + std::to_string(i)}, {"job", "j"}});
+    auto& b = batches.emplace_back();
+    for (std::size_t m = 0; m < kPerInstance; ++m)
+      b.push_back(gauge("m" + std::to_string(m), labels));
+    // And one unlabelled series per request, spread over other shards.
+    b.push_back(gauge("plain" + std::to_string(i)));
+  }
+  // Every request is held (uncommitted) while the later ones make the
+  // tables grow; then every other one commits and the rest release.
+  std::vector<SeriesIndex::Reservation> held;
+  std::vector<std::vector<std::uint64_t>> ids(kInstances);
+  for (std::size_t i = 0; i < kInstances; ++i) {
+    held.push_back(index.reserve(batches[i]));
+    EXPECT_EQ(held.back().created(), kPerInstance + 1U);
+    for (std::size_t k = 0; k < batches[i].size(); ++k)
+      ids[i].push_back(held.back().id(k));
+  }
+  EXPECT_EQ(index.size(), kInstances * (kPerInstance + 1U));
+  for (std::size_t i = 0; i < kInstances; ++i) {
+    if (i % 2 == 0) {
+      held[i].commit(static_cast<std::int64_t>(1000 + i));
+    } else {
+      held[i].release();
+    }
+  }
+  EXPECT_EQ(index.size(), (kInstances / 2) * (kPerInstance + 1U));
+  for (std::size_t i = 0; i < kInstances; ++i) {
+    for (std::size_t k = 0; k < batches[i].size(); ++k) {
+      auto found = index.find(core::SeriesView(batches[i][k]));
+      ASSERT_EQ(found.has_value(), i % 2 == 0) << i << " " << k;
+      if (found) {
+        EXPECT_EQ(found->id, ids[i][k]);
+        EXPECT_EQ(found->last_write_ms, static_cast<std::int64_t>(1000 + i));
+      }
+    }
+  }
+  // Expire the committed requests of the first half: the second half's
+  // series (moved back by the erasures) are still found with their ids.
+  std::vector<core::SeriesKey> keys;
+  for (std::size_t i = 0; i < kInstances / 2; i += 2) {
+    for (const auto& u : batches[i])
+      keys.push_back(core::SeriesKey::of(u));
+  }
+  EXPECT_EQ(index.remove(keys, static_cast<std::int64_t>(1000 + kInstances)), keys.size());
+  for (std::size_t i = 0; i < kInstances; i += 2) {
+    for (std::size_t k = 0; k < batches[i].size(); ++k) {
+      auto found = index.find(core::SeriesView(batches[i][k]));
+      ASSERT_EQ(found.has_value(), i >= kInstances / 2) << i << " " << k;
+      if (found) {
+        EXPECT_EQ(found->id, ids[i][k]);
+      }
+    }
+  }
+  // Written again, each series is the same one.
+  auto again = index.reserve(batches[kInstances - 2]);
+  EXPECT_EQ(again.created(), 0U);
+  EXPECT_EQ(again.id(0), ids[kInstances - 2][0]);
+}
+
 }  // namespace
 }  // namespace metrics::series

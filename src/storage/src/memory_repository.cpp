@@ -17,8 +17,8 @@
 #include <utility>
 
 #include "metrics/core/errors.hpp"
+#include "metrics/core/flat_table.hpp"
 #include "metrics/core/labels.hpp"
-#include "metrics/storage/flat_table.hpp"
 
 namespace metrics::storage {
 namespace {
@@ -162,7 +162,7 @@ struct SeriesTraits {
   static bool used(const SeriesSlot& s) noexcept { return s.owner != nullptr; }
   static std::size_t hash(const SeriesSlot& s) noexcept { return s.hash; }
 };
-using SeriesMap = detail::FlatTable<SeriesSlot, SeriesTraits>;
+using SeriesMap = core::FlatTable<SeriesSlot, SeriesTraits>;
 
 // A series as looked up: its name, labels and their hash.
 struct SeriesLookup {

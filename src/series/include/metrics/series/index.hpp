@@ -37,6 +37,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "metrics/core/flat_table.hpp"
 #include "metrics/core/metric.hpp"
 
 namespace metrics::series {
@@ -66,6 +67,8 @@ struct Liveness {
 class SeriesIndex {
  public:
   static constexpr std::size_t kShards = 64;
+  // How many updates ahead reserve() prefetches home slots.
+  static constexpr std::size_t kPrefetchAhead = 16;
 
   explicit SeriesIndex(Limits limits = {});
   SeriesIndex(const SeriesIndex&) = delete;
@@ -73,43 +76,16 @@ class SeriesIndex {
   ~SeriesIndex();
 
  private:
-  // Map keys carry their hash: the map never rehashes a key to walk a
-  // bucket (libstdc++ does when the hasher's results are not cached).
-  struct Key {
-    std::size_t hash = 0;
-    core::SeriesKey series;
-  };
-  struct Probe {
-    std::size_t hash = 0;
-    core::SeriesView view;
-  };
-  struct KeyHash {
-    using is_transparent = void;
-    std::size_t operator()(const Key& k) const noexcept { return k.hash; }
-    std::size_t operator()(const Probe& p) const noexcept { return p.hash; }
-  };
-  struct KeyEqual {
-    using is_transparent = void;
-    static bool same(std::size_t ha, core::SeriesView a, std::size_t hb,
-                     core::SeriesView b) noexcept {
-      return ha == hb && core::SeriesEqual{}(a, b);
-    }
-    bool operator()(const Key& a, const Key& b) const noexcept {
-      return same(a.hash, a.series, b.hash, b.series);
-    }
-    bool operator()(const Probe& a, const Key& b) const noexcept {
-      return same(a.hash, a.view, b.hash, b.series);
-    }
-    bool operator()(const Key& a, const Probe& b) const noexcept {
-      return same(a.hash, a.series, b.hash, b.view);
-    }
-  };
-
+  // One live series. Entries are allocated one by one and never move while
+  // they live (a Reservation holds pointers to them across the storage's
+  // write), so the table's slots point at them.
   struct Entry {
+    Entry(std::size_t h, core::SeriesKey k, std::uint32_t s)
+        : hash(h), series(std::move(k)), shard(s) {}
+    const std::size_t hash;
+    const core::SeriesKey series;
+    const std::uint32_t shard;
     std::uint64_t id = 0;
-    // Its key in the map (nodes never move) and its shard.
-    const Key* key = nullptr;
-    std::size_t shard = 0;
     std::atomic<std::int64_t> last_write_ms{0};
     // Requests holding a pointer to this entry between reserve and
     // commit/release; an entry is erased only while this is 0.
@@ -208,9 +184,19 @@ class SeriesIndex {
                                                           std::int64_t stale_after_ms) const;
 
  private:
-  // The entry lives in the map's node (nodes never move): one allocation
-  // and one cache line fewer per series than a separate entry.
-  using Map = std::unordered_map<Key, Entry, KeyHash, KeyEqual>;
+  // A flat table of {hash, entry} per shard: a lookup is the home slot
+  // (prefetched for a request's series before they are looked up) and the
+  // entry, where a node-based map took the bucket, the node before and the
+  // node.
+  struct Slot {
+    std::size_t hash = 0;
+    std::unique_ptr<Entry> entry;
+  };
+  struct SlotTraits {
+    static bool used(const Slot& s) noexcept { return s.entry != nullptr; }
+    static std::size_t hash(const Slot& s) noexcept { return s.hash; }
+  };
+  using Table = core::FlatTable<Slot, SlotTraits>;
   struct StringHash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const noexcept {
@@ -220,11 +206,12 @@ class SeriesIndex {
   using StringMap = std::unordered_map<std::string, std::int64_t, StringHash, std::equal_to<>>;
   struct Shard {
     mutable std::mutex mu;
-    Map map;
+    Table table;
   };
 
-  // The shard of a series whose SeriesHash is `hash`.
-  [[nodiscard]] static std::size_t shard_index_of(core::SeriesView key, std::size_t hash) noexcept;
+  // The shard of a series with these labels whose SeriesHash is `hash`.
+  [[nodiscard]] static std::size_t shard_index_of(const core::Labels& labels,
+                                                  std::size_t hash) noexcept;
   // Counts one new series of `instance` (nullopt: no instance label)
   // against the limits; false when it would pass one (`which` says which).
   bool take(const std::optional<std::string_view>& instance, std::string& which);

@@ -18,7 +18,7 @@
 #include <utility>
 #include <vector>
 
-#include "metrics/storage/flat_table.hpp"
+#include "metrics/core/flat_table.hpp"
 
 namespace metrics::storage::detail {
 
@@ -71,7 +71,7 @@ class KeyTable {
     bool operator()(const Slot& s) const noexcept { return s.key == key; }
   };
 
-  FlatTable<Slot, Traits> table_;
+  core::FlatTable<Slot, Traits> table_;
 };
 
 }  // namespace metrics::storage::detail

@@ -30,7 +30,7 @@
 #include <utility>
 #include <vector>
 
-namespace metrics::storage::detail {
+namespace metrics::core {
 
 template <class Slot, class Traits>
 class FlatTable {
@@ -170,4 +170,4 @@ class FlatTable {
   std::size_t size_ = 0;
 };
 
-}  // namespace metrics::storage::detail
+}  // namespace metrics::core
