@@ -70,8 +70,9 @@ void append_gauge_json(std::string& out, double value) {
   }
 }
 
+// The metric up to its labels: {"id":...,"type":...,"value"|"delta":...
 template <class M>
-void append_metric(std::string& out, const M& metric, std::int64_t count) {
+void append_metric_head(std::string& out, const M& metric, std::int64_t count) {
   out.append("{\"id\":");
   append_json_string(out, metric.id);
   if (metric.type == MetricType::counter) {
@@ -81,6 +82,11 @@ void append_metric(std::string& out, const M& metric, std::int64_t count) {
     out.append(",\"type\":\"gauge\",\"value\":");
     append_gauge_json(out, metric.value);
   }
+}
+
+template <class M>
+void append_metric(std::string& out, const M& metric, std::int64_t count) {
+  append_metric_head(out, metric, count);
   if (!metric.labels.empty()) {
     out.append(",\"labels\":");
     append_labels_json(out, metric.labels);
@@ -120,6 +126,15 @@ void append_labels_json(std::string& out, const Labels& labels) {
 
 void append_json(std::string& out, const Point& point) {
   append_metric(out, point, point.total);
+}
+
+void append_json(std::string& out, const Point& point, std::string_view labels_json) {
+  append_metric_head(out, point, point.total);
+  if (!labels_json.empty()) {
+    out.append(",\"labels\":");
+    out.append(labels_json);
+  }
+  out.push_back('}');
 }
 
 void append_json(std::string& out, const Update& update) {

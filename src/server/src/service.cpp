@@ -419,27 +419,22 @@ asio::awaitable<Response> updates_json(RequestContext& ctx, const RouteMatch&, s
     out.reserve(room);
     out.push_back('[');
     // An envelope's series share their labels: their JSON is written once
-    // and copied ("labels" is always the last member, see json_codec.hpp).
-    core::Labels last_labels;
+    // and reused for each.
+    const core::Labels* last_labels = nullptr;
     std::string labels_json;
     for (std::size_t i = 0; i < n; ++i) {
       if (i != 0) out.push_back(',');
-      core::Point& p = answer_point(applied, i);
+      const core::Point& p = answer_point(applied, i);
       if (p.labels.empty()) {
         core::append_json(out, p);
         continue;
       }
-      core::Labels labels = std::exchange(p.labels, core::Labels{});
-      core::append_json(out, p);
-      out.pop_back();  // the closing brace
-      if (labels_json.empty() || labels != last_labels) {
+      if (last_labels == nullptr || p.labels != *last_labels) {
         labels_json.clear();
-        core::append_labels_json(labels_json, labels);
-        last_labels = std::move(labels);
+        core::append_labels_json(labels_json, p.labels);
+        last_labels = &p.labels;
       }
-      out += R"(,"labels":)";
-      out += labels_json;
-      out.push_back('}');
+      core::append_json(out, p, labels_json);
     }
     out.push_back(']');
   }

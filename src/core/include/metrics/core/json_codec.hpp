@@ -57,6 +57,10 @@ struct DecodedBatch {
 // are any, so an unlabelled metric encodes exactly as in Part 1.
 void append_json(std::string& out, const Point& point);
 void append_json(std::string& out, const Update& update);
+// The point with labels_json (what append_labels_json wrote for its labels;
+// empty: none) as its "labels": a batch whose points share their labels
+// encodes them once.
+void append_json(std::string& out, const Point& point, std::string_view labels_json);
 // {"name":"value",...}
 void append_labels_json(std::string& out, const Labels& labels);
 [[nodiscard]] std::string encode_point(const Point& point);
