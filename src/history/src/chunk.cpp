@@ -202,6 +202,18 @@ void ChunkWriter::append(std::int64_t t_ms, std::uint64_t v) {
   }
   s.prev_v = v;
   ++s.count;
+  if (s.count % kCheckpointEvery == 0 && bits_ <= UINT32_MAX) {
+    checkpoints_[0] = checkpoints_[1];
+    checkpoints_[1] = ChunkCheckpoint{.prev_t = s.prev_t,
+                                      .prev_dt = s.prev_dt,
+                                      .prev_v = s.prev_v,
+                                      .prev_dv = s.prev_dv,
+                                      .max_t = s.max_t,
+                                      .count = s.count,
+                                      .bit = static_cast<std::uint32_t>(bits_),
+                                      .leading = s.leading,
+                                      .trailing = s.trailing};
+  }
 }
 
 std::vector<std::uint8_t> ChunkWriter::release() {
@@ -213,6 +225,7 @@ std::vector<std::uint8_t> ChunkWriter::release() {
   acc_n_ = 0;
   bits_ = 0;
   state_ = {};
+  checkpoints_ = {};
   return out;
 }
 
@@ -236,6 +249,21 @@ std::optional<ChunkWriter> ChunkWriter::resume(core::MetricType type,
     w.acc_n_ = used;
   }
   return w;
+}
+
+ChunkReader::ChunkReader(core::MetricType type, std::span<const std::uint8_t> bytes,
+                         std::uint32_t count, const ChunkCheckpoint& from) noexcept
+    : type_(type), bytes_(bytes), count_(count), pos_(from.bit % 8) {
+  state_.count = from.count;
+  state_.leading = from.leading;
+  state_.trailing = from.trailing;
+  state_.prev_t = from.prev_t;
+  state_.prev_dt = from.prev_dt;
+  state_.prev_v = from.prev_v;
+  state_.prev_dv = from.prev_dv;
+  state_.min_t = state_.max_t = state_.first_t = static_cast<std::int64_t>(from.prev_t);
+  // What next() would have computed when it decoded prev_v.
+  if (type == core::MetricType::gauge) prev_fixed_ = to_fixed(from.prev_v, prev_k_);
 }
 
 inline bool ChunkReader::get(unsigned nbits, std::uint64_t& out) noexcept {

@@ -96,15 +96,17 @@ std::int64_t to_ms(core::Clock::SystemTime t) {
 
 }  // namespace
 
-static_assert(sizeof(ChunkWriter) <= 120, "the open chunk's writer and open_charged: 128 bytes");
+static_assert(sizeof(ChunkWriter) <= 120 + 2 * sizeof(ChunkCheckpoint),
+              "open_charged and what an append touches of the writer: 128 bytes");
 
-// What an append touches (the open chunk's writer and open_charged) is the
-// first 128 bytes: two cache lines, which append_batch() prefetches.
+// What an append touches (open_charged and the open chunk's writer but for
+// its checkpoints, at its end) is the first 128 bytes: two cache lines,
+// which append_batch() prefetches.
 struct alignas(64) HistoryStore::Series {
   explicit Series(std::shared_ptr<const SeriesIdentity> id)
       : open(id->type), identity(std::move(id)) {}
-  ChunkWriter open;
   std::size_t open_charged = 0;  // the open buffer's capacity, as counted in bytes_
+  ChunkWriter open;
   std::shared_ptr<const SeriesIdentity> identity;
   std::vector<ChunkPtr> closed;  // oldest first
   std::size_t fixed_cost = 0;    // the node and the identity
@@ -388,12 +390,16 @@ struct Pending {
   std::uint32_t open_count = 0;
 };
 
-void decode_into(core::MetricType type, std::span<const std::uint8_t> bytes, std::uint32_t count,
-                 std::int64_t start_ms, std::int64_t end_ms, std::vector<Sample>& out) {
-  ChunkReader reader(type, bytes, count);
+void decode_into(ChunkReader reader, std::int64_t start_ms, std::int64_t end_ms,
+                 std::vector<Sample>& out) {
   Sample s;
   while (reader.next(s.t_ms, s.bits))
     if (s.t_ms >= start_ms && s.t_ms <= end_ms) out.push_back(s);
+}
+
+void decode_into(core::MetricType type, std::span<const std::uint8_t> bytes, std::uint32_t count,
+                 std::int64_t start_ms, std::int64_t end_ms, std::vector<Sample>& out) {
+  decode_into(ChunkReader(type, bytes, count), start_ms, end_ms, out);
 }
 
 void finish(std::vector<Pending>& pending, std::int64_t start_ms, std::int64_t end_ms,
@@ -555,6 +561,8 @@ struct NamedPending {
   std::size_t open_at = 0;
   std::size_t open_size = 0;
   std::uint32_t open_count = 0;
+  // Where the open chunk's copied bytes begin (count 0: at its start).
+  ChunkCheckpoint open_from;
 };
 struct NewestHit {
   SeriesRef ref = 0;
@@ -593,7 +601,12 @@ void HistoryStore::visit_named(std::string_view name, const Predicate& match, st
           if (c->min_t <= end_ms && c->max_t >= start_ms) p.chunks.push_back(c);
         const ChunkWriter& open = s->open;
         if (!open.empty() && open.state().min_t <= end_ms && open.state().max_t >= start_ms) {
-          const auto bytes = open.bytes();
+          auto bytes = open.bytes();
+          // Only what lies after the newest checkpoint before the range.
+          if (const ChunkCheckpoint* from = open.checkpoint_before(start_ms)) {
+            p.open_from = *from;
+            bytes = bytes.subspan(from->bit / 8);
+          }
           p.open_at = open_bytes.size();
           p.open_size = bytes.size();
           p.open_count = open.count();
@@ -612,8 +625,12 @@ void HistoryStore::visit_named(std::string_view name, const Predicate& match, st
       const auto type = p.identity->type;
       for (const auto& c : p.chunks)
         decode_into(type, c->bytes(), c->count, start_ms, end_ms, samples);
-      decode_into(type, std::span<const std::uint8_t>(open_bytes).subspan(p.open_at, p.open_size),
-                  p.open_count, start_ms, end_ms, samples);
+      const auto open = std::span<const std::uint8_t>(open_bytes).subspan(p.open_at, p.open_size);
+      if (p.open_from.count != 0) {
+        decode_into(ChunkReader(type, open, p.open_count, p.open_from), start_ms, end_ms, samples);
+      } else {
+        decode_into(type, open, p.open_count, start_ms, end_ms, samples);
+      }
       if (samples.empty()) continue;
       if (newest) keep_newest(samples);
       visit(p.ref, p.identity, samples);

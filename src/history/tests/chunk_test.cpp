@@ -55,6 +55,46 @@ void expect_round_trip(MetricType type, const std::vector<Sample>& in) {
   }
 }
 
+// A checkpoint that checkpoint_before(start) offers is one that a read of
+// [start, ...] may begin at: every earlier sample is before start, and a
+// reader begun there returns exactly the samples after it.
+void expect_checkpoints_hold(MetricType type, const std::vector<Sample>& in, std::size_t m) {
+  history::ChunkWriter w(type);
+  for (std::size_t i = 0; i < m; ++i)
+    w.append(in[i].t_ms, in[i].bits);
+  std::vector<std::int64_t> starts{std::numeric_limits<std::int64_t>::min(),
+                                   std::numeric_limits<std::int64_t>::max()};
+  for (std::size_t i = 0; i < m; i += 1 + m / 16) {
+    starts.push_back(in[i].t_ms);
+    if (in[i].t_ms != std::numeric_limits<std::int64_t>::max()) starts.push_back(in[i].t_ms + 1);
+  }
+  std::size_t offered = 0;
+  for (const std::int64_t start : starts) {
+    const history::ChunkCheckpoint* cp = w.checkpoint_before(start);
+    if (cp == nullptr) continue;
+    ++offered;
+    ASSERT_EQ(cp->count % history::ChunkWriter::kCheckpointEvery, 0U);
+    ASSERT_LE(cp->count, m);
+    ASSERT_LT(cp->max_t, start);
+    for (std::size_t i = 0; i < cp->count; ++i)
+      ASSERT_LE(in[i].t_ms, cp->max_t) << "sample " << i;
+    history::ChunkReader r(type, w.bytes().subspan(cp->bit / 8), w.count(), *cp);
+    std::size_t i = cp->count;
+    Sample got;
+    while (r.next(got.t_ms, got.bits)) {
+      ASSERT_LT(i, m);
+      ASSERT_EQ(got, in[i]) << "sample " << i << " from the checkpoint at " << cp->count;
+      ++i;
+    }
+    ASSERT_FALSE(r.failed());
+    ASSERT_EQ(i, m);
+  }
+  // Past the first checkpoint, a start after every sample has one.
+  if (m >= history::ChunkWriter::kCheckpointEvery) {
+    EXPECT_GT(offered, 0U);
+  }
+}
+
 std::uint64_t bits_of(double d) {
   return history::gauge_bits(d);
 }
@@ -260,6 +300,9 @@ TEST(Chunk, RandomRoundTrips) {
         in.push_back({t, v});
       }
       expect_round_trip(type, in);
+      if (HasFatalFailure()) return;
+      expect_checkpoints_hold(type, in, in.size());
+      expect_checkpoints_hold(type, in, in.size() / 2 + 1);
       if (HasFatalFailure()) return;
     }
   }

@@ -31,6 +31,7 @@
 // thread at a time; the bytes a reader reads must not change meanwhile.
 #pragma once
 
+#include <array>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -75,6 +76,22 @@ struct CodecState {
   std::int64_t first_t = 0;
 };
 
+// A place in a chunk's bit stream that a reader can start from: the codec
+// state after the chunk's first `count` samples and the bit where the next
+// one begins. No sample before it is later than max_t, so a read of
+// [start, end] with start > max_t may begin here and miss nothing.
+struct ChunkCheckpoint {
+  std::uint64_t prev_t = 0;
+  std::uint64_t prev_dt = 0;
+  std::uint64_t prev_v = 0;
+  std::uint64_t prev_dv = 0;
+  std::int64_t max_t = 0;
+  std::uint32_t count = 0;  // 0: no checkpoint
+  std::uint32_t bit = 0;
+  std::uint8_t leading = 0xff;
+  std::uint8_t trailing = 0;
+};
+
 // Appends samples to a growing bit stream. O(1) amortised per sample.
 class ChunkWriter {
  public:
@@ -112,6 +129,20 @@ class ChunkWriter {
   // Hands over the bytes (the writer is empty afterwards).
   [[nodiscard]] std::vector<std::uint8_t> release();
 
+  // Every kCheckpointEvery samples the writer keeps a checkpoint, the last
+  // two of them: a read of the newest samples (a rule's rate(x[5m]), the
+  // right edge of a chart) decodes from there instead of from the chunk's
+  // first sample. The newest checkpoint that a read of samples at or after
+  // start_ms may begin at; nullptr when it must read from the start.
+  static constexpr std::uint32_t kCheckpointEvery = 32;
+  [[nodiscard]] const ChunkCheckpoint* checkpoint_before(std::int64_t start_ms) const noexcept {
+    for (std::size_t i = checkpoints_.size(); i-- > 0;) {
+      const ChunkCheckpoint& c = checkpoints_[i];
+      if (c.count != 0 && c.max_t < start_ms) return &c;
+    }
+    return nullptr;
+  }
+
  private:
   void put(std::uint64_t value, unsigned nbits);
   void put_dod(std::uint64_t dod, bool counter_value);
@@ -127,6 +158,9 @@ class ChunkWriter {
   mutable std::uint32_t synced_ = 0;
   std::uint32_t acc_n_ = 0;
   core::MetricType type_;
+  // Past the members an append reads and writes (touched once every
+  // kCheckpointEvery appends): the older checkpoint first.
+  std::array<ChunkCheckpoint, 2> checkpoints_{};
 };
 
 // Decodes the samples of a chunk one at a time.
@@ -135,6 +169,11 @@ class ChunkReader {
   ChunkReader(core::MetricType type, std::span<const std::uint8_t> bytes,
               std::uint32_t count) noexcept
       : type_(type), bytes_(bytes), count_(count) {}
+  // A reader that begins at a checkpoint of the chunk (its writer's
+  // checkpoint_before()): `bytes` are the chunk's bytes from byte
+  // from.bit / 8 on, and next() returns the samples after the checkpoint.
+  ChunkReader(core::MetricType type, std::span<const std::uint8_t> bytes, std::uint32_t count,
+              const ChunkCheckpoint& from) noexcept;
 
   // The next sample; false at the end or when the bytes are malformed
   // (then failed() is true and the reader stays at its end).
