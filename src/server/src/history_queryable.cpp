@@ -3,6 +3,7 @@
 #include "metrics/server/history_queryable.hpp"
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <optional>
 #include <string_view>
@@ -25,12 +26,21 @@ bool matches(std::span<const Matcher> matchers, const history::SeriesIdentity& i
 }
 
 query::LabelSet labels_of(const history::SeriesIdentity& id) {
+  // One walk of the encoding: the views first (at most kMaxLabels), then an
+  // exact reservation (Labels::size() would walk it a second time).
+  std::array<core::LabelView, core::kMaxLabels> views;
+  std::size_t n = 0;
+  for (const auto l : id.labels) {
+    if (n == views.size()) break;  // never: stored labels are bounded
+    views[n++] = l;
+  }
   query::LabelSet out;
-  out.reserve(id.labels.size() + 1);
+  out.reserve(n + 1);
   // The stored labels are sorted and never named "__name__" (reserved), so
   // it goes before the first name that sorts after it.
   bool named = false;
-  for (const auto l : id.labels) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const core::LabelView l = views[i];
     if (!named && l.name > query::kMetricName) {
       out.push_back({std::string(query::kMetricName), id.id});
       named = true;

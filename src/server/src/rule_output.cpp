@@ -32,15 +32,25 @@ class LiveQueryable final : public query::Queryable {
   [[nodiscard]] std::vector<query::SeriesData> select(std::span<const query::Matcher> matchers,
                                                       std::int64_t mint_ms,
                                                       std::int64_t maxt_ms) const override {
-    const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 clock_->system_now().time_since_epoch())
-                                 .count();
-    const HistoryQueryable q(index_, store_,
-                             {.now_ms = now, .stale_after_ms = stale_after_.count()});
-    return q.select(matchers, mint_ms, maxt_ms);
+    return now_queryable().select(matchers, mint_ms, maxt_ms);
+  }
+  // An instant selector needs each series' newest sample only: the store
+  // reads it off the open chunk's writer without decoding the lookback.
+  [[nodiscard]] std::vector<query::SeriesData> select_newest(
+      std::span<const query::Matcher> matchers, std::int64_t mint_ms,
+      std::int64_t maxt_ms) const override {
+    return now_queryable().select_newest(matchers, mint_ms, maxt_ms);
   }
 
  private:
+  [[nodiscard]] HistoryQueryable now_queryable() const {
+    const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 clock_->system_now().time_since_epoch())
+                                 .count();
+    return HistoryQueryable(index_, store_,
+                            {.now_ms = now, .stale_after_ms = stale_after_.count()});
+  }
+
   const series::SeriesIndex& index_;
   const history::HistoryStore* store_;
   std::shared_ptr<core::Clock> clock_;

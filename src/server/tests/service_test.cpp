@@ -5,11 +5,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <stdexcept>
+#include <vector>
 
 #include "metrics/core/errors.hpp"
 #include "metrics/core/gzip.hpp"
 #include "metrics/core/signature.hpp"
+#include "metrics/history/store.hpp"
+#include "metrics/query/matcher.hpp"
 #include "test_repository.hpp"
 
 namespace metrics::server {
@@ -469,6 +473,35 @@ TEST(SeriesServiceOptions, ExpiryInterval) {
   Service forever(repo, {.series_ttl = std::chrono::milliseconds{0}});
   EXPECT_EQ(forever.expire_once(), 0U);
   EXPECT_TRUE(repo.expiries.empty());
+}
+
+// Rule evaluation reads through the service's live queryable: an instant
+// selector takes each series' newest sample off its open chunk, a range
+// selector every sample in range.
+TEST(ServiceLiveQueryable, InstantSelectorsReadOnlyTheNewestSample) {
+  FakeRepository repo;
+  auto clock = std::make_shared<core::ManualClock>();
+  history::HistoryOptions history_options;
+  history_options.retention = std::chrono::milliseconds{0};
+  auto store = std::make_shared<history::HistoryStore>(history_options);
+  Service service(repo, {.clock = clock, .history = store});
+  const std::int64_t now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock->system_now().time_since_epoch())
+          .count();
+  const core::SeriesKey key{core::MetricType::gauge, "g", core::Labels::make({{"job", "a"}})};
+  for (std::int64_t i = 0; i < 5; ++i)
+    ASSERT_TRUE(store->append(1, key, now - 4'000 + i * 1'000, static_cast<double>(i)));
+  const auto matchers = std::vector<query::Matcher>{
+      query::Matcher::make(query::MatchType::equal, std::string(query::kMetricName), "g")};
+  const auto& q = service.live_queryable();
+  const auto newest = q.select_newest(matchers, now - 300'000, now);
+  ASSERT_EQ(newest.size(), 1U);
+  ASSERT_EQ(newest[0].samples.size(), 1U);
+  EXPECT_EQ(newest[0].samples[0].t, now);
+  EXPECT_EQ(newest[0].samples[0].v, 4.0);
+  const auto all = q.select(matchers, now - 300'000, now);
+  ASSERT_EQ(all.size(), 1U);
+  EXPECT_EQ(all[0].samples.size(), 5U);
 }
 
 // ---- Signing (docs/API.md "Signing").
